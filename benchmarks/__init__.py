@@ -1,0 +1,1 @@
+"""Evaluation: datasets, degradations, metrics, protocols, runner, results store, reports."""

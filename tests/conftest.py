@@ -1,0 +1,25 @@
+"""Shared test fixtures: the ../shared reference folder (skip with a reason when absent)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The ../shared folder beside the checkout; tests that need it skip when it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip(f"{SHARED} is absent (reference data lives beside the checkout, not in it)")
+    return SHARED
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared, skipping the calling test when it is missing."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent (reference data beside the checkout)")
+    return path
