@@ -7,7 +7,26 @@ lv3, 6×6 stride 2 at lv2, 12×12 stride 4 at lv1, folded back and divided by 9)
 ``S_i = max_j r_ij`` (the caller multiplies it in).
 
 ``*_dense`` follow the published release operation by operation (full relevance matrix, full
-unfold of the reference) and are the oracle. The bounded versions come later in this file.
+unfold of the reference) and are the oracle. Their memory grows with (Ref positions × LR
+positions): ~10 GB for a CUFED5 image with its five references stitched, ~15 GB for the relevance
+matrix alone of a Manga109 page searched against an HR-size page.
+
+``relevance_chunked`` / ``transfer_gather`` give the same result in bounded memory:
+
+* the search tiles the LR positions and walks over chunks of reference positions, unfolding only
+  the reference rows a chunk needs, and keeps a running max/argmax (no relevance matrix);
+* the transfer gathers, for each of the 3×3 block offsets of a patch, the selected blocks straight
+  from the (unpadded) reference feature map and adds them into the output (no unfold).
+
+Tie rule: ``index`` is the *first* (smallest flat reference position) maximum, as ``torch.max``
+returns on the full matrix: within a chunk torch.max takes the first, across chunks a later chunk
+replaces the running max only when strictly greater. Relevances that tie in exact arithmetic but
+are rounded differently by the two matrix products (dense vs blocked) can still pick different
+positions; their relevance values then differ by float rounding only (~1e-7).
+
+Memory budget (``max_memory_bytes``): bounds the working memory these functions allocate on top
+of their inputs and outputs (patch unfolds, relevance blocks, gathered blocks); chunk sizes are
+derived from it. ``SearchTransfer`` halves the budget and retries when an allocation fails.
 """
 from __future__ import annotations
 
@@ -17,9 +36,15 @@ from torch import nn
 
 __all__ = [
     "relevance_dense",
+    "relevance_chunked",
     "transfer_dense",
+    "transfer_gather",
+    "default_memory_budget",
     "SearchTransfer",
 ]
+
+DEFAULT_CPU_BUDGET = 1 << 30  # bytes; CPU default when no budget is given
+_MIN_BUDGET = 1 << 20  # below this the OOM retry gives up
 
 # (kernel, padding, stride) of the patch grid at each level; lv3 is the search level.
 _LEVELS = {"lv3": (3, 1, 1), "lv2": (6, 2, 2), "lv1": (12, 4, 4)}
@@ -63,13 +88,213 @@ def transfer_dense(
     return out[0], out[1], out[2]
 
 
+def _normalised_patches(feat: torch.Tensor, p0: int, p1: int) -> torch.Tensor:
+    """L2-normalised 3×3 patches (zero padding 1) at flat positions [p0, p1) of ``feat``.
+
+    Unfolds only the feature rows those positions need (plus one halo row each side), so the cost
+    is O(C·9·(p1 - p0 + 2W)) instead of the whole map. Returns [N, C*9, p1 - p0], the columns of
+    ``F.normalize(F.unfold(feat, 3, padding=1), dim=1)[..., p0:p1]``.
+    """
+    h, w = feat.shape[-2:]
+    y0, y1 = p0 // w, (p1 - 1) // w + 1
+    rows = feat[:, :, max(y0 - 1, 0) : min(y1 + 1, h)]
+    rows = F.pad(rows, (1, 1, 1 if y0 == 0 else 0, 1 if y1 == h else 0))
+    cols = F.unfold(rows, kernel_size=3)[:, :, p0 - y0 * w : p1 - y0 * w]
+    norm = cols.norm(dim=1, keepdim=True).clamp_min(1e-12)  # F.normalize's eps
+    if cols.requires_grad:
+        return cols / norm
+    return cols.div_(norm)
+
+
+def _search_chunks(n: int, k: int, n_query: int, n_ref: int, ref_w: int, budget: int, es: int,
+                   chunk: int | None) -> tuple[int, int]:
+    """(LR tile, reference chunk) sizes whose working set fits ``budget`` bytes.
+
+    Working set: the normalised LR tile (N·K·qc, twice while it is normalised), a reference chunk
+    (N·K·(rc + 2·Wr) for its rows, plus the normalised copy) and the relevance block N·rc·qc with
+    its max. Chunks are at least one position; an explicit ``chunk`` sets the reference chunk.
+    """
+    qc = max(1, min(n_query, budget // (4 * es * n * k)))  # LR tile takes at most half
+    if chunk is not None:
+        return qc, max(1, min(int(chunk), n_ref))
+    rest = budget - es * n * k * qc - es * n * k * 2 * ref_w - 16 * n * qc
+    rc = rest // (es * n * (2 * k + qc + 2)) if rest > 0 else 1
+    return qc, int(max(1, min(rc, n_ref)))
+
+
+def relevance_chunked(
+    lrsr_lv3: torch.Tensor,
+    refsr_lv3: torch.Tensor,
+    *,
+    max_memory_bytes: int | None = None,
+    chunk: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``relevance_dense`` in bounded memory: running max/argmax over reference chunks (§3.2).
+
+    ``chunk``: reference positions per chunk (overrides the budget's choice for the reference
+    side); ``max_memory_bytes``: working-memory budget (None: ``default_memory_budget``). Same
+    outputs as the dense oracle: identical ``index`` (first maximum on ties; see the module
+    docstring) and ``S`` within float rounding. Differentiable: when gradients are needed, ``S``
+    is recomputed from the selected patches (the gradient of a max flows through its argmax).
+    """
+    n, c, h, w = lrsr_lv3.shape
+    hr, wr = refsr_lv3.shape[-2:]
+    n_query, n_ref, k = h * w, hr * wr, c * 9
+    budget = default_memory_budget(lrsr_lv3.device) if max_memory_bytes is None else int(max_memory_bytes)
+    qc, rc = _search_chunks(n, k, n_query, n_ref, wr, budget, lrsr_lv3.element_size(), chunk)
+
+    best = torch.empty(n, n_query, dtype=lrsr_lv3.dtype, device=lrsr_lv3.device)
+    index = torch.empty(n, n_query, dtype=torch.long, device=lrsr_lv3.device)
+    with torch.no_grad():
+        for q0 in range(0, n_query, qc):
+            q1 = min(q0 + qc, n_query)
+            query = _normalised_patches(lrsr_lv3, q0, q1)  # [N, K, qc]
+            run_v = run_i = None
+            for r0 in range(0, n_ref, rc):
+                r1 = min(r0 + rc, n_ref)
+                keys = _normalised_patches(refsr_lv3, r0, r1)  # [N, K, rc]
+                v, i = torch.max(torch.bmm(keys.transpose(1, 2), query), dim=1)  # [N, qc]
+                del keys
+                i += r0
+                if run_v is None:
+                    run_v, run_i = v, i
+                else:
+                    better = v > run_v  # strict: earlier chunk wins ties (first maximum)
+                    run_v = torch.where(better, v, run_v)
+                    run_i = torch.where(better, i, run_i)
+            best[:, q0:q1] = run_v
+            index[:, q0:q1] = run_i
+            del query
+
+    if torch.is_grad_enabled() and (lrsr_lv3.requires_grad or refsr_lv3.requires_grad):
+        best = _selected_relevance(lrsr_lv3, refsr_lv3, index)
+    return best.view(n, 1, h, w), index
+
+
+def _selected_relevance(lrsr_lv3: torch.Tensor, refsr_lv3: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Differentiable r_{i, index_i} = <q_i/|q_i|, k_j/|k_j|> for the selected j only: [N, H*W]."""
+    query = F.normalize(F.unfold(lrsr_lv3, kernel_size=3, padding=1), dim=1)  # [N, K, HW]
+    sel = _gather_patches(refsr_lv3, index, 1)  # [N, HW, C, 3, 3] unnormalised, grad-carrying
+    sel = sel.flatten(2).transpose(1, 2)  # [N, K, HW] in unfold's (c, ky, kx) order
+    sel = F.normalize(sel, dim=1)
+    return (sel * query).sum(dim=1)
+
+
+def _gather_patches(ref: torch.Tensor, index: torch.Tensor, s: int) -> torch.Tensor:
+    """The 3s×3s patches (zero padding s, stride s) at ``index`` of ``ref``: [N, P, C, 3s, 3s].
+
+    Small helper for the differentiable relevance (whole index at once; used at lv3 only).
+    """
+    n, c = ref.shape[:2]
+    hr, wr = ref.shape[-2] // s, ref.shape[-1] // s
+    padded = F.pad(ref, (s, s, s, s))
+    ry, rx = index // wr, index % wr
+    off = torch.arange(3 * s, device=ref.device)
+    ys = (ry * s).unsqueeze(-1) + off  # [N, P, 3s]
+    xs = (rx * s).unsqueeze(-1) + off
+    b = torch.arange(n, device=ref.device).view(n, 1, 1, 1)
+    out = padded.permute(0, 2, 3, 1)[b, ys.unsqueeze(-1), xs.unsqueeze(-2)]  # [N, P, 3s, 3s, C]
+    return out.permute(0, 1, 4, 2, 3)
+
+
+def transfer_gather(
+    index: torch.Tensor,
+    ref_lv1: torch.Tensor,
+    ref_lv2: torch.Tensor,
+    ref_lv3: torch.Tensor,
+    lv3_hw: tuple[int, int],
+    *,
+    max_memory_bytes: int | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``transfer_dense`` without unfolding the reference: gather only the selected patches (§3.2).
+
+    A patch at level scale s (s = 1, 2, 4: kernel 3s, padding s, stride s) is a 3×3 grid of s×s
+    blocks, and the fold puts block (ay, ax) of the patch selected for LR position (y, x) onto
+    output block (y + ay - 1, x + ax - 1). So for each of the 9 block offsets the selected blocks
+    are read from the reference (viewed as [C, Hr, s, Wr, s], no copy; blocks outside the map are
+    the zero padding) and added into the output — the fold's sum, then /9. LR rows are processed
+    in chunks whose gathered blocks fit ``max_memory_bytes``.
+    """
+    h, w = lv3_hw
+    budget = default_memory_budget(index.device) if max_memory_bytes is None else int(max_memory_bytes)
+    return (
+        _transfer_level(index, ref_lv3, 1, h, w, budget),
+        _transfer_level(index, ref_lv2, 2, h, w, budget),
+        _transfer_level(index, ref_lv1, 4, h, w, budget),
+    )
+
+
+def _transfer_level(index: torch.Tensor, ref: torch.Tensor, s: int, h: int, w: int, budget: int) -> torch.Tensor:
+    n, c, hs, ws = ref.shape
+    hr, wr = hs // s, ws // s
+    if (hr * s, wr * s) != (hs, ws):
+        raise ValueError(f"reference feature {hs}x{ws} is not {s}x the search grid")
+    out = ref.new_zeros(n, c, h * s, w * s)
+    # bytes per LR position in a chunk: gathered blocks (C·s²) + mask and index temporaries
+    per_pos = ref.element_size() * c * s * s + 64
+    rows = int(max(1, min(h, budget // max(1, per_pos * w))))
+    for b in range(n):
+        view = ref[b].view(c, hr, s, wr, s)
+        out5 = out[b].view(c, h, s, w, s)
+        for y0 in range(0, h, rows):
+            y1 = min(y0 + rows, h)
+            idx = index[b, y0 * w : y1 * w]
+            ry, rx = idx // wr, idx % wr
+            for ay in range(3):
+                # LR rows whose block ay lands inside the output: y + ay - 1 in [0, h)
+                ya, yb = max(y0, 1 - ay), min(y1, h + 1 - ay)
+                if ya >= yb:
+                    continue
+                for ax in range(3):
+                    ty, tx = ry + (ay - 1), rx + (ax - 1)
+                    valid = (ty >= 0) & (ty < hr) & (tx >= 0) & (tx < wr)
+                    g = view[:, ty.clamp(0, hr - 1), :, tx.clamp(0, wr - 1), :]  # [P, C, s, s]
+                    g = g * valid.view(-1, 1, 1, 1).to(g.dtype)
+                    g = g.view(y1 - y0, w, c, s, s).permute(2, 0, 3, 1, 4)  # [C, rows, s, w, s]
+                    g = g[:, ya - y0 : yb - y0]
+                    xa, xb = max(0, 1 - ax), min(w, w + 1 - ax)  # LR columns landing inside
+                    dst = out5[:, ya + ay - 1 : yb + ay - 1, :, xa + ax - 1 : xb + ax - 1]
+                    dst += g[:, :, :, xa:xb]
+    return out / 9.0
+
+
+def default_memory_budget(device: torch.device | str | None = None) -> int:
+    """Working-memory budget when none is given: half the free CUDA memory, else 1 GiB on CPU."""
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return max(_MIN_BUDGET, int(free * 0.5))
+    return DEFAULT_CPU_BUDGET
+
+
+def _is_oom(err: BaseException) -> bool:
+    if isinstance(err, torch.OutOfMemoryError):
+        return True
+    msg = str(err)
+    return isinstance(err, RuntimeError) and ("can't allocate memory" in msg or "out of memory" in msg)
+
+
+def _retry_halving(fn, budget: int, device: torch.device):
+    """Run ``fn(budget)``; on an out-of-memory error halve the budget (so the chunks) and retry."""
+    while True:
+        try:
+            return fn(budget)
+        except (RuntimeError, torch.OutOfMemoryError) as err:
+            if not _is_oom(err) or budget // 2 < _MIN_BUDGET:
+                raise
+            budget //= 2
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+
+
 class SearchTransfer(nn.Module):
     """Texture search (relevance, hard/soft attention) and transfer of §3.2; no parameters.
 
     ``forward(lrsr_lv3, refsr_lv3, ref_lv1, ref_lv2, ref_lv3) -> (S, T_lv3, T_lv2, T_lv1,
     hard_index)``. ``mode`` is ``'chunked'`` (memory-bounded, the default) or ``'dense'`` (the
     release's computation, the oracle); ``max_memory`` bounds the chunked working memory in bytes
-    (None: chosen from the free memory of the device).
+    (None: half the free CUDA memory, or 1 GiB on CPU). An out-of-memory error halves the budget
+    and retries, down to 1 MiB.
     """
 
     def __init__(self, mode: str = "chunked", max_memory: int | None = None) -> None:
@@ -83,8 +308,16 @@ class SearchTransfer(nn.Module):
         return f"mode={self.mode!r}, max_memory={self.max_memory}"
 
     def forward(self, lrsr_lv3, refsr_lv3, ref_lv1, ref_lv2, ref_lv3):
-        lv3_hw = tuple(lrsr_lv3.shape[-2:])
-        # Bounded versions land in the next commit; until then both modes run the oracle.
-        s, index = relevance_dense(lrsr_lv3, refsr_lv3)
-        t3, t2, t1 = transfer_dense(index, ref_lv1, ref_lv2, ref_lv3, lv3_hw)
+        lv3_hw = (int(lrsr_lv3.shape[-2]), int(lrsr_lv3.shape[-1]))
+        if self.mode == "dense":
+            s, index = relevance_dense(lrsr_lv3, refsr_lv3)
+            t3, t2, t1 = transfer_dense(index, ref_lv1, ref_lv2, ref_lv3, lv3_hw)
+            return s, t3, t2, t1, index
+        device = lrsr_lv3.device
+        budget = self.max_memory if self.max_memory is not None else default_memory_budget(device)
+        s, index = _retry_halving(
+            lambda b: relevance_chunked(lrsr_lv3, refsr_lv3, max_memory_bytes=b), int(budget), device)
+        t3, t2, t1 = _retry_halving(
+            lambda b: transfer_gather(index, ref_lv1, ref_lv2, ref_lv3, lv3_hw, max_memory_bytes=b),
+            int(budget), device)
         return s, t3, t2, t1, index
