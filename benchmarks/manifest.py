@@ -1,0 +1,163 @@
+"""The run manifest (`<out>/manifest.json`): what produced the rows of a run folder.
+
+Package versions, git commit (and whether the tree had local changes), device, seeds, the
+protocol and its settings, and for every method the weights file used: path, sha256, where it
+was found (`--weights`, `$TTSR_BENCH_WEIGHTS`, `./weights`) and what it is. Weights whose
+checkpoint metadata says they are random or made by a test are labelled so, in capitals, here and
+in the run's printed output, so nobody mistakes such a run for a measurement of the paper.
+
+Every invocation on the same run folder is appended to `invocations`; the top level describes
+the latest one. Written atomically.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Mapping
+
+from ttsr.fileio import atomic_write_text
+
+MANIFEST_FILE = "manifest.json"
+PACKAGES = ("ttsr-bench", "torch", "torchvision", "numpy", "pillow", "scipy", "scikit-image",
+            "pandas", "lpips", "piq", "safetensors", "tqdm")
+RANDOM_LABEL = "RANDOM WEIGHTS (test-made, not a published checkpoint): numbers mean nothing"
+# Metadata keys/values a checkpoint may carry to say it is not a trained model.
+_ORIGIN_KEYS = ("origin", "weights_origin", "source", "note", "random")
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def package_versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_state(root: str | os.PathLike | None = None) -> dict[str, object]:
+    root = Path(root or Path(__file__).resolve().parents[1])
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                                capture_output=True, text=True, timeout=10, check=True).stdout
+        return {"commit": commit, "dirty": bool(status.strip())}
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+
+
+def _checkpoint_metadata(path: Path) -> dict[str, str]:
+    """String metadata stored in a checkpoint (safetensors header, or a `metadata`/`meta` dict in a
+    torch file); empty when there is none or the file cannot be read that way."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as handle:
+                return dict(handle.metadata() or {})
+        import torch
+
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - the method's own loader reports unreadable files
+        return {}
+    if isinstance(obj, dict):
+        for key in ("metadata", "meta", "__metadata__"):
+            if isinstance(obj.get(key), dict):
+                return {str(k): str(v) for k, v in obj[key].items()}
+    return {}
+
+
+def is_random_label(meta: Mapping[str, str]) -> bool:
+    text = " ".join(f"{k}={v}" for k, v in meta.items() if k in _ORIGIN_KEYS).lower()
+    return any(word in text for word in ("random", "test-made", "untrained", "=true"))
+
+
+def weights_record(path: str | os.PathLike | None, found_in: str | None) -> dict[str, object]:
+    """Manifest entry of one method's weights (None: the method needs no weights)."""
+    if path is None:
+        return {"path": None, "sha256": None, "found_in": None, "origin": "none needed", "random": False}
+    path = Path(path)
+    meta = _checkpoint_metadata(path)
+    random = is_random_label(meta)
+    return {
+        "path": str(path.resolve()),
+        "sha256": sha256_file(path),
+        "size_bytes": path.stat().st_size,
+        "found_in": found_in,
+        "metadata": meta,
+        "random": random,
+        "origin": RANDOM_LABEL if random else (meta.get("origin") or meta.get("source") or "as found"),
+    }
+
+
+def device_info(device: str) -> dict[str, object]:
+    import torch
+
+    info: dict[str, object] = {"device": device, "torch_threads": torch.get_num_threads(),
+                               "platform": platform.platform(), "cpu": platform.processor() or None}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        index = torch.device(device).index or 0
+        info["cuda_name"] = torch.cuda.get_device_name(index)
+        info["cuda_version"] = torch.version.cuda
+        info["cudnn"] = torch.backends.cudnn.version()
+    return info
+
+
+def build(*, argv: list[str], protocol: Mapping[str, object], device: str, seeds: Mapping[str, object],
+          weights: Mapping[str, Mapping[str, object]], metrics: Mapping[str, object],
+          peak_memory: str, world_size: int, data_root: str | None) -> dict[str, object]:
+    return {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "argv": list(argv),
+        "protocol": dict(protocol),
+        "data_root": data_root,
+        "device": device_info(device),
+        "world_size": world_size,
+        "seeds": dict(seeds),
+        "weights": {k: dict(v) for k, v in weights.items()},
+        "random_weights": sorted(k for k, v in weights.items() if v.get("random")),
+        "metrics": dict(metrics),
+        "peak_memory_measure": peak_memory,
+        "versions": package_versions(),
+        "git": git_state(),
+        "python_executable": sys.executable,
+    }
+
+
+def write(run_dir: str | os.PathLike, manifest: Mapping[str, object]) -> Path:
+    """Write the manifest, keeping earlier invocations on this run folder under `invocations`."""
+    target = Path(run_dir) / MANIFEST_FILE
+    history: list = []
+    if target.exists():
+        try:
+            old = json.loads(target.read_text(encoding="utf-8"))
+            history = list(old.get("invocations", []))
+        except (OSError, ValueError):
+            history = []
+    entry = {k: manifest.get(k) for k in ("created", "argv", "git", "world_size")}
+    if not history or history[-1] != entry:
+        history.append(entry)
+    data = {**manifest, "invocations": history}
+    atomic_write_text(target, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    return target
+
+
+def read(run_dir: str | os.PathLike) -> dict[str, object]:
+    target = Path(run_dir) / MANIFEST_FILE
+    return json.loads(target.read_text(encoding="utf-8")) if target.exists() else {}

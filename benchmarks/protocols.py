@@ -1,0 +1,131 @@
+"""Evaluation protocols as data: which dataset, with which reference, degraded how, measured how.
+
+A protocol is a named list of `Evaluation` entries. Each entry says: the dataset and the options
+its loader takes (`benchmarks.datasets.load(name, root, **load_options)`), the reference mode
+written into the rows, the degradation (`refsr`: PIL bicubic LR from the HR as the RefSR papers
+do, with Ref and Ref↓↑; `sisr`: the LR shipped with the set, else MATLAB imresize), the metric
+settings (Y channel, border crop, whether Y is rounded) and which kinds of method it runs.
+The runner (`benchmarks.run`) executes entries; it has no per-table code paths.
+
+Sources for every setting: `../shared/reference/published-tables.md` §9 (TTSR release code and
+the authors' comments in its issues), and the SISR literature's convention (Y, border = scale).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+
+from ttsr.errors import UserError
+
+SCALE = 4
+REFSR_KINDS = ("refsr", "sisr")  # SISR methods take the same LR and ignore the reference
+SISR_KINDS = ("sisr",)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One (dataset, reference mode) pass of a protocol."""
+
+    dataset: str
+    ref_mode: str                      # label in rows.csv; also what `published.lookup` is asked
+    degradation: str = "refsr"         # "refsr" | "sisr"
+    load_options: Mapping[str, object] = field(default_factory=dict)
+    crop_border: int = 0
+    y_channel: bool = True
+    round_y: bool = False
+    kinds: tuple[str, ...] = REFSR_KINDS
+    scale: int = SCALE
+    seed: int | None = None            # recorded in the manifest (random reference draws)
+    table: str | None = None           # published table the cells are compared with
+
+    def metric_settings(self) -> dict:
+        return {"crop_border": self.crop_border, "y_channel": self.y_channel, "round_y": self.round_y}
+
+    def describe(self) -> str:
+        bits = [f"{self.dataset}/{self.ref_mode}", f"{self.degradation} degradation x{self.scale}",
+                "Y" if self.y_channel else "RGB", f"border {self.crop_border}"]
+        if self.round_y:
+            bits.append("Y rounded")
+        return ", ".join(bits)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    description: str
+    evaluations: tuple[Evaluation, ...]
+
+    def datasets(self) -> list[str]:
+        return list(dict.fromkeys(e.dataset for e in self.evaluations))
+
+
+def _refsr(dataset: str, ref_mode: str, table: str | None, seed: int | None = None,
+           kinds: tuple[str, ...] = REFSR_KINDS, **load_options) -> Evaluation:
+    """TTSR release convention: PIL bicubic, Y (65.738/129.057/25.064 over 256), no border crop."""
+    options = {"ref_mode": ref_mode, **load_options}
+    if seed is not None:
+        options["seed"] = seed
+    return Evaluation(dataset=dataset, ref_mode=ref_mode, degradation="refsr", load_options=options,
+                      crop_border=0, kinds=kinds, seed=seed, table=table)
+
+
+def _sisr(dataset: str, table: str | None = "sisr") -> Evaluation:
+    """SISR convention: the LR shipped with the set (else MATLAB imresize), Y, border = scale."""
+    return Evaluation(dataset=dataset, ref_mode="sisr", degradation="sisr",
+                      load_options={"mode": "sisr"}, crop_border=SCALE, kinds=SISR_KINDS, table=table)
+
+
+_TABLE1 = (
+    _refsr("cufed5", "stitched", "table1"),      # 5 refs on 500×500 black canvases, 2500×500 (27.09)
+    _refsr("sun80", "random", "table1", seed=0),  # one scene match drawn per image, seed recorded
+    _refsr("urban100", "lr", "table1"),           # the LR itself as reference (author, TTSR #18)
+    _refsr("manga109", "lr", "table1"),
+    _refsr("cufed5", "level1", "table1"),         # release eval.sh: *_1.png only (26.99 / 0.800)
+)
+_CUFED5_STITCHED = (_refsr("cufed5", "stitched", None, kinds=("refsr",)),)
+_TABLE4 = tuple(_refsr("cufed5", f"level{k}", "table4", kinds=("refsr",)) for k in range(1, 6)) + (
+    _refsr("cufed5", "lr", "table4", kinds=("refsr",)),
+)
+_SISR = tuple(_sisr(name) for name in ("set5", "set14", "bsd100", "urban100", "manga109"))
+_DEMO = (_refsr("demo", "demo", None),)
+
+PROTOCOLS: dict[str, Protocol] = {
+    p.name: p
+    for p in (
+        Protocol("table1", "TTSR Table 1: CUFED5 (5 refs stitched), Sun80 (random ref, seed 0), "
+                 "Urban100 and Manga109 (LR as ref); plus the release-style CUFED5 level-1 run",
+                 _TABLE1),
+        Protocol("table2", "TTSR Table 2: texture-transformer ablation variants on CUFED5 (stitched)",
+                 tuple(replace(e, table="table2") for e in _CUFED5_STITCHED)),
+        Protocol("table3", "TTSR Table 3: CSFI / channel ablation variants on CUFED5 (stitched)",
+                 tuple(replace(e, table="table3") for e in _CUFED5_STITCHED)),
+        Protocol("table4", "TTSR Table 4: CUFED5 reference levels 1-5 and LR as reference (RefSR methods)",
+                 _TABLE4),
+        Protocol("sisr", "SISR calibration: Set5/Set14/BSD100/Urban100/Manga109, given LR "
+                 "(else MATLAB imresize), Y, border = scale", _SISR),
+        Protocol("demo", "built-in demo set (no files needed), RefSR degradation, all methods", _DEMO),
+        # What `python -m benchmarks.run` runs without --protocol: Table 1's passes and the SISR
+        # calibration on whatever is found, the demo set when nothing is.
+        Protocol("default", "Table 1 passes + SISR calibration on every dataset found; demo when none",
+                 _TABLE1 + _SISR + _DEMO),
+    )
+}
+
+
+def default_ref_mode(dataset: str) -> str | None:
+    """The main reference mode of a dataset (its first pass in the `default` protocol)."""
+    for evaluation in PROTOCOLS["default"].evaluations:
+        if evaluation.dataset == dataset:
+            return evaluation.ref_mode
+    return None
+
+
+def names() -> list[str]:
+    return list(PROTOCOLS)
+
+
+def get(name: str) -> Protocol:
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        raise UserError(f"unknown protocol {name!r}; valid protocols: {', '.join(PROTOCOLS)}") from None

@@ -1,0 +1,105 @@
+"""The results store: append-only rows, torn-line recovery, canonical order, summary, protocols."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import manifest, protocols
+from benchmarks.results import (BASE_COLUMNS, ROWS_FILE, RowStore, columns_for, image_stem, load_frame,
+                                read_rows, row_key, summarize, write_summary)
+from ttsr.errors import UserError
+
+
+def _row(image: str, psnr: float, method: str = "bicubic", **extra) -> dict:
+    return {"method": method, "dataset": "demo", "protocol": "demo", "ref_mode": "demo", "image": image,
+            "psnr": psnr, "ssim": 0.5, "lpips": None, "seconds": 0.01, "peak_mem_mb": 12.0, **extra}
+
+
+def test_append_reload_and_torn_last_line(tmp_path):
+    path = tmp_path / ROWS_FILE
+    store = RowStore(path)
+    store.append(_row("a", 30.123456789012345))
+    store.append(_row("b", 31.0))
+    assert path.read_text().splitlines()[0] == ",".join(BASE_COLUMNS)
+    # a kill in the middle of a write leaves a line without its newline
+    with open(path, "ab") as handle:
+        handle.write(b"bicubic,demo,demo,demo,c,29.")
+    again = RowStore(path)
+    assert [r["image"] for r in again.rows()] == ["a", "b"]
+    assert float(again.get(("bicubic", "demo", "demo", "demo", "a"))["psnr"]) == 30.123456789012345
+    assert path.read_bytes().endswith(b"\n")  # the torn tail was cut before appending
+    again.append(_row("c", 29.5))
+    assert [r["image"] for r in read_rows(path)[1]] == ["a", "b", "c"]
+    # a whole line with the wrong number of fields (torn inside a quoted cell) is dropped as well
+    with open(path, "ab") as handle:
+        handle.write(b"bicubic,demo,demo\n")
+    assert len(RowStore(path)) == 3
+
+
+def test_later_row_wins_and_canonical_order(tmp_path):
+    store = RowStore(tmp_path / ROWS_FILE)
+    for image in ("b", "a", "c"):
+        store.append(_row(image, 1.0))
+    store.append(_row("a", 2.0))  # --force recomputed it
+    order = [row_key(_row(i, 0)) for i in ("a", "b")]
+    store.canonicalize(order)
+    columns, rows = read_rows(tmp_path / ROWS_FILE)
+    assert [(r["image"], float(r["psnr"])) for r in rows] == [("a", 2.0), ("b", 1.0), ("c", 1.0)]
+    assert store.is_done(order[0], ["psnr", "ssim"]) and not store.is_done(order[0], ["lpips"])
+
+
+def test_extra_columns_and_old_runs_without_them(tmp_path):
+    path = tmp_path / ROWS_FILE
+    # an old run's file with fewer columns (no lpips, no peak memory)
+    path.write_text("method,dataset,protocol,ref_mode,image,psnr,ssim,seconds\n"
+                    "bicubic,demo,demo,demo,a,30.0,0.9,0.1\n")
+    frame = load_frame(tmp_path)
+    assert set(BASE_COLUMNS) <= set(frame.columns) and frame["lpips"].isna().all()
+    store = RowStore(path, columns_for(["ms-ssim"]))
+    assert "ms-ssim" in store.columns and "lpips" in store.columns
+    store.append(_row("b", 31.0, **{"ms-ssim": 0.99}))
+    columns, rows = read_rows(path)
+    assert rows[0]["ms-ssim"] == "" and rows[1]["ms-ssim"] == "0.99"
+    summary = summarize(load_frame(path))
+    assert summary.loc[0, "images"] == 2 and summary.loc[0, "psnr"] == pytest.approx(30.5)
+    write_summary(tmp_path)
+    assert (tmp_path / "summary.csv").read_text().startswith("method,dataset,protocol,ref_mode,images,psnr")
+
+
+def test_protocols_are_data():
+    table1 = protocols.get("table1")
+    assert [(e.dataset, e.ref_mode) for e in table1.evaluations] == [
+        ("cufed5", "stitched"), ("sun80", "random"), ("urban100", "lr"), ("manga109", "lr"),
+        ("cufed5", "level1")]
+    assert all(e.crop_border == 0 and e.y_channel and not e.round_y for e in table1.evaluations)
+    assert table1.evaluations[1].seed == 0 and table1.evaluations[1].load_options["seed"] == 0
+    sisr = protocols.get("sisr")
+    assert all(e.crop_border == e.scale == 4 and e.degradation == "sisr" and e.kinds == ("sisr",)
+               for e in sisr.evaluations)
+    table4 = protocols.get("table4")
+    assert [e.ref_mode for e in table4.evaluations] == [f"level{k}" for k in range(1, 6)] + ["lr"]
+    assert all(e.kinds == ("refsr",) for e in table4.evaluations)
+    with pytest.raises(UserError, match="table1"):
+        protocols.get("table9")
+    assert image_stem("000", "cufed5", "stitched") == "000"
+    assert image_stem("000", "cufed5", "level3") == "000@level3"
+
+
+def test_manifest_labels_random_weights(tmp_path):
+    torch = pytest.importorskip("torch")
+    ckpt = tmp_path / "w.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}, "metadata": {"origin": "random weights (test)"}}, ckpt)
+    record = manifest.weights_record(ckpt, "--weights")
+    assert record["random"] and "RANDOM" in record["origin"] and len(record["sha256"]) == 64
+    plain = tmp_path / "p.pt"
+    torch.save({"w": torch.zeros(2)}, plain)
+    assert not manifest.weights_record(plain, "./weights")["random"]
+    data = manifest.build(argv=["x"], protocol={"name": "demo"}, device="cpu", seeds={"torch": 0},
+                          weights={"ttsr": record}, metrics={}, peak_memory="rss", world_size=1,
+                          data_root=None)
+    manifest.write(tmp_path, data)
+    manifest.write(tmp_path, {**data, "created": "later"})
+    saved = json.loads((tmp_path / "manifest.json").read_text())
+    assert saved["random_weights"] == ["ttsr"] and len(saved["invocations"]) == 2
+    assert saved["versions"]["torch"]
