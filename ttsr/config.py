@@ -1,0 +1,174 @@
+"""Configuration of the TTSR network and of the paper's ablation variants (Yang et al., CVPR 2020).
+
+`TTSRConfig` holds what the release's `option.py` sets for the network (`n_feats`,
+`num_res_blocks`, `res_scale`) plus four switches for the ablations of §4.3:
+
+- ``hard_attention`` — texture transfer through the hard-attention index (§3.2). Off means no
+  reference branch at all: the "Base" model of Table 2, which the paper describes as SRNTT
+  re-implemented without BN layers and without its reference part, i.e. a single-image network
+  with the same backbone (our reading; the table itself is unconfirmed here).
+- ``soft_attention`` — the fused texture residual is multiplied by the soft-attention map S at
+  1×, 2× and 4× (§3.2, Eq. 8). Off: the residual is added unweighted. Needs hard attention.
+- ``learnable_lte`` — the texture extractor is trained with the network (§3.1, "LTE"). Off: the
+  same VGG19 layers stay frozen at their ImageNet weights, which is how the paper describes the
+  models without LTE ("use VGG19 features to do relevance embedding").
+- ``csfi`` — cross-scale feature integration (§3.3): three stages whose branches at 1×, 2×, 4×
+  exchange features, merged by a merge tail. Off ("Base+TT" of Table 3, our reading): the
+  texture transformers are stacked on a single branch that is upsampled 1× → 2× → 4×, with no
+  coarser branches, no exchange modules and no merging; the tail maps the 4× features to RGB.
+
+`VARIANTS` names the configurations of Tables 2 and 3. ``python -m ttsr.config`` prints the
+parameter count of a configuration, or of every variant with ``--variants``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+def _parse_blocks(value: Any) -> tuple[int, ...]:
+    """``(16, 16, 8, 4)``, ``[16, 16, 8, 4]`` or the release's ``'16+16+8+4'`` → a tuple of ints."""
+    if isinstance(value, str):
+        value = value.replace(",", "+").split("+")
+    try:
+        blocks = tuple(int(v) for v in value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"num_res_blocks must be four integers such as 16+16+8+4, not {value!r}") from err
+    return blocks
+
+
+@dataclass(frozen=True)
+class TTSRConfig:
+    """Network hyper-parameters and ablation switches; the defaults are the published TTSR."""
+
+    n_feats: int = 64
+    #: residual blocks in the shallow feature extractor, then in each branch of stages 1, 2, 3
+    num_res_blocks: tuple[int, ...] = field(default=(16, 16, 8, 4))
+    res_scale: float = 1.0
+    hard_attention: bool = True
+    soft_attention: bool = True
+    learnable_lte: bool = True
+    csfi: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "num_res_blocks", _parse_blocks(self.num_res_blocks))
+        if len(self.num_res_blocks) != 4 or min(self.num_res_blocks) < 0:
+            raise ValueError(f"num_res_blocks must be 4 non-negative integers (SFE + 3 stages), "
+                             f"not {self.num_res_blocks}")
+        if int(self.n_feats) != self.n_feats or self.n_feats < 2:
+            raise ValueError(f"n_feats must be an integer ≥ 2, not {self.n_feats!r}")
+        if self.soft_attention and not self.hard_attention:
+            raise ValueError("soft_attention needs hard_attention: S weights the transferred textures")
+
+    @property
+    def uses_reference(self) -> bool:
+        """Whether the model has the texture transformer (LTE, search, transfer) at all."""
+        return self.hard_attention
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["num_res_blocks"] = list(self.num_res_blocks)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "TTSRConfig":
+        """Build from `to_dict` output; unknown keys are an error (a typo must not pass silently)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown TTSR config keys {unknown}; known: {sorted(known)}")
+        return cls(**dict(data))
+
+    def replace(self, **changes: Any) -> "TTSRConfig":
+        return dataclasses.replace(self, **changes)
+
+
+_NO_TT = dict(hard_attention=False, soft_attention=False)
+
+#: The configurations of the paper's ablations (§4.3). Table 2 models have no CSFI: its last row
+#: (Base+HA+SA+LTE, 26.92 dB) is the "Base+TT" row of Table 3.
+VARIANTS: dict[str, TTSRConfig] = {
+    # Table 2: texture transformer modules, added one by one.
+    "base": TTSRConfig(csfi=False, learnable_lte=False, **_NO_TT),
+    "base+ha": TTSRConfig(csfi=False, learnable_lte=False, soft_attention=False),
+    "base+ha+sa": TTSRConfig(csfi=False, learnable_lte=False),
+    "base+ha+sa+lte": TTSRConfig(csfi=False),
+    # Table 3: cross-scale feature integration and the width of the model without it.
+    "base+tt": TTSRConfig(csfi=False),
+    "base+tt+csfi": TTSRConfig(),
+    "base+tt-c80": TTSRConfig(csfi=False, n_feats=80),
+    "base+tt-c96": TTSRConfig(csfi=False, n_feats=96),
+    # The published model (TTSR.pt / TTSR-rec.pt).
+    "ttsr": TTSRConfig(),
+}
+
+#: Parameter counts printed in Table 3 (⚠ unconfirmed: ../shared/reference/published-tables.md).
+PAPER_TABLE3_PARAMS = {"base+tt": 4.42e6, "base+tt+csfi": 6.42e6, "base+tt-c80": 6.53e6, "base+tt-c96": 9.10e6}
+
+
+def parameter_count(config: TTSRConfig, part: str | None = None) -> int:
+    """Number of parameters of `TTSR(config)`; `part` = "MainNet" or "LTE" counts one submodule.
+
+    The model is built on the meta device, so this is instant and allocates nothing.
+    """
+    import torch
+
+    from ttsr.model import TTSR
+
+    with torch.device("meta"):
+        model = TTSR(config)
+    module = model if part is None else getattr(model, part)
+    if module is None:
+        return 0
+    return sum(p.numel() for p in module.parameters())
+
+
+def _format_row(name: str, config: TTSRConfig) -> str:
+    total, main, lte = (parameter_count(config), parameter_count(config, "MainNet"),
+                        parameter_count(config, "LTE"))
+    paper = PAPER_TABLE3_PARAMS.get(name)
+    paper_s = f"{paper / 1e6:.2f}M" if paper else "-"
+    return f"{name:<16} {total / 1e6:>8.3f}M {main / 1e6:>8.3f}M {lte / 1e6:>7.3f}M {paper_s:>8}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ttsr.config",
+                                     description="Print the parameter count of a TTSR configuration.")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), help="start from a named ablation variant")
+    parser.add_argument("--variants", action="store_true", help="print every variant of Tables 2 and 3")
+    parser.add_argument("--n-feats", type=int)
+    parser.add_argument("--num-res-blocks", help="e.g. 16+16+8+4")
+    parser.add_argument("--res-scale", type=float)
+    for name in ("hard-attention", "soft-attention", "learnable-lte", "csfi"):
+        parser.add_argument(f"--{name}", dest=name.replace("-", "_"), action=argparse.BooleanOptionalAction)
+    args = parser.parse_args(argv)
+
+    header = f"{'variant':<16} {'total':>9} {'MainNet':>9} {'LTE':>8} {'paper':>8}"
+    if args.variants:
+        print(header)
+        for name, config in VARIANTS.items():
+            print(_format_row(name, config))
+        print("paper = Table 3 parameter counts (unconfirmed); total = MainNet + LTE")
+        return 0
+    config = VARIANTS[args.variant] if args.variant else TTSRConfig()
+    changes = {k: v for k, v in {
+        "n_feats": args.n_feats, "num_res_blocks": args.num_res_blocks, "res_scale": args.res_scale,
+        "hard_attention": args.hard_attention, "soft_attention": args.soft_attention,
+        "learnable_lte": args.learnable_lte, "csfi": args.csfi}.items() if v is not None}
+    if changes.get("hard_attention") is False and "soft_attention" not in changes:
+        changes["soft_attention"] = False
+    try:
+        config = config.replace(**changes)
+    except ValueError as err:
+        parser.error(str(err))
+    print(config.to_dict())
+    print(header)
+    print(_format_row(args.variant or "custom", config))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
