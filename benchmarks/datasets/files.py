@@ -1,0 +1,58 @@
+"""Small file-system helpers shared by the loaders: folder lookup, image listing, header probes."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from ttsr.errors import UserError
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+
+
+def is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly inside `folder`, sorted by name (hidden files ignored)."""
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir() if is_image(p)), key=lambda p: p.name)
+
+
+def child_dir(folder: Path, *names: str) -> Path | None:
+    """The sub-folder of `folder` whose name equals one of `names`, ignoring case (first match)."""
+    if not folder.is_dir():
+        return None
+    wanted = [n.lower() for n in names]
+    children = {p.name.lower(): p for p in sorted(folder.iterdir()) if p.is_dir()}
+    for name in wanted:
+        if name in children:
+            return children[name]
+    return None
+
+
+def probe_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the file header, without decoding; UserError naming the file otherwise."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise UserError(f"{path}: not a readable image ({err}); re-download or replace the file") from err
+
+
+def seeded_index(seed: int, key: str, n: int) -> int:
+    """A choice in range(n) that depends only on (seed, key): repeatable whatever the order or subset."""
+    if n <= 0:
+        raise ValueError("nothing to choose from")
+    digest = hashlib.sha256(f"{int(seed)}\0{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") % n
+
+
+def short_list(items: list[str], limit: int = 8) -> str:
+    """'a, b, c' or 'a, b, … (N in all)' for messages that must stay one line."""
+    if len(items) <= limit:
+        return ", ".join(items)
+    return ", ".join(items[:limit]) + f", … ({len(items)} in all)"

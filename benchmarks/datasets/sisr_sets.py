@@ -1,0 +1,188 @@
+"""Set5, Set14, BSD100, Urban100, Manga109: HR images, optionally with the LR shipped beside them.
+
+Layouts (first match wins):
+- `image_SRF_<s>/img_NNN_SRF_<s>_HR.png` + `_LR.png` (SelfExSR zips; other files there ignored);
+- `HR/` + `LR_bicubic/X<s>/<name>x<s>.<ext>` (EDSR/DIV2K style; `GTmod12/` + `LRbicx<s>/` too);
+- a flat folder of HR images (LR then made by the degradation step).
+Reference modes: "none" (SISR), "lr" (the LR itself, TTSR's Urban100/Manga109 protocol) and
+"random-hr" (another HR image of the same set, chosen from seed + image name).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.datasets.files import child_dir, is_image, list_images, seeded_index, short_list
+from benchmarks.datasets.sample import Entry, Sample, SampleSequence, screen_hr, select, warn
+from benchmarks.datasets.survey import Survey
+from ttsr.errors import UserError
+from ttsr.imageio import read_image
+
+REF_MODES = ("none", "lr", "random-hr")
+_HR_DIRS = ("HR", "GTmod12", "GT")
+
+
+@dataclass
+class Pair:
+    name: str
+    hr: Path
+    lr: Path | None
+
+
+@dataclass
+class Found:
+    layout: str
+    pairs: list[Pair]
+    lr_missing: list[str]
+    ships_lr: bool
+
+
+def _srf_pairs(folder: Path, scale: int) -> list[Pair]:
+    pattern = re.compile(rf"^(?P<name>.+)_SRF_{scale}_HR$", re.IGNORECASE)
+    pairs = []
+    files = {p.stem.lower(): p for p in list_images(folder)}
+    for path in list_images(folder):
+        match = pattern.match(path.stem)
+        if match:
+            name = match.group("name")
+            lr = files.get(f"{name}_SRF_{scale}_LR".lower())
+            pairs.append(Pair(name, path, lr))
+    return pairs
+
+
+def _lr_dir(folder: Path, scale: int) -> Path | None:
+    bicubic = child_dir(folder, "LR_bicubic")
+    if bicubic is not None:
+        found = child_dir(bicubic, f"X{scale}")
+        if found is not None:
+            return found
+    return child_dir(folder, f"LRbicx{scale}")
+
+
+def _lr_for(lr_dir: Path | None, stem: str, scale: int) -> Path | None:
+    if lr_dir is None:
+        return None
+    for candidate in (f"{stem}x{scale}", stem):
+        for path in lr_dir.glob(f"{glob_escape(candidate)}.*"):
+            if is_image(path):
+                return path
+    return None
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([\[\]*?])", r"[\1]", text)
+
+
+def discover(folder: Path, scale: int = 4) -> Found | None:
+    """The layout of a SISR-set folder and its (HR, LR) pairs, or None when nothing is recognised."""
+    if not folder.is_dir():
+        return None
+    srf = child_dir(folder, f"image_SRF_{scale}")
+    for candidate in ([srf] if srf else []) + [folder]:
+        pairs = _srf_pairs(candidate, scale)
+        if pairs:
+            missing = [p.name for p in pairs if p.lr is None]
+            return Found(f"image_SRF_{scale}/*_HR+_LR", pairs, missing, True)
+    hr_dir = child_dir(folder, *_HR_DIRS)
+    if hr_dir is not None and list_images(hr_dir):
+        lr_dir = _lr_dir(folder, scale)
+        pairs = [Pair(p.stem, p, _lr_for(lr_dir, p.stem, scale)) for p in list_images(hr_dir)]
+        lr_name = f"{lr_dir.parent.name}/{lr_dir.name}" if lr_dir is not None else None
+        layout = f"{hr_dir.name}/ + {lr_name}/" if lr_name else f"{hr_dir.name}/ (no LR)"
+        missing = [p.name for p in pairs if p.lr is None] if lr_dir is not None else []
+        return Found(layout, pairs, missing, lr_dir is not None)
+    images = list_images(folder)
+    if images:
+        return Found("flat HR folder", [Pair(p.stem, p, None) for p in images], [], False)
+    return None
+
+
+def expected_names(count: int) -> list[str]:
+    """SelfExSR names: img_001 … img_<count>."""
+    return [f"img_{i:03d}" for i in range(1, count + 1)]
+
+
+def _missing_names(found: Found, count: int) -> list[str]:
+    names = {p.name for p in found.pairs}
+    if names and all(re.fullmatch(r"img_\d{3}", n) for n in names):
+        return [n for n in expected_names(count) if n not in names]
+    return []
+
+
+def survey(folder: Path, expected: int, scale: int = 4) -> Survey:
+    found = discover(folder, scale)
+    if found is None:
+        return Survey(folder, None, 0, "no images")
+    n = len(found.pairs)
+    if found.ships_lr:
+        detail = f"{n} HR, {n - len(found.lr_missing)} with given LR"
+    else:
+        detail = f"{n} HR, LR to be made by matlab_imresize"
+    problems = []
+    if n < expected:
+        missing = _missing_names(found, expected)
+        problems.append(f"{n} of {expected} images" + (f"; missing {short_list(missing)}" if missing else ""))
+    if found.lr_missing:
+        problems.append(f"no given LR for {short_list(found.lr_missing)}")
+    return Survey(folder, found.layout, n, detail, problems)
+
+
+def load(dataset: str, folder: Path, *, expected: int, ref_mode: str, seed: int = 0, scale: int = 4,
+         given_lr: bool | None = None, skip_bad: bool = False, names=None, limit: int | None = None,
+         ) -> SampleSequence:
+    """A SISR set in any accepted layout; see the module docstring for the reference modes."""
+    if ref_mode not in REF_MODES:
+        raise UserError(f"{dataset}: unknown ref_mode {ref_mode!r}; choose one of {', '.join(REF_MODES)}")
+    found = discover(folder, scale)
+    if found is None:
+        raise UserError(f"{folder}: no {dataset} images found (expected image_SRF_{scale}/*_HR.png, "
+                        f"HR/ + LR_bicubic/X{scale}/, or a flat folder of HR images)")
+    use_lr = (ref_mode == "none") if given_lr is None else bool(given_lr)
+    problems = survey(folder, expected, scale).problems
+    missing = _missing_names(found, expected)
+    if problems:
+        warn(f"{dataset} at {folder} is incomplete: {'; '.join(problems)}; evaluating the "
+             f"{len(found.pairs)} image(s) present")
+    all_names = [p.name for p in found.pairs]
+    pairs = select(dataset, found.pairs, names, limit)
+    keep, skipped = screen_hr(dataset, [(p.name, p.hr) for p in pairs], scale=scale, skip_bad=skip_bad)
+    if ref_mode == "random-hr" and len(all_names) < 2:
+        raise UserError(f"{folder}: ref_mode 'random-hr' needs at least two images in the set")
+    by_name = {p.name: p for p in found.pairs}
+    entries = []
+    for pair in pairs:
+        if pair.name not in keep:
+            continue
+        ref_path = None
+        if ref_mode == "random-hr":
+            others = [n for n in all_names if n != pair.name]
+            ref_path = by_name[others[seeded_index(seed, f"{dataset}/{pair.name}", len(others))]].hr
+        lr_path = pair.lr if use_lr else None
+        meta = {"dataset": dataset, "layout": found.layout, "hr_path": str(pair.hr), "scale": scale,
+                "given_lr_path": str(pair.lr) if pair.lr else None,
+                "lr_path": str(lr_path) if lr_path else None,
+                "ref_paths": [str(ref_path)] if ref_path else [],
+                "seed": seed if ref_mode == "random-hr" else None}
+        entries.append(Entry(pair.name, _reader(pair.name, pair.hr, lr_path, ref_path, ref_mode, scale, meta),
+                             tuple(p for p in (pair.hr, lr_path, ref_path) if p)))
+    return SampleSequence(dataset, ref_mode, entries, root=folder, layout=found.layout,
+                          seed=seed if ref_mode == "random-hr" else None, scale=scale,
+                          skip_bad=skip_bad, skipped=skipped, missing=missing,
+                          options={"given_lr": use_lr})
+
+
+def _reader(name, hr_path, lr_path, ref_path, ref_mode, scale, meta):
+    def build() -> Sample:
+        hr = read_image(hr_path)
+        lr = None
+        if lr_path is not None:
+            lr = read_image(lr_path)
+            want = (hr.shape[0] // scale, hr.shape[1] // scale)
+            if lr.shape[:2] != want:
+                raise UserError(f"{lr_path}: LR is {lr.shape[1]}×{lr.shape[0]}, expected "
+                                f"{want[1]}×{want[0]} for the {hr.shape[1]}×{hr.shape[0]} HR at ×{scale}; "
+                                f"replace it or pass given_lr=False")
+        refs = [read_image(ref_path)] if ref_path is not None else []
+        return Sample(name, hr, refs, lr=lr, ref_mode=ref_mode, meta=dict(meta))
+    return build
