@@ -1,0 +1,261 @@
+"""SRNTT port: release-file converters, TF→PyTorch conventions, texture swap (issue 6).
+
+No official weights can be fetched here, so the converters are proven on files built with the
+documented array order and shapes from random values (baselines.md §1.3).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from scipy.io import savemat
+from scipy.signal import correlate2d
+
+from baselines.srntt import convert
+from baselines.srntt.convert import (convert_array, depth_to_space_permutation, release_order,
+                                     state_dict_from_matconvnet, state_dict_from_npz)
+from baselines.srntt.network import SRNTT, BN_EPSILON
+from baselines.srntt.pipeline import SRNTTPipeline
+from baselines.srntt.swap import swap_dense
+from baselines.srntt.vgg import CONV_NAMES, MatConvNetVGG19
+from ttsr.errors import UserError
+
+
+def _random_release_arrays(module, seed):
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for slot in release_order(module):
+        if slot.target.endswith("running_var"):
+            arrays.append(rng.uniform(0.5, 1.5, slot.tf_shape).astype(np.float32))
+        else:
+            arrays.append((rng.standard_normal(slot.tf_shape) * 0.05).astype(np.float32))
+    return arrays
+
+
+def _save_npz(path, arrays):
+    params = np.empty(len(arrays), dtype=object)
+    params[:] = arrays
+    np.savez(path, params=params)
+    return path
+
+
+def _random_mat(path, seed=0, drop=None):
+    rng = np.random.default_rng(seed)
+    vgg = MatConvNetVGG19()
+    layers = []
+    for name in CONV_NAMES:
+        if name == drop:
+            continue
+        out_ch, in_ch, kh, kw = vgg.convs[name].weight.shape
+        weights = np.empty(2, dtype=object)
+        weights[0] = (rng.standard_normal((kw, kh, in_ch, out_ch)) * 0.05).astype(np.float32)
+        weights[1] = rng.standard_normal((1, out_ch)).astype(np.float32)
+        layers.append({"name": name, "type": "conv", "weights": weights})
+        layers.append({"name": "relu" + name[4:], "type": "relu", "weights": np.empty(0, dtype=object)})
+    cells = np.empty((1, len(layers)), dtype=object)
+    for i, layer in enumerate(layers):
+        cells[0, i] = layer
+    savemat(path, {"layers": cells})
+    return path
+
+
+@pytest.fixture(scope="module")
+def release_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("srntt_release")
+    network = SRNTT()
+    upscale = _save_npz(root / "upscale.npz", _random_release_arrays(network.content_extractor, 1))
+    texture = _save_npz(root / "srntt.npz", _random_release_arrays(network.texture_transfer, 2))
+    vgg = _random_mat(root / "imagenet-vgg-verydeep-19.mat")
+    return upscale, texture, vgg
+
+
+def test_release_order_matches_documented_counts_and_first_shapes():
+    network = SRNTT()
+    content, texture = release_order(network.content_extractor), release_order(network.texture_transfer)
+    assert len(content) == 173 and len(texture) == 309  # baselines.md §1.3
+    assert content[0].tf_shape == (3, 3, 3, 64) and content[-2].tf_shape == (1, 1, 64, 3)
+    assert texture[0].tf_shape == (3, 3, 320, 64)
+    heads = [s.tf_shape for s in texture if s.target.endswith("head.weight")]
+    assert heads == [(3, 3, 320, 64), (3, 3, 192, 64), (3, 3, 128, 64)]
+    per_scale = [sum(s.target.startswith(f"scales.{i}.") for s in texture) for i in range(3)]
+    assert per_scale == [169, 89, 51]
+    bn = [s.target.rsplit(".", 1)[1] for s in content[3:7]]
+    assert bn == ["bias", "weight", "running_mean", "running_var"]  # beta, gamma, mean, var
+
+
+def test_every_array_lands_where_the_table_says(release_files):
+    upscale, texture, _ = release_files
+    network = SRNTT()
+    arrays = list(np.load(upscale, allow_pickle=True)["params"])
+    state = state_dict_from_npz(upscale, network.content_extractor, "")
+    for slot, array in zip(release_order(network.content_extractor), arrays):
+        assert torch.equal(state[slot.target], convert_array(slot, array))
+    assert set(state) == set(network.content_extractor.state_dict()) - {
+        k for k in network.content_extractor.state_dict() if k.endswith("num_batches_tracked")}
+
+
+def test_swapping_two_same_shape_arrays_changes_the_output(release_files, tmp_path):
+    upscale, texture, vgg = release_files
+    arrays = list(np.load(texture, allow_pickle=True)["params"])
+    swapped = list(arrays)
+    swapped[3], swapped[13] = arrays[13], arrays[3]  # two [3,3,64,64] block kernels of scale 0
+    assert arrays[3].shape == arrays[13].shape
+    other = _save_npz(tmp_path / "swapped.npz", swapped)
+    torch.manual_seed(0)
+    lr = torch.rand(1, 3, 6, 6) * 2 - 1
+    maps = [torch.rand(1, 256, 6, 6), torch.rand(1, 128, 12, 12), torch.rand(1, 64, 24, 24)]
+    outputs = []
+    for path in (texture, other):
+        network = SRNTT().eval()
+        network.content_extractor.load_state_dict(
+            state_dict_from_npz(upscale, network.content_extractor, ""), strict=False)
+        network.texture_transfer.load_state_dict(
+            state_dict_from_npz(path, network.texture_transfer, ""), strict=False)
+        with torch.no_grad():
+            outputs.append(network(lr, maps))
+    assert (outputs[0] - outputs[1]).abs().max() > 1e-4
+
+
+def test_conv_hwio_to_oihw_matches_a_hand_computed_correlation():
+    rng = np.random.default_rng(3)
+    kernel = rng.standard_normal((3, 3, 2, 1)).astype(np.float32)  # HWIO
+    image = rng.standard_normal((5, 5, 2)).astype(np.float32)  # HWC
+    expected = sum(correlate2d(image[..., c], kernel[..., c, 0], mode="same") for c in range(2))
+    slot = release_order(torch.nn.Conv2d(2, 1, 3, padding=1, bias=False))[0]
+    weight = convert_array(slot, kernel)
+    got = F.conv2d(torch.from_numpy(image).permute(2, 0, 1)[None], weight, padding=1)[0, 0]
+    assert np.allclose(got.numpy(), expected, atol=1e-5)
+
+
+def test_batchnorm_inference_uses_moving_statistics():
+    beta, gamma, mean, var = (np.array([v], dtype=np.float32) for v in (0.5, 2.0, 1.0, 4.0))
+    bn = torch.nn.BatchNorm2d(1, eps=BN_EPSILON).eval()
+    for slot, array in zip(release_order(bn), (beta, gamma, mean, var)):
+        getattr(bn, slot.target.split(".")[-1]).data.copy_(convert_array(slot, array))
+    x = torch.tensor([[[[3.0]]]])
+    assert bn(x).item() == pytest.approx(2.0 * (3.0 - 1.0) / np.sqrt(4.0 + BN_EPSILON) + 0.5, rel=1e-6)
+
+
+def test_depth_to_space_permutation_makes_pixel_shuffle_equal_tf():
+    rng = np.random.default_rng(4)
+    channels, r = 3, 2
+    tf_map = rng.standard_normal((2, 2, channels * r * r)).astype(np.float32)  # H, W, C·r²
+    # TF depth_to_space: out[i·r+di, j·r+dj, c] = in[i, j, (di·r+dj)·C + c]
+    expected = np.zeros((2 * r, 2 * r, channels), dtype=np.float32)
+    for i in range(2):
+        for j in range(2):
+            for di in range(r):
+                for dj in range(r):
+                    expected[i * r + di, j * r + dj] = tf_map[i, j, (di * r + dj) * channels:(di * r + dj + 1) * channels]
+    permuted = torch.from_numpy(tf_map).permute(2, 0, 1)[depth_to_space_permutation(channels * r * r, r)]
+    got = F.pixel_shuffle(permuted[None], r)[0].permute(1, 2, 0).numpy()
+    assert np.array_equal(got, expected)
+
+
+def _brute_force_swap(content, conditions, styles):
+    """Loops over every position and every reference patch: slow and obviously right."""
+    c, h, w = content.shape
+    candidates = []
+    for ref_index, cond in enumerate(conditions):
+        for y in range(cond.shape[1] - 2):
+            for x in range(cond.shape[2] - 2):
+                candidates.append((ref_index, y, x, cond[:, y:y + 3, x:x + 3].flatten()))
+    kw = {"dtype": content.dtype}
+    outs = [torch.zeros(s.shape[0], h * r, w * r, **kw) for s, r in zip(styles[0], (1, 2, 4))]
+    counts = [torch.zeros(h * r, w * r, **kw) for r in (1, 2, 4)]
+    weights = torch.zeros(h - 2, w - 2, **kw)
+    for y in range(h - 2):
+        for x in range(w - 2):
+            q = content[:, y:y + 3, x:x + 3].flatten()
+            sims = [float(torch.dot(k / k.norm(), q / q.norm())) for *_, k in candidates]
+            best = int(np.argmax(sims))
+            weights[y, x] = sims[best]
+            ref_index, ry, rx, _ = candidates[best]
+            for level, r in enumerate((1, 2, 4)):
+                patch = styles[ref_index][level][:, ry * r:ry * r + 3 * r, rx * r:rx * r + 3 * r]
+                outs[level][:, y * r:y * r + 3 * r, x * r:x * r + 3 * r] += patch
+                counts[level][y * r:y * r + 3 * r, x * r:x * r + 3 * r] += 1
+    return [o / n.clamp_min(1) for o, n in zip(outs, counts)], weights
+
+
+@pytest.mark.parametrize("n_refs", [1, 2])
+def test_swap_dense_equals_brute_force(n_refs):
+    torch.manual_seed(n_refs)
+    content = torch.randn(4, 6, 7, dtype=torch.float64)
+    conditions = [torch.randn(4, 5 + i, 6, dtype=torch.float64) for i in range(n_refs)]
+    styles = [[torch.randn(4, h, w, dtype=torch.float64),
+               torch.randn(2, 2 * h, 2 * w, dtype=torch.float64),
+               torch.randn(3, 4 * h, 4 * w, dtype=torch.float64)] for _, h, w in (c.shape for c in conditions)]
+    maps, weights, _ = swap_dense(content, conditions, styles)
+    expected_maps, expected_weights = _brute_force_swap(content, conditions, styles)
+    for got, want in zip(maps, expected_maps):
+        assert torch.allclose(got, want, atol=1e-10)
+    assert torch.allclose(weights[1:-1, 1:-1], expected_weights, atol=1e-10)
+    assert torch.equal(weights[0, 1:-1], weights[1, 1:-1])  # edge padding of the weight map
+
+
+def test_full_conversion_and_pipeline_run(release_files, tmp_path):
+    upscale, texture, vgg = release_files
+    out = tmp_path / "srntt.safetensors"
+    assert convert.main(["--upscale", str(upscale), "--texture", str(texture), "--vgg", str(vgg),
+                         "--out", str(out)]) == 0
+    from safetensors.torch import load_file
+
+    pipeline = SRNTTPipeline().eval()
+    missing, unexpected = pipeline.load_state_dict(load_file(out), strict=False)
+    assert not unexpected
+    assert all(k.endswith("num_batches_tracked") for k in missing)
+    torch.manual_seed(0)
+    lr = torch.rand(1, 3, 8, 8) * 255
+    lr_up = F.interpolate(lr, scale_factor=4, mode="bicubic").clamp(0, 255)
+    ref = torch.rand(1, 3, 36, 28) * 255
+    sr = pipeline(lr, lr_up, [ref], [ref])
+    assert sr.shape == (1, 3, 32, 32) and torch.isfinite(sr).all()
+    assert 0 <= sr.min() and sr.max() <= 255
+
+
+def test_matconvnet_kernel_layout(tmp_path):
+    path = _random_mat(tmp_path / "vgg.mat", seed=5)
+    state = state_dict_from_matconvnet(path, prefix="")
+    from scipy.io import loadmat
+
+    raw = loadmat(str(path), squeeze_me=True, struct_as_record=False)["layers"][0].weights[0]
+    assert torch.equal(state["convs.conv1_1.weight"][5, 1, 0, 2], torch.tensor(raw[2, 0, 1, 5]))
+
+
+@pytest.mark.parametrize("case", ["missing", "garbage", "wrong_count", "wrong_shape", "no_params", "code"])
+def test_bad_npz_is_one_clear_error(tmp_path, case):
+    network = SRNTT()
+    path = tmp_path / "upscale.npz"
+    arrays = _random_release_arrays(network.content_extractor, 0)
+    if case == "garbage":
+        path.write_bytes(b"definitely not a zip file")
+    elif case == "wrong_count":
+        _save_npz(path, arrays[:-1])
+    elif case == "wrong_shape":
+        arrays[0] = np.zeros((3, 3, 3, 32), dtype=np.float32)
+        _save_npz(path, arrays)
+    elif case == "no_params":
+        np.savez(path, weights=np.zeros(3))
+    elif case == "code":  # a pickled object that is not an array must never be reconstructed
+        import pathlib
+
+        _save_npz(path, [pathlib.PurePosixPath("/etc/passwd")] + arrays[1:])
+    with pytest.raises(UserError, match="upscale.npz"):
+        state_dict_from_npz(path, network.content_extractor, "")
+
+
+def test_bad_mat_and_cli_exit_code(tmp_path, release_files, capsys):
+    upscale, texture, _ = release_files
+    incomplete = _random_mat(tmp_path / "vgg.mat", drop="conv3_1")
+    with pytest.raises(UserError, match="conv3_1"):
+        state_dict_from_matconvnet(incomplete)
+    garbage = tmp_path / "garbage.mat"
+    garbage.write_bytes(b"\x00" * 64)
+    code = convert.main(["--upscale", str(upscale), "--texture", str(texture), "--vgg", str(garbage),
+                         "--out", str(tmp_path / "x.safetensors")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "garbage.mat" in err
+    assert not (tmp_path / "x.safetensors").exists()
