@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from benchmarks.datasets import cufed5, demo, sisr_sets, sun80
+from benchmarks.datasets.files import child_dir
 from benchmarks.datasets.sample import SampleSequence
 from benchmarks.datasets.survey import Survey
 from ttsr.errors import UserError
@@ -120,12 +121,12 @@ def check_root(root) -> Path:
     root = Path(root)
     if not root.exists():
         raise UserError(f"{root}: data folder not found; create it and put the test sets in it "
-                        f"(`python -m benchmarks.data check --root {root}` lists what goes where)")
+                        "(`python -m benchmarks.data sources` says where to get each and how to lay it out)")
     if not root.is_dir():
         raise UserError(f"{root}: is a file, expected the data folder holding the test sets")
     if not any(p for p in root.iterdir() if not p.name.startswith(".")):
         raise UserError(f"{root}: data folder is empty; put the test sets in it "
-                        f"(`python -m benchmarks.data check --root {root}` lists what goes where)")
+                        "(`python -m benchmarks.data sources` says where to get each and how to lay it out)")
     return root
 
 
@@ -146,8 +147,6 @@ def locate(name: str, root) -> Path | None:
     holds the set's layout directly (and is not a data root holding other sets)."""
     info = _info(name)
     root = Path(root)
-    from benchmarks.datasets.files import child_dir
-
     folder = child_dir(root, *info.folder_names)
     if folder is not None:
         return folder

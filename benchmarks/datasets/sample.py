@@ -180,7 +180,7 @@ def screen_hr(dataset: str, candidates: list[tuple[str, Path]], *, scale: int,
 
 def warn(message: str) -> None:
     """One `DatasetWarning` (shown once per message by default)."""
-    warnings.warn(message, DatasetWarning, stacklevel=3)
+    warnings.warn(message, DatasetWarning, stacklevel=4)
 
 
 def select(dataset: str, items: list, names=None, limit: int | None = None) -> list:

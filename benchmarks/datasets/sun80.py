@@ -70,7 +70,8 @@ def survey(folder: Path, expected: int = 80) -> Survey:
     if n < expected:
         problems.append(f"{n} of {expected} ground-truth images")
     if not found.has_match_dir:
-        problems.append(f"no {MATCH_DIR}/ folder: the scene-match references are missing")
+        problems.append(f"no {MATCH_DIR}/ folder: the scene-match references are missing "
+                        "(until added, only ref_mode 'lr' or 'none' can run)")
     else:
         lacking = [s.name for s in found.scenes if not s.matches]
         if lacking:
