@@ -37,6 +37,7 @@ class Evaluation:
     scale: int = SCALE
     seed: int | None = None            # recorded in the manifest (random reference draws)
     table: str | None = None           # published table the cells are compared with
+    protocol: str = ""                 # the protocol this pass belongs to (rows.csv `protocol`)
 
     def metric_settings(self) -> dict:
         return {"crop_border": self.crop_border, "y_channel": self.y_channel, "round_y": self.round_y}
@@ -59,20 +60,20 @@ class Protocol:
         return list(dict.fromkeys(e.dataset for e in self.evaluations))
 
 
-def _refsr(dataset: str, ref_mode: str, table: str | None, seed: int | None = None,
+def _refsr(dataset: str, label: str, table: str | None, seed: int | None = None,
            kinds: tuple[str, ...] = REFSR_KINDS, **load_options) -> Evaluation:
     """TTSR release convention: PIL bicubic, Y (65.738/129.057/25.064 over 256), no border crop."""
-    options = {"ref_mode": ref_mode, **load_options}
+    options = {"ref_mode": label, **load_options}  # the loader's own spelling may differ (L1 vs l1)
     if seed is not None:
         options["seed"] = seed
-    return Evaluation(dataset=dataset, ref_mode=ref_mode, degradation="refsr", load_options=options,
+    return Evaluation(dataset=dataset, ref_mode=label, degradation="refsr", load_options=options,
                       crop_border=0, kinds=kinds, seed=seed, table=table)
 
 
 def _sisr(dataset: str, table: str | None = "sisr") -> Evaluation:
     """SISR convention: the LR shipped with the set (else MATLAB imresize), Y, border = scale."""
-    return Evaluation(dataset=dataset, ref_mode="sisr", degradation="sisr",
-                      load_options={"mode": "sisr"}, crop_border=SCALE, kinds=SISR_KINDS, table=table)
+    return Evaluation(dataset=dataset, ref_mode="none", degradation="sisr",
+                      load_options={"ref_mode": "none"}, crop_border=SCALE, kinds=SISR_KINDS, table=table)
 
 
 _TABLE1 = (
@@ -80,14 +81,22 @@ _TABLE1 = (
     _refsr("sun80", "random", "table1", seed=0),  # one scene match drawn per image, seed recorded
     _refsr("urban100", "lr", "table1"),           # the LR itself as reference (author, TTSR #18)
     _refsr("manga109", "lr", "table1"),
-    _refsr("cufed5", "level1", "table1"),         # release eval.sh: *_1.png only (26.99 / 0.800)
+    _refsr("cufed5", "l1", "table1", ref_mode="L1"),  # release eval.sh: *_1.png only (26.99 / 0.800)
 )
 _CUFED5_STITCHED = (_refsr("cufed5", "stitched", None, kinds=("refsr",)),)
-_TABLE4 = tuple(_refsr("cufed5", f"level{k}", "table4", kinds=("refsr",)) for k in range(1, 6)) + (
+_TABLE4 = tuple(_refsr("cufed5", f"l{k}", "table4", kinds=("refsr",), ref_mode=f"L{k}") for k in range(1, 6)) + (
     _refsr("cufed5", "lr", "table4", kinds=("refsr",)),
 )
 _SISR = tuple(_sisr(name) for name in ("set5", "set14", "bsd100", "urban100", "manga109"))
-_DEMO = (_refsr("demo", "demo", None),)
+_DEMO = (_refsr("demo", "graded", None),           # references of graded similarity, RefSR inputs
+         Evaluation(dataset="demo", ref_mode="none", degradation="sisr", load_options={"ref_mode": "none"},
+                    crop_border=SCALE, kinds=SISR_KINDS))  # SISR pass: MATLAB-imresize LR, border 4
+
+def _tag(name: str, evaluations: tuple[Evaluation, ...]) -> tuple[Evaluation, ...]:
+    return tuple(replace(e, protocol=name) for e in evaluations)
+
+
+_TABLE1, _TABLE4, _SISR, _DEMO = _tag("table1", _TABLE1), _tag("table4", _TABLE4), _tag("sisr", _SISR), _tag("demo", _DEMO)
 
 PROTOCOLS: dict[str, Protocol] = {
     p.name: p
@@ -96,18 +105,20 @@ PROTOCOLS: dict[str, Protocol] = {
                  "Urban100 and Manga109 (LR as ref); plus the release-style CUFED5 level-1 run",
                  _TABLE1),
         Protocol("table2", "TTSR Table 2: texture-transformer ablation variants on CUFED5 (stitched)",
-                 tuple(replace(e, table="table2") for e in _CUFED5_STITCHED)),
+                 tuple(replace(e, table="table2", protocol="table2") for e in _CUFED5_STITCHED)),
         Protocol("table3", "TTSR Table 3: CSFI / channel ablation variants on CUFED5 (stitched)",
-                 tuple(replace(e, table="table3") for e in _CUFED5_STITCHED)),
+                 tuple(replace(e, table="table3", protocol="table3") for e in _CUFED5_STITCHED)),
         Protocol("table4", "TTSR Table 4: CUFED5 reference levels 1-5 and LR as reference (RefSR methods)",
                  _TABLE4),
         Protocol("sisr", "SISR calibration: Set5/Set14/BSD100/Urban100/Manga109, given LR "
                  "(else MATLAB imresize), Y, border = scale", _SISR),
-        Protocol("demo", "built-in demo set (no files needed), RefSR degradation, all methods", _DEMO),
+        Protocol("demo", "built-in demo set (no files needed): RefSR pass with graded references "
+                 "(all methods) and SISR pass (SISR methods)", _DEMO),
         # What `python -m benchmarks.run` runs without --protocol: Table 1's passes and the SISR
-        # calibration on whatever is found, the demo set when nothing is.
-        Protocol("default", "Table 1 passes + SISR calibration on every dataset found; demo when none",
-                 _TABLE1 + _SISR + _DEMO),
+        # calibration on whatever is found, the demo set when nothing is. Its passes keep the
+        # name of the protocol they come from, so its rows are the same as those of table1/sisr.
+        Protocol("default", "Table 1 passes + SISR calibration on every test set found; the demo set "
+                 "when none is", _TABLE1 + _SISR + _DEMO),
     )
 }
 

@@ -39,11 +39,12 @@ def row_key(row: Mapping[str, object]) -> Key:
 
 
 def format_value(value: object) -> str:
-    """How a cell is written: floats at full precision (repr), missing as an empty cell."""
+    """How a cell is written: floats at full precision (repr), NaN as `nan` (computed, undefined:
+    e.g. an image too small for a measure), missing (not computed) as an empty cell."""
     if value is None:
         return ""
     if isinstance(value, float):
-        return "" if math.isnan(value) else repr(value)
+        return "nan" if math.isnan(value) else repr(value)
     if hasattr(value, "item"):  # numpy / torch scalars
         return format_value(value.item())
     return str(value)
@@ -196,7 +197,7 @@ def load_frame(path: str | os.PathLike):
     frame = pd.DataFrame(rows, columns=columns)
     for column in frame.columns:
         if column not in KEY_COLUMNS:
-            frame[column] = pd.to_numeric(frame[column].replace("", float("nan")), errors="coerce")
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
 
 

@@ -71,19 +71,19 @@ def test_protocols_are_data():
     table1 = protocols.get("table1")
     assert [(e.dataset, e.ref_mode) for e in table1.evaluations] == [
         ("cufed5", "stitched"), ("sun80", "random"), ("urban100", "lr"), ("manga109", "lr"),
-        ("cufed5", "level1")]
+        ("cufed5", "l1")]
     assert all(e.crop_border == 0 and e.y_channel and not e.round_y for e in table1.evaluations)
     assert table1.evaluations[1].seed == 0 and table1.evaluations[1].load_options["seed"] == 0
     sisr = protocols.get("sisr")
     assert all(e.crop_border == e.scale == 4 and e.degradation == "sisr" and e.kinds == ("sisr",)
                for e in sisr.evaluations)
     table4 = protocols.get("table4")
-    assert [e.ref_mode for e in table4.evaluations] == [f"level{k}" for k in range(1, 6)] + ["lr"]
+    assert [e.ref_mode for e in table4.evaluations] == [f"l{k}" for k in range(1, 6)] + ["lr"]
     assert all(e.kinds == ("refsr",) for e in table4.evaluations)
     with pytest.raises(UserError, match="table1"):
         protocols.get("table9")
     assert image_stem("000", "cufed5", "stitched") == "000"
-    assert image_stem("000", "cufed5", "level3") == "000@level3"
+    assert image_stem("000", "cufed5", "l3") == "000@l3"
 
 
 def test_manifest_labels_random_weights(tmp_path):

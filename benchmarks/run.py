@@ -1,0 +1,743 @@
+"""`python -m benchmarks.run`: evaluate methods on datasets under a protocol, resumably.
+
+    python -m benchmarks.run [--methods ttsr bicubic …] [--datasets cufed5 …]
+        [--protocol table1|table2|table3|table4|sisr|demo|default] [--data-root DIR]
+        [--weights NAME=PATH …] [--device auto|cpu|cuda] [--out runs/NAME] [--force]
+        [--save-images] [--metrics psnr ssim lpips …] [--max-memory 4G]
+
+With no arguments: every registered method whose weights are found, on every dataset found under
+the data root (`--data-root`, else `$TTSR_BENCH_DATA`, else `./data`) with the passes of Table 1
+and the SISR calibration (protocol `default`); with no dataset found, the built-in demo set.
+What is skipped, and why, is printed and written to `<out>/skipped.json`.
+
+One evaluation (DESIGN.md): Sample → degradation (protocol) → method → SR clipped to [0, 255] and
+rounded to uint8 → metrics (protocol settings) → one row, appended durably to `<out>/rows.csv`.
+Run folder layout: docs/interfaces.md, "Runs". Under `torchrun` the images of every
+(method, dataset) pass are split across ranks (`benchmarks.distributed`).
+
+Timing: `seconds` is the wall time of the method call alone (CUDA synchronised), not of reading
+or degrading the image. Memory: `peak_mem_mb` is, on CUDA, `torch.cuda.max_memory_allocated`
+during the call (reset before it); on CPU, the process's peak resident set size during the call
+(Linux VmHWM, reset before the call through /proc/self/clear_refs), i.e. including the Python
+process and loaded weights; where that reset is impossible the lifetime peak (ru_maxrss) is
+recorded and the manifest says so.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from benchmarks import distributed, manifest, protocols, results
+from benchmarks.protocols import Evaluation
+from ttsr.errors import UserError, cli_main
+from ttsr.fileio import atomic_write_bytes, atomic_write_text
+
+DATA_ENV = "TTSR_BENCH_DATA"
+DEFAULT_DATA_ROOT = Path("data")
+DEFAULT_METRICS = ("psnr", "ssim", "lpips")
+SEED = 0
+# Test hook: seconds to sleep after each finished row (makes kill-mid-run tests robust).
+SLOW_ENV = "TTSR_BENCH_TEST_ROW_DELAY"
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description="Evaluate super-resolution methods on test sets under a named protocol; "
+                    "results go to a resumable run folder (rows.csv, summary.csv, manifest.json).")
+    parser.add_argument("--methods", nargs="+", metavar="NAME",
+                        help="methods to run (default: every registered method whose weights are found)")
+    parser.add_argument("--datasets", nargs="+", metavar="NAME",
+                        help="datasets to run (default: every dataset of the protocol found under the data root)")
+    parser.add_argument("--protocol", default=None, metavar="NAME",
+                        help=f"one of {', '.join(protocols.names())} (default: default)")
+    parser.add_argument("--data-root", type=Path, default=None, metavar="DIR",
+                        help=f"folder holding the test sets (default: ${DATA_ENV}, else ./data)")
+    parser.add_argument("--weights", nargs="+", action="extend", default=[], metavar="NAME=PATH",
+                        help="checkpoint of a method (else $TTSR_BENCH_WEIGHTS, else ./weights)")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="run folder (default: runs/<protocol>)")
+    parser.add_argument("--force", action="store_true", help="recompute rows that are already finished")
+    parser.add_argument("--save-images", action="store_true",
+                        help="also write SR images, HR/refs and TTSR attention maps into the run folder")
+    parser.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS), metavar="NAME",
+                        help="measures to compute (default: psnr ssim lpips)")
+    parser.add_argument("--max-memory", default=None, metavar="SIZE",
+                        help="memory budget for methods that can bound it (TTSR texture search), e.g. 4G")
+    return parser
+
+
+def parse_size(text: str | None) -> int | None:
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)i?b?\s*", text.lower())
+    if not match:
+        raise UserError(f"--max-memory {text!r}: expected a size such as 4G, 512M or 1000000")
+    factor = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[match.group(2)]
+    return int(float(match.group(1)) * factor)
+
+
+# ------------------------------------------------------------------------------------ planning
+@dataclass
+class Skip:
+    what: str
+    reason: str
+    fix: str
+
+    def as_dict(self) -> dict:
+        return {"what": self.what, "reason": self.reason, "fix": self.fix}
+
+
+@dataclass
+class Plan:
+    protocol: protocols.Protocol
+    evaluations: list[Evaluation]
+    methods: list[str]
+    data_root: Path | None
+    skipped: list[Skip] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def resolve_data_root(arg: Path | None) -> tuple[Path | None, bool]:
+    """(data root, whether the user named it). A named root that is not a folder is a UserError."""
+    if arg is not None:
+        named, source = arg, "--data-root"
+    elif os.environ.get(DATA_ENV):
+        named, source = Path(os.environ[DATA_ENV]), f"${DATA_ENV}"
+    else:
+        return (DEFAULT_DATA_ROOT if DEFAULT_DATA_ROOT.is_dir() else None), False
+    named = named.expanduser()
+    if not named.exists():
+        raise UserError(f"{source} {named}: folder not found; point it at the folder holding the test "
+                        "sets (e.g. data/CUFED5, data/Urban100), or leave it out to run the demo set")
+    if not named.is_dir():
+        raise UserError(f"{source} {named}: is a file, expected the folder holding the test sets")
+    return named, True
+
+
+def _dataset_fix(name: str, root: Path | None) -> str:
+    from benchmarks import datasets
+
+    info = datasets.DATASETS[name]
+    where = root if root is not None else DEFAULT_DATA_ROOT
+    return (f"get it from {info.sources[0]}; put it in {where}/{info.folder} ({info.layout}); "
+            f"check with `python -m benchmarks.data check --root {where}`")
+
+
+def make_plan(args, rank_is_main: bool = True) -> Plan:
+    from baselines import registry
+    from benchmarks import datasets
+
+    protocol = protocols.get(args.protocol or "default")
+    data_root, named_root = resolve_data_root(args.data_root)
+    evaluations = list(protocol.evaluations)
+    known = set(datasets.DATASETS)
+    skipped: list[Skip] = []
+    notes: list[str] = []
+
+    if args.datasets:
+        unknown = [d for d in args.datasets if d not in known]
+        if unknown:
+            raise UserError(f"unknown dataset {', '.join(map(repr, unknown))}; valid names: "
+                            f"{', '.join(sorted(known))}")
+        outside = [d for d in args.datasets if d not in protocol.datasets()]
+        if outside:
+            raise UserError(f"dataset {', '.join(map(repr, outside))} is not part of protocol "
+                            f"{protocol.name!r}; its datasets: {', '.join(protocol.datasets())}")
+        evaluations = [e for e in evaluations if e.dataset in args.datasets]
+
+    found: dict = {}
+    if data_root is not None:
+        try:
+            found = dict(datasets.find(data_root))
+        except UserError:
+            if named_root:
+                raise  # a data root the user named must hold test sets
+            found = {}  # ./data exists but is empty
+    available = [e for e in evaluations if e.dataset == "demo" or e.dataset in found]
+    if not args.datasets and args.protocol is None:
+        # the default job: real data when there is any, else the demo set
+        real = [e for e in available if e.dataset != "demo"]
+        if real:
+            available = real
+        else:
+            available = [e for e in available if e.dataset == "demo"]
+            notes.append("no test set found under "
+                         f"{data_root if data_root is not None else DEFAULT_DATA_ROOT} "
+                         "(or $TTSR_BENCH_DATA): running the built-in demo set")
+    for dataset in dict.fromkeys(e.dataset for e in evaluations if e not in available):
+        if dataset == "demo" or dataset in found:
+            continue
+        skipped.append(Skip(f"dataset {dataset}",
+                            "not found under " + (str(data_root) if data_root else "any data root"),
+                            _dataset_fix(dataset, data_root)))
+
+    valid_methods = registry.names()
+    overrides = registry.parse_weight_overrides(args.weights)
+    bad = [m for m in overrides if m not in valid_methods]
+    if bad:
+        raise UserError(f"--weights names unknown method {', '.join(map(repr, bad))}; valid names: "
+                        f"{', '.join(valid_methods)}")
+    if args.methods:
+        unknown = [m for m in args.methods if m not in valid_methods]
+        if unknown:
+            raise UserError(f"unknown method {', '.join(map(repr, unknown))}; valid names: "
+                            f"{', '.join(valid_methods)}")
+        wanted = list(dict.fromkeys(args.methods))
+    else:
+        wanted = valid_methods
+    methods: list[str] = []
+    for name in wanted:
+        method = registry.get(name)
+        if method.weights is not None and registry.find_weights(method, overrides) is None:
+            spec = method.weights
+            skipped.append(Skip(f"method {name}", f"weights {spec.filename} not found",
+                                registry.missing_weights_message(method).split("; ", 1)[-1]))
+            continue
+        kinds_here = {k for e in available for k in e.kinds}
+        if available and method.kind not in kinds_here:
+            if args.methods:
+                skipped.append(Skip(f"method {name}", f"a {method.kind} method; protocol {protocol.name!r} "
+                                    f"runs {'/'.join(sorted(kinds_here))} methods only",
+                                    "choose a protocol for this kind of method"))
+            continue
+        if method.scale not in {e.scale for e in available} and available:
+            skipped.append(Skip(f"method {name}", f"scale x{method.scale}; the protocol is x4",
+                                "use a x4 checkpoint"))
+            continue
+        methods.append(name)
+    return Plan(protocol, available, methods, data_root, skipped, notes)
+
+
+# ---------------------------------------------------------------------------------- measuring
+class MemoryProbe:
+    """Peak memory of one method call (see the module docstring for what is measured)."""
+
+    def __init__(self, device) -> None:
+        import torch
+
+        self.device = device
+        self.cuda = device.type == "cuda"
+        self._clear_refs = Path("/proc/self/clear_refs")
+        self.cpu_mode = "peak RSS (VmHWM reset per image via /proc/self/clear_refs)"
+        if not self.cuda and not self._can_reset():
+            self.cpu_mode = "lifetime peak RSS (ru_maxrss; cannot be reset per image on this system)"
+        self.description = ("torch.cuda.max_memory_allocated during the method call" if self.cuda
+                            else self.cpu_mode)
+        self._torch = torch
+
+    def _can_reset(self) -> bool:
+        try:
+            with open(self._clear_refs, "w") as handle:
+                handle.write("5")
+            return self._vmhwm_kb() is not None
+        except OSError:
+            return False
+
+    @staticmethod
+    def _vmhwm_kb() -> int | None:
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        except OSError:
+            return None
+        return None
+
+    def start(self) -> None:
+        if self.cuda:
+            self._torch.cuda.reset_peak_memory_stats(self.device)
+        elif self.cpu_mode.startswith("peak RSS"):
+            with contextlib.suppress(OSError):
+                with open(self._clear_refs, "w") as handle:
+                    handle.write("5")
+
+    def stop(self) -> float:
+        if self.cuda:
+            return self._torch.cuda.max_memory_allocated(self.device) / 2**20
+        if self.cpu_mode.startswith("peak RSS"):
+            kb = self._vmhwm_kb()
+            if kb is not None:
+                return kb / 1024
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclass
+class MetricPlan:
+    """Which measures to compute, and which are unavailable (column left empty, one line why)."""
+
+    requested: list[str]
+    computed: list[str]
+    unavailable: dict[str, str]
+
+    @property
+    def extra_columns(self) -> list[str]:
+        return [m for m in self.requested if m not in results.METRIC_COLUMNS]
+
+
+def plan_metrics(requested: Sequence[str]) -> MetricPlan:
+    from benchmarks import metrics
+
+    registry = metrics.REGISTRY
+    valid = list(registry)
+    unknown = [m for m in requested if m not in valid]
+    if unknown:
+        raise UserError(f"unknown metric {', '.join(map(repr, unknown))}; valid names: {', '.join(valid)}")
+    requested = list(dict.fromkeys(requested))
+    computed, unavailable = [], {}
+    for name in requested:
+        ok, reason = registry[name].available()
+        if ok:
+            computed.append(name)
+        else:
+            unavailable[name] = reason
+    return MetricPlan(requested, computed, unavailable)
+
+
+class Measurer:
+    """Computes the planned measures of one (SR, HR) pair under an evaluation's settings."""
+
+    def __init__(self, plan: MetricPlan, device) -> None:
+        self.plan = plan
+        self.device = device
+
+    def __call__(self, sr: np.ndarray, hr: np.ndarray, evaluation: Evaluation) -> dict[str, float]:
+        from benchmarks import metrics
+
+        if not self.plan.computed:
+            return {}
+        values = metrics.compute(self.plan.computed, [sr], [hr], device=self.device,
+                                 **evaluation.metric_settings())
+        return {name: float(v[0]) for name, v in values.items()}
+
+
+# ------------------------------------------------------------------------------------ running
+def to_tensor(image: np.ndarray, device):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().to(device)
+
+
+def to_uint8(sr) -> np.ndarray:
+    """SR float [0, 255] NCHW → uint8 H×W×3: clipped to [0, 255], rounded (half to even)."""
+    image = sr.detach()[0].float().clamp(0, 255).round().to("cpu")
+    return image.permute(1, 2, 0).numpy().astype(np.uint8)
+
+
+def make_inputs(sample, evaluation: Evaluation, device) -> tuple[dict, np.ndarray, dict]:
+    """(batch of float tensors in [0, 255], HR uint8, uint8 images for --save-images)."""
+    from benchmarks import degrade
+
+    if evaluation.degradation == "refsr":
+        if len(sample.refs) > 1:
+            raise ValueError(f"{sample.name}: {len(sample.refs)} references; the RefSR protocol takes one "
+                             "(use the dataset's 'stitched' mode for all five)")
+        ref = sample.refs[0] if sample.refs else None
+        inputs = degrade.refsr_inputs(sample.hr, ref, evaluation.scale)
+        batch = {"lr": inputs.lr, "lr_up": inputs.lr_up, "ref": inputs.ref, "ref_down_up": inputs.ref_down_up}
+        images = {"_hr": inputs.hr, "_ref": inputs.ref}
+    elif evaluation.degradation == "sisr":
+        inputs = degrade.sisr_inputs(sample.hr, sample.lr, evaluation.scale)
+        batch = {"lr": inputs.lr}
+        images = {"_hr": inputs.hr}
+    else:
+        raise ValueError(f"unknown degradation {evaluation.degradation!r}")
+    return {k: to_tensor(v, device) for k, v in batch.items()}, inputs.hr, images
+
+
+def _npz_bytes(arrays: dict) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+class Runner:
+    def __init__(self, args, plan: Plan, dist: distributed.Dist, device) -> None:
+        from baselines import registry
+
+        self.args = args
+        self.plan = plan
+        self.dist = dist
+        self.device = device
+        self.registry = registry
+        self.out = Path(args.out)
+        self.metric_plan = plan_metrics(args.metrics)
+        self.columns = results.columns_for(self.metric_plan.extra_columns)
+        self.overrides = registry.parse_weight_overrides(args.weights)
+        self.budget = parse_size(args.max_memory)
+        self.store: results.RowStore | None = None
+        self.finished = lambda key: None  # key -> finished row or None
+        self.part: results.RowStore | None = None
+        self.order: list[results.Key] = []
+        self.weights: dict[str, dict] = {}
+        self.sample_skips: list[dict] = []
+        self._samples: dict[tuple, object] = {}
+        self.probe = MemoryProbe(device)
+        self.measurer = Measurer(self.metric_plan, device)
+        self.delay = float(os.environ.get(SLOW_ENV, "0") or 0)
+        self.completed = 0
+
+    # -- storage ---------------------------------------------------------------------------------
+    def open_store(self) -> None:
+        rows_path = self.out / results.ROWS_FILE
+        if self.dist.is_main:
+            self.store = results.RowStore(rows_path, self.columns)
+            if self.dist.active or (self.out / distributed.PARTS_DIR).is_dir():
+                distributed.merge_parts(self.out, self.store)  # rows a killed torchrun run left
+            self.finished = self.store.get
+        self.dist.barrier()
+        if not self.dist.is_main:  # other ranks only read rows.csv, to skip finished rows
+            rows = {results.row_key(r): r for r in results.read_rows(rows_path)[1]}
+            self.finished = rows.get
+        if self.dist.active:
+            self.part = results.RowStore(distributed.part_path(self.out, self.dist.rank), self.columns)
+
+    def append(self, row: dict) -> None:
+        (self.part if self.dist.active else self.store).append(row)
+
+    # -- data ------------------------------------------------------------------------------------
+    def samples(self, evaluation: Evaluation):
+        from benchmarks import datasets
+
+        cache_key = (evaluation.protocol, evaluation.dataset, evaluation.ref_mode)
+        if cache_key not in self._samples:
+            root = None if evaluation.dataset == "demo" else self.plan.data_root
+            try:
+                self._samples[cache_key] = datasets.load(evaluation.dataset, root, scale=evaluation.scale,
+                                                          skip_bad=True, **evaluation.load_options)
+            except UserError as err:
+                self._samples[cache_key] = None
+                self.plan.skipped.append(Skip(f"{evaluation.dataset}/{evaluation.ref_mode}", str(err),
+                                              "see `python -m benchmarks.data check --root DIR`"))
+        return self._samples[cache_key]
+
+    # -- methods ---------------------------------------------------------------------------------
+    def weights_for(self, name: str) -> tuple[Path | None, str | None]:
+        method = self.registry.get(name)
+        path = self.registry.find_weights(method, self.overrides)
+        if path is None:
+            return None, None
+        if name in self.overrides:
+            return path, "--weights"
+        env = os.environ.get(self.registry.WEIGHTS_ENV, "")
+        in_env = any(Path(p).expanduser() in path.parents for p in env.split(os.pathsep) if p)
+        return path, (f"${self.registry.WEIGHTS_ENV}" if in_env else "./weights")
+
+    def load_method(self, name: str):
+        method = self.registry.get(name)
+        path, _ = self.weights_for(name)
+        method.load(path, self.device)
+        if self.budget is not None and hasattr(method, "set_memory_budget"):
+            method.set_memory_budget(self.budget)
+        return method
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self) -> None:
+        import torch
+        from tqdm import tqdm
+
+        torch.manual_seed(SEED)
+        np.random.seed(SEED)
+        self.open_store()
+        for name in self.plan.methods:
+            path, found_in = self.weights_for(name)
+            self.weights[name] = manifest.weights_record(path, found_in)
+        self.write_manifest()  # early, so a killed run still says what it ran
+        required = list(self.metric_plan.computed)
+        for name in self.plan.methods:
+            kind = self.registry.get(name).kind
+            method = None
+            for evaluation in self.plan.evaluations:
+                if kind not in evaluation.kinds:
+                    continue
+                samples = self.samples(evaluation)
+                if samples is None:
+                    continue
+                names = list(samples.names)
+                keys = [(name, evaluation.dataset, evaluation.protocol, evaluation.ref_mode, n) for n in names]
+                self.order.extend(keys)
+                todo = [i for i, key in enumerate(keys)
+                        if self.args.force or not self.is_done(key, evaluation, required)]
+                mine = self.dist.shard(todo)
+                desc = f"{name} · {evaluation.dataset}/{evaluation.ref_mode}"
+                if self.dist.active:  # rank 0's bar counts its own share
+                    desc, total, initial = f"{desc} (rank 0 of {self.dist.world_size})", len(mine), 0
+                else:
+                    total, initial = len(names), len(names) - len(todo)
+                with tqdm(total=total, initial=initial, desc=desc, unit="img", disable=not self.dist.is_main,
+                          leave=True, file=sys.stderr, dynamic_ncols=True) as bar:
+                    for index in mine:
+                        if method is None:
+                            method = self.load_method(name)
+                        self.evaluate(method, evaluation, samples, index, keys[index])
+                        bar.update(1)
+                self.sync()
+                self.sample_skips.extend(s for s in getattr(samples, "skipped", []) if s not in self.sample_skips)
+            del method
+
+    def sync(self) -> None:
+        """After a pass: rank 0 moves the ranks' rows into rows.csv."""
+        if not self.dist.active:
+            return
+        self.dist.barrier()
+        if self.dist.is_main:
+            distributed.merge_parts(self.out, self.store)
+        self.dist.barrier()
+        if not self.dist.is_main:
+            self.part = results.RowStore(distributed.part_path(self.out, self.dist.rank), self.columns)
+
+    def is_done(self, key, evaluation: Evaluation, required: Sequence[str]) -> bool:
+        row = self.finished(key)
+        if row is None or any(row.get(c, "") == "" for c in required):
+            return False
+        if self.args.save_images:
+            return self.image_path(key[0], evaluation, key[4]).exists()
+        return True
+
+    def image_path(self, method: str, evaluation: Evaluation, image: str, folder: str = "images",
+                   suffix: str = ".png") -> Path:
+        stem = results.image_stem(image, evaluation.dataset, evaluation.ref_mode)
+        return self.out / folder / evaluation.dataset / method / f"{stem}{suffix}"
+
+    def evaluate(self, method, evaluation: Evaluation, samples, index: int, key) -> None:
+        import torch
+        from benchmarks.datasets.sample import SampleSkipped
+
+        try:
+            sample = samples[index]
+            batch, hr, images = make_inputs(sample, evaluation, self.device)
+        except (SampleSkipped, UserError) as err:
+            self.plan.skipped.append(Skip(f"{evaluation.dataset}/{key[4]}", str(err),
+                                          "replace the file, or leave it out"))
+            return
+        method.extras = {}
+        cuda = self.device.type == "cuda"
+        if cuda:
+            torch.cuda.synchronize(self.device)
+        self.probe.start()
+        start = time.perf_counter()
+        with torch.inference_mode():
+            sr = method(batch)
+        if cuda:
+            torch.cuda.synchronize(self.device)
+        seconds = time.perf_counter() - start
+        peak = self.probe.stop()
+        sr8 = to_uint8(sr)
+        values = self.measurer(sr8, hr, evaluation)
+        if self.args.save_images:
+            self.save_images(method, evaluation, key[4], sr8, images)
+        row = dict(zip(results.KEY_COLUMNS, key), **values, seconds=seconds, peak_mem_mb=peak)
+        self.append(row)
+        self.completed += 1
+        if self.delay:
+            time.sleep(self.delay)
+
+    def save_images(self, method, evaluation: Evaluation, image: str, sr8: np.ndarray, images: dict) -> None:
+        from ttsr.imageio import write_image
+
+        write_image(self.image_path(method.name, evaluation, image), sr8)
+        for folder, array in images.items():  # HR and Ref once per dataset (and reference mode)
+            target = self.image_path(folder, evaluation, image)
+            if not target.exists():
+                write_image(target, array)
+        extras = getattr(method, "extras", None) or {}
+        arrays = {k: v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
+                  for k, v in extras.items() if k in ("hard_index", "S")}
+        if arrays:
+            arrays["lr_size"] = np.array(images["_hr"].shape[:2]) // evaluation.scale
+            if "_ref" in images:
+                arrays["ref_size"] = np.array(images["_ref"].shape[:2])
+            target = self.image_path(method.name, evaluation, image, folder="attention", suffix=".npz")
+            atomic_write_bytes(target, _npz_bytes(arrays))
+
+    # -- the end ---------------------------------------------------------------------------------
+    def write_manifest(self) -> None:
+        if not self.dist.is_main:
+            return
+        seeds = {"torch": SEED, "numpy": SEED}
+        for e in self.plan.evaluations:
+            if e.seed is not None:
+                seeds[f"{e.dataset}/{e.ref_mode}"] = e.seed
+        data = manifest.build(
+            argv=list(sys.argv), device=str(self.device), seeds=seeds, weights=self.weights,
+            protocol={"name": self.plan.protocol.name, "description": self.plan.protocol.description,
+                      "evaluations": [{**{k: v for k, v in e.__dict__.items() if k != "load_options"},
+                                       "load_options": dict(e.load_options), "describe": e.describe()}
+                                      for e in self.plan.evaluations],
+                      "methods": self.plan.methods},
+            metrics={"requested": self.metric_plan.requested, "computed": self.metric_plan.computed,
+                     "unavailable": self.metric_plan.unavailable},
+            peak_memory=self.probe.description, world_size=self.dist.world_size,
+            data_root=str(self.plan.data_root) if self.plan.data_root else None)
+        manifest.write(self.out, data)
+
+    def skipped_records(self) -> list[dict]:
+        records = [s.as_dict() for s in self.plan.skipped]
+        for name, reason in self.metric_plan.unavailable.items():
+            records.append({"what": f"metric {name}", "reason": reason,
+                            "fix": "see the reason; the column is left empty"})
+        for item in self.sample_skips:
+            if item not in records:
+                records.append(dict(item))
+        unique = []
+        for record in records:
+            if record not in unique:
+                unique.append(record)
+        return unique
+
+    def finalize(self) -> None:
+        if not self.dist.is_main or self.store is None:
+            return
+        if self.dist.active:
+            distributed.merge_parts(self.out, self.store)
+        self.store.canonicalize(self.order)
+        results.write_summary(self.out)
+        atomic_write_text(self.out / "skipped.json", json.dumps(self.skipped_records(), indent=2) + "\n")
+        self.write_manifest()
+
+
+# ------------------------------------------------------------------------------------- output
+def summary_table(store_rows: Iterable[dict], order: Sequence[results.Key], evaluations: Sequence[Evaluation],
+                  random_methods: Iterable[str]) -> str:
+    """method × (dataset/ref mode): PSNR/SSIM[/LPIPS], with the paper's cell and Δ under it."""
+    import pandas as pd
+    from tabulate import tabulate
+
+    from benchmarks import published
+
+    wanted = set(order)
+    rows = [r for r in store_rows if results.row_key(r) in wanted]
+    if not rows:
+        return "(no rows)"
+    frame = pd.DataFrame(rows)
+    for column in ("psnr", "ssim", "lpips"):
+        frame[column] = pd.to_numeric(frame.get(column, pd.Series(dtype=float)).replace("", float("nan")),
+                                      errors="coerce")
+    means = frame.groupby(["method", "dataset", "protocol", "ref_mode"], sort=False)[["psnr", "ssim", "lpips"]].mean()
+    counts = frame.groupby(["method", "dataset", "protocol", "ref_mode"], sort=False).size()
+    tables = {(e.dataset, e.protocol, e.ref_mode): e.table for e in evaluations}
+    random_methods = set(random_methods)
+    columns = list(dict.fromkeys((k[1], k[2], k[3]) for k in order))
+    methods = list(dict.fromkeys(k[0] for k in order))
+    body = []
+    for method in methods:
+        label = f"{method} (RANDOM WEIGHTS)" if method in random_methods else method
+        line = [label]
+        for dataset, protocol, ref_mode in columns:
+            key = (method, dataset, protocol, ref_mode)
+            if key not in means.index:
+                line.append("")
+                continue
+            m = means.loc[key]
+            text = f"{m.psnr:.2f} / {m.ssim:.4f}"
+            if not np.isnan(m.lpips):
+                text += f" / {m.lpips:.3f}"
+            text += f"  (n={counts.loc[key]})"
+            table = tables.get((dataset, protocol, ref_mode))
+            cell = published.lookup(table, method, dataset, ref_mode) if table else None
+            if cell is not None:
+                judged = published.judge(table, cell, m.psnr, m.ssim)
+                delta = ""
+                if judged is not None:
+                    bits = []
+                    if judged.delta_psnr is not None:
+                        bits.append(f"{judged.delta_psnr:+.2f}")
+                    if judged.delta_ssim is not None:
+                        bits.append(f"{judged.delta_ssim:+.4f}")
+                    delta = " Δ " + " / ".join(bits) + ("" if judged.status == "ok" else f" [{judged.status}]")
+                text += f"\npaper {cell.format()}{delta}"
+            line.append(text)
+        body.append(line)
+    headers = ["method"] + [f"{d}/{r}\n{p}" for d, p, r in columns]
+    return tabulate(body, headers=headers, tablefmt="simple_grid", disable_numparse=True)
+
+
+def resolve_device(choice: str, local_rank: int = 0):
+    import torch
+
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is visible to PyTorch; use --device cpu or auto")
+    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    return torch.device("cuda", local_rank)
+
+
+def print_skipped(records: list[dict], stream) -> None:
+    if not records:
+        return
+    print(f"skipped ({len(records)}):", file=stream)
+    for record in records:
+        print(f"  - {record['what']}: {record['reason']}", file=stream)
+        if record.get("fix"):
+            print(f"      fix: {record['fix']}", file=stream)
+
+
+@cli_main
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    world = distributed.requested_world_size()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0")) if world > 1 else 0
+    device = resolve_device(args.device, local_rank)
+    plan = make_plan(args)
+    if args.out is None:
+        args.out = Path("runs") / plan.protocol.name
+    dist = distributed.init(device.type)
+    out = sys.stdout
+    try:
+        if dist.is_main:
+            for note in plan.notes:
+                print(note, file=out)
+            print(f"protocol {plan.protocol.name}: {plan.protocol.description}", file=out)
+            print(f"device {device}" + (f", {dist.world_size} ranks ({dist.backend})" if dist.active else "")
+                  + f"; run folder {args.out}", file=out)
+        if not plan.evaluations or not plan.methods:
+            runner = Runner(args, plan, dist, device)
+            if dist.is_main:
+                runner.open_store()
+                runner.finalize()
+                print_skipped(runner.skipped_records(), out)
+                what = "dataset" if not plan.evaluations else "method"
+                print(f"nothing to run: no {what} available (see skipped above)", file=out)
+            return 0
+        runner = Runner(args, plan, dist, device)
+        if dist.is_main:
+            for name in plan.methods:
+                path, found_in = runner.weights_for(name)
+                source = f"{path} ({found_in})" if path else "no weights needed"
+                print(f"method {name}: {source}", file=out)
+            for name, reason in runner.metric_plan.unavailable.items():
+                print(f"metric {name} unavailable: {reason}", file=out)
+        try:
+            runner.run()
+        finally:
+            runner.finalize()
+        if dist.is_main:
+            randoms = [m for m, w in runner.weights.items() if w.get("random")]
+            for name in randoms:
+                print(f"WARNING {name}: {manifest.RANDOM_LABEL}", file=out)
+            print(summary_table(runner.store.rows(), runner.order, plan.evaluations, randoms), file=out)
+            print_skipped(runner.skipped_records(), out)
+            print(f"rows: {args.out / results.ROWS_FILE}  summary: {args.out / results.SUMMARY_FILE}  "
+                  f"manifest: {args.out / manifest.MANIFEST_FILE}", file=out)
+        return 0
+    finally:
+        dist.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
