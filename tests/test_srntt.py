@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from scipy.io import savemat
 from scipy.signal import correlate2d
 
 from baselines.srntt import convert
@@ -17,57 +16,15 @@ from baselines.srntt.convert import (convert_array, depth_to_space_permutation, 
                                      state_dict_from_matconvnet, state_dict_from_npz)
 from baselines.srntt.network import SRNTT, BN_EPSILON
 from baselines.srntt.pipeline import SRNTTPipeline
+from baselines.srntt.random_release import (random_release_arrays, save_matconvnet_vgg19, save_npz_params,
+                                            write_random_release)
 from baselines.srntt.swap import swap_dense
-from baselines.srntt.vgg import CONV_NAMES, MatConvNetVGG19
 from ttsr.errors import UserError
-
-
-def _random_release_arrays(module, seed):
-    rng = np.random.default_rng(seed)
-    arrays = []
-    for slot in release_order(module):
-        if slot.target.endswith("running_var"):
-            arrays.append(rng.uniform(0.5, 1.5, slot.tf_shape).astype(np.float32))
-        else:
-            arrays.append((rng.standard_normal(slot.tf_shape) * 0.05).astype(np.float32))
-    return arrays
-
-
-def _save_npz(path, arrays):
-    params = np.empty(len(arrays), dtype=object)
-    params[:] = arrays
-    np.savez(path, params=params)
-    return path
-
-
-def _random_mat(path, seed=0, drop=None):
-    rng = np.random.default_rng(seed)
-    vgg = MatConvNetVGG19()
-    layers = []
-    for name in CONV_NAMES:
-        if name == drop:
-            continue
-        out_ch, in_ch, kh, kw = vgg.convs[name].weight.shape
-        weights = np.empty(2, dtype=object)
-        weights[0] = (rng.standard_normal((kw, kh, in_ch, out_ch)) * 0.05).astype(np.float32)
-        weights[1] = rng.standard_normal((1, out_ch)).astype(np.float32)
-        layers.append({"name": name, "type": "conv", "weights": weights})
-        layers.append({"name": "relu" + name[4:], "type": "relu", "weights": np.empty(0, dtype=object)})
-    cells = np.empty((1, len(layers)), dtype=object)
-    for i, layer in enumerate(layers):
-        cells[0, i] = layer
-    savemat(path, {"layers": cells})
-    return path
 
 
 @pytest.fixture(scope="module")
 def release_files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("srntt_release")
-    network = SRNTT()
-    upscale = _save_npz(root / "upscale.npz", _random_release_arrays(network.content_extractor, 1))
-    texture = _save_npz(root / "srntt.npz", _random_release_arrays(network.texture_transfer, 2))
-    vgg = _random_mat(root / "imagenet-vgg-verydeep-19.mat")
-    return upscale, texture, vgg
+    return write_random_release(tmp_path_factory.mktemp("srntt_release"))
 
 
 def test_release_order_matches_documented_counts_and_first_shapes():
@@ -101,7 +58,7 @@ def test_swapping_two_same_shape_arrays_changes_the_output(release_files, tmp_pa
     swapped = list(arrays)
     swapped[3], swapped[13] = arrays[13], arrays[3]  # two [3,3,64,64] block kernels of scale 0
     assert arrays[3].shape == arrays[13].shape
-    other = _save_npz(tmp_path / "swapped.npz", swapped)
+    other = save_npz_params(tmp_path / "swapped.npz", swapped)
     torch.manual_seed(0)
     lr = torch.rand(1, 3, 6, 6) * 2 - 1
     maps = [torch.rand(1, 256, 6, 6), torch.rand(1, 128, 12, 12), torch.rand(1, 64, 24, 24)]
@@ -195,28 +152,50 @@ def test_swap_dense_equals_brute_force(n_refs):
     assert torch.equal(weights[0, 1:-1], weights[1, 1:-1])  # edge padding of the weight map
 
 
-def test_full_conversion_and_pipeline_run(release_files, tmp_path):
+@pytest.fixture(scope="module")
+def converted(release_files, tmp_path_factory):
     upscale, texture, vgg = release_files
-    out = tmp_path / "srntt.safetensors"
+    out = tmp_path_factory.mktemp("converted") / "srntt.safetensors"
     assert convert.main(["--upscale", str(upscale), "--texture", str(texture), "--vgg", str(vgg),
                          "--out", str(out)]) == 0
+    return out
+
+
+def test_converted_file_is_complete_and_labelled_random(converted):
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
-    pipeline = SRNTTPipeline().eval()
-    missing, unexpected = pipeline.load_state_dict(load_file(out), strict=False)
-    assert not unexpected
-    assert all(k.endswith("num_batches_tracked") for k in missing)
+    SRNTTPipeline().load_state_dict(load_file(converted), strict=True)
+    with safe_open(str(converted), framework="pt") as handle:
+        assert "random" in handle.metadata()["origin"]
+
+
+def test_srntt_method_runs_in_the_harness_interface(converted):
+    from baselines import registry
+
+    method = registry.get("srntt").load(converted, "cpu")
     torch.manual_seed(0)
-    lr = torch.rand(1, 3, 8, 8) * 255
+    lr = torch.rand(2, 3, 8, 8) * 255
     lr_up = F.interpolate(lr, scale_factor=4, mode="bicubic").clamp(0, 255)
-    ref = torch.rand(1, 3, 36, 28) * 255
-    sr = pipeline(lr, lr_up, [ref], [ref])
-    assert sr.shape == (1, 3, 32, 32) and torch.isfinite(sr).all()
+    ref = torch.rand(2, 3, 36, 28) * 255
+    batch = {"lr": lr, "lr_up": lr_up, "ref": ref, "ref_down_up": ref}
+    sr = method(batch)
+    assert sr.shape == (2, 3, 32, 32) and torch.isfinite(sr).all()
     assert 0 <= sr.min() and sr.max() <= 255
+    multi = method({"lr": lr[:1], "lr_up": lr_up[:1], "refs": [ref[:1], ref[1:]], "refs_down_up": [ref[:1], ref[1:]]})
+    assert multi.shape == (1, 3, 32, 32)
+    assert method.extras["S"].shape == (8, 8)
+
+
+def test_srntt_checkpoint_given_to_another_method_is_named(converted):
+    from baselines import registry
+
+    with pytest.raises(UserError, match="srntt"):
+        registry.get("imdn").load(converted, "cpu")
 
 
 def test_matconvnet_kernel_layout(tmp_path):
-    path = _random_mat(tmp_path / "vgg.mat", seed=5)
+    path = save_matconvnet_vgg19(tmp_path / "vgg.mat", seed=5)
     state = state_dict_from_matconvnet(path, prefix="")
     from scipy.io import loadmat
 
@@ -228,27 +207,27 @@ def test_matconvnet_kernel_layout(tmp_path):
 def test_bad_npz_is_one_clear_error(tmp_path, case):
     network = SRNTT()
     path = tmp_path / "upscale.npz"
-    arrays = _random_release_arrays(network.content_extractor, 0)
+    arrays = random_release_arrays(network.content_extractor, 0)
     if case == "garbage":
         path.write_bytes(b"definitely not a zip file")
     elif case == "wrong_count":
-        _save_npz(path, arrays[:-1])
+        save_npz_params(path, arrays[:-1])
     elif case == "wrong_shape":
         arrays[0] = np.zeros((3, 3, 3, 32), dtype=np.float32)
-        _save_npz(path, arrays)
+        save_npz_params(path, arrays)
     elif case == "no_params":
         np.savez(path, weights=np.zeros(3))
     elif case == "code":  # a pickled object that is not an array must never be reconstructed
         import pathlib
 
-        _save_npz(path, [pathlib.PurePosixPath("/etc/passwd")] + arrays[1:])
+        save_npz_params(path, [pathlib.PurePosixPath("/etc/passwd")] + arrays[1:])
     with pytest.raises(UserError, match="upscale.npz"):
         state_dict_from_npz(path, network.content_extractor, "")
 
 
 def test_bad_mat_and_cli_exit_code(tmp_path, release_files, capsys):
     upscale, texture, _ = release_files
-    incomplete = _random_mat(tmp_path / "vgg.mat", drop="conv3_1")
+    incomplete = save_matconvnet_vgg19(tmp_path / "vgg.mat", drop="conv3_1")
     with pytest.raises(UserError, match="conv3_1"):
         state_dict_from_matconvnet(incomplete)
     garbage = tmp_path / "garbage.mat"

@@ -179,12 +179,24 @@ def state_dict_from_matconvnet(path: Path, prefix: str = "vgg.") -> dict[str, to
     return state
 
 
+def npz_origin(path: Path) -> str | None:
+    """The `origin` note of a file written by `random_release` (release files carry none)."""
+    with zipfile.ZipFile(path) as archive:
+        if "origin.npy" not in archive.namelist():
+            return None
+        with archive.open("origin.npy") as member:
+            return str(np.lib.format.read_array(member, allow_pickle=False))
+
+
 def convert(upscale: Path, texture: Path, vgg: Path) -> dict[str, torch.Tensor]:
-    """All three release files → one state dict of `SRNTTPipeline` (network + VGG)."""
+    """All three release files → one complete state dict of `SRNTTPipeline` (network + VGG)."""
     network = SRNTT()
     state = state_dict_from_npz(upscale, network.content_extractor, "network.content_extractor.")
     state.update(state_dict_from_npz(texture, network.texture_transfer, "network.texture_transfer."))
     state.update(state_dict_from_matconvnet(vgg))
+    for key, value in network.state_dict().items():  # BatchNorm counters: not in the release
+        if key.endswith("num_batches_tracked"):
+            state[f"network.{key}"] = torch.zeros_like(value)
     return state
 
 
@@ -198,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output .safetensors")
     args = parser.parse_args(argv)
     state = convert(args.upscale, args.texture, args.vgg)
-    metadata = {"method": "srntt", "texture": args.texture.name, "upscale": args.upscale.name}
+    origins = {npz_origin(args.upscale), npz_origin(args.texture)} - {None}
+    origin = "; ".join(sorted(origins)) or (
+        f"converted from the official SRNTT release files {args.upscale.name}, {args.texture.name}, {args.vgg.name}")
+    metadata = {"method": "srntt", "texture": args.texture.name, "upscale": args.upscale.name, "origin": origin}
     atomic_write_bytes(args.out, safetensors_bytes(state, metadata=metadata))
     print(f"wrote {args.out} ({len(state)} tensors from {args.upscale.name}, {args.texture.name}, {args.vgg.name})")
     return 0
