@@ -1,7 +1,7 @@
 """The built-in demo set: photos shipped inside scikit-image, with references of graded similarity.
 
 No download and no randomness: every image is a fixed crop / rotation / resize (Pillow, bicubic)
-of a bundled photo, 256×192 pixels, so a TTSR evaluation on CPU takes seconds.
+of a bundled photo, 192×144 pixels, so a TTSR evaluation on CPU takes seconds.
 - motorcycle_stereo: reference = the other view of the Middlebury stereo pair (high similarity);
 - astronaut_warped:  reference = the same photo rotated 12° and shifted (high, misaligned);
 - coffee_zoomed:     reference = the same photo, a 1.5× closer, shifted crop (medium, other scale);
@@ -22,7 +22,7 @@ from ttsr.errors import UserError
 from ttsr.imageio import read_image
 
 REF_MODES = ("graded", "lr", "none")
-SIZE = (256, 192)  # (width, height) of every HR and reference image
+SIZE = (192, 144)  # (width, height) of every HR and reference image (LR 48×36 at ×4)
 
 
 def data_dir() -> Path:
