@@ -78,6 +78,8 @@ def render(root: Path) -> str:
         elif row["status"] == "missing":
             lines += ["", f"{info.folder} is missing ({info.expected} {info.unit}); {info.citation}."]
             lines += describe_source(info, root)
+            if info.note:
+                lines += [f"  note: {info.note}"]
     others = other_folders(root)
     if others:
         lines += ["", "not a known set (ignored): " + ", ".join(others)]

@@ -401,3 +401,19 @@ def test_find_on_real_data():
     found = find(shared_path("data"))
     assert set(found) == {"sun80", "urban100", "manga109", "set5", "set14"}
     assert found["set5"].name == "Set5"
+
+
+def test_sequences_pickle_for_worker_processes(tmp_path):
+    import pickle
+
+    make_cufed5(tmp_path / "CUFED5", groups=2)
+    for seq in (quiet("cufed5", tmp_path, ref_mode="stitched"), load("demo", None)):
+        clone = pickle.loads(pickle.dumps(seq))
+        assert clone.names == seq.names and np.array_equal(clone[1].refs[0], seq[1].refs[0])
+
+
+def test_flat_folder_names_stay_unique(tmp_path):
+    save(tmp_path / "Manga109" / "ARMS.png", img(1, 20, 20))
+    save(tmp_path / "Manga109" / "ARMS.bmp", img(2, 20, 20))
+    save(tmp_path / "Manga109" / "PLANET7.png", img(3, 20, 20))
+    assert quiet("manga109", tmp_path).names == ["ARMS.bmp", "ARMS.png", "PLANET7"]

@@ -8,6 +8,7 @@ the author's setting for Table 1), "all" (the five as a list, for multi-referenc
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,17 +158,19 @@ def stitch(refs: list[np.ndarray], canvas: int = CANVAS) -> tuple[np.ndarray, li
 
 
 def _reader(dataset: str, group: Group, ref_mode: str, where: Path):
-    def build() -> Sample:
-        hr = read_image(group.files[0])
-        levels = _needed(ref_mode)
-        refs = [read_image(group.files[k]) for k in levels]
-        meta = {"dataset": dataset, "group": group.name, "hr_path": str(group.files[0]),
-                "ref_paths": [str(group.files[k]) for k in levels], "ref_levels": list(levels),
-                "root": str(where)}
-        if ref_mode == "stitched":
-            meta["ref_sizes"] = [list(r.shape[:2]) for r in refs]
-            stitched, cropped = stitch(refs)
-            refs = [stitched]
-            meta["cropped"] = cropped
-        return Sample(group.name, hr, refs, ref_mode=ref_mode, meta=meta)
-    return build
+    return functools.partial(_build, dataset, group, ref_mode, where)
+
+
+def _build(dataset: str, group: Group, ref_mode: str, where: Path) -> Sample:
+    hr = read_image(group.files[0])
+    levels = _needed(ref_mode)
+    refs = [read_image(group.files[k]) for k in levels]
+    meta = {"dataset": dataset, "group": group.name, "hr_path": str(group.files[0]),
+            "ref_paths": [str(group.files[k]) for k in levels], "ref_levels": list(levels),
+            "root": str(where)}
+    if ref_mode == "stitched":
+        meta["ref_sizes"] = [list(r.shape[:2]) for r in refs]
+        stitched, cropped = stitch(refs)
+        refs = [stitched]
+        meta["cropped"] = cropped
+    return Sample(group.name, hr, refs, ref_mode=ref_mode, meta=meta)

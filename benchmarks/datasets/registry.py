@@ -64,7 +64,9 @@ DATASETS: dict[str, DatasetInfo] = {info.name: info for info in (
         ("https://github.com/jbhuang0604/SelfExSR (Urban100 zip)",
          "https://cv.snu.ac.kr/research/VDSR/ (test sets)"),
         _SISR_LAYOUT.format(f="Urban100"),
-        note="TTSR: reference = the LR itself; 'random-hr' as in later papers"),
+        note="TTSR: reference = the LR itself; 'random-hr' as in later papers. The HR images of the "
+             "SelfExSR zip are reported to be bicubic upscalings (SelfExSR issue #8); prefer the VDSR "
+             "page's HR"),
     DatasetInfo(
         "manga109", "Manga109", 109, "pages", _SISR_MODES, "lr",
         "Matsui et al., Sketch-based Manga Retrieval using Manga109 Dataset, MTAP 2017",

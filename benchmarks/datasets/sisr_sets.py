@@ -9,6 +9,7 @@ Reference modes: "none" (SISR), "lr" (the LR itself, TTSR's Urban100/Manga109 pr
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,12 @@ def glob_escape(text: str) -> str:
     return re.sub(r"([\[\]*?])", r"[\1]", text)
 
 
+def _named(paths: list[Path]) -> list[tuple[str, Path]]:
+    """Image names: the file stem, or the whole file name where two files share a stem."""
+    stems = [p.stem for p in paths]
+    return [(p.stem if stems.count(p.stem) == 1 else p.name, p) for p in paths]
+
+
 def discover(folder: Path, scale: int = 4) -> Found | None:
     """The layout of a SISR-set folder and its (HR, LR) pairs, or None when nothing is recognised."""
     if not folder.is_dir():
@@ -87,14 +94,14 @@ def discover(folder: Path, scale: int = 4) -> Found | None:
     hr_dir = child_dir(folder, *_HR_DIRS)
     if hr_dir is not None and list_images(hr_dir):
         lr_dir = _lr_dir(folder, scale)
-        pairs = [Pair(p.stem, p, _lr_for(lr_dir, p.stem, scale)) for p in list_images(hr_dir)]
+        pairs = [Pair(name, p, _lr_for(lr_dir, p.stem, scale)) for name, p in _named(list_images(hr_dir))]
         lr_name = f"{lr_dir.parent.name}/{lr_dir.name}" if lr_dir is not None else None
         layout = f"{hr_dir.name}/ + {lr_name}/" if lr_name else f"{hr_dir.name}/ (no LR)"
         missing = [p.name for p in pairs if p.lr is None] if lr_dir is not None else []
         return Found(layout, pairs, missing, lr_dir is not None)
     images = list_images(folder)
     if images:
-        return Found("flat HR folder", [Pair(p.stem, p, None) for p in images], [], False)
+        return Found("flat HR folder", [Pair(name, p, None) for name, p in _named(images)], [], False)
     return None
 
 
@@ -173,16 +180,18 @@ def load(dataset: str, folder: Path, *, expected: int, ref_mode: str, seed: int 
 
 
 def _reader(name, hr_path, lr_path, ref_path, ref_mode, scale, meta):
-    def build() -> Sample:
-        hr = read_image(hr_path)
-        lr = None
-        if lr_path is not None:
-            lr = read_image(lr_path)
-            want = (hr.shape[0] // scale, hr.shape[1] // scale)
-            if lr.shape[:2] != want:
-                raise UserError(f"{lr_path}: LR is {lr.shape[1]}×{lr.shape[0]}, expected "
-                                f"{want[1]}×{want[0]} for the {hr.shape[1]}×{hr.shape[0]} HR at ×{scale}; "
-                                f"replace it or pass given_lr=False")
-        refs = [read_image(ref_path)] if ref_path is not None else []
-        return Sample(name, hr, refs, lr=lr, ref_mode=ref_mode, meta=dict(meta))
-    return build
+    return functools.partial(_build, name, hr_path, lr_path, ref_path, ref_mode, scale, meta)
+
+
+def _build(name, hr_path, lr_path, ref_path, ref_mode, scale, meta) -> Sample:
+    hr = read_image(hr_path)
+    lr = None
+    if lr_path is not None:
+        lr = read_image(lr_path)
+        want = (hr.shape[0] // scale, hr.shape[1] // scale)
+        if lr.shape[:2] != want:
+            raise UserError(f"{lr_path}: LR is {lr.shape[1]}×{lr.shape[0]}, expected "
+                            f"{want[1]}×{want[0]} for the {hr.shape[1]}×{hr.shape[0]} HR at ×{scale}; "
+                            f"replace it or pass given_lr=False")
+    refs = [read_image(ref_path)] if ref_path is not None else []
+    return Sample(name, hr, refs, lr=lr, ref_mode=ref_mode, meta=dict(meta))

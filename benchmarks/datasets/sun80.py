@@ -8,6 +8,7 @@ the choice is the same whatever the order or subset of images evaluated.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,8 +123,10 @@ def load(dataset: str, folder: Path, *, ref_mode: str = "random", seed: int = 0,
 
 
 def _reader(name: str, hr_path: Path, ref_path: Path | None, ref_mode: str, meta: dict):
-    def build() -> Sample:
-        hr = read_image(hr_path)
-        refs = [read_image(ref_path)] if ref_path is not None else []
-        return Sample(name, hr, refs, ref_mode=ref_mode, meta=dict(meta))
-    return build
+    return functools.partial(_build, name, hr_path, ref_path, ref_mode, meta)
+
+
+def _build(name: str, hr_path: Path, ref_path: Path | None, ref_mode: str, meta: dict) -> Sample:
+    hr = read_image(hr_path)
+    refs = [read_image(ref_path)] if ref_path is not None else []
+    return Sample(name, hr, refs, ref_mode=ref_mode, meta=dict(meta))
