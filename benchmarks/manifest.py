@@ -70,7 +70,14 @@ def _checkpoint_metadata(path: Path) -> dict[str, str]:
             from safetensors import safe_open
 
             with safe_open(str(path), framework="pt") as handle:
-                return dict(handle.metadata() or {})
+                header = dict(handle.metadata() or {})
+            try:  # ttsr.checkpoint.save_ttsr keeps its metadata as one JSON string
+                nested = json.loads(header.pop("metadata", "{}"))
+            except ValueError:
+                nested = {}
+            if isinstance(nested, dict):
+                header.update({str(k): str(v) for k, v in nested.items()})
+            return header
         import torch
 
         obj = torch.load(path, map_location="cpu", weights_only=True)

@@ -404,11 +404,14 @@ class Runner:
         if not self.dist.is_main:  # other ranks only read rows.csv, to skip finished rows
             rows = {results.row_key(r): r for r in results.read_rows(rows_path)[1]}
             self.finished = rows.get
-        if self.dist.active:
-            self.part = results.RowStore(distributed.part_path(self.out, self.dist.rank), self.columns)
 
     def append(self, row: dict) -> None:
-        (self.part if self.dist.active else self.store).append(row)
+        if not self.dist.active:
+            self.store.append(row)
+            return
+        if self.part is None:  # this rank's part file for the current pass
+            self.part = results.RowStore(distributed.part_path(self.out, self.dist.rank), self.columns)
+        self.part.append(row)
 
     # -- data ------------------------------------------------------------------------------------
     def samples(self, evaluation: Evaluation):
@@ -497,9 +500,8 @@ class Runner:
         self.dist.barrier()
         if self.dist.is_main:
             distributed.merge_parts(self.out, self.store)
+        self.part = None
         self.dist.barrier()
-        if not self.dist.is_main:
-            self.part = results.RowStore(distributed.part_path(self.out, self.dist.rank), self.columns)
 
     def is_done(self, key, evaluation: Evaluation, required: Sequence[str]) -> bool:
         row = self.finished(key)

@@ -1,0 +1,155 @@
+"""`python -m benchmarks.run` end to end on the built-in demo set, in-process (quick, CPU).
+
+The fresh-machine run (no data, no weights), the demo protocol with bicubic and a TTSR checkpoint
+made from random weights (labelled so), identical reruns and --force, --save-images, and every
+bad-input case (one line, exit 2, finished rows kept).
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from benchmarks import run
+from benchmarks.results import TIMING_COLUMNS, read_rows
+
+QUICK = ["--metrics", "psnr", "ssim"]
+
+
+@pytest.fixture
+def clean_env(tmp_path, monkeypatch):
+    """A fresh machine: empty working directory, no data or weights variables."""
+    for name in ("TTSR_BENCH_DATA", "TTSR_BENCH_WEIGHTS", run.SLOW_ENV):
+        monkeypatch.delenv(name, raising=False)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+def _values(path):
+    """rows.csv without the timing columns (what must be identical between runs)."""
+    columns, rows = read_rows(path)
+    return [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in rows]
+
+
+def random_ttsr(path):
+    """A tiny TTSR checkpoint from random weights, labelled as such in its metadata."""
+    from ttsr.checkpoint import save_ttsr
+    from ttsr.config import TTSRConfig
+    from ttsr.model import TTSR
+
+    torch.manual_seed(0)
+    save_ttsr(TTSR(TTSRConfig(n_feats=8, num_res_blocks=(1, 1, 1, 1))), path,
+              metadata={"origin": "random weights (made by tests/test_run.py)"})
+    return path
+
+
+def test_fresh_machine_runs_the_demo_set_and_says_what_is_missing(clean_env, capsys):
+    assert run.main(QUICK) == 0
+    out = capsys.readouterr().out
+    assert "running the built-in demo set" in out
+    run_dir = clean_env / "runs" / "default"
+    rows = _values(run_dir / "rows.csv")
+    assert [(r["method"], r["ref_mode"]) for r in rows] == [("bicubic", "graded")] * 4 + [("bicubic", "none")] * 4
+    assert all(float(r["psnr"]) > 15 and 0 < float(r["ssim"]) < 1 for r in rows)
+    skipped = json.loads((run_dir / "skipped.json").read_text())
+    what = {s["what"]: s for s in skipped}
+    assert "CUFED5" in what["dataset cufed5"]["fix"] and "http" in what["dataset cufed5"]["fix"]
+    assert "IMDN_x4.pth" in what["method imdn"]["reason"] and "./weights" in what["method imdn"]["fix"]
+    assert "dataset cufed5" in out and "method imdn" in out  # printed too
+    summary = (run_dir / "summary.csv").read_text().splitlines()
+    assert summary[0].startswith("method,dataset,protocol,ref_mode,images,psnr,ssim") and len(summary) == 3
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["versions"]["torch"] and manifest["device"]["device"] == "cpu"
+    assert manifest["weights"]["bicubic"]["origin"] == "none needed"
+
+
+def test_demo_with_random_ttsr_rerun_force_and_images(clean_env, capsys):
+    from baselines import registry
+
+    if "ttsr" not in registry.names():
+        pytest.skip("the ttsr method is not registered (baselines/ttsr adapter missing)")
+    ckpt = random_ttsr(clean_env / "ttsr-random.pt")
+    out_dir = clean_env / "runs" / "demo"
+    args = ["--protocol", "demo", "--methods", "bicubic", "ttsr", "--weights", f"ttsr={ckpt}",
+            "--out", str(out_dir), "--save-images", *QUICK]
+    assert run.main(args) == 0
+    printed = capsys.readouterr().out
+    assert "RANDOM WEIGHTS" in printed
+    rows = _values(out_dir / "rows.csv")
+    # bicubic (a SISR method) runs both demo passes; TTSR only the RefSR pass
+    assert [(r["method"], r["ref_mode"]) for r in rows] == (
+        [("bicubic", "graded")] * 4 + [("bicubic", "none")] * 4 + [("ttsr", "graded")] * 4)
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    assert manifest["weights"]["ttsr"]["random"] and manifest["random_weights"] == ["ttsr"]
+    assert manifest["weights"]["ttsr"]["found_in"] == "--weights"
+    assert len(manifest["weights"]["ttsr"]["sha256"]) == 64
+    images = out_dir / "images" / "demo"
+    assert (images / "ttsr" / "motorcycle_stereo.png").is_file()
+    assert (images / "bicubic" / "motorcycle_stereo@none.png").is_file()
+    assert (images / "_hr" / "motorcycle_stereo.png").is_file() and (images / "_ref" / "motorcycle_stereo.png").is_file()
+    attention = np.load(out_dir / "attention" / "demo" / "ttsr" / "motorcycle_stereo.npz")
+    assert {"hard_index", "S", "lr_size", "ref_size"} <= set(attention.files)
+
+    before = (out_dir / "rows.csv").read_bytes()
+    assert run.main(args) == 0  # everything finished: nothing recomputed, file unchanged
+    assert (out_dir / "rows.csv").read_bytes() == before
+    assert run.main(args + ["--force"]) == 0  # recomputed: same values, new timings
+    assert _values(out_dir / "rows.csv") == rows
+    assert len(read_rows(out_dir / "rows.csv")[1]) == len(rows)
+
+
+def test_two_runs_give_identical_rows(clean_env):
+    first, second = clean_env / "a", clean_env / "b"
+    for out in (first, second):
+        assert run.main(["--protocol", "demo", "--methods", "bicubic", "--out", str(out), *QUICK]) == 0
+    assert _values(first / "rows.csv") == _values(second / "rows.csv")
+
+
+def test_unknown_names_list_the_valid_ones(clean_env, capsys):
+    assert run.main(["--methods", "nosuch", *QUICK]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nosuch" in err and "bicubic" in err and "imdn" in err
+    assert run.main(["--datasets", "cufed6", *QUICK]) == 2
+    err = capsys.readouterr().err
+    assert "cufed6" in err and "cufed5" in err and "urban100" in err
+    assert run.main(["--protocol", "table9", *QUICK]) == 2
+    assert "table1" in capsys.readouterr().err
+    assert run.main(["--protocol", "sisr", "--datasets", "cufed5", *QUICK]) == 2
+    assert "set5" in capsys.readouterr().err
+    assert run.main(["--metrics", "psnr", "nosuch"]) == 2
+    assert "ssim" in capsys.readouterr().err
+    assert run.main(["--weights", "imdn", *QUICK]) == 2
+    assert "NAME=PATH" in capsys.readouterr().err
+
+
+def test_bad_data_root(clean_env, capsys, monkeypatch):
+    assert run.main(["--data-root", str(clean_env / "missing"), *QUICK]) == 2
+    assert "missing" in capsys.readouterr().err
+    (clean_env / "empty").mkdir()
+    assert run.main(["--data-root", str(clean_env / "empty"), *QUICK]) == 2
+    assert "empty" in capsys.readouterr().err
+    monkeypatch.setenv("TTSR_BENCH_DATA", str(clean_env / "nowhere"))
+    assert run.main(QUICK) == 2
+    assert "TTSR_BENCH_DATA" in capsys.readouterr().err
+
+
+def test_wrong_weights_exit_2_and_keep_finished_rows(clean_env, capsys):
+    ckpt = random_ttsr(clean_env / "not-imdn.pt")  # a TTSR checkpoint passed as IMDN's
+    out_dir = clean_env / "runs" / "wrong"
+    code = run.main(["--protocol", "demo", "--methods", "bicubic", "imdn", "--weights", f"imdn={ckpt}",
+                     "--out", str(out_dir), *QUICK])
+    assert code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # (tqdm bars above it)
+    assert last.startswith("error: ") and "not-imdn.pt" in last
+    rows = _values(out_dir / "rows.csv")
+    assert len(rows) == 8 and {r["method"] for r in rows} == {"bicubic"}  # finished work kept
+    assert (out_dir / "summary.csv").is_file() and (out_dir / "manifest.json").is_file()
+
+
+def test_parse_size():
+    assert run.parse_size("4G") == 4 * 2**30 and run.parse_size("512m") == 512 * 2**20
+    assert run.parse_size(None) is None and run.parse_size("1000") == 1000
