@@ -417,3 +417,11 @@ def test_flat_folder_names_stay_unique(tmp_path):
     save(tmp_path / "Manga109" / "ARMS.bmp", img(2, 20, 20))
     save(tmp_path / "Manga109" / "PLANET7.png", img(3, 20, 20))
     assert quiet("manga109", tmp_path).names == ["ARMS.bmp", "ARMS.png", "PLANET7"]
+
+
+def test_basicsr_gtmod12_layout(tmp_path):
+    save(tmp_path / "Set14" / "GTmod12" / "baboon.png", img(1, 48, 60))
+    save(tmp_path / "Set14" / "LRbicx4" / "baboon.png", img(2, 12, 15))
+    seq = quiet("set14", tmp_path)
+    assert seq.layout == "GTmod12/ + LRbicx4/"
+    assert seq[0].lr.shape == (12, 15, 3)

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.datasets.files import child_dir, is_image, list_images, seeded_index, short_list
+from benchmarks.datasets.files import child_dir, list_images, seeded_index, short_list
 from benchmarks.datasets.sample import Entry, Sample, SampleSequence, screen_hr, select, warn
 from benchmarks.datasets.survey import Survey
 from ttsr.errors import UserError
@@ -61,18 +61,9 @@ def _lr_dir(folder: Path, scale: int) -> Path | None:
     return child_dir(folder, f"LRbicx{scale}")
 
 
-def _lr_for(lr_dir: Path | None, stem: str, scale: int) -> Path | None:
-    if lr_dir is None:
-        return None
-    for candidate in (f"{stem}x{scale}", stem):
-        for path in lr_dir.glob(f"{glob_escape(candidate)}.*"):
-            if is_image(path):
-                return path
-    return None
-
-
-def glob_escape(text: str) -> str:
-    return re.sub(r"([\[\]*?])", r"[\1]", text)
+def _lr_for(lr_files: dict[str, Path], stem: str, scale: int) -> Path | None:
+    """The LR of HR `stem`: `<stem>x<scale>.*` (EDSR naming) or `<stem>.*` (BasicSR naming)."""
+    return lr_files.get(f"{stem}x{scale}".lower()) or lr_files.get(stem.lower())
 
 
 def _named(paths: list[Path]) -> list[tuple[str, Path]]:
@@ -94,8 +85,9 @@ def discover(folder: Path, scale: int = 4) -> Found | None:
     hr_dir = child_dir(folder, *_HR_DIRS)
     if hr_dir is not None and list_images(hr_dir):
         lr_dir = _lr_dir(folder, scale)
-        pairs = [Pair(name, p, _lr_for(lr_dir, p.stem, scale)) for name, p in _named(list_images(hr_dir))]
-        lr_name = f"{lr_dir.parent.name}/{lr_dir.name}" if lr_dir is not None else None
+        lr_files = {p.stem.lower(): p for p in list_images(lr_dir)} if lr_dir is not None else {}
+        pairs = [Pair(name, p, _lr_for(lr_files, p.stem, scale)) for name, p in _named(list_images(hr_dir))]
+        lr_name = lr_dir.relative_to(folder).as_posix() if lr_dir is not None else None
         layout = f"{hr_dir.name}/ + {lr_name}/" if lr_name else f"{hr_dir.name}/ (no LR)"
         missing = [p.name for p in pairs if p.lr is None] if lr_dir is not None else []
         return Found(layout, pairs, missing, lr_dir is not None)
