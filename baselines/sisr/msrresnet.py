@@ -1,0 +1,77 @@
+"""MSRResNet / MSRGAN ×4: the modified SRResNet of MMSR/BasicSR (Wang et al.), the usual stand-in
+for SRGAN (Ledig et al. published no weights; TTSR's "SRGAN" row is reported from the paper).
+Key-compatible with MMSR/RankSRGAN naming (`recon_trunk`, `HRconv`) and BasicSR's (`body`,
+`conv_hr`, `{'params': ...}`) — this module uses BasicSR's names.
+
+Network: conv 3→64 + LeakyReLU 0.1; 16 residual blocks (conv-ReLU-conv + identity, no BN); twice
+[conv 64→256, PixelShuffle(2), LeakyReLU 0.1]; conv + LeakyReLU 0.1; conv 64→3; plus the LR
+enlarged ×4 bilinearly (align_corners False). No global skip around the body. RGB in [0, 1].
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from baselines.registry import WeightsSpec, register
+from baselines.sisr.common import ResidualBlock, SISRMethod, conv, count_indexed
+
+MMSR_DRIVE = ("BasicSR/MMSR ModelZoo, Google Drive folder 15DgDtfaLASQ3iAPJEVHQF49g9msexECG; "
+              "RankSRGAN's Google Drive folder 1_KhEc_zBRW7iLeEJITU3i923DC6wv51T")
+
+
+class MSRResNet(nn.Module):
+    def __init__(self, n_feats: int = 64, n_blocks: int = 16, scale: int = 4):
+        super().__init__()
+        self.scale = scale
+        self.conv_first = conv(3, n_feats)
+        self.body = nn.Sequential(*(ResidualBlock(n_feats) for _ in range(n_blocks)))
+        self.upconv1 = conv(n_feats, 4 * n_feats)
+        self.upconv2 = conv(n_feats, 4 * n_feats)
+        self.pixel_shuffle = nn.PixelShuffle(2)
+        self.conv_hr = conv(n_feats, n_feats)
+        self.conv_last = conv(n_feats, 3)
+        self.lrelu = nn.LeakyReLU(0.1, inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.body(self.lrelu(self.conv_first(x)))
+        for up in (self.upconv1, self.upconv2):
+            h = self.lrelu(self.pixel_shuffle(up(h)))
+        base = F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        return self.conv_last(self.lrelu(self.conv_hr(h))) + base
+
+
+class _MSRResNetFamily(SISRMethod):
+    convention = "RGB [0,1]"
+    input_range = 1.0
+    table = (
+        (r"^recon_trunk\.(\d+)\.", r"body.\1."),  # MMSR / RankSRGAN
+        (r"^HRconv\.", "conv_hr."),
+    )
+    key_signature = ((r"^upconv1\.weight$", r"^(recon_trunk|body)\.0\.conv1\.weight$"),)
+    formats = ("MMSR / RankSRGAN state_dict (recon_trunk, HRconv)",
+               "BasicSR {'params': ...} (body, conv_hr)")
+
+    def build(self, state_dict=None) -> nn.Module:
+        if state_dict is None:
+            return MSRResNet()
+        return MSRResNet(state_dict["conv_first.weight"].shape[0],
+                         count_indexed(state_dict, r"^body\.(\d+)\.conv1\.weight$"))
+
+
+@register
+class MSRResNetMethod(_MSRResNetFamily):
+    name = "msrresnet"
+    description = "MSRResNet x4 (MMSR/BasicSR modified SRResNet, PSNR-oriented)"
+    weights = WeightsSpec(files=("MSRResNetx4.pth", "mmsr_SRResNet_pretrain.pth"), source=MMSR_DRIVE,
+                          formats=_MSRResNetFamily.formats,
+                          note="stand-in for SRResNet: Ledig et al. released no weights")
+
+
+@register
+class MSRGANMethod(_MSRResNetFamily):
+    name = "msrgan"
+    description = "MSRGAN x4 (MMSR/BasicSR SRGAN generator), stand-in for SRGAN"
+    weights = WeightsSpec(files=("MSRGANx4.pth",), source=MMSR_DRIVE + " (file id 1c0YNygNMfTLynR-C3y7nsZgaWbczbW5j)",
+                          formats=_MSRResNetFamily.formats,
+                          note="stand-in for SRGAN: Ledig et al. released no weights")

@@ -1,0 +1,135 @@
+"""TTSR behind the method interface: `ttsr`, `ttsr-rec`, and the ablation variants of Tables 2/3.
+
+`ttsr` / `ttsr-rec` run the published `TTSR.pt` / `TTSR-rec.pt` (or any full-TTSR checkpoint:
+a trainer's `model_best.pt`, a `save_ttsr` file). The ablation variants (`ttsr-base`,
+`ttsr-base-ha`, …, one per entry of `ttsr.config.VARIANTS`) have no published weights: they take
+checkpoints trained with `python -m ttsr.train --config configs/<variant>.toml`.
+
+Conventions: the batch's [0, 255] tensors become the release's [-1, 1] (x/127.5 − 1); LR↑ and
+Ref↓↑ are the PIL-bicubic images the degradation made; SR comes back as (sr + 1)·127.5, clamped
+to [0, 255]. After a call, `extras` holds `hard_index` (N×h·w, flat position in the reference at
+¼ scale) and `S` (N×1×h×w soft attention) as CPU tensors for the report's attention view.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+
+from baselines.registry import Method, WeightsSpec, register
+from ttsr.config import VARIANTS, TTSRConfig
+from ttsr.errors import UserError
+
+TTSR_SOURCE = ("the TTSR release's model folder: Google Drive "
+               "https://drive.google.com/drive/folders/1CTm-r3hSbdYVCySuQ27GsrqXhhVOS-qh , OneDrive "
+               "https://1drv.ms/u/s!Ajav6U_IU-1gmHZstHQxOTn9MLPh?e=e06Q7A , Baidu "
+               "https://pan.baidu.com/s/1j9swBtz14WneuMYgTLkWtA (code 0u6i) — links in the researchmm/TTSR README")
+TTSR_FORMATS = ("release state dict (MainNet.*/LTE.*, optional module. prefix and LTE_copy.*)",
+                "ttsr-bench save_ttsr .pt {'state_dict','ttsr_config','metadata'} or .safetensors",
+                "trainer checkpoints model_best.pt / model_last.pt")
+
+
+def variant_method_name(variant: str) -> str:
+    """`base+ha+sa` -> `ttsr-base-ha-sa` (no '+' on a command line)."""
+    return "ttsr-" + variant.replace("+", "-")
+
+
+SWITCHES = ("hard_attention", "soft_attention", "learnable_lte", "csfi")
+
+
+def config_differences(found: TTSRConfig, expected: TTSRConfig) -> list[str]:
+    """The ablation switches that differ (sizes may: a small or wider model of the same kind loads)."""
+    a, b = found.to_dict(), expected.to_dict()
+    return [f"{k}={a[k]} (expected {b[k]})" for k in SWITCHES if a[k] != b[k]]
+
+
+class TTSRMethod(Method):
+    kind = "refsr"
+    scale = 4
+    convention = "RGB [-1,1] (x/127.5 - 1); LR-up and Ref-down-up by PIL bicubic"
+    title = "TTSR"
+
+    def __init__(self, name: str, config: TTSRConfig, weights: WeightsSpec, description: str) -> None:
+        super().__init__()
+        self.name, self.config, self.weights, self.description = name, config, weights, description
+        self.model = None
+        self.checkpoint_metadata: dict = {}
+
+    def load(self, weights_path, device="cpu") -> "TTSRMethod":
+        from ttsr.checkpoint import load_ttsr, read_checkpoint
+
+        if weights_path is None:
+            from baselines.registry import missing_weights_message
+            raise UserError(missing_weights_message(self))
+        stored = read_checkpoint(weights_path).config
+        # A file that says its configuration is loaded as such and must be this variant; a bare
+        # release-format state dict gets this variant's switches (soft attention and the LTE leave
+        # no trace in the weights).
+        model = load_ttsr(weights_path, None if stored is not None else self.config, device)
+        wrong = config_differences(model.config, self.config)
+        if wrong:
+            match = [("ttsr or ttsr-rec" if v == "ttsr" else variant_method_name(v))
+                     for v, c in VARIANTS.items() if not config_differences(model.config, c)]
+            hint = f"; load it as {' or '.join(match)}" if match else ""
+            raise UserError(f"{weights_path}: a TTSR checkpoint of another configuration ({', '.join(wrong)}), "
+                            f"not {self.name}{hint}")
+        self.model = model.eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.checkpoint_metadata = dict(getattr(model, "checkpoint_metadata", {}) or {})
+        self.device = torch.device(device)
+        self.weights_path = weights_path
+        return self
+
+    def set_memory_budget(self, max_bytes: int | None) -> None:
+        if self.model is not None:
+            self.model.set_memory_budget(max_bytes)
+
+    @torch.no_grad()
+    def __call__(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        if self.model is None:
+            raise RuntimeError(f"{self.name}: call load() first")
+
+        def unit(key: str) -> torch.Tensor | None:
+            x = batch.get(key)
+            return None if x is None else x.to(self.device, torch.float32) / 127.5 - 1.0
+
+        if self.config.uses_reference and any(batch.get(k) is None for k in ("lr_up", "ref", "ref_down_up")):
+            raise ValueError(f"{self.name}: a RefSR batch needs lr, lr_up, ref and ref_down_up")
+        out = self.model(unit("lr"), unit("lr_up"), unit("ref"), unit("ref_down_up"))
+        self.extras = {k: getattr(out, k).detach().cpu() for k in ("hard_index", "S")
+                       if getattr(out, k) is not None}
+        return ((out.sr + 1.0) * 127.5).clamp_(0.0, 255.0)
+
+
+def _published(name: str, filename: str, what: str):
+    weights = WeightsSpec(files=(filename,), source=TTSR_SOURCE, formats=TTSR_FORMATS,
+                          note="Google Drive / OneDrive / Baidu only: download by hand")
+    return lambda: TTSRMethod(name, VARIANTS["ttsr"], weights, what)
+
+
+register(_published("ttsr", "TTSR.pt", "TTSR (Yang et al., CVPR 2020), all losses, published weights"),
+         name="ttsr")
+register(_published("ttsr-rec", "TTSR-rec.pt", "TTSR-rec, reconstruction loss only, published weights"),
+         name="ttsr-rec")
+
+
+def _variant(variant: str):
+    name = variant_method_name(variant)
+    stem = variant.replace("+", "-")
+    weights = WeightsSpec(
+        files=(f"TTSR-{stem}.pt", f"TTSR-{stem}.safetensors"),
+        source=f"no published weights: train it with `python -m ttsr.train --config configs/{stem}.toml` "
+               f"and pass model_best.pt with --weights {name}=PATH",
+        formats=TTSR_FORMATS)
+    return name, (lambda: TTSRMethod(name, VARIANTS[variant], weights,
+                                     f"TTSR ablation '{variant}' (Tables 2/3), user-trained weights"))
+
+
+for _v in VARIANTS:
+    if _v != "ttsr":
+        register(_variant(_v)[1], name=_variant(_v)[0])
+
+
+# Recognising a TTSR file when another method is given it (`baselines.checkpoints`).
+TTSRMethod.key_signature = ((r"^MainNet\.SFE\.conv_head\.weight$",),)
