@@ -100,6 +100,7 @@ class PublishedRow:
     source: str
     confirmed: bool
     note: str
+    aliases: tuple[str, ...]
     flags: dict[str, bool]
     config: dict[str, Any]
     params_paper: dict[str, Any] | None
@@ -118,8 +119,12 @@ class PublishedTable:
     sources: dict[str, str] = field(default_factory=dict)
 
     def row(self, method: str) -> PublishedRow | None:
+        """The row of `method`, or of the first row that lists it among its aliases."""
         for row in self.rows:
             if row.method == method:
+                return row
+        for row in self.rows:
+            if method in row.aliases:
                 return row
         return None
 
@@ -181,7 +186,7 @@ def _parse(path: Path) -> dict[str, PublishedTable]:
         keys = {c.key for c in columns}
         rows = []
         for row in spec.get("rows", []):
-            unknown = set(row) - keys - {"method", "label", "source", "confirmed", "note", "flags",
+            unknown = set(row) - keys - {"method", "aliases", "label", "source", "confirmed", "note", "flags",
                                          "config", "params_paper"}
             if unknown:
                 raise ValueError(f"{path}: table {name}, row {row.get('method')}: unknown keys {sorted(unknown)}")
@@ -192,7 +197,8 @@ def _parse(path: Path) -> dict[str, PublishedTable]:
             rows.append(PublishedRow(
                 method=row["method"], label=row.get("label", row["method"]),
                 source=str(row.get("source", "")), confirmed=bool(row.get("confirmed", False)),
-                note=str(row.get("note", "")), flags=dict(row.get("flags", {})),
+                note=str(row.get("note", "")), aliases=tuple(row.get("aliases", ())),
+                flags=dict(row.get("flags", {})),
                 config=dict(row.get("config", {})), params_paper=row.get("params_paper"), cells=cells))
         tol, far = spec.get("tolerance", {}), spec.get("far", {})
         tables[name] = PublishedTable(

@@ -48,8 +48,10 @@ def test_unconfirmed_marks_carried():
     assert l1.format() == "26.99 / 0.800⚠"
     assert published.lookup("table4", "ttsr-rec", "cufed5", "l2").format() == "26.74⚠ / 0.791⚠"
     assert published.lookup("table4", "ttsr-rec", "cufed5", "l5") is None  # not a paper column
-    csfi = published.table("table3").row("ttsr-rec")
-    assert csfi.config == {"n_feats": 64, "csfi": True}
+    csfi = published.table("table3").row("ttsr-rec")  # by alias
+    assert csfi.method == "ttsr-base-tt-csfi" and csfi.config == {"n_feats": 64, "csfi": True}
+    assert published.lookup("table3", "ttsr-base-tt-c96", "cufed5").psnr == 26.98
+    assert published.lookup("table2", "ttsr-base-ha-sa", "cufed5", "stitched").psnr == 26.81
     assert csfi.params_paper["confirmed"] is False
 
 
