@@ -123,7 +123,7 @@ def survey(folder: Path, expected: int, scale: int = 4) -> Survey:
         missing = _missing_names(found, expected)
         problems.append(f"{n} of {expected} images" + (f"; missing {short_list(missing)}" if missing else ""))
     if found.lr_missing:
-        problems.append(f"no given LR for {short_list(found.lr_missing)}")
+        problems.append(f"no given LR for {short_list(found.lr_missing)} (made by matlab_imresize instead)")
     return Survey(folder, found.layout, n, detail, problems)
 
 
