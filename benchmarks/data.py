@@ -75,6 +75,8 @@ def render(root: Path) -> str:
             lines += ["", f"{info.folder} is incomplete ({row['folder']}):"]
             lines += [f"  - {problem}" for problem in row["problems"]]
             lines += [f"  complete it from: {info.sources[0]}"]
+            if info.note:
+                lines += [f"  note: {info.note}"]
         elif row["status"] == "missing":
             lines += ["", f"{info.folder} is missing ({info.expected} {info.unit}); {info.citation}."]
             lines += describe_source(info, root)

@@ -43,7 +43,7 @@ _SISR_MODES = sisr_sets.REF_MODES
 
 DATASETS: dict[str, DatasetInfo] = {info.name: info for info in (
     DatasetInfo(
-        "cufed5", "CUFED5", 126, "groups of 6 (NNN_0 HR + 5 refs)", cufed5.REF_MODES, "L1",
+        "cufed5", "CUFED5", 126, "groups of 6 files: NNN_0 HR + 5 references", cufed5.REF_MODES, "L1",
         "Zhang et al., Image Super-Resolution by Neural Texture Transfer (SRNTT), CVPR 2019",
         ("http://web.eecs.utk.edu/~zzhang61/project_page/SRNTT/SRNTT.html",
          "https://github.com/ZZUTK/SRNTT (download_dataset.py)",
