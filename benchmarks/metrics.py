@@ -1,0 +1,440 @@
+"""PSNR and SSIM on the Y channel as the TTSR release computes them, and the metrics registry.
+
+**TTSR release convention** (the defaults; release `utils.py` `calc_psnr`/`calc_ssim`, reference
+notes `../shared/reference/published-tables.md` §9.2 and `baselines.md` §4):
+- inputs: SR and HR as uint8 RGB (the release maps [-1, 1] to [0, 255] and rounds; the runner
+  rounds before calling these);
+- Y = R·65.738/256 + G·129.057/256 + B·25.064/256 + 16, in float64, not rounded;
+- PSNR = 10·log10(255² / mean((Y_sr − Y_hr)²)) (the release writes it as −10·log10 of the mean
+  squared Y-difference in [0, 1] units; the +16 cancels); identical images give +inf;
+- SSIM (Wang et al. 2004): 11×11 Gaussian window, σ = 1.5, C1 = (0.01·255)², C2 = (0.03·255)²,
+  mean of the SSIM map over the 'valid' region (the release filters with OpenCV `filter2D` and
+  keeps `[5:-5, 5:-5]`; only pixels whose whole window lies inside the image count);
+- no border crop; when SR and HR sizes differ, their top-left common region is compared.
+
+**SISR convention** (SISR literature, C2-Matching, DATSR, AMSA): the same Y with
+`crop_border=scale` (pixels shaved from each edge before the measure).
+
+Options: `round_y=True` rounds Y to integers before the measure (the IMDN release's Python
+script); `y_channel=False` measures RGB instead: PSNR from the MSE over all three channels
+together, SSIM as the mean of the three per-channel SSIMs (BasicSR's RGB mode).
+
+Implementation: the Gaussian window is separable, so SSIM filters four moment maps (x, y,
+x² + y², xy — the formula only needs E[x²] + E[y²]) with two 11-tap 1-D passes over the valid region only (scipy for the NumPy path, shifted adds
+in float64 for the torch path) instead of the release's full 2-D 11×11 filtering; the values
+agree with the release to ~1e-12 (tests, and the plain transcription in
+`benchmarks/perf/metrics_speed.py`). The torch variants take N×3×H×W batches, work in float64
+on whatever device the tensors are on (CUDA when present).
+
+The registry (`REGISTRY`, `MetricSpec`, `compute`, `available`) lets the runner ask for
+measures by name: psnr, ssim, lpips (`benchmarks.metrics_lpips`) and the piq measures of
+`benchmarks.metrics_piq`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+import scipy.ndimage as ndi
+import torch
+
+from ttsr.errors import UserError
+
+# --------------------------------------------------------------------------- conventions
+
+Y_COEFFS = (65.738 / 256.0, 129.057 / 256.0, 25.064 / 256.0)   # per [0, 255] RGB unit
+Y_OFFSET = 16.0
+PEAK = 255.0
+SSIM_WINDOW = 11
+SSIM_SIGMA = 1.5
+SSIM_C1 = (0.01 * PEAK) ** 2
+SSIM_C2 = (0.03 * PEAK) ** 2
+
+
+def gaussian_window_1d(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:
+    """Normalised 1-D Gaussian taps (OpenCV `getGaussianKernel(11, 1.5)`); the 2-D window is its outer product."""
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+    taps = np.exp(-(x * x) / (2.0 * sigma * sigma))
+    return taps / taps.sum()
+
+
+_TAPS = gaussian_window_1d()
+
+
+# Y contributions of each uint8 level per channel (the +16 folded into the blue column): a table
+# look-up is cheaper than a float conversion and a dot product, with the same float64 values.
+_Y_TABLE = np.arange(256, dtype=np.float64)[:, None] * np.asarray(Y_COEFFS)[None, :]
+_Y_TABLE[:, 2] += Y_OFFSET
+
+
+def rgb_to_y(img: np.ndarray) -> np.ndarray:
+    """The release's Y of an H×W×3 RGB image in [0, 255], float64 H×W (not rounded)."""
+    img = np.asarray(img)
+    if img.dtype == np.uint8:
+        return _Y_TABLE[img[..., 0], 0] + _Y_TABLE[img[..., 1], 1] + _Y_TABLE[img[..., 2], 2]
+    return np.dot(img.astype(np.float64), np.asarray(Y_COEFFS)) + Y_OFFSET
+
+
+def common_region(sr: np.ndarray, hr: np.ndarray, crop_border: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Top-left common region of two images, then `crop_border` pixels shaved from each edge."""
+    height, width = min(sr.shape[0], hr.shape[0]), min(sr.shape[1], hr.shape[1])
+    sr, hr = sr[:height, :width], hr[:height, :width]
+    if crop_border:
+        if height <= 2 * crop_border or width <= 2 * crop_border:
+            raise ValueError(f"crop_border={crop_border} leaves nothing of a {width}×{height} image")
+        sr = sr[crop_border:-crop_border, crop_border:-crop_border]
+        hr = hr[crop_border:-crop_border, crop_border:-crop_border]
+    return sr, hr
+
+
+def _prepare(sr: np.ndarray, hr: np.ndarray, crop_border: int, y_channel: bool,
+             round_y: bool) -> tuple[np.ndarray, np.ndarray]:
+    """float64 planes to compare: H×W (Y) or H×W×3 (RGB)."""
+    for name, img in (("sr", sr), ("hr", hr)):
+        if img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(f"{name} must be H×W×3 RGB, got shape {img.shape}")
+    sr, hr = common_region(sr, hr, crop_border)
+    if not y_channel:
+        return sr.astype(np.float64), hr.astype(np.float64)
+    a, b = rgb_to_y(sr), rgb_to_y(hr)
+    if round_y:
+        a, b = np.round(a), np.round(b)
+    return a, b
+
+
+def _psnr_from_mse(mse: float) -> float:
+    return math.inf if mse == 0 else 10.0 * math.log10(PEAK * PEAK / mse)
+
+
+def _mse(a: np.ndarray, b: np.ndarray) -> float:
+    diff = a - b
+    diff *= diff
+    return float(diff.mean())
+
+
+def psnr(sr: np.ndarray, hr: np.ndarray, *, crop_border: int = 0, y_channel: bool = True,
+         round_y: bool = False) -> float:
+    """PSNR in dB (peak 255) of uint8 H×W×3 RGB images; defaults = TTSR release convention."""
+    a, b = _prepare(sr, hr, crop_border, y_channel, round_y)
+    return _psnr_from_mse(_mse(a, b))
+
+
+def _ssim_map_mean(mu1, mu2, e11_plus_e22, e12):
+    """SSIM map from the filtered moments E[x], E[y], E[x²]+E[y²], E[xy] (NumPy or torch)."""
+    mu12 = mu1 * mu2
+    mu_sq = mu1 * mu1 + mu2 * mu2
+    numerator = (2.0 * mu12 + SSIM_C1) * (2.0 * (e12 - mu12) + SSIM_C2)
+    denominator = (mu_sq + SSIM_C1) * (e11_plus_e22 - mu_sq + SSIM_C2)
+    return numerator / denominator
+
+
+def _valid_filter(plane: np.ndarray) -> np.ndarray:
+    """Separable Gaussian filtering of an H×W plane, 'valid' region only ((H−10)×(W−10))."""
+    half = SSIM_WINDOW // 2
+    rows = ndi.correlate1d(plane, _TAPS, axis=1, mode="nearest")[:, half:-half]
+    return ndi.correlate1d(rows, _TAPS, axis=0, mode="nearest")[half:-half]
+
+
+def _ssim_plane(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean SSIM of two float64 planes: four filtered moment maps, the map formed in place."""
+    if a.shape[0] < SSIM_WINDOW or a.shape[1] < SSIM_WINDOW:
+        raise ValueError(f"SSIM needs at least {SSIM_WINDOW}×{SSIM_WINDOW} pixels, got {a.shape[1]}×{a.shape[0]}")
+    squares = a * a
+    squares += b * b
+    mu1, mu2 = _valid_filter(a), _valid_filter(b)
+    second = _valid_filter(squares)          # E[x²] + E[y²]
+    cross = _valid_filter(a * b)             # E[xy]
+    mu12 = mu1 * mu2
+    mu_sq = mu1 * mu1
+    mu_sq += mu2 * mu2
+    cross -= mu12                            # σxy
+    cross *= 2.0
+    cross += SSIM_C2
+    mu12 *= 2.0
+    mu12 += SSIM_C1
+    cross *= mu12                            # numerator
+    second -= mu_sq                          # σx² + σy²
+    second += SSIM_C2
+    mu_sq += SSIM_C1
+    second *= mu_sq                          # denominator
+    cross /= second
+    return float(cross.mean())
+
+
+def ssim(sr: np.ndarray, hr: np.ndarray, *, crop_border: int = 0, y_channel: bool = True,
+         round_y: bool = False) -> float:
+    """SSIM of uint8 H×W×3 RGB images; defaults = TTSR release convention (Y, Gaussian 11/1.5, valid)."""
+    a, b = _prepare(sr, hr, crop_border, y_channel, round_y)
+    if a.ndim == 2:
+        return _ssim_plane(a, b)
+    return float(np.mean([_ssim_plane(a[..., c], b[..., c]) for c in range(a.shape[2])]))
+
+
+def psnr_ssim(sr: np.ndarray, hr: np.ndarray, *, crop_border: int = 0, y_channel: bool = True,
+              round_y: bool = False) -> tuple[float, float]:
+    """`(psnr(...), ssim(...))` with one colour conversion (what the runner wants per image)."""
+    a, b = _prepare(sr, hr, crop_border, y_channel, round_y)
+    value = _psnr_from_mse(_mse(a, b))
+    if a.ndim == 2:
+        return value, _ssim_plane(a, b)
+    return value, float(np.mean([_ssim_plane(a[..., c], b[..., c]) for c in range(a.shape[2])]))
+
+
+# --------------------------------------------------------------------------- batched torch
+
+def rgb_to_y_torch(x: torch.Tensor) -> torch.Tensor:
+    """Y of an N×3×H×W RGB batch in [0, 255] → N×1×H×W float64 (the release's coefficients)."""
+    x = x.to(torch.float64)
+    return (x[:, 0:1] * Y_COEFFS[0] + x[:, 1:2] * Y_COEFFS[1] + x[:, 2:3] * Y_COEFFS[2]) + Y_OFFSET
+
+
+def _check_batch(name: str, x: torch.Tensor) -> None:
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"{name} must be N×3×H×W RGB in [0, 255], got shape {tuple(x.shape)}")
+
+
+def common_region_torch(sr: torch.Tensor, hr: torch.Tensor,
+                        crop_border: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-left common region of two N×C×H×W batches, then `crop_border` shaved from each edge."""
+    height, width = min(sr.shape[-2], hr.shape[-2]), min(sr.shape[-1], hr.shape[-1])
+    sr, hr = sr[..., :height, :width], hr[..., :height, :width]
+    if crop_border:
+        if height <= 2 * crop_border or width <= 2 * crop_border:
+            raise ValueError(f"crop_border={crop_border} leaves nothing of a {width}×{height} image")
+        sr = sr[..., crop_border:-crop_border, crop_border:-crop_border]
+        hr = hr[..., crop_border:-crop_border, crop_border:-crop_border]
+    return sr, hr
+
+
+def _prepare_torch(sr: torch.Tensor, hr: torch.Tensor, crop_border: int, y_channel: bool,
+                   round_y: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    _check_batch("sr", sr)
+    _check_batch("hr", hr)
+    if sr.shape[0] != hr.shape[0]:
+        raise ValueError(f"batch sizes differ: sr {sr.shape[0]}, hr {hr.shape[0]}")
+    sr, hr = common_region_torch(sr, hr, crop_border)
+    if not y_channel:
+        return sr.to(torch.float64), hr.to(torch.float64)
+    a, b = rgb_to_y_torch(sr), rgb_to_y_torch(hr)
+    if round_y:
+        a, b = torch.round(a), torch.round(b)
+    return a, b
+
+
+def psnr_torch(sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int = 0, y_channel: bool = True,
+               round_y: bool = False) -> torch.Tensor:
+    """PSNR per image (float64 tensor of N) of N×3×H×W batches in [0, 255]; same conventions as `psnr`."""
+    a, b = _prepare_torch(sr, hr, crop_border, y_channel, round_y)
+    mse = (a - b).pow(2).flatten(1).mean(dim=1)
+    return 10.0 * torch.log10(PEAK * PEAK / mse)          # mse == 0 gives +inf
+
+
+def _valid_filter_torch(x: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian filter of …×H×W, 'valid' region only, by 11 shifted multiply-adds per axis."""
+    taps = _TAPS.tolist()
+    height, width = x.shape[-2] - SSIM_WINDOW + 1, x.shape[-1] - SSIM_WINDOW + 1
+    rows = x[..., :, 0:width] * taps[0]
+    for k in range(1, SSIM_WINDOW):
+        rows.add_(x[..., :, k:k + width], alpha=taps[k])
+    out = rows[..., 0:height, :] * taps[0]
+    for k in range(1, SSIM_WINDOW):
+        out.add_(rows[..., k:k + height, :], alpha=taps[k])
+    return out
+
+
+def ssim_torch(sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int = 0, y_channel: bool = True,
+               round_y: bool = False) -> torch.Tensor:
+    """SSIM per image (float64 tensor of N) of N×3×H×W batches in [0, 255]; same conventions as `ssim`.
+
+    RGB mode (`y_channel=False`) averages the per-channel SSIMs.
+    """
+    a, b = _prepare_torch(sr, hr, crop_border, y_channel, round_y)
+    if a.shape[-2] < SSIM_WINDOW or a.shape[-1] < SSIM_WINDOW:
+        raise ValueError(f"SSIM needs at least {SSIM_WINDOW}×{SSIM_WINDOW} pixels, got "
+                         f"{a.shape[-1]}×{a.shape[-2]}")
+    stacked = torch.stack([a, b, a * a + b * b, a * b])       # 4×N×C×H×W
+    moments = _valid_filter_torch(stacked)
+    ssim_map = _ssim_map_mean(*moments.unbind(0))             # N×C×h×w
+    return ssim_map.flatten(2).mean(dim=2).mean(dim=1)
+
+
+# --------------------------------------------------------------------------- registry
+
+Measure = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _always_available() -> tuple[bool, str]:
+    return True, ""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One measure the runner can ask for by name.
+
+    `measure(sr, hr, **settings)` takes N×3×H×W float64 batches in [0, 255] on the compute device
+    (already cut to the common region and border-cropped) and returns N values;
+    `settings` are `y_channel` and `round_y` for the measures that have them (psnr, ssim).
+    `check()` says whether the measure can run here (weights present) and, if not, why.
+    `min_size` is the smallest side (after border crop) the measure accepts; smaller images give NaN.
+    """
+    name: str
+    higher_is_better: bool
+    convention: str
+    source: str
+    needs_weights: str | None
+    measure: Callable[..., torch.Tensor] = field(repr=False)
+    check: Callable[[], tuple[bool, str]] = field(default=_always_available, repr=False)
+    min_size: int = 1
+    takes_settings: bool = False
+
+    def available(self) -> tuple[bool, str]:
+        """(True, "") when the measure can be computed here, else (False, one-line reason)."""
+        return self.check()
+
+    def too_small(self, height: int, width: int) -> str | None:
+        """Why an image of this size (after border crop) gives NaN, or None when it is fine."""
+        if min(height, width) < self.min_size:
+            return (f"{self.name} needs at least {self.min_size} px on the short side "
+                    f"(got {width}×{height}); value is NaN")
+        return None
+
+
+REGISTRY: dict[str, MetricSpec] = {}
+DEFAULT_METRICS = ("psnr", "ssim", "lpips")
+
+
+def register(spec: MetricSpec) -> MetricSpec:
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def _measure_psnr(sr, hr, *, y_channel=True, round_y=False):
+    return psnr_torch(sr, hr, y_channel=y_channel, round_y=round_y)
+
+
+def _measure_ssim(sr, hr, *, y_channel=True, round_y=False):
+    return ssim_torch(sr, hr, y_channel=y_channel, round_y=round_y)
+
+
+register(MetricSpec(
+    name="psnr", higher_is_better=True,
+    convention="Y = RGB·(65.738, 129.057, 25.064)/256 + 16 in float64 (not rounded), peak 255; "
+               "border crop per protocol (TTSR: 0, SISR: scale); top-left common region",
+    source="TTSR release utils.py calc_psnr (Yang et al. 2020)", needs_weights=None,
+    measure=_measure_psnr, takes_settings=True))
+
+register(MetricSpec(
+    name="ssim", higher_is_better=True,
+    convention="Y as psnr; Gaussian 11×11 σ=1.5, C1=(0.01·255)², C2=(0.03·255)², mean over the valid "
+               "region; border crop per protocol",
+    source="TTSR release utils.py calc_ssim; Wang et al. 2004", needs_weights=None,
+    measure=_measure_ssim, min_size=SSIM_WINDOW, takes_settings=True))
+
+
+def _register_optional() -> None:
+    from benchmarks import metrics_lpips, metrics_piq   # noqa: PLC0415 - they import this module
+    register(metrics_lpips.spec())
+    for spec in metrics_piq.specs():
+        register(spec)
+
+
+def resolve(names: Iterable[str]) -> list[MetricSpec]:
+    """The specs of `names` (case-insensitive), or a `UserError` listing the known names."""
+    specs = []
+    for name in names:
+        key = name.strip().lower()
+        if key not in REGISTRY:
+            raise UserError(f"unknown metric {name!r}; known: {', '.join(REGISTRY)}")
+        specs.append(REGISTRY[key])
+    return specs
+
+
+def available(names: Iterable[str] | None = None) -> dict[str, tuple[bool, str]]:
+    """name → (available, reason) for `names` (default: every registered measure)."""
+    specs = resolve(REGISTRY if names is None else names)
+    return {spec.name: spec.available() for spec in specs}
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _to_tensor(img) -> torch.Tensor:
+    """One image (H×W×3 uint8 array, or 3×H×W tensor in [0, 255]) → 3×H×W tensor (no copy to device)."""
+    if isinstance(img, torch.Tensor):
+        if img.dim() != 3 or img.shape[0] != 3:
+            raise ValueError(f"expected a 3×H×W tensor, got shape {tuple(img.shape)}")
+        return img
+    arr = np.asarray(img)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"expected an H×W×3 RGB array, got shape {arr.shape}")
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)
+
+
+def _as_list(batch) -> list[torch.Tensor]:
+    if isinstance(batch, torch.Tensor):
+        if batch.dim() == 3:
+            return [batch]
+        if batch.dim() == 4:
+            return list(batch.unbind(0))
+        raise ValueError(f"expected N×3×H×W or 3×H×W, got shape {tuple(batch.shape)}")
+    if isinstance(batch, np.ndarray) and batch.ndim == 3:
+        return [_to_tensor(batch)]
+    return [_to_tensor(img) for img in batch]
+
+
+def compute(names: Sequence[str], sr_batch, hr_batch, *, crop_border: int = 0, y_channel: bool = True,
+            round_y: bool = False, device: str | torch.device | None = None,
+            on_unavailable: str = "raise") -> dict[str, list[float]]:
+    """Values of the measures `names` for each (SR, HR) pair: {name: [value per pair]}.
+
+    `sr_batch`, `hr_batch`: sequences of uint8 H×W×3 RGB arrays (sizes may differ per pair and
+    between SR and HR: the top-left common region is used), or N×3×H×W tensors in [0, 255]
+    (already rounded). `crop_border` applies to every measure; `y_channel` and `round_y` to psnr
+    and ssim. Pairs of the same size are batched; everything runs on `device` (default: CUDA when
+    present). A pair too small for a measure gets NaN (`MetricSpec.too_small` says why). A measure
+    that is unavailable raises `UserError` with its reason, or gives NaN with
+    `on_unavailable="nan"` — ask `available(names)` first to mark the column instead.
+    """
+    specs = resolve(names)
+    device = torch.device(device) if device is not None else default_device()
+    srs, hrs = _as_list(sr_batch), _as_list(hr_batch)
+    if len(srs) != len(hrs):
+        raise ValueError(f"{len(srs)} SR images but {len(hrs)} HR images")
+    results = {spec.name: [math.nan] * len(srs) for spec in specs}
+    runnable = []
+    for spec in specs:
+        ok, reason = spec.available()
+        if ok:
+            runnable.append(spec)
+        elif on_unavailable == "raise":
+            raise UserError(reason)
+    # Group pairs by the size of their compared region, so each group is one batch.
+    groups: dict[tuple[int, int], list[int]] = {}
+    for i, (s, h) in enumerate(zip(srs, hrs)):
+        size = (min(s.shape[-2], h.shape[-2]), min(s.shape[-1], h.shape[-1]))
+        groups.setdefault(size, []).append(i)
+    settings = {"y_channel": y_channel, "round_y": round_y}
+    for (height, width), members in groups.items():
+        sr = torch.stack([srs[i][:, :height, :width] for i in members]).to(device, torch.float64)
+        hr = torch.stack([hrs[i][:, :height, :width] for i in members]).to(device, torch.float64)
+        sr, hr = common_region_torch(sr, hr, crop_border)
+        for spec in runnable:
+            if spec.too_small(sr.shape[-2], sr.shape[-1]) is not None:
+                continue
+            with torch.no_grad():
+                values = spec.measure(sr, hr, **settings) if spec.takes_settings else spec.measure(sr, hr)
+            for i, value in zip(members, values.detach().double().cpu().tolist()):
+                results[spec.name][i] = float(value)
+    return results
+
+
+def skip_reason(name: str, height: int, width: int, crop_border: int = 0) -> str | None:
+    """Why measure `name` gives NaN on an image of height×width (before border crop), or None."""
+    (spec,) = resolve([name])
+    return spec.too_small(height - 2 * crop_border, width - 2 * crop_border)
+
+
+_register_optional()
