@@ -1,0 +1,139 @@
+"""Plots of the report (matplotlib, Agg backend, PNG): every function takes plain numbers and a target
+path, writes the figure atomically and returns the path.
+
+- `psnr_vs_level`: Table 4, PSNR against the reference level per method (paper dashed).
+- `bars_vs_paper`: one dataset, measured PSNR per method as bars with the paper's value marked.
+- `per_image_vs_bicubic`: per-image PSNR of every method against bicubic on the same image.
+- `perception_distortion`: PSNR against LPIPS (or DISTS), one colour per method, means large.
+"""
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ttsr.fileio import atomic_write_bytes  # noqa: E402
+
+DPI = 100
+_STYLE = {"font.size": 9, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,
+          "axes.spines.right": False, "svg.hashsalt": "ttsr-bench"}
+
+
+def _colour(i: int):
+    return plt.get_cmap("tab10")(i % 10)
+
+
+def _save(fig, path: Path) -> Path:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=DPI,
+                metadata={"Software": None} if path.suffix == ".png" else None)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def _finite(v) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def psnr_vs_level(levels: Sequence[str], measured: Mapping[str, Mapping[str, float]],
+                  paper: Mapping[str, Mapping[str, float]], path: Path, title: str = "") -> Path:
+    """`measured`/`paper`: method -> level label -> PSNR. Solid lines measured, dashed paper."""
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(layout="constrained", figsize=(6.4, 3.6))
+        methods = list(dict.fromkeys(list(measured) + list(paper)))
+        x = list(range(len(levels)))
+        for i, method in enumerate(methods):
+            for values, style, suffix in ((measured.get(method, {}), "-o", ""),
+                                          (paper.get(method, {}), "--s", " (paper)")):
+                pts = [(j, values.get(lv)) for j, lv in enumerate(levels) if _finite(values.get(lv))]
+                if pts:
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], style, color=_colour(i),
+                            label=method + suffix, markersize=4, alpha=1.0 if not suffix else 0.6)
+        ax.set_xticks(x, levels)
+        ax.set_xlabel("reference")
+        ax.set_ylabel("PSNR (dB)")
+        ax.set_title(title or "PSNR against reference similarity level")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, ncols=2, loc="best")
+        return _save(fig, path)
+
+
+def bars_vs_paper(methods: Sequence[str], measured: Sequence[float | None], paper: Sequence[float | None],
+                  path: Path, title: str = "", random_methods: Sequence[str] = ()) -> Path:
+    """Bars of measured PSNR; a black tick at the paper's value; hatched bars for random weights."""
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(layout="constrained", figsize=(max(4.0, 0.5 * len(methods) + 1.5), 3.4))
+        values = [v if _finite(v) else 0.0 for v in measured]
+        bars = ax.bar(range(len(methods)), values, color=[_colour(i) for i in range(len(methods))])
+        for bar, method, v in zip(bars, methods, measured):
+            if method in random_methods:
+                bar.set_hatch("//")
+                bar.set_alpha(0.5)
+            if not _finite(v):
+                bar.set_visible(False)
+        marked = False
+        for i, p in enumerate(paper):
+            if _finite(p):
+                ax.plot([i - 0.4, i + 0.4], [p, p], color="black", linewidth=2,
+                        label=None if marked else "paper")
+                marked = True
+        finite = [v for v in list(measured) + list(paper) if _finite(v)]
+        if finite:
+            ax.set_ylim(max(0.0, min(finite) - 2.0), max(finite) + 1.0)
+        ax.set_xticks(range(len(methods)), methods, rotation=45, ha="right")
+        ax.set_ylabel("PSNR (dB)")
+        ax.set_title(title)
+        if marked:
+            ax.legend(fontsize=7)
+        return _save(fig, path)
+
+
+def per_image_vs_bicubic(bicubic: Sequence[float], per_method: Mapping[str, Sequence[float]],
+                         path: Path, title: str = "") -> Path:
+    """Scatter: x = bicubic PSNR of an image, y = the method's PSNR on it; above the diagonal = gain."""
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(layout="constrained", figsize=(4.6, 4.2))
+        lo, hi = math.inf, -math.inf
+        for i, (method, values) in enumerate(per_method.items()):
+            pts = [(b, v) for b, v in zip(bicubic, values) if _finite(b) and _finite(v)]
+            if not pts:
+                continue
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=10, color=_colour(i), label=method, alpha=0.8)
+            lo = min(lo, *(min(p) for p in pts))
+            hi = max(hi, *(max(p) for p in pts))
+        if math.isfinite(lo):
+            ax.plot([lo - 0.5, hi + 0.5], [lo - 0.5, hi + 0.5], color="grey", linewidth=1, linestyle=":")
+        ax.set_xlabel("bicubic PSNR (dB)")
+        ax.set_ylabel("method PSNR (dB)")
+        ax.set_title(title)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6, ncols=2, loc="upper left")
+        return _save(fig, path)
+
+
+def perception_distortion(points: Mapping[str, tuple[Sequence[float], Sequence[float]]], x_label: str,
+                          path: Path, title: str = "", lower_is_better: bool = True) -> Path:
+    """`points`: method -> (perceptual values, PSNR values) per image; the mean is the large marker."""
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(layout="constrained", figsize=(5.2, 4.0))
+        for i, (method, (xs, ys)) in enumerate(points.items()):
+            pts = [(x, y) for x, y in zip(xs, ys) if _finite(x) and _finite(y)]
+            if not pts:
+                continue
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=8, color=_colour(i), alpha=0.35)
+            mx = sum(p[0] for p in pts) / len(pts)
+            my = sum(p[1] for p in pts) / len(pts)
+            ax.scatter([mx], [my], s=60, color=_colour(i), edgecolor="black", zorder=3)
+            ax.annotate(method, (mx, my), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        arrow = "↓ better" if lower_is_better else "↑ better"
+        ax.set_xlabel(f"{x_label} ({arrow})")
+        ax.set_ylabel("PSNR (dB, ↑ better)")
+        ax.set_title(title or "perception–distortion")
+        return _save(fig, path)

@@ -1,0 +1,897 @@
+"""The report: `python -m benchmarks.report --runs runs/… --out reports/`.
+
+Reads run folders (the layout of docs/interfaces.md, "Runs") and renders a self-contained folder:
+`index.html` (jinja2; inline CSS and JS, relative links, no network), `README.md` and `report.md`
+(the same tables in Markdown), and `assets/` (plots and re-encoded thumbnails).
+
+Sections: one per published table in the paper's layout (measured / paper / Δ per cell, coloured
+by the table's tolerance, ⚠ on unconfirmed paper values, reasons for what was not measured), other
+measured results, the perceptual measures per dataset with a perception–distortion scatter,
+visual comparisons with the reference regions hard attention used, per-image tables (sortable),
+run manifests, and what was skipped.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+
+from benchmarks import plots, published, visuals
+from ttsr.errors import UserError, cli_main
+from ttsr.fileio import atomic_write_text
+
+KEY = ["method", "dataset", "protocol", "ref_mode", "image"]
+NON_METRIC = set(KEY) | {"seconds", "peak_mem_mb", "run"}
+TEMPLATES = Path(__file__).with_name("templates")
+MARKER = ".ttsr-bench-report"
+# Protocols whose rows may fill another paper table's cell with the same dataset and reference mode
+# (same degradation and metric settings: the TTSR release convention). The SISR protocol differs.
+REFSR_TABLE_PROTOCOLS = ("table1", "table2", "table3", "table4")
+# Directions of measures, for runs made where benchmarks.metrics cannot be imported.
+_DIRECTIONS = {"psnr": True, "ssim": True, "lpips": False, "ms-ssim": True, "fsim": True, "gmsd": False,
+               "vif": True, "haarpsi": True, "dists": False}
+_EXPECTED = {"cufed5": 126, "sun80": 80, "urban100": 100, "manga109": 109, "set5": 5, "set14": 14,
+             "bsd100": 100}
+_REFSR_PREFERENCE = ("ttsr-rec", "ttsr", "srntt-rec", "srntt")
+
+
+# --------------------------------------------------------------------------------------------- runs
+@dataclass
+class Run:
+    name: str
+    path: Path
+    rows: pd.DataFrame
+    manifest: dict
+    skipped: list[dict]
+
+    @property
+    def random_methods(self) -> set[str]:
+        return random_weight_methods(self.manifest)
+
+    @property
+    def has_images(self) -> bool:
+        return (self.path / "images").is_dir()
+
+
+def random_weight_methods(manifest: dict) -> set[str]:
+    """Methods whose weights the manifest says are random / test-made."""
+    found = {str(m) for m in manifest.get("random_weights", []) or []}
+    weights = manifest.get("weights") or {}
+    if isinstance(weights, dict):
+        for method, info in weights.items():
+            if isinstance(info, dict) and (info.get("random") is True or "random" in str(info.get("origin", "")).lower()):
+                found.add(str(method))
+    return found
+
+
+def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
+    """Each path is a run folder (it holds rows.csv) or a folder of run folders."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if (path / "rows.csv").is_file():
+            found.append(path)
+        elif path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if (p / "rows.csv").is_file()))
+        else:
+            raise UserError(f"{path}: no such run folder; pass a folder written by "
+                            f"`python -m benchmarks.run --out {path}` (it holds rows.csv)")
+    unique = list(dict.fromkeys(p.resolve() for p in found))
+    if not unique:
+        raise UserError(f"no run folder (with rows.csv) under {', '.join(map(str, paths))}; "
+                        f"run `python -m benchmarks.run --out runs/NAME` first")
+    return unique
+
+
+def _read_rows(path: Path) -> pd.DataFrame:
+    try:
+        from benchmarks.results import load_frame
+        frame = load_frame(path / "rows.csv")
+    except ImportError:  # pragma: no cover - results store always ships with the package
+        frame = pd.read_csv(path / "rows.csv", dtype={c: str for c in KEY}, keep_default_na=False)
+    for column in KEY:
+        if column not in frame.columns:
+            frame[column] = ""
+        frame[column] = frame[column].astype(str)
+    for column in frame.columns:
+        if column not in KEY:
+            frame[column] = pd.to_numeric(frame[column].replace("", float("nan")), errors="coerce")
+    for column in ("psnr", "ssim"):
+        if column not in frame.columns:
+            frame[column] = float("nan")
+    return frame
+
+
+def _read_json(path: Path, default):
+    if not path.is_file():
+        return default
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        return {"error": f"{path.name}: unreadable ({err})"} if isinstance(default, dict) else \
+            [{"what": path.name, "reason": f"unreadable ({err})", "fix": ""}]
+
+
+def load_run(path: Path) -> Run:
+    rows = _read_rows(path)
+    skipped = _read_json(path / "skipped.json", [])
+    if isinstance(skipped, dict):
+        skipped = skipped.get("skipped", [skipped])
+    skipped = [s if isinstance(s, dict) else {"what": str(s), "reason": "", "fix": ""} for s in skipped]
+    return Run(name=path.name, path=path, rows=rows, manifest=_read_json(path / "manifest.json", {}),
+               skipped=skipped)
+
+
+def combined_rows(runs: Sequence[Run]) -> pd.DataFrame:
+    """All runs' rows with a `run` column; a key measured by several runs keeps the last run's row."""
+    frames = [r.rows.assign(run=r.name) for r in runs if not r.rows.empty]
+    if not frames:
+        return pd.DataFrame(columns=KEY + ["psnr", "ssim", "run"])
+    frame = pd.concat(frames, ignore_index=True, sort=False)
+    return frame.drop_duplicates(subset=KEY, keep="last").reset_index(drop=True)
+
+
+def metric_columns(frame: pd.DataFrame) -> list[str]:
+    """psnr, ssim, lpips, then the extra measures present, in file order (columns with any value)."""
+    cols = [c for c in frame.columns if c not in NON_METRIC and frame[c].notna().any()]
+    base = [c for c in ("psnr", "ssim", "lpips") if c in cols]
+    return base + [c for c in cols if c not in base]
+
+
+def higher_is_better(metric: str) -> bool | None:
+    try:
+        from benchmarks.metrics import REGISTRY
+        spec = REGISTRY.get(metric) or REGISTRY.get(metric.replace("_", "-"))
+        if spec is not None:
+            return bool(spec.higher_is_better)
+    except Exception:  # noqa: BLE001 - a report must render without the metric stack
+        pass
+    return _DIRECTIONS.get(metric.lower().replace("_", "-"))
+
+
+def expected_count(dataset: str) -> int | None:
+    try:
+        from benchmarks.datasets.registry import DATASETS
+        info = DATASETS.get(dataset)
+        if info is not None:
+            return int(info.expected)
+    except Exception:  # noqa: BLE001
+        pass
+    return _EXPECTED.get(dataset)
+
+
+def suite_methods() -> set[str] | None:
+    """Methods the suite can run (the registry), or None when it cannot be imported here."""
+    try:
+        from baselines import registry
+        return set(registry.names())
+    except Exception:  # noqa: BLE001
+        return None
+
+
+# -------------------------------------------------------------------------------------- view model
+def _num(value) -> float | None:
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def fmt(value, digits: int = 2, signed: bool = False) -> str:
+    value = _num(value)
+    if value is None:
+        return "–"
+    text = f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+    return text.replace("-", "−")
+
+
+@dataclass
+class Measured:
+    psnr: float | None
+    ssim: float | None
+    lpips: float | None
+    images: int
+    expected: int | None
+    protocol: str
+    run: str
+
+    @property
+    def partial(self) -> bool:
+        return self.expected is not None and self.images < self.expected
+
+
+@dataclass
+class CellView:
+    column: str
+    paper: published.PublishedCell | None
+    measured: Measured | None
+    judgement: published.Judgement | None = None
+    random: bool = False
+    reason: str = ""  # why there is no measurement
+    measured_as: str = ""  # the alias whose rows filled the cell (e.g. ttsr-rec for Table 3's CSFI row)
+
+    @property
+    def status(self) -> str:
+        if self.measured is None:
+            return "paper-only" if self.paper else "empty"
+        if self.random:
+            return "random"
+        if self.judgement is None:
+            return "measured"
+        return self.judgement.status
+
+    @property
+    def loud(self) -> bool:
+        """Far outside tolerance on a full set with real weights."""
+        return self.status == "far" and not self.measured.partial
+
+    def measured_text(self) -> str:
+        m = self.measured
+        if m is None:
+            return "–"
+        text = f"{fmt(m.psnr, 3)} / {fmt(m.ssim, 4)}"
+        return text
+
+    def paper_text(self) -> str:
+        return self.paper.format() if self.paper else "–"
+
+    def delta_text(self) -> str:
+        j = self.judgement
+        if j is None:
+            return ""
+        parts = []
+        if j.delta_psnr is not None:
+            parts.append(f"{fmt(j.delta_psnr, 2, signed=True)} dB")
+        if j.delta_ssim is not None:
+            parts.append(fmt(j.delta_ssim, 4, signed=True))
+        return " / ".join(parts)
+
+
+@dataclass
+class RowView:
+    method: str
+    label: str
+    in_paper: bool
+    note: str
+    random: bool
+    cells: dict[str, CellView]
+    flags: dict[str, bool] = field(default_factory=dict)
+    params: int | None = None
+    params_main: int | None = None
+    params_paper: dict | None = None
+
+    @property
+    def reason(self) -> str:
+        """The reason shared by every unmeasured paper cell of a row that has no measurement at all."""
+        cells = list(self.cells.values())
+        if any(c.measured for c in cells):
+            return ""
+        reasons = {c.reason for c in cells if c.paper is not None}
+        return reasons.pop() if len(reasons) == 1 else ""
+
+
+@dataclass
+class TableView:
+    name: str
+    title: str
+    note: str
+    columns: list[published.Column]
+    rows: list[RowView]
+    tolerance: published.Tolerance
+    far: published.Tolerance
+    flag_names: list[str]
+    has_params: bool
+    measured_protocols: list[str]
+    sources: list[str]
+    plots: list[dict] = field(default_factory=list)
+
+    def cells(self) -> Iterable[tuple[RowView, CellView]]:
+        for row in self.rows:
+            for column in self.columns:
+                yield row, row.cells[column.key]
+
+    @property
+    def measured_count(self) -> int:
+        return sum(1 for _, c in self.cells() if c.measured is not None)
+
+    @property
+    def paper_count(self) -> int:
+        return sum(1 for _, c in self.cells() if c.paper is not None)
+
+    def gaps(self) -> list[tuple[RowView, CellView]]:
+        """Paper cells with no measurement."""
+        return [(r, c) for r, c in self.cells() if c.paper is not None and c.measured is None]
+
+    def loud_cells(self) -> list[tuple[RowView, CellView]]:
+        return [(r, c) for r, c in self.cells() if c.measured is not None and c.loud]
+
+    def flagged_cells(self) -> list[tuple[RowView, CellView]]:
+        return [(r, c) for r, c in self.cells() if c.status in ("off", "far")]
+
+
+def _summary(frame: pd.DataFrame) -> pd.DataFrame:
+    if frame.empty:
+        return pd.DataFrame(columns=["method", "dataset", "protocol", "ref_mode", "run", "images"])
+    values = [c for c in metric_columns(frame)]
+    grouped = frame.groupby(["method", "dataset", "protocol", "ref_mode"], sort=False, dropna=False)
+    out = grouped[values].mean() if values else grouped.size().to_frame("images").iloc[:, :0]
+    out["images"] = grouped.size()
+    out["run"] = grouped["run"].last()
+    return out.reset_index()
+
+
+def _cell_reason(method: str, column: published.Column, table: str, suite: set[str] | None,
+                 skipped: list[dict], ran_protocols: set[str]) -> str:
+    if suite is not None and method not in suite:
+        return "method not in the suite: paper number only"
+    for item in skipped:
+        text = f"{item.get('what', '')}".lower()
+        if method in text.split() or f"{method}:" in text or f"{method} " in text or text == method:
+            return _skip_text(item)
+    for item in skipped:
+        text = f"{item.get('what', '')} {item.get('reason', '')}".lower()
+        if column.dataset in text:
+            return _skip_text(item)
+    if table not in ran_protocols and table in ("table1", "table2", "table3", "table4", "sisr"):
+        return f"not run: `python -m benchmarks.reproduce {table}`"
+    return "not measured in these runs"
+
+
+def _skip_text(item: dict) -> str:
+    parts = [str(item.get("what", "")).strip(), str(item.get("reason", "")).strip()]
+    text = ": ".join(p for p in parts if p)
+    fix = str(item.get("fix", "")).strip()
+    return f"{text} — {fix}" if fix else text
+
+
+def _param_count(config: dict, part: str | None = None) -> int | None:
+    """`ttsr.config.parameter_count` of the default configuration with `config` applied."""
+    if not config:
+        return None
+    try:
+        from ttsr.config import TTSRConfig, parameter_count
+        return int(parameter_count(TTSRConfig().replace(**config), part))
+    except Exception:  # noqa: BLE001 - the network may be absent in a partial checkout
+        return None
+
+
+def build_table(pub: published.PublishedTable, summary: pd.DataFrame, random: set[str],
+                skipped: list[dict], suite: set[str] | None) -> TableView:
+    """The paper's rows first (its order), then methods measured under the protocol but not in it."""
+    ran = set(summary["protocol"]) if not summary.empty else set()
+    feeds = [pub.name] + ([p for p in REFSR_TABLE_PROTOCOLS if p != pub.name] if pub.name != "sisr" else [])
+    measured: dict[tuple[str, str], Measured] = {}
+    protocols_used: list[str] = []
+    if not summary.empty:
+        candidates = summary[summary["protocol"].isin(feeds)]
+        for column in pub.columns:
+            part = candidates[candidates["dataset"].str.lower() == column.dataset]
+            if column.ref_mode != "*":
+                part = part[part["ref_mode"].map(published.normalize_ref_mode) == column.ref_mode]
+            for rank, protocol in enumerate(feeds):
+                for rec in part[part["protocol"] == protocol].to_dict("records"):
+                    key = (rec["method"], column.key)
+                    if key in measured:
+                        continue
+                    measured[key] = Measured(
+                        psnr=_num(rec.get("psnr")), ssim=_num(rec.get("ssim")), lpips=_num(rec.get("lpips")),
+                        images=int(rec["images"]), expected=expected_count(column.dataset),
+                        protocol=protocol, run=str(rec.get("run", "")))
+                    if protocol not in protocols_used:
+                        protocols_used.append(protocol)
+    own_methods = list(dict.fromkeys(
+        m for m in summary.loc[summary["protocol"] == pub.name, "method"])) if not summary.empty else []
+    methods = pub.methods + [m for m in own_methods if pub.row(m) is None]
+    random_rows = {m for m in methods if m in random}
+    rows: list[RowView] = []
+    for method in methods:
+        prow = pub.row(method)
+        cells: dict[str, CellView] = {}
+        for column in pub.columns:
+            paper = prow.cells.get(column.key) if prow else None
+            source_method = next((name for name in (method, *(prow.aliases if prow else ()))
+                                  if (name, column.key) in measured), method)
+            m = measured.get((source_method, column.key))
+            cell = CellView(column=column.key, paper=paper, measured=m, random=source_method in random,
+                            measured_as=source_method if source_method != method else "")
+            if m is not None and paper is not None:
+                cell.judgement = published.judge(pub.name, paper, m.psnr, m.ssim)
+            if m is None and paper is not None:
+                cell.reason = _cell_reason(method, column, pub.name, suite, skipped, ran)
+            cells[column.key] = cell
+        rows.append(RowView(
+            method=method, label=prow.label if prow else method, in_paper=prow is not None,
+            note=prow.note if prow else "", random=any(c.random for c in cells.values()) or method in random_rows,
+            cells=cells,
+            flags=dict(prow.flags) if prow else {},
+            params=_param_count(prow.config) if prow and pub.name == "table3" else None,
+            params_main=_param_count(prow.config, "MainNet") if prow and pub.name == "table3" else None,
+            params_paper=prow.params_paper if prow else None))
+    flag_names = list(dict.fromkeys(k for r in pub.rows for k in r.flags))
+    used_sources = sorted({c.paper.source for r in rows for c in r.cells.values() if c.paper})
+    return TableView(name=pub.name, title=pub.title, note=pub.note, columns=list(pub.columns), rows=rows,
+                     tolerance=pub.tolerance, far=pub.far, flag_names=flag_names,
+                     has_params=any(r.params_paper for r in pub.rows), measured_protocols=protocols_used,
+                     sources=used_sources)
+
+
+@dataclass
+class GroupView:
+    """One (protocol, dataset, ref_mode) pass: per-method means and per-image values."""
+
+    protocol: str
+    dataset: str
+    ref_mode: str
+    anchor: str
+    methods: list[str]
+    metrics: list[str]
+    means: dict[str, dict[str, float | None]]  # method -> metric -> mean
+    best: dict[str, str]                         # metric -> best method
+    images: list[str]
+    per_image: dict[str, dict[str, tuple[float | None, float | None]]]  # image -> method -> (psnr, ssim)
+    random: set[str]
+    counts: dict[str, int] = field(default_factory=dict)  # method -> images measured
+    plots: list[dict] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"{self.dataset} · {self.protocol} · ref {self.ref_mode}"
+
+
+def _anchor(*parts: str) -> str:
+    return "-".join("".join(ch if ch.isalnum() else "_" for ch in p) for p in parts)
+
+
+def build_groups(frame: pd.DataFrame, random: set[str]) -> list[GroupView]:
+    groups: list[GroupView] = []
+    metrics_all = metric_columns(frame)
+    for (protocol, dataset, ref_mode), part in frame.groupby(["protocol", "dataset", "ref_mode"], sort=False):
+        metrics = [m for m in metrics_all if part[m].notna().any()]
+        methods = list(dict.fromkeys(part["method"]))
+        if "bicubic" in methods:
+            methods.remove("bicubic")
+            methods.insert(0, "bicubic")
+        means_frame = part.groupby("method", sort=False)[metrics].mean()
+        means = {m: {k: _num(means_frame.loc[m, k]) for k in metrics} for m in methods}
+        best = {}
+        for metric in metrics:
+            hib = higher_is_better(metric)
+            vals = {m: v[metric] for m, v in means.items() if v[metric] is not None and m not in random}
+            if hib is not None and vals:
+                best[metric] = (max if hib else min)(vals, key=vals.get)
+        per_image: dict[str, dict[str, tuple]] = {}
+        for rec in part[["image", "method", "psnr", "ssim"]].itertuples(index=False):
+            per_image.setdefault(rec.image, {})[rec.method] = (_num(rec.psnr), _num(rec.ssim))
+        groups.append(GroupView(protocol=protocol, dataset=dataset, ref_mode=ref_mode,
+                                anchor=_anchor("g", protocol, dataset, ref_mode), methods=methods,
+                                metrics=metrics, means=means, best=best, images=list(per_image),
+                                per_image=per_image, random=random,
+                                counts={m: int(n) for m, n in part.groupby("method", sort=False).size().items()}))
+    return groups
+
+
+def manifest_view(run: Run) -> dict:
+    m = run.manifest or {}
+    device = m.get("device")
+    if isinstance(device, dict):
+        device_text = ", ".join(str(device[k]) for k in ("device", "cuda_name", "platform") if device.get(k))
+    else:
+        device_text = str(device or "–")
+    git = m.get("git") if isinstance(m.get("git"), dict) else {}
+    commit = git.get("commit") or m.get("git_commit") or m.get("commit")
+    protocol = m.get("protocol")
+    protocol_text = protocol.get("name") if isinstance(protocol, dict) else protocol
+    weights = []
+    for method, info in (m.get("weights") or {}).items():
+        info = info if isinstance(info, dict) else {"path": str(info)}
+        weights.append({"method": method, "path": info.get("path") or "–",
+                        "sha256": info.get("sha256") or "–", "found_in": info.get("found_in") or "–",
+                        "origin": info.get("origin") or "–",
+                        "random": method in run.random_methods})
+    versions = m.get("versions") if isinstance(m.get("versions"), dict) else {}
+    return {
+        "name": run.name, "path": str(run.path), "created": m.get("created", "–"),
+        "argv": " ".join(map(str, m.get("argv", []))) if isinstance(m.get("argv"), list) else str(m.get("argv", "–")),
+        "protocol": protocol_text or ", ".join(sorted(set(run.rows["protocol"]))) or "–",
+        "device": device_text, "commit": commit or "–", "dirty": git.get("dirty"),
+        "world_size": m.get("world_size", "–"), "seeds": m.get("seeds", {}), "versions": versions,
+        "weights": weights, "random": sorted(run.random_methods), "rows": int(len(run.rows)),
+        "json": json.dumps(m, indent=2, default=str) if m else "(no manifest.json)",
+    }
+
+
+# ------------------------------------------------------------------------------------------ render
+@dataclass
+class Report:
+    out: Path
+    index: Path
+    tables: dict[str, TableView]
+    groups: list[GroupView]
+    runs: list[Run]
+    seconds: float
+
+    def gaps(self, table: str) -> list[tuple[RowView, CellView]]:
+        return self.tables[table].gaps() if table in self.tables else []
+
+    def loud(self, table: str | None = None) -> list[tuple[str, RowView, CellView]]:
+        names = [table] if table else list(self.tables)
+        return [(n, r, c) for n in names if n in self.tables for r, c in self.tables[n].loud_cells()]
+
+
+def _plots_for_tables(tables: dict[str, TableView], plot_dir: Path, rel: str) -> None:
+    for view in tables.values():
+        if view.name == "table4":
+            measured, paper = {}, {}
+            for row in view.rows:
+                for column in view.columns:
+                    c = row.cells[column.key]
+                    if c.measured and c.measured.psnr is not None:
+                        measured.setdefault(row.method, {})[column.label] = c.measured.psnr
+                    if c.paper and c.paper.psnr is not None:
+                        paper.setdefault(row.method, {})[column.label] = c.paper.psnr
+            name = "table4-psnr-vs-level.png"
+            plots.psnr_vs_level([c.label for c in view.columns], measured, paper, plot_dir / name,
+                                title="Table 4: PSNR against reference level (dashed: paper)")
+            view.plots.append({"src": f"{rel}/{name}", "caption": "PSNR against the reference level per method; "
+                               "solid measured, dashed the paper (⚠ unconfirmed except TTSR-rec L1)"})
+            continue
+        if view.name not in ("table1", "sisr"):
+            continue
+        for column in view.columns:
+            rows = [r for r in view.rows if r.cells[column.key].measured is not None
+                    or r.cells[column.key].paper is not None]
+            if not any(r.cells[column.key].measured for r in rows):
+                continue
+            name = f"{view.name}-{column.key}-bars.png"
+            plots.bars_vs_paper(
+                [r.method for r in rows],
+                [r.cells[column.key].measured.psnr if r.cells[column.key].measured else None for r in rows],
+                [r.cells[column.key].paper.psnr if r.cells[column.key].paper else None for r in rows],
+                plot_dir / name, title=f"{view.name} · {column.label}: measured PSNR, paper marked",
+                random_methods=[r.method for r in rows if r.random])
+            view.plots.append({"src": f"{rel}/{name}",
+                               "caption": f"{column.label}: bars measured, black ticks the paper's value; "
+                                          "hatched bars are random weights"})
+
+
+def _plots_for_groups(groups: list[GroupView], frame: pd.DataFrame, plot_dir: Path, rel: str) -> None:
+    for g in groups:
+        part = frame[(frame["protocol"] == g.protocol) & (frame["dataset"] == g.dataset)
+                     & (frame["ref_mode"] == g.ref_mode)]
+        if "bicubic" in g.methods and len(g.methods) > 1:
+            images = g.images
+            bic = [g.per_image[i].get("bicubic", (None, None))[0] for i in images]
+            per_method = {m: [g.per_image[i].get(m, (None, None))[0] for i in images]
+                          for m in g.methods if m != "bicubic"}
+            name = f"{g.anchor}-vs-bicubic.png"
+            plots.per_image_vs_bicubic(bic, per_method, plot_dir / name,
+                                       title=f"{g.dataset} ({g.ref_mode}): per image against bicubic")
+            g.plots.append({"kind": "vs-bicubic", "src": f"{rel}/{name}",
+                            "caption": "PSNR per image against bicubic on the same image (above the line: better)"})
+        perceptual = next((m for m in ("lpips", "dists") if m in g.metrics), None)
+        if perceptual is None:
+            perceptual = next((m for m in g.metrics if m not in ("psnr", "ssim") and higher_is_better(m) is False), None)
+        if perceptual is not None:
+            points = {}
+            for method, sub in part.groupby("method", sort=False):
+                points[method] = (sub[perceptual].tolist(), sub["psnr"].tolist())
+            name = f"{g.anchor}-perception.png"
+            hib = higher_is_better(perceptual)
+            plots.perception_distortion(points, perceptual.upper(), plot_dir / name,
+                                        title=f"{g.dataset} ({g.ref_mode}): PSNR against {perceptual.upper()}",
+                                        lower_is_better=hib is False)
+            g.plots.append({"kind": "perception", "src": f"{rel}/{name}",
+                            "caption": f"perception–distortion: PSNR against {perceptual.upper()} per image "
+                                       "(small) and the mean per method (large)"})
+
+
+def _image_stem(image: str, dataset: str, ref_mode: str) -> str:
+    try:
+        from benchmarks.results import image_stem
+        return image_stem(image, dataset, ref_mode)
+    except Exception:  # noqa: BLE001
+        return image
+
+
+def build_comparisons(runs: Sequence[Run], per_group: int, limit: int, out_dir: Path,
+                      rel: str) -> list[visuals.Comparison]:
+    """For each run with saved images and each pass in it: the images where the RefSR method gains
+    most over bicubic (or the first ones), HR / bicubic / every method cropped side by side."""
+    found: list[visuals.Comparison] = []
+    for run in runs:
+        if not run.has_images or run.rows.empty:
+            continue
+        for (protocol, dataset, ref_mode), part in run.rows.groupby(["protocol", "dataset", "ref_mode"], sort=False):
+            if len(found) >= limit:
+                return found
+            methods = list(dict.fromkeys(part["method"]))
+            if "bicubic" in methods:
+                methods.remove("bicubic")
+                methods.insert(0, "bicubic")
+            table = part.pivot_table(index="image", columns="method", values="psnr", aggfunc="last")
+            lead = next((m for m in _REFSR_PREFERENCE if m in table.columns), None)
+            if lead and "bicubic" in table.columns:
+                order = (table[lead] - table["bicubic"]).sort_values(ascending=False, na_position="last").index
+            else:
+                order = table.index
+            scores = {(r.image, r.method): (_num(r.psnr), _num(r.ssim))
+                      for r in part[["image", "method", "psnr", "ssim"]].itertuples(index=False)}
+            taken = 0
+            for image in order:
+                if taken >= per_group or len(found) >= limit:
+                    break
+                stem = _image_stem(str(image), dataset, ref_mode)
+                comparison = visuals.build_comparison(
+                    run.path, run.name, dataset, str(image), stem, ref_mode, methods,
+                    {m: scores.get((image, m), (None, None)) for m in methods}, out_dir, rel)
+                if comparison is not None:
+                    comparison.protocol = protocol  # type: ignore[attr-defined]
+                    found.append(comparison)
+                    taken += 1
+    return found
+
+
+def _environment():
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]),
+                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    env.filters["fmt"] = fmt
+    env.globals["higher_is_better"] = higher_is_better
+    return env
+
+
+OUTPUTS = ("index.html", "README.md", "report.md", "assets")
+
+
+def _prepare_out(out: Path) -> None:
+    """Create `out`; an earlier report there (it holds the marker) loses its old assets first.
+    A folder whose index.html / README.md / assets were not written by a report is left alone."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file; pass a folder for the report")
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / MARKER).exists():
+        clash = [name for name in OUTPUTS if (out / name).exists()]
+        if clash:
+            raise UserError(f"--out {out}: already holds {', '.join(clash)} not written by this report; "
+                            f"pass an empty or new folder")
+    elif (out / "assets").is_dir():
+        shutil.rmtree(out / "assets")
+    atomic_write_text(out / MARKER, "written by python -m benchmarks.report; safe to delete\n")
+
+
+def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: int = 2,
+           visual_limit: int = 12, title: str = "TTSR reproduction report") -> Report:
+    """Render the report of the runs under `run_paths` into `out`; returns the view model."""
+    started = time.perf_counter()
+    runs = [load_run(p) for p in find_run_dirs(run_paths)]
+    out = Path(out)
+    _prepare_out(out)
+    plot_dir, img_dir = out / "assets" / "plots", out / "assets" / "img"
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    img_dir.mkdir(parents=True, exist_ok=True)
+
+    frame = combined_rows(runs)
+    random = set().union(*(r.random_methods for r in runs)) if runs else set()
+    skipped = [dict(item, run=r.name) for r in runs for item in r.skipped]
+    summary = _summary(frame)
+    suite = suite_methods()
+    tables = {name: build_table(pub, summary, random, skipped, suite)
+              for name, pub in published.tables().items()}
+    paper_protocols = set(tables) | {"default"}
+    groups = build_groups(frame, random)
+    other_groups = [g for g in groups if g.protocol not in paper_protocols
+                    or not any(g.dataset == c.dataset for t in tables.values() for c in t.columns)]
+    _plots_for_tables(tables, plot_dir, "assets/plots")
+    _plots_for_groups(groups, frame, plot_dir, "assets/plots")
+    comparisons = build_comparisons(runs, visual_images, visual_limit, img_dir, "assets/img")
+    perceptual_groups = [g for g in groups if any(m not in ("psnr", "ssim") for m in g.metrics)]
+
+    context = {
+        "title": title,
+        "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "runs": runs, "manifests": [manifest_view(r) for r in runs],
+        "tables": tables, "table_order": [n for n in ("table1", "table2", "table3", "table4", "fig8", "sisr") if n in tables]
+        + [n for n in tables if n not in ("table1", "table2", "table3", "table4", "fig8", "sisr")],
+        "groups": groups, "other_groups": other_groups, "perceptual_groups": perceptual_groups,
+        "comparisons": comparisons, "skipped": skipped, "random": sorted(random),
+        "sources": published.sources(), "unconfirmed": published.UNCONFIRMED_MARK,
+        "metric_arrow": lambda m: {True: "↑", False: "↓"}.get(higher_is_better(m), ""),
+        "total_rows": int(len(frame)),
+    }
+    env = _environment()
+    index = out / "index.html"
+    atomic_write_text(index, env.get_template("index.html.j2").render(**context))
+    markdown = render_markdown(context)
+    atomic_write_text(out / "report.md", markdown)
+    atomic_write_text(out / "README.md", markdown)
+    return Report(out=out, index=index, tables=tables, groups=groups, runs=runs,
+                  seconds=time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------------------------------- markdown
+_STATUS_MD = {"ok": "✓", "off": "⚑ off", "far": "‼ far", "random": "random weights", "measured": "",
+              "paper-only": "", "empty": ""}
+
+
+def _md_cell(cell: CellView) -> str:
+    if cell.measured is None and cell.paper is None:
+        return ""
+    parts = []
+    if cell.measured is not None:
+        parts.append(f"**{cell.measured_text()}**" + (f" ({cell.measured.images}/{cell.measured.expected} img)"
+                                                      if cell.measured.partial else ""))
+    else:
+        parts.append("not measured")
+    if cell.paper is not None:
+        parts.append(f"paper {cell.paper_text()}")
+    delta = cell.delta_text()
+    if delta:
+        parts.append(f"Δ {delta} {_STATUS_MD.get(cell.status, '')}".rstrip())
+    elif cell.status == "random":
+        parts.append("random weights")
+    return "<br>".join(parts)
+
+
+def table_markdown(view: TableView) -> str:
+    from tabulate import tabulate
+
+    headers = ["Method"] + [f"{f}" for f in view.flag_names] + (["Params (suite)", "Params (paper)"] if view.has_params else []) \
+        + [c.label for c in view.columns]
+    body = []
+    for row in view.rows:
+        label = row.label + ("" if row.in_paper else " (not in paper)") + (" ⚠ random weights" if row.random else "")
+        line = [label] + ["✓" if row.flags.get(f) else "" for f in view.flag_names]
+        if view.has_params:
+            pp = row.params_paper or {}
+            line += [f"{row.params / 1e6:.2f}M (MainNet {row.params_main / 1e6:.2f}M)" if row.params and row.params_main
+                     else f"{row.params / 1e6:.2f}M" if row.params else "–",
+                     (f"{pp['value'] / 1e6:.2f}M" + ("" if pp.get("confirmed") else "⚠")) if pp.get("value") else "–"]
+        line += [_md_cell(row.cells[c.key]) for c in view.columns]
+        body.append(line)
+    return tabulate(body, headers=headers, tablefmt="github")
+
+
+def render_markdown(context: dict) -> str:
+    from tabulate import tabulate
+
+    tables: dict[str, TableView] = context["tables"]
+    lines = [f"# {context['title']}", "",
+             f"Generated {context['generated']} from {len(context['runs'])} run(s): "
+             + ", ".join(f"`{r.name}`" for r in context["runs"]) + ". Open `index.html` for the full report "
+             "(per-image tables, visual comparisons, manifests).", "",
+             "Each cell: **measured PSNR / SSIM**, the paper's value, Δ = measured − paper "
+             "(✓ within tolerance, ⚑ outside, ‼ far outside). ⚠ = paper value not confirmed from a source "
+             "(see `../shared/reference/published-tables.md`); check it against the paper PDF.", ""]
+    if context["random"]:
+        lines += [f"> **Random weights** (not published checkpoints; numbers mean nothing): "
+                  f"{', '.join(context['random'])}", ""]
+    for name in context["table_order"]:
+        view = tables[name]
+        lines += [f"## {view.title}", "", view.note, "",
+                  f"Tolerance ±{view.tolerance.psnr} dB / ±{view.tolerance.ssim} SSIM; far: "
+                  f"±{view.far.psnr} dB / ±{view.far.ssim}. Measured {view.measured_count} of "
+                  f"{view.paper_count} paper cells.", "", table_markdown(view), ""]
+        gaps = view.gaps()
+        if gaps and view.measured_count:
+            lines += ["Not measured:", ""] + [f"- {r.label} · {c.column}: {c.reason}" for r, c in gaps[:40]] + [""]
+        for plot in view.plots:
+            lines += [f"![{plot['caption']}]({plot['src']})", ""]
+    if context["other_groups"]:
+        lines += ["## Other measured results", ""]
+        for g in context["other_groups"]:
+            lines += [f"### {g.title}", "", _group_markdown(g, context), ""]
+    if context["perceptual_groups"]:
+        lines += ["## Perceptual measures", "", "↑ higher is better, ↓ lower is better.", ""]
+        for g in context["perceptual_groups"]:
+            lines += [f"### {g.title}", "", _group_markdown(g, context), ""]
+            for plot in g.plots:
+                if plot["kind"] == "perception":
+                    lines += [f"![{plot['caption']}]({plot['src']})", ""]
+    if context["skipped"]:
+        lines += ["## Skipped", ""]
+        rows = [[s.get("run", ""), s.get("what", ""), s.get("reason", ""), s.get("fix", "")] for s in context["skipped"]]
+        lines += [tabulate(rows, headers=["run", "what", "reason", "fix"], tablefmt="github"), ""]
+    lines += ["## Runs", ""]
+    rows = [[m["name"], m["protocol"], m["device"], str(m["commit"])[:12], m["rows"],
+             ", ".join(m["random"]) or "–"] for m in context["manifests"]]
+    lines += [tabulate(rows, headers=["run", "protocol", "device", "commit", "rows", "random weights"],
+                       tablefmt="github"), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _group_markdown(g: GroupView, context: dict) -> str:
+    from tabulate import tabulate
+
+    arrow = context["metric_arrow"]
+    headers = ["Method", "images"] + [f"{m} {arrow(m)}" for m in g.metrics]
+    body = []
+    for method in g.methods:
+        n = g.counts.get(method, 0)
+        cells = []
+        for metric in g.metrics:
+            v = g.means[method][metric]
+            digits = 2 if metric == "psnr" else 4
+            text = fmt(v, digits)
+            cells.append(f"**{text}**" if g.best.get(metric) == method else text)
+        body.append([method + (" (random weights)" if method in g.random else ""), n] + cells)
+    return tabulate(body, headers=headers, tablefmt="github")
+
+
+def console_table(view: TableView) -> str:
+    """A plain-text table for the terminal: measured, paper, Δ and status per cell."""
+    from tabulate import tabulate
+
+    headers = ["method"] + [c.label for c in view.columns]
+    body = []
+    for row in view.rows:
+        line = [row.label + (" [RANDOM]" if row.random else "")]
+        for c in view.columns:
+            cell = row.cells[c.key]
+            if cell.measured is None and cell.paper is None:
+                line.append("")
+                continue
+            text = cell.measured_text() if cell.measured else "—"
+            if cell.paper:
+                text += f"\npaper {cell.paper_text()}"
+            if cell.delta_text():
+                text += f"\nΔ {cell.delta_text()} {_STATUS_MD.get(cell.status, '')}"
+            line.append(text)
+        body.append(line)
+    return tabulate(body, headers=headers, tablefmt="grid")
+
+
+def group_console_table(g: GroupView) -> str:
+    from tabulate import tabulate
+
+    headers = ["method"] + g.metrics + ["images"]
+    body = [[m + (" [RANDOM]" if m in g.random else "")] + [fmt(g.means[m][k], 3 if k == "psnr" else 4) for k in g.metrics]
+            + [g.counts.get(m, 0)] for m in g.methods]
+    return tabulate(body, headers=headers, tablefmt="simple")
+
+
+# ------------------------------------------------------------------------------------------- CLI
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.report",
+        description="Render the HTML/Markdown report of benchmark runs (a self-contained folder).")
+    parser.add_argument("--runs", nargs="+", default=["runs"],
+                        help="run folders, or folders of run folders (default: runs)")
+    parser.add_argument("--out", default="reports", help="report folder (default: reports)")
+    parser.add_argument("--visual-images", type=int, default=2,
+                        help="images per pass shown as visual comparisons (default 2)")
+    parser.add_argument("--visual-limit", type=int, default=12, help="at most this many comparisons")
+    parser.add_argument("--title", default="TTSR reproduction report")
+    parser.add_argument("--screenshot", metavar="PNG",
+                        help="also save a screenshot of index.html through headless Chromium")
+    args = parser.parse_args(argv)
+    report = render(args.runs, args.out, visual_images=args.visual_images, visual_limit=args.visual_limit,
+                    title=args.title)
+    print(f"report: {report.index} ({len(report.runs)} run(s), {report.seconds:.1f} s)")
+    for name, view in report.tables.items():
+        if view.measured_count:
+            print(f"  {name}: {view.measured_count} measured of {view.paper_count} paper cells, "
+                  f"{len(view.flagged_cells())} outside tolerance")
+    if args.screenshot:
+        from benchmarks import browser
+        browser.screenshot(report.index, Path(args.screenshot))
+        print(f"screenshot: {args.screenshot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""Reproduce one of the paper's tables: run its protocol, render the report, say what is missing.
+
+    python -m benchmarks.reproduce table1 [--data-root DIR] [--weights NAME=PATH …]
+                                          [--config ttsr-bench.toml] [--strict]
+
+What the `tox -e reproduce-table1` … `reproduce-table4` and `tox -e demo` environments run.
+
+1. The protocol runs through the runner (`python -m benchmarks.run --protocol TABLE
+   --out runs/TABLE --save-images …`), which is resumable: finished rows are kept.
+2. The report is rendered from every run under `runs/` into `reports/`.
+3. The table is printed (measured / paper / Δ), then the gap: paper cells that could not be
+   measured and why (missing dataset, missing weights with file name and source, method not in
+   the suite).
+
+Data and weights (first found wins):
+- data root: `--data-root`, the config file's `data_root`, `$TTSR_BENCH_DATA`, `./data`;
+- weights: `--weights NAME=PATH`, the config file's `[weights]` table, then the runner's own lookup
+  (`$TTSR_BENCH_WEIGHTS`, `./weights`);
+- the config file: `--config`, `$TTSR_BENCH_CONFIG`, `./ttsr-bench.toml` when present. Example:
+
+      data_root = "/data/refsr"          # CUFED5/, Sun80/, Urban100/, Manga109/, Set5/ …
+      device = "cuda"                    # optional: auto | cpu | cuda
+      metrics = ["psnr", "ssim", "lpips"]  # optional
+      [weights]
+      ttsr-rec = "/ckpt/TTSR-rec.pt"
+      ttsr = "/ckpt/TTSR.pt"
+
+Exit status: 0 when the run worked — also when cells are missing (the gap is printed); 1 under
+`--strict` when a measured cell on a complete test set with real weights is far outside the
+table's tolerance (always printed loudly); the runner's status when the runner itself failed;
+2 for a usage error.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tomllib
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+from benchmarks import report as report_mod
+from ttsr.errors import UserError, cli_main
+
+TABLES = ("table1", "table2", "table3", "table4", "sisr", "demo")
+CONFIG_ENV = "TTSR_BENCH_CONFIG"
+DATA_ENV = "TTSR_BENCH_DATA"
+DEFAULT_CONFIG = "ttsr-bench.toml"
+_CONFIG_KEYS = {"data_root", "device", "metrics", "methods", "weights", "max_memory"}
+
+
+def load_config(path: str | os.PathLike | None) -> tuple[dict, Path | None]:
+    """The config file named, or `$TTSR_BENCH_CONFIG`, or ./ttsr-bench.toml; ({}, None) when none."""
+    explicit = path or os.environ.get(CONFIG_ENV)
+    candidate = Path(explicit).expanduser() if explicit else Path(DEFAULT_CONFIG)
+    if not candidate.is_file():
+        if explicit:
+            raise UserError(f"config file {candidate} not found (from {'--config' if path else '$' + CONFIG_ENV})")
+        return {}, None
+    try:
+        with open(candidate, "rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as err:
+        raise UserError(f"{candidate}: not valid TOML ({err}); see `python -m benchmarks.reproduce --help`") from err
+    unknown = sorted(set(data) - _CONFIG_KEYS)
+    if unknown:
+        raise UserError(f"{candidate}: unknown keys {unknown}; known: {sorted(_CONFIG_KEYS)}")
+    if not isinstance(data.get("weights", {}), dict):
+        raise UserError(f"{candidate}: [weights] must be a table of NAME = \"PATH\"")
+    return data, candidate
+
+
+def resolve(args: argparse.Namespace) -> dict:
+    """Settings from the command line, the config file and the environment, with where each came from."""
+    config, config_path = load_config(args.config)
+    base = config_path.parent if config_path else Path.cwd()
+
+    def config_path_value(value: str) -> str:
+        p = Path(str(value)).expanduser()
+        return str(p if p.is_absolute() else base / p)
+
+    if args.data_root:
+        data_root, data_from = args.data_root, "--data-root"
+    elif config.get("data_root"):
+        data_root, data_from = config_path_value(config["data_root"]), str(config_path)
+    elif os.environ.get(DATA_ENV):
+        data_root, data_from = os.environ[DATA_ENV], f"${DATA_ENV}"
+    else:
+        data_root, data_from = None, "runner default (./data, else the built-in demo set)"
+    weights = {str(k): config_path_value(v) for k, v in (config.get("weights") or {}).items()}
+    for item in args.weights or []:
+        if "=" not in item:
+            raise UserError(f"--weights {item!r}: expected NAME=PATH, e.g. --weights ttsr-rec=TTSR-rec.pt")
+        name, path = item.split("=", 1)
+        weights[name.strip()] = path.strip()
+    return {
+        "config": config_path, "data_root": data_root, "data_from": data_from, "weights": weights,
+        "device": args.device or config.get("device"),
+        "metrics": args.metrics or config.get("metrics"),
+        "methods": args.methods or config.get("methods"),
+        "max_memory": config.get("max_memory"),
+    }
+
+
+def runner_command(table: str, run_dir: Path, settings: dict, force: bool) -> list[str]:
+    command = [sys.executable, "-m", "benchmarks.run", "--protocol", table, "--out", str(run_dir), "--save-images"]
+    if settings["data_root"]:
+        command += ["--data-root", str(settings["data_root"])]
+    if settings["weights"]:
+        command += ["--weights"] + [f"{k}={v}" for k, v in settings["weights"].items()]
+    if settings["device"]:
+        command += ["--device", str(settings["device"])]
+    if settings["metrics"]:
+        command += ["--metrics", *map(str, settings["metrics"])]
+    if settings["methods"]:
+        command += ["--methods", *map(str, settings["methods"])]
+    if settings["max_memory"]:
+        command += ["--max-memory", str(settings["max_memory"])]
+    if force:
+        command.append("--force")
+    return command
+
+
+def run_protocol(command: Sequence[str]) -> int:
+    """Run the runner as its own process (its progress bars and messages go to the terminal)."""
+    return subprocess.run(list(command), check=False).returncode
+
+
+def _banner(lines: Sequence[str]) -> str:
+    width = max(len(line) for line in lines) + 4
+    bar = "!" * width
+    return "\n".join([bar] + [f"! {line.ljust(width - 4)} !" for line in lines] + [bar])
+
+
+def summarize(table: str, result: report_mod.Report, strict: bool, out=None, err=None) -> int:
+    """Print the table, the gap and the verdict; the exit status under `strict`."""
+    out, err = out or sys.stdout, err or sys.stderr
+    if table == "demo":
+        groups = [g for g in result.groups if g.protocol == "demo"]
+        for g in groups:
+            print(f"\n{g.title}", file=out)
+            print(report_mod.group_console_table(g), file=out)
+        if not groups:
+            print("demo: no rows were written (see the runner's messages above)", file=out)
+        random = sorted({m for g in groups for m in g.random})
+        if random:
+            print(f"\nRANDOM WEIGHTS: {', '.join(random)}: numbers mean nothing about the method", file=out)
+        print(f"\nreport: {result.index}", file=out)
+        return 0
+
+    view = result.tables[table]
+    print(f"\n{view.title}", file=out)
+    print(report_mod.console_table(view), file=out)
+    measured, paper = view.measured_count, view.paper_count
+    gaps = view.gaps()
+    print(f"\n{table}: {measured} measured cell(s); {paper - len(gaps)} of {paper} paper cells measured.", file=out)
+    if gaps:
+        print(f"gap: {len(gaps)} paper cell(s) not measured:", file=out)
+        by_reason = Counter(c.reason for _, c in gaps)
+        for reason, count in by_reason.most_common():
+            who = sorted({r.label for r, c in gaps if c.reason == reason})
+            print(f"  - {count} cell(s) [{', '.join(who)}]: {reason}", file=out)
+    partial = [(r, c) for r, c in view.cells() if c.measured is not None and c.measured.partial]
+    if partial:
+        print(f"note: {len(partial)} cell(s) measured on part of a test set "
+              f"(e.g. {partial[0][1].measured.images} of {partial[0][1].measured.expected} images): "
+              f"not comparable with the paper, never judged loud", file=out)
+    random = [(r, c) for r, c in view.cells() if c.status == "random"]
+    if random:
+        print(f"note: RANDOM WEIGHTS for {', '.join(sorted({r.method for r, _ in random}))}: "
+              f"not compared with the paper", file=out)
+    off = [(r, c) for r, c in view.cells() if c.status == "off"]
+    if off:
+        print(f"outside tolerance (±{view.tolerance.psnr} dB / ±{view.tolerance.ssim}): "
+              + "; ".join(f"{r.label} {c.column} Δ {c.delta_text()}" for r, c in off), file=out)
+    loud = view.loud_cells()
+    print(f"\nreport: {result.index}", file=out)
+    if loud:
+        lines = [f"{table}: {len(loud)} measured cell(s) FAR OUTSIDE the paper's numbers "
+                 f"(beyond ±{view.far.psnr} dB / ±{view.far.ssim}):"]
+        lines += [f"  {r.label} · {c.column}: measured {c.measured_text()}, paper {c.paper_text()}, Δ {c.delta_text()}"
+                  for r, c in loud]
+        lines.append("check the protocol, the weights (manifest sha256) and the data before trusting these numbers")
+        if strict:
+            lines.append("--strict: exit status 1")
+        print(_banner(lines), file=err)
+        return 1 if strict else 0
+    return 0
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.reproduce",
+        description="Run a paper table's protocol, render the report, and print measured / paper / Δ "
+                    "with what could not be measured.",
+        epilog="Data root: --data-root, the config's data_root, $TTSR_BENCH_DATA, ./data. Weights: --weights, "
+               "the config's [weights], $TTSR_BENCH_WEIGHTS, ./weights. Config: --config, $TTSR_BENCH_CONFIG, "
+               "./ttsr-bench.toml.")
+    parser.add_argument("table", choices=TABLES, help="the paper table (protocol) to reproduce, or demo")
+    parser.add_argument("--data-root", help="folder holding the test sets")
+    parser.add_argument("--weights", nargs="+", metavar="NAME=PATH", help="checkpoint of a method")
+    parser.add_argument("--config", help=f"TOML file with data_root and [weights] (default ${CONFIG_ENV} or ./{DEFAULT_CONFIG})")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--methods", nargs="+", metavar="NAME", help="only these methods")
+    parser.add_argument("--metrics", nargs="+", metavar="NAME", help="measures (default: the runner's)")
+    parser.add_argument("--runs-dir", default="runs", help="where run folders live (default runs/)")
+    parser.add_argument("--reports-dir", default="reports", help="where the report is written (default reports/)")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 when a measured cell is far outside the paper's tolerance")
+    parser.add_argument("--force", action="store_true", help="recompute finished rows")
+    parser.add_argument("--no-run", action="store_true", help="only render the report from existing runs")
+    args = parser.parse_args(argv)
+
+    settings = resolve(args)
+    runs_dir = Path(args.runs_dir)
+    run_dir = runs_dir / args.table
+    print(f"reproduce {args.table}: data root {settings['data_root'] or '(default)'} [{settings['data_from']}]"
+          + (f"; config {settings['config']}" if settings["config"] else "")
+          + (f"; weights given for {', '.join(sorted(settings['weights']))}" if settings["weights"] else ""))
+    status = 0
+    if not args.no_run:
+        command = runner_command(args.table, run_dir, settings, args.force)
+        print("$ " + " ".join(command[1:] if command[0] == sys.executable else command), flush=True)
+        status = run_protocol(command)
+        if status != 0:
+            print(f"reproduce {args.table}: the runner exited with status {status}", file=sys.stderr)
+            if not (run_dir / "rows.csv").is_file():
+                return status
+    if not any(p.is_dir() and (p / "rows.csv").is_file() for p in ([runs_dir] + (list(runs_dir.iterdir()) if runs_dir.is_dir() else []))):
+        raise UserError(f"{runs_dir}: no run folder with rows.csv; run without --no-run first")
+    result = report_mod.render([runs_dir], args.reports_dir)
+    verdict = summarize(args.table, result, args.strict)
+    return status or verdict
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""The report renders every section from fixture runs (docs/interfaces.md "Runs" layout)."""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import fixture_runs
+from benchmarks import report, visuals
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    runs = root / "runs"
+    fixture_runs.make_run(runs, "table1")
+    fixture_runs.make_run(runs, "table4", protocol="table4", methods=("bicubic", "srntt-rec", "ttsr-rec"),
+                          passes=[("cufed5", "l1"), ("cufed5", "l5"), ("cufed5", "lr")], n_images=2,
+                          attention=False, extra_metrics=())
+    fixture_runs.make_run(runs, "demo", protocol="demo", passes=[("demo", "demo")], methods=("bicubic", "ttsr"),
+                          extra_metrics=(), drop_columns=("lpips", "peak_mem_mb", "seconds"), images=False,
+                          skipped=[])
+    result = report.render([runs], root / "out", visual_images=1)
+    return result, (root / "out" / "index.html").read_text(encoding="utf-8")
+
+
+def test_every_section_renders(rendered):
+    result, page = rendered
+    for section in ("section-table1", "section-table2", "section-table3", "section-table4", "section-fig8",
+                    "section-sisr", "other", "perceptual", "visual", "per-image", "runs", "skipped", "sources"):
+        assert f'id="{section}"' in page, section
+    for table in ("tbl-table1", "tbl-table2", "tbl-table3", "tbl-table4", "tbl-sisr", "tbl-skipped", "tbl-sources",
+                  "img-g-table1-cufed5-stitched", "perc-g-table1-cufed5-stitched", "other-g-demo-demo-demo"):
+        assert f'id="{table}"' in page, table
+    assert "<script src" not in page and "http://" not in page.split("<body>")[1].replace("http://127", "")
+    assert "RANDOM WEIGHTS" in page and "weights RRDB_ESRGAN_x4.pth not found" in page
+
+
+def test_cells_measured_paper_delta(rendered):
+    result, page = rendered
+    t1 = result.tables["table1"]
+    ttsr_rec = t1.rows[[r.method for r in t1.rows].index("ttsr-rec")]
+    cell = ttsr_rec.cells["cufed5"]
+    assert cell.paper.psnr == 27.09 and cell.status == "ok"
+    assert abs(cell.judgement.delta_psnr - 0.01) < 0.05
+    assert ttsr_rec.cells["cufed5_l1"].paper.psnr == 26.991
+    rcan = t1.rows[[r.method for r in t1.rows].index("rcan")].cells["sun80"]
+    assert rcan.status == "far" and rcan.measured.partial and not rcan.loud  # 3 of 80 images
+    ttsr = t1.rows[[r.method for r in t1.rows].index("ttsr")]
+    assert ttsr.random and ttsr.cells["cufed5"].status == "random"
+    srcnn = t1.rows[0]
+    assert srcnn.method == "srcnn" and srcnn.reason.startswith("method not in the suite")
+    assert srcnn.cells["cufed5"].measured is None and srcnn.cells["cufed5"].paper.psnr == 25.33
+    # esrgan's reason comes from skipped.json
+    esrgan = t1.rows[[r.method for r in t1.rows].index("esrgan")]
+    assert "RRDB_ESRGAN_x4.pth" in esrgan.cells["cufed5"].reason
+    # measured methods absent from the paper are extra rows
+    assert not t1.rows[[r.method for r in t1.rows].index("bicubic")].in_paper
+    # ⚠ marks of unconfirmed values reach the page
+    assert "25.95⚠ / 0.769⚠" in page
+    t4 = result.tables["table4"]
+    l1 = t4.rows[[r.method for r in t4.rows].index("ttsr-rec")].cells["l1"]
+    assert l1.paper_text() == "26.99 / 0.800⚠" and l1.status == "ok"
+    assert t4.rows[[r.method for r in t4.rows].index("ttsr-rec")].cells["l5"].paper is None
+
+
+def test_table3_params_and_aliases(rendered):
+    result, _ = rendered
+    t3 = result.tables["table3"]
+    csfi = t3.rows[[r.method for r in t3.rows].index("ttsr-base-tt-csfi")]
+    # TTSR-rec's stitched CUFED5 rows (protocol table1) fill the CSFI row
+    assert csfi.cells["cufed5"].measured_as == "ttsr-rec"
+    assert csfi.cells["cufed5"].measured.protocol == "table1"
+    try:
+        import ttsr.model  # noqa: F401
+    except ImportError:
+        pytest.skip("ttsr.model not importable here: parameter counts are left out")
+    assert csfi.params and csfi.params > t3.rows[0].params  # CSFI adds parameters
+
+
+def test_groups_perceptual_and_directions(rendered):
+    result, page = rendered
+    group = next(g for g in result.groups if g.protocol == "table1" and g.dataset == "cufed5" and g.ref_mode == "stitched")
+    assert group.metrics[:3] == ["psnr", "ssim", "lpips"] and "dists" in group.metrics
+    assert group.best["psnr"] == "rcan" and group.best["lpips"] in group.methods
+    assert "ttsr" not in group.best.values()  # random weights never "best"
+    assert "lpips ↓" in page and "psnr ↑" in page and "dists ↓" in page
+    demo = next(g for g in result.groups if g.protocol == "demo")
+    assert demo.metrics == ["psnr", "ssim"]  # lpips column absent from that run
+    assert any(p["kind"] == "perception" for p in group.plots)
+
+
+def test_visual_comparisons_and_thumbnails(rendered):
+    result, page = rendered
+    out = result.out
+    crops = sorted((out / "assets" / "img").glob("*-crop-*.png"))
+    refs = sorted((out / "assets" / "img").glob("*-ref-ttsr*.jpg"))
+    assert crops and refs
+    assert 'class="comparison"' in page and "distinct reference patches" in page
+    for src in re.findall(r'src="([^"]+)"', page):
+        assert not src.startswith(("/", "http")) and (out / src).is_file(), src
+
+
+def test_markdown(rendered):
+    result, _ = rendered
+    readme = (result.out / "README.md").read_text(encoding="utf-8")
+    assert readme == (result.out / "report.md").read_text(encoding="utf-8")
+    assert "## Table 1:" in readme and "## SISR calibration" in readme and "## Perceptual measures" in readme
+    assert "| Method" in readme and "|---" in readme.replace(" ", "").replace(":", "-") or "|--" in readme
+    assert "paper 27.09 / 0.804" in readme and "⚠" in readme
+    assert "![" in readme and "](assets/plots/" in readme
+    assert "## Skipped" in readme
+
+
+def test_attention_region_maps_lr_positions_to_reference():
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        npz = Path(tmp) / "a.npz"
+        lr_hw, ref_hw = (4, 6), (16, 32)           # HR 16×24; reference lv3 grid 4×8
+        index = np.zeros(lr_hw[0] * lr_hw[1], dtype=np.int64)
+        index[1 * 6 + 2] = 3 * 8 + 5               # LR (1, 2) -> ref lv3 (3, 5)
+        np.savez(npz, hard_index=index[None], S=np.ones((1, 1) + lr_hw), lr_size=np.array(lr_hw),
+                 ref_size=np.array(ref_hw))
+        region = visuals.attention_region(npz, (8, 4, 12, 8), (16, 24), ref_hw)  # HR crop covering LR (1, 2)
+        assert region.boxes == [(20, 12, 23, 15)] and region.positions == 1 and region.mean_confidence == 1.0
+        whole = visuals.attention_region(npz, (0, 0, 24, 16), (16, 24), ref_hw)
+        assert whole.positions == 24 and whole.distinct == 2
+
+
+def test_thumbnails_are_reencoded_small(tmp_path):
+    runs = tmp_path / "runs"
+    fixture_runs.make_run(runs, "big", passes=[("cufed5", "stitched")], n_images=1, size=(1000, 640),
+                          methods=("bicubic", "ttsr-rec"))
+    result = report.render([runs], tmp_path / "out", visual_images=1)
+    full = next((result.out / "assets" / "img").glob("*-full.jpg"))
+    with Image.open(full) as im:
+        assert im.format == "JPEG" and max(im.size) <= 480
+    for crop in (result.out / "assets" / "img").glob("*-crop-*.png"):
+        with Image.open(crop) as im:
+            assert max(im.size) <= 256
+
+
+def test_missing_columns_and_empty_sections(tmp_path):
+    runs = tmp_path / "runs"
+    fixture_runs.make_run(runs, "bare", protocol="table2", passes=[("cufed5", "stitched")], n_images=2,
+                          methods=("bicubic", "ttsr-base"), images=False, attention=False, extra_metrics=(),
+                          drop_columns=("ssim", "lpips", "seconds", "peak_mem_mb"), random_methods=(), skipped=[])
+    (runs / "bare" / "manifest.json").unlink()
+    (runs / "bare" / "skipped.json").unlink()
+    result = report.render([runs], tmp_path / "out")
+    page = result.index.read_text(encoding="utf-8")
+    assert "Nothing was skipped" in page and "No saved images" in page and "No perceptual measure" in page
+    cell = result.tables["table2"].rows[0].cells["cufed5"]
+    assert cell.measured.psnr is not None and cell.measured.ssim is None and cell.judgement is not None
+
+
+def test_cli_and_bad_input(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    fixture_runs.make_run(runs, "r", passes=[("urban100", "lr")], n_images=1, images=False, attention=False)
+    assert report.main(["--runs", str(runs), "--out", str(tmp_path / "out")]) == 0
+    assert "report:" in capsys.readouterr().out
+    # re-rendering into its own folder is fine; a folder with someone else's index.html is not
+    assert report.main(["--runs", str(runs / "r"), "--out", str(tmp_path / "out")]) == 0
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "index.html").write_text("mine", encoding="utf-8")
+    assert report.main(["--runs", str(runs), "--out", str(foreign)]) == 2
+    assert report.main(["--runs", str(tmp_path / "nope"), "--out", str(tmp_path / "o2")]) == 2
+    assert "no such run folder" in capsys.readouterr().err
+
+
+def test_large_run_renders_in_seconds(tmp_path):
+    """4 datasets × 15 methods × 100 images of rows (no images): a few seconds."""
+    methods = ("bicubic", "ttsr", "ttsr-rec", "srntt", "srntt-rec", "imdn", "rfdn", "carn-m", "edsr", "mdsr",
+               "rcan", "esrgan", "rrdb-psnr", "msrresnet", "msrgan")
+    runs = tmp_path / "runs"
+    fixture_runs.make_run(runs, "big", methods=methods, passes=fixture_runs.DEFAULT_PASSES[:4], n_images=100,
+                          images=False, attention=False)
+    started = time.perf_counter()
+    result = report.render([runs], tmp_path / "out")
+    elapsed = time.perf_counter() - started
+    assert len(result.groups) == 4 and sum(len(g.images) for g in result.groups) == 400
+    assert elapsed < 30, f"rendering took {elapsed:.1f} s"

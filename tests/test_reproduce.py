@@ -1,0 +1,123 @@
+"""`python -m benchmarks.reproduce` (what the tox reproduce-table1..4 and demo envs run): runner, report,
+the gap, --strict; run in-process on a tiny data root of the published layouts and on the demo set."""
+from __future__ import annotations
+
+import argparse
+import configparser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import fixture_runs
+from benchmarks import report, reproduce
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _in_process_runner(monkeypatch):
+    """Run the runner in this process (saves a Python + torch start per call)."""
+    from benchmarks import run
+
+    calls = []
+
+    def fake(command):
+        calls.append(list(command))
+        assert command[1:3] == ["-m", "benchmarks.run"]
+        return run.main(list(command[3:]))
+
+    monkeypatch.setattr(reproduce, "run_protocol", fake)
+    return calls
+
+
+def test_table1_on_a_fixture_tree_prints_the_gap(tmp_path, monkeypatch, capsys):
+    data = fixture_runs.make_data_root(tmp_path / "data")
+    calls = _in_process_runner(monkeypatch)
+    monkeypatch.delenv("TTSR_BENCH_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    status = reproduce.main(["table1", "--data-root", str(data), "--methods", "bicubic",
+                             "--runs-dir", "runs", "--reports-dir", "reports", "--strict"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert calls and "--save-images" in calls[0] and calls[0][calls[0].index("--data-root") + 1] == str(data)
+    assert (tmp_path / "runs" / "table1" / "rows.csv").is_file()
+    assert (tmp_path / "reports" / "index.html").is_file() and (tmp_path / "reports" / "README.md").is_file()
+    assert "Table 1" in out and "paper 27.09 / 0.804" in out
+    assert "gap:" in out and "method not in the suite" in out
+    assert "measured on part of a test set" in out  # 2 of 126 CUFED5 groups
+    page = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
+    assert "bicubic" in page and 'class="comparison"' in page
+
+
+def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
+    _in_process_runner(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TTSR_BENCH_DATA", raising=False)
+    assert reproduce.main(["demo", "--methods", "bicubic"]) == 0
+    out = capsys.readouterr().out
+    assert "demo ·" in out and "bicubic" in out and "report: reports/index.html" in out
+    assert (tmp_path / "reports" / "index.html").is_file()
+
+
+def _far_run(monkeypatch):
+    """A runner stand-in writing a Table 1 run where TTSR-rec is 1.5 dB off on a complete set."""
+    def fake(command):
+        out = Path(command[command.index("--out") + 1])
+        fixture_runs.make_run(out.parent, out.name, methods=("bicubic", "ttsr-rec"), passes=[("cufed5", "stitched")],
+                              n_images=2, images=False, attention=False, random_methods=())
+        frame = pd.read_csv(out / "rows.csv")
+        frame.loc[frame["method"] == "ttsr-rec", "psnr"] -= 1.5
+        frame.to_csv(out / "rows.csv", index=False)
+        return 0
+
+    monkeypatch.setattr(reproduce, "run_protocol", fake)
+    monkeypatch.setattr(report, "expected_count", lambda dataset: None)  # treat the set as complete
+
+
+def test_strict_fails_far_outside_tolerance(tmp_path, monkeypatch, capsys):
+    _far_run(monkeypatch)
+    args = ["table1", "--runs-dir", str(tmp_path / "runs"), "--reports-dir", str(tmp_path / "reports")]
+    assert reproduce.main(args) == 0
+    captured = capsys.readouterr()
+    assert "FAR OUTSIDE" in captured.err and "TTSR-rec" in captured.err
+    assert reproduce.main(args + ["--strict"]) == 1
+    assert "--strict: exit status 1" in capsys.readouterr().err
+
+
+def test_settings_from_config_and_environment(tmp_path, monkeypatch):
+    config = tmp_path / "ttsr-bench.toml"
+    config.write_text('data_root = "sets"\ndevice = "cpu"\n[weights]\nttsr-rec = "ckpt/TTSR-rec.pt"\n', encoding="utf-8")
+    ns = argparse.Namespace(config=str(config), data_root=None, weights=["ttsr=/abs/TTSR.pt"], device=None,
+                            metrics=None, methods=None)
+    settings = reproduce.resolve(ns)
+    assert settings["data_root"] == str(tmp_path / "sets")
+    assert settings["weights"] == {"ttsr-rec": str(tmp_path / "ckpt" / "TTSR-rec.pt"), "ttsr": "/abs/TTSR.pt"}
+    command = reproduce.runner_command("table4", Path("runs/table4"), settings, force=False)
+    assert command[1:5] == ["-m", "benchmarks.run", "--protocol", "table4"]
+    assert "--device" in command and f"ttsr-rec={tmp_path / 'ckpt' / 'TTSR-rec.pt'}" in command
+    # the environment when neither the command line nor a config names a data root
+    monkeypatch.setenv("TTSR_BENCH_DATA", str(tmp_path / "env-data"))
+    monkeypatch.delenv("TTSR_BENCH_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path / "..")
+    ns = argparse.Namespace(config=None, data_root=None, weights=None, device=None, metrics=None, methods=None)
+    assert reproduce.resolve(ns)["data_root"] == str(tmp_path / "env-data")
+
+
+def test_bad_config_is_a_user_error(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('data_rot = "x"\n', encoding="utf-8")
+    assert reproduce.main(["table1", "--config", str(bad), "--no-run"]) == 2
+    assert "unknown keys ['data_rot']" in capsys.readouterr().err
+    assert reproduce.main(["table1", "--config", str(tmp_path / "none.toml")]) == 2
+
+
+@pytest.mark.parametrize("env", ["reproduce-table1", "reproduce-table2", "reproduce-table3", "reproduce-table4", "demo"])
+def test_tox_envs_run_reproduce(env):
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(REPO / "tox.ini")
+    section = f"testenv:{env}"
+    assert tox.has_section(section), env
+    commands = tox.get(section, "commands")
+    table = env.replace("reproduce-", "")
+    assert f"python -m benchmarks.reproduce {table}" in commands
+    assert tox.get("testenv", "package") == "editable" and "test" in tox.get("testenv", "extras")
