@@ -1,0 +1,151 @@
+"""Weights of every method: `python -m benchmarks.weights list | fetch NAME [NAME …] [--dest DIR]`.
+
+`list` shows, for each registered method (and the torchvision backbones vgg19 / vgg16 / alexnet),
+whether its weights file is found and where, the file name, its source, the sha256 when known,
+and where to put it: `--weights NAME=PATH`, `$TTSR_BENCH_WEIGHTS`, or `./weights`.
+
+`fetch` downloads with resume and a sha256 check (`ttsr.download`): method weights into `--dest`
+(default: the first folder of `$TTSR_BENCH_WEIGHTS`, else `./weights`), backbones into the torch
+hub cache (`$TORCH_HOME/hub/checkpoints`) where `ttsr.pretrained` looks for them. Files that are
+only on Google Drive / Dropbox / Baidu cannot be fetched by a script: the command says so and
+prints the manual step. `--url` fetches from a mirror instead of the recorded URL (the hash is
+still checked).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from tabulate import tabulate
+
+from baselines import registry
+from ttsr import pretrained
+from ttsr.download import download
+from ttsr.errors import UserError, cli_main
+
+
+def default_dest() -> Path:
+    return registry.weight_dirs()[0]
+
+
+def _short(sha: str | None) -> str:
+    if not sha:
+        return "unknown"
+    return sha if len(sha) <= 12 else f"{sha[:8]}…{sha[-4:]}"
+
+
+def entries(overrides: dict[str, Path]) -> list[dict[str, str]]:
+    """One record per method and backbone: name, status, path, file, sha256, how to get it, source."""
+    out = []
+    for name in registry.names():
+        method = registry.get(name)
+        spec = method.weights
+        if spec is None:
+            out.append(dict(name=name, status="not needed", path="", file="-", sha256="-", how="-", source=""))
+            continue
+        try:
+            path = registry.find_weights(method, overrides)
+            status = "found" if path else "missing"
+        except UserError as err:
+            path, status = None, f"missing ({err})"
+        out.append(dict(name=name, status=status, path=str(path or ""), file=spec.filename,
+                        sha256=_short(spec.sha256), how="fetch" if spec.fetchable else "by hand",
+                        source=spec.url if spec.fetchable else spec.source))
+    for name, backbone in pretrained.BACKBONES.items():
+        path = pretrained.find_backbone(name)
+        out.append(dict(name=name, status="found" if path else "missing", path=str(path or ""),
+                        file=backbone.filename, sha256=f"{backbone.sha256_prefix}…", how="fetch (hub cache)",
+                        source=backbone.url))
+    return out
+
+
+def cmd_list(args) -> int:
+    overrides = registry.parse_weight_overrides(args.weights)
+    records = entries(overrides)
+    print(tabulate([[r["name"], r["status"], r["file"], r["sha256"], r["how"]] for r in records],
+                   headers=["method", "weights", "file", "sha256", "get it"], tablefmt="simple"))
+    found = [r for r in records if r["path"]]
+    if found:
+        print("\nFound:")
+        for r in found:
+            print(f"  {r['name']}: {r['path']}")
+    missing = [r for r in records if r["status"].startswith("missing")]
+    if missing:
+        print("\nSources of the missing files:")
+        for r in missing:
+            print(f"  {r['name']} ({r['file']}): {r['source']}")
+    print()
+    print(f"Method weights are looked up in --weights NAME=PATH, then ${registry.WEIGHTS_ENV} "
+          f"(folders separated by '{os.pathsep}'), then ./weights, as <dir>/<file> or <dir>/<method>/<file>.")
+    print(f"Backbones (vgg19, vgg16, alexnet) live in the torch hub cache: {pretrained.hub_checkpoint_dir()}.")
+    print("`python -m benchmarks.weights fetch NAME` downloads the ones marked 'fetch' (resumable, "
+          "sha256-checked); the others must be downloaded by hand from the source shown.")
+    for module, why in registry.import_failures().items():
+        print(f"warning: {module} could not be imported ({why})", file=sys.stderr)
+    return 0
+
+
+def fetch_backbone(name: str, url: str | None, dest: Path | None) -> Path:
+    spec = pretrained.BACKBONES[name]
+    target = (dest or pretrained.hub_checkpoint_dir()) / spec.filename
+    print(f"{name}: {url or spec.url} -> {target}")
+    return download(url or spec.url, target, sha256=spec.sha256_prefix, desc=spec.filename)
+
+
+def fetch_method(name: str, url: str | None, dest: Path | None) -> Path:
+    method = registry.get(name)
+    spec = method.weights
+    if spec is None:
+        raise UserError(f"{name}: needs no weights")
+    target = (dest or default_dest()) / spec.filename
+    if url is None and not spec.fetchable:
+        raise UserError(
+            f"{name}: {spec.filename} has no direct download link (it is hosted on Google Drive / OneDrive / "
+            f"Dropbox / Baidu, or made by a conversion step), so no script can fetch it; manual step: "
+            f"{spec.source}; then save it as {target} (or anywhere, and pass --weights {name}=PATH)")
+    print(f"{name}: {url or spec.url} -> {target}")
+    path = download(url or spec.url, target, sha256=spec.sha256, desc=spec.filename)
+    if not spec.sha256:
+        from ttsr.download import sha256_file
+        print(f"{name}: no published sha256 to check against; this file's is {sha256_file(path)}")
+    return path
+
+
+def cmd_fetch(args) -> int:
+    dest = Path(args.dest).expanduser() if args.dest else None
+    if args.url and len(args.names) != 1:
+        raise UserError("--url applies to one NAME at a time")
+    valid = registry.names() + list(pretrained.BACKBONES)
+    for name in args.names:
+        if name not in valid:
+            raise UserError(f"unknown name {name!r}; valid names: {', '.join(valid)}")
+    for name in args.names:
+        if name in pretrained.BACKBONES:
+            path = fetch_backbone(name, args.url, dest)
+        else:
+            path = fetch_method(name, args.url, dest)
+        print(f"{name}: ok ({path})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.weights", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_list = sub.add_parser("list", help="show every method's weights: found/missing, source, sha256")
+    p_list.add_argument("--weights", nargs="*", metavar="NAME=PATH", default=[],
+                        help="explicit weights files, as for benchmarks.run")
+    p_list.set_defaults(func=cmd_list)
+    p_fetch = sub.add_parser("fetch", help="download weights (resumable, sha256-checked)")
+    p_fetch.add_argument("names", nargs="+", metavar="NAME", help="method or backbone (vgg19, vgg16, alexnet)")
+    p_fetch.add_argument("--dest", help="target folder (default: $TTSR_BENCH_WEIGHTS's first folder or "
+                                        "./weights; backbones: the torch hub cache)")
+    p_fetch.add_argument("--url", help="download from this URL (a mirror) instead of the recorded one")
+    p_fetch.set_defaults(func=cmd_fetch)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(cli_main(main)())
