@@ -112,14 +112,15 @@ def _torch_load(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         text = str(err)
-        if "weights_only" in text.lower() or "weights only" in text.lower():
-            found = re.search(r"(?:Unsupported global|GLOBAL)[:\s]+([\w.]+)", text)
+        found = re.search(r"GLOBAL\s+([\w.]+)", text) or re.search(r"[Uu]nsupported global:?\s+([\w.]+)", text)
+        if found or "Unsupported class" in text:  # a pickled object, not a garbled file
             what = f" (it refers to {found.group(1)})" if found else ""
             raise UserError(
                 f"{path}: a pickle that needs code to load{what}; it is refused for safety "
                 "(weights_only=True). Re-save it as a plain state dict, e.g. "
                 "torch.save(model.state_dict(), path), or as .safetensors") from err
-        raise UserError(f"{path}: not a PyTorch checkpoint ({text.splitlines()[0] if text else 'bad pickle'})") from err
+        detail = next((line.strip() for line in text.splitlines() if line.startswith("Unsupported")), "bad pickle")
+        raise UserError(f"{path}: not a PyTorch checkpoint ({detail}); re-download it or check the path") from err
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, AttributeError,
             IndexError, KeyError, TypeError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__

@@ -22,7 +22,7 @@ import torch
 from ttsr.checkpoint import load_ttsr
 from ttsr.errors import UserError, cli_main
 from ttsr.imageio import read_image, write_image
-from ttsr.resize import reference_pair, upscale
+from ttsr.resize import crop_to_multiple, reference_pair, upscale
 
 SCALE = 4
 MIN_LR_SIDE = 3
@@ -68,11 +68,11 @@ def prepare_inputs(lr_path, ref_path) -> dict[str, np.ndarray]:
     if min(lr.shape[:2]) < MIN_LR_SIDE:
         raise UserError(f"{lr_path}: LR image is {lr.shape[1]}×{lr.shape[0]}, smaller than "
                         f"{MIN_LR_SIDE}×{MIN_LR_SIDE}; the texture search uses 3×3 patches")
-    ref = read_image(ref_path)
-    ref, ref_down_up = reference_pair(ref, SCALE)
+    ref = crop_to_multiple(read_image(ref_path), SCALE)
     if min(ref.shape[:2]) < SCALE:
         raise UserError(f"{ref_path}: reference is under {SCALE}×{SCALE} after cropping to a multiple "
                         f"of {SCALE} ({ref.shape[1]}×{ref.shape[0]}); use a larger reference")
+    ref, ref_down_up = reference_pair(ref, SCALE)
     return {"lr": lr, "lrsr": upscale(lr, SCALE), "ref": ref, "refsr": ref_down_up}
 
 

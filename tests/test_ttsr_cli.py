@@ -1,0 +1,119 @@
+"""`python -m ttsr.sr`: end to end on the release's demo pair, and one clear line per bad input."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO_ROOT, shared_path
+from ttsr.checkpoint import save_ttsr
+from ttsr.config import TTSRConfig
+from ttsr.imageio import read_image, write_image
+from ttsr.model import TTSR
+from ttsr.sr import main, parse_size
+
+SMALL = TTSRConfig(n_feats=8, num_res_blocks=(1, 1, 1, 1))
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    torch.manual_seed(0)
+    return save_ttsr(TTSR(SMALL), tmp_path_factory.mktemp("w") / "random.pt", metadata={"origin": "random"})
+
+
+def random_image(path, h, w, seed=0):
+    write_image(path, np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8))
+    return path
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    rc = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_demo_pair_end_to_end(tmp_path, weights, capsys):
+    demo = shared_path("data", "ttsr_demo")
+    lr = demo / "lr" / "0.png"
+    rc, out, err = run(capsys, "--lr", lr, "--ref", demo / "ref" / "0.png", "--weights", weights,
+                       "--out", tmp_path / "sr.png", "--device", "cpu", "--max-memory", "256MB")
+    assert rc == 0, err
+    sr, lr_img = read_image(tmp_path / "sr.png"), read_image(lr)
+    assert sr.shape == (lr_img.shape[0] * 4, lr_img.shape[1] * 4, 3)
+    assert "sr.png" in out
+
+
+def test_small_pair_with_hr_and_safetensors(tmp_path, capsys):
+    torch.manual_seed(1)
+    weights = save_ttsr(TTSR(SMALL), tmp_path / "w.safetensors")
+    lr, ref, hr = (random_image(tmp_path / "lr.png", 8, 10), random_image(tmp_path / "ref.png", 27, 30, 1),
+                   random_image(tmp_path / "hr.png", 32, 40, 2))
+    rc, out, err = run(capsys, "--lr", lr, "--ref", ref, "--weights", weights, "--out", tmp_path / "out" / "sr.png",
+                       "--hr", hr, "--max-memory", "1MB")
+    assert rc == 0, err
+    assert read_image(tmp_path / "out" / "sr.png").shape == (32, 40, 3)
+    assert "PSNR" in out or "unavailable" in err
+
+
+def test_runs_as_a_module():
+    proc = subprocess.run([sys.executable, "-m", "ttsr.sr", "--help"], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0 and "--max-memory" in proc.stdout
+
+
+@pytest.fixture()
+def good(tmp_path):
+    return {"lr": random_image(tmp_path / "lr.png", 6, 7), "ref": random_image(tmp_path / "ref.png", 16, 16, 1)}
+
+
+def _bad_case(tmp_path, good, weights, case):
+    args = {"lr": good["lr"], "ref": good["ref"], "weights": weights, "out": tmp_path / "sr.png"}
+    if case == "missing lr":
+        args["lr"] = tmp_path / "absent.png"
+    elif case == "lr not an image":
+        args["lr"] = tmp_path / "text.png"
+        args["lr"].write_text("not an image")
+    elif case == "lr too small":
+        args["lr"] = random_image(tmp_path / "tiny.png", 2, 5)
+    elif case == "ref too small":
+        args["ref"] = random_image(tmp_path / "ref3.png", 3, 40)
+    elif case == "missing ref":
+        args["ref"] = tmp_path / "absent_ref.png"
+    elif case == "unreadable checkpoint":
+        args["weights"] = tmp_path / "w.pt"
+        args["weights"].write_bytes(b"garbage" * 10)
+    elif case == "missing checkpoint":
+        args["weights"] = tmp_path / "none.pt"
+    elif case == "bad memory size":
+        args["max-memory"] = "lots"
+    return [x for k, v in args.items() for x in (f"--{k}", v)]
+
+
+@pytest.mark.parametrize("case,needle", [
+    ("missing lr", "not found"), ("lr not an image", "not a readable image"), ("lr too small", "smaller than 3×3"),
+    ("ref too small", "under 4×4"), ("missing ref", "not found"), ("unreadable checkpoint", "not a PyTorch checkpoint"),
+    ("missing checkpoint", "checkpoint not found"), ("bad memory size", "--max-memory"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, good, weights, capsys, case, needle):
+    rc, out, err = run(capsys, *_bad_case(tmp_path, good, weights, case))
+    assert rc == 2
+    assert err.count("\n") == 1 and err.startswith("error: ") and needle in err
+    assert not (tmp_path / "sr.png").exists()
+
+
+def test_cuda_requested_without_cuda(tmp_path, good, weights, capsys):
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    rc, _, err = run(capsys, "--lr", good["lr"], "--ref", good["ref"], "--weights", weights,
+                     "--out", tmp_path / "sr.png", "--device", "cuda")
+    assert rc == 2 and "no CUDA" in err
+
+
+def test_parse_size():
+    assert parse_size("4GB") == 4 * 1024**3
+    assert parse_size("512MiB") == 512 * 1024**2
+    assert parse_size("1.5G") == int(1.5 * 1024**3)
+    assert parse_size("1000") == 1000
