@@ -47,7 +47,6 @@ class TTSRMethod(Method):
     kind = "refsr"
     scale = 4
     convention = "RGB [-1,1] (x/127.5 - 1); LR-up and Ref-down-up by PIL bicubic"
-    title = "TTSR"
 
     def __init__(self, name: str, config: TTSRConfig, weights: WeightsSpec, description: str) -> None:
         super().__init__()

@@ -22,6 +22,7 @@ from torch import nn
 
 from baselines.registry import WeightsSpec, register
 from baselines.sisr.common import SISRMethod, conv, pixel_shuffle_head
+from ttsr.errors import UserError
 
 
 class ESA(nn.Module):
@@ -106,3 +107,8 @@ class RFDNMethod(SISRMethod):
 
     def build(self, state_dict=None) -> nn.Module:
         return RFDN()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if min(x.shape[-2:]) < 15:  # ESA: stride-2 conv then a 7×7 max-pool
+            raise UserError(f"rfdn: the LR image is {x.shape[-1]}×{x.shape[-2]}; RFDN's attention needs at least 15×15")
+        return super().forward(x)
