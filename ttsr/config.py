@@ -4,9 +4,10 @@
 `num_res_blocks`, `res_scale`) plus four switches for the ablations of §4.3:
 
 - ``hard_attention`` — texture transfer through the hard-attention index (§3.2). Off means no
-  reference branch at all: the "Base" model of Table 2, which the paper describes as SRNTT
-  re-implemented without BN layers and without its reference part, i.e. a single-image network
-  with the same backbone (our reading; the table itself is unconfirmed here).
+  reference branch at all: the "Base" model of Table 2. As we recall §4.3 (not confirmed from a
+  source here), Base is SRNTT re-implemented without BN layers and without its reference part,
+  and HA, SA and LTE are then added one at a time; we read that as the same backbone with no
+  texture input (no LTE, no search, no fusion heads). Its parameter count is not in the paper.
 - ``soft_attention`` — the fused texture residual is multiplied by the soft-attention map S at
   1×, 2× and 4× (§3.2, Eq. 8). Off: the residual is added unweighted. Needs hard attention.
 - ``learnable_lte`` — the texture extractor is trained with the network (§3.1, "LTE"). Off: the
@@ -16,6 +17,12 @@
   exchange features, merged by a merge tail. Off ("Base+TT" of Table 3, our reading): the
   texture transformers are stacked on a single branch that is upsampled 1× → 2× → 4×, with no
   coarser branches, no exchange modules and no merging; the tail maps the 4× features to RGB.
+
+Table 3's parameter counts (4.42M, 6.42M, 6.53M, 9.10M; unconfirmed in
+../shared/reference/published-tables.md) are reproduced to the printed digits by this reading when
+"M" is taken as 2^20 and the LTE is counted: 4,637,327 / 6,729,615 / 6,850,143 / 9,539,887
+parameters. Dropping only the exchange modules, or keeping a merge conv without CSFI, does not
+reproduce them — which is the evidence for the single-branch reading above.
 
 `VARIANTS` names the configurations of Tables 2 and 3. ``python -m ttsr.config`` prints the
 parameter count of a configuration, or of every variant with ``--variants``.
@@ -131,7 +138,13 @@ def _format_row(name: str, config: TTSRConfig) -> str:
                         parameter_count(config, "LTE"))
     paper = PAPER_TABLE3_PARAMS.get(name)
     paper_s = f"{paper / 1e6:.2f}M" if paper else "-"
-    return f"{name:<16} {total / 1e6:>8.3f}M {main / 1e6:>8.3f}M {lte / 1e6:>7.3f}M {paper_s:>8}"
+    return (f"{name:<16} {total:>10,} {total / 1e6:>8.3f}M {total / 2**20:>8.2f}Mi "
+            f"{main / 1e6:>8.3f}M {lte / 1e6:>7.3f}M {paper_s:>8}")
+
+
+_HEADER = (f"{'variant':<16} {'parameters':>10} {'total':>9} {'÷2^20':>10} {'MainNet':>9} {'LTE':>8} {'paper':>8}")
+_FOOTER = ("paper = Table 3 (unconfirmed); it matches total ÷ 2^20 (the paper's 'M' is 2^20 parameters, "
+           "LTE included)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,12 +159,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(f"--{name}", dest=name.replace("-", "_"), action=argparse.BooleanOptionalAction)
     args = parser.parse_args(argv)
 
-    header = f"{'variant':<16} {'total':>9} {'MainNet':>9} {'LTE':>8} {'paper':>8}"
     if args.variants:
-        print(header)
+        print(_HEADER)
         for name, config in VARIANTS.items():
             print(_format_row(name, config))
-        print("paper = Table 3 parameter counts (unconfirmed); total = MainNet + LTE")
+        print(_FOOTER)
         return 0
     config = VARIANTS[args.variant] if args.variant else TTSRConfig()
     changes = {k: v for k, v in {
@@ -165,8 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         parser.error(str(err))
     print(config.to_dict())
-    print(header)
-    print(_format_row(args.variant or "custom", config))
+    print(_HEADER)
+    name = args.variant or next((n for n, c in VARIANTS.items() if c == config and n in PAPER_TABLE3_PARAMS), "custom")
+    print(_format_row(name, config))
     return 0
 
 

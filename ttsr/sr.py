@@ -47,7 +47,10 @@ def pick_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is available here; use --device cpu or auto")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda":  # full float32 convolutions, as the release computed them (no TF32)
+        torch.backends.cudnn.allow_tf32 = False
+    return device
 
 
 def to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
