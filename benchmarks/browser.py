@@ -299,7 +299,7 @@ def check_report(index: str | Path, screenshot_path: Path | None = None, *, full
                            sections=info["sections"], console_errors=list(page.console_errors))
 
 
-def screenshot(index: str | Path, path: Path, *, width: int = 1280, height: int = 1000) -> Path:
+def screenshot(index: str | Path, path: Path, *, width: int = 1280, height: int = 1500) -> Path:
     """A viewport screenshot of a report (what the README shows); fails on broken images or errors."""
     check = check_report(index, path, width=width, height=height)
     problems = check.broken_images + check.console_errors

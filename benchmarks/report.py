@@ -36,6 +36,7 @@ MARKER = ".ttsr-bench-report"
 # Protocols whose rows may fill another paper table's cell with the same dataset and reference mode
 # (same degradation and metric settings: the TTSR release convention). The SISR protocol differs.
 REFSR_TABLE_PROTOCOLS = ("table1", "table2", "table3", "table4")
+PAPER_ORDER = ("table1", "table2", "table3", "table4", "fig8", "sisr")
 # Directions of measures, for runs made where benchmarks.metrics cannot be imported.
 _DIRECTIONS = {"psnr": True, "ssim": True, "lpips": False, "ms-ssim": True, "fsim": True, "gmsd": False,
                "vif": True, "haarpsi": True, "dists": False}
@@ -334,26 +335,28 @@ def _summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _cell_reason(method: str, column: published.Column, table: str, suite: set[str] | None,
                  skipped: list[dict], ran_protocols: set[str]) -> str:
+    """Why a paper cell has no measurement: not in the suite, protocol not run, weights or data
+    missing (the runner's skipped.json; its fix is listed in the Skipped section)."""
     if suite is not None and method not in suite:
         return "method not in the suite: paper number only"
+    feeds = {table} | (set(REFSR_TABLE_PROTOCOLS) if table != "sisr" else set())
+    if not feeds & ran_protocols:
+        run = table if table in REFSR_TABLE_PROTOCOLS + ("sisr",) else "table1"
+        return f"not run: python -m benchmarks.reproduce {run}"
     for item in skipped:
-        text = f"{item.get('what', '')}".lower()
-        if method in text.split() or f"{method}:" in text or f"{method} " in text or text == method:
+        words = str(item.get("what", "")).lower().replace(":", " ").replace("/", " ").split()
+        if method in words:
             return _skip_text(item)
     for item in skipped:
-        text = f"{item.get('what', '')} {item.get('reason', '')}".lower()
-        if column.dataset in text:
+        words = str(item.get("what", "")).lower().replace(":", " ").replace("/", " ").split()
+        if column.dataset in words:
             return _skip_text(item)
-    if table not in ran_protocols and table in ("table1", "table2", "table3", "table4", "sisr"):
-        return f"not run: `python -m benchmarks.reproduce {table}`"
     return "not measured in these runs"
 
 
 def _skip_text(item: dict) -> str:
     parts = [str(item.get("what", "")).strip(), str(item.get("reason", "")).strip()]
-    text = ": ".join(p for p in parts if p)
-    fix = str(item.get("fix", "")).strip()
-    return f"{text} — {fix}" if fix else text
+    return ": ".join(p for p in parts if p) + " (fix: see Skipped)"
 
 
 def _param_count(config: dict, part: str | None = None) -> int | None:
@@ -699,13 +702,15 @@ def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: i
     _plots_for_groups(groups, frame, plot_dir, "assets/plots")
     comparisons = build_comparisons(runs, visual_images, visual_limit, img_dir, "assets/img")
     perceptual_groups = [g for g in groups if any(m not in ("psnr", "ssim") for m in g.metrics)]
+    # the paper's order; tables nothing was measured for come after the measured results
+    order = [n for n in PAPER_ORDER if n in tables] + [n for n in tables if n not in PAPER_ORDER]
 
     context = {
         "title": title,
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "runs": runs, "manifests": [manifest_view(r) for r in runs],
-        "tables": tables, "table_order": [n for n in ("table1", "table2", "table3", "table4", "fig8", "sisr") if n in tables]
-        + [n for n in tables if n not in ("table1", "table2", "table3", "table4", "fig8", "sisr")],
+        "tables": tables, "table_order": [n for n in order if tables[n].measured_count],
+        "paper_only_order": [n for n in order if not tables[n].measured_count],
         "groups": groups, "other_groups": other_groups, "perceptual_groups": perceptual_groups,
         "comparisons": comparisons, "skipped": skipped, "random": sorted(random),
         "sources": published.sources(), "unconfirmed": published.UNCONFIRMED_MARK,
@@ -727,17 +732,17 @@ _STATUS_MD = {"ok": "✓", "off": "⚑ off", "far": "‼ far", "random": "random
               "paper-only": "", "empty": ""}
 
 
-def _md_cell(cell: CellView) -> str:
+def _md_cell(cell: CellView, paper_only: bool = False) -> str:
     if cell.measured is None and cell.paper is None:
         return ""
     parts = []
     if cell.measured is not None:
         parts.append(f"**{cell.measured_text()}**" + (f" ({cell.measured.images}/{cell.measured.expected} img)"
                                                       if cell.measured.partial else ""))
-    else:
+    elif not paper_only:
         parts.append("not measured")
     if cell.paper is not None:
-        parts.append(f"paper {cell.paper_text()}")
+        parts.append(cell.paper_text() if paper_only else f"paper {cell.paper_text()}")
     delta = cell.delta_text()
     if delta:
         parts.append(f"Δ {delta} {_STATUS_MD.get(cell.status, '')}".rstrip())
@@ -753,14 +758,15 @@ def table_markdown(view: TableView) -> str:
         + [c.label for c in view.columns]
     body = []
     for row in view.rows:
-        label = row.label + ("" if row.in_paper else " (not in paper)") + (" ⚠ random weights" if row.random else "")
+        measured = any(c.measured for c in row.cells.values())
+        label = row.label + ("" if row.in_paper else " (not in paper)") + (" (RANDOM WEIGHTS)" if row.random and measured else "")
         line = [label] + ["✓" if row.flags.get(f) else "" for f in view.flag_names]
         if view.has_params:
             pp = row.params_paper or {}
             line += [f"{row.params / 1e6:.2f}M (MainNet {row.params_main / 1e6:.2f}M)" if row.params and row.params_main
                      else f"{row.params / 1e6:.2f}M" if row.params else "–",
                      (f"{pp['value'] / 1e6:.2f}M" + ("" if pp.get("confirmed") else "⚠")) if pp.get("value") else "–"]
-        line += [_md_cell(row.cells[c.key]) for c in view.columns]
+        line += [_md_cell(row.cells[c.key], paper_only=not view.measured_count) for c in view.columns]
         body.append(line)
     return tabulate(body, headers=headers, tablefmt="github")
 
@@ -786,7 +792,7 @@ def render_markdown(context: dict) -> str:
                   f"±{view.far.psnr} dB / ±{view.far.ssim}. Measured {view.measured_count} of "
                   f"{view.paper_count} paper cells.", "", table_markdown(view), ""]
         gaps = view.gaps()
-        if gaps and view.measured_count:
+        if gaps:
             lines += ["Not measured:", ""] + [f"- {r.label} · {c.column}: {c.reason}" for r, c in gaps[:40]] + [""]
         for plot in view.plots:
             lines += [f"![{plot['caption']}]({plot['src']})", ""]
@@ -801,6 +807,12 @@ def render_markdown(context: dict) -> str:
             for plot in g.plots:
                 if plot["kind"] == "perception":
                     lines += [f"![{plot['caption']}]({plot['src']})", ""]
+    if context["paper_only_order"]:
+        lines += ["## Paper tables not measured in these runs", "",
+                  "The paper's numbers (run `python -m benchmarks.reproduce tableN` to measure them).", ""]
+        for name in context["paper_only_order"]:
+            view = tables[name]
+            lines += [f"### {view.title}", "", view.note, "", table_markdown(view), ""]
     if context["skipped"]:
         lines += ["## Skipped", ""]
         rows = [[s.get("run", ""), s.get("what", ""), s.get("reason", ""), s.get("fix", "")] for s in context["skipped"]]

@@ -267,7 +267,7 @@ def build_comparison(run_dir: Path, run_name: str, dataset: str, image: str, ste
         ref_thumb = thumbnail(ref, ref_side)
         f = ref_thumb.size[0] / ref.shape[1]
         scaled = [tuple(v * f for v in b) for b in region.boxes]
-        ref_thumb = draw_boxes(ref_thumb, scaled, ATTN_COLOUR, width=1, fill_alpha=110)
+        ref_thumb = draw_boxes(ref_thumb, scaled, ATTN_COLOUR, width=1, fill_alpha=110 if len(scaled) < 40 else 45)
         if region.bounds:
             ref_thumb = draw_boxes(ref_thumb, [tuple(v * f for v in region.bounds)], CROP_COLOUR, width=2)
         name = f"{safe}-ref-{method}.jpg"

@@ -109,7 +109,8 @@ def test_markdown(rendered):
     result, _ = rendered
     readme = (result.out / "README.md").read_text(encoding="utf-8")
     assert readme == (result.out / "report.md").read_text(encoding="utf-8")
-    assert "## Table 1:" in readme and "## SISR calibration" in readme and "## Perceptual measures" in readme
+    assert "## Table 1:" in readme and "### SISR calibration" in readme and "## Perceptual measures" in readme
+    assert "## Paper tables not measured in these runs" in readme
     assert "| Method" in readme and "|---" in readme.replace(" ", "").replace(":", "-") or "|--" in readme
     assert "paper 27.09 / 0.804" in readme and "⚠" in readme
     assert "![" in readme and "](assets/plots/" in readme
