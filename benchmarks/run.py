@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also write SR images, HR/refs and TTSR attention maps into the run folder")
     parser.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS), metavar="NAME",
                         help="measures to compute (default: psnr ssim lpips)")
+    parser.add_argument("--limit", type=int, default=None, metavar="N",
+                        help="only the first N images of each dataset (a quick look; recorded in the manifest)")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
                         help="memory budget for methods that can bound it (TTSR texture search), e.g. 4G")
     return parser
@@ -387,6 +389,7 @@ class Runner:
         self.weights: dict[str, dict] = {}
         self.sample_skips: list[dict] = []
         self._samples: dict[tuple, object] = {}
+        self.dataset_warnings: list[str] = []
         self.probe = MemoryProbe(device)
         self.measurer = Measurer(self.metric_plan, device)
         self.delay = float(os.environ.get(SLOW_ENV, "0") or 0)
@@ -415,18 +418,33 @@ class Runner:
 
     # -- data ------------------------------------------------------------------------------------
     def samples(self, evaluation: Evaluation):
+        import warnings
+
         from benchmarks import datasets
 
         cache_key = (evaluation.protocol, evaluation.dataset, evaluation.ref_mode)
         if cache_key not in self._samples:
             root = None if evaluation.dataset == "demo" else self.plan.data_root
-            try:
-                self._samples[cache_key] = datasets.load(evaluation.dataset, root, scale=evaluation.scale,
-                                                          skip_bad=True, **evaluation.load_options)
-            except UserError as err:
-                self._samples[cache_key] = None
-                self.plan.skipped.append(Skip(f"{evaluation.dataset}/{evaluation.ref_mode}", str(err),
-                                              "see `python -m benchmarks.data check --root DIR`"))
+            options = dict(evaluation.load_options, scale=evaluation.scale, skip_bad=True)
+            if self.args.limit is not None:
+                options["limit"] = self.args.limit
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", datasets.DatasetWarning)
+                try:
+                    self._samples[cache_key] = datasets.load(evaluation.dataset, root, **options)
+                except UserError as err:
+                    self._samples[cache_key] = None
+                    self.plan.skipped.append(Skip(f"{evaluation.dataset}/{evaluation.ref_mode}", str(err),
+                                                  "see `python -m benchmarks.data check --root DIR`"))
+            for warning in caught:  # incomplete sets: one line each, evaluated as far as present
+                if not issubclass(warning.category, datasets.DatasetWarning):
+                    warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+                    continue
+                message = " ".join(str(warning.message).split())
+                if message not in self.dataset_warnings:
+                    self.dataset_warnings.append(message)
+                    if self.dist.is_main:
+                        print(f"warning: {message}", file=sys.stderr)
         return self._samples[cache_key]
 
     # -- methods ---------------------------------------------------------------------------------
@@ -581,7 +599,7 @@ class Runner:
                       "evaluations": [{**{k: v for k, v in e.__dict__.items() if k != "load_options"},
                                        "load_options": dict(e.load_options), "describe": e.describe()}
                                       for e in self.plan.evaluations],
-                      "methods": self.plan.methods},
+                      "methods": self.plan.methods, "limit": self.args.limit},
             metrics={"requested": self.metric_plan.requested, "computed": self.metric_plan.computed,
                      "unavailable": self.metric_plan.unavailable},
             peak_memory=self.probe.description, world_size=self.dist.world_size,
@@ -593,6 +611,9 @@ class Runner:
         for name, reason in self.metric_plan.unavailable.items():
             records.append({"what": f"metric {name}", "reason": reason,
                             "fix": "see the reason; the column is left empty"})
+        for message in self.dataset_warnings:
+            records.append({"what": message.split(" ", 1)[0] + " (incomplete)", "reason": message,
+                            "fix": "complete the set; `python -m benchmarks.data check --root DIR` lists what is missing"})
         for item in self.sample_skips:
             if item not in records:
                 records.append(dict(item))
@@ -621,6 +642,7 @@ def summary_table(store_rows: Iterable[dict], order: Sequence[results.Key], eval
     from tabulate import tabulate
 
     from benchmarks import published
+    from benchmarks.datasets import DATASETS
 
     wanted = set(order)
     rows = [r for r in store_rows if results.row_key(r) in wanted]
@@ -649,7 +671,10 @@ def summary_table(store_rows: Iterable[dict], order: Sequence[results.Key], eval
             text = f"{m.psnr:.2f} / {m.ssim:.4f}"
             if not np.isnan(m.lpips):
                 text += f" / {m.lpips:.3f}"
-            text += f"  (n={counts.loc[key]})"
+            n = int(counts.loc[key])
+            info = DATASETS.get(dataset)
+            expected = getattr(info, "expected", None)
+            text += f"  (n={n}/{expected})" if expected and n < expected else f"  (n={n})"
             table = tables.get((dataset, protocol, ref_mode))
             cell = published.lookup(table, method, dataset, ref_mode) if table else None
             if cell is not None:
