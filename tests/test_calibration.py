@@ -23,6 +23,16 @@ EXPECTED = {  # dataset: (psnr, ssim, psnr round_y, ssim round_y)
 }
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: with other jobs on a shared 2-core machine, spin-waiting threads cost
+    several times the work itself (IMDN on Set14: ~4x slower with 2 threads under load)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def imdn():
     return registry.get("imdn").load(shared_path("weights", "IMDN_x4.pth"), "cpu")
