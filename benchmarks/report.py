@@ -274,6 +274,18 @@ class RowView:
     params_paper: dict | None = None
 
     @property
+    def params_m(self) -> float | None:
+        """The suite's count in the paper's unit: 'M' = 2^20 parameters, LTE included (ttsr.config)."""
+        return None if self.params is None else self.params / 2 ** 20
+
+    @property
+    def params_match(self) -> bool | None:
+        """Whether the suite's count, printed as the paper prints it (two decimals), equals the paper's."""
+        if self.params is None or not self.params_paper or self.params_paper.get("value") is None:
+            return None
+        return f"{self.params_m:.2f}" == f"{self.params_paper['value'] / 1e6:.2f}"
+
+    @property
     def reason(self) -> str:
         """The reason shared by every unmeasured paper cell of a row that has no measurement at all."""
         cells = list(self.cells.values())
@@ -763,8 +775,7 @@ def table_markdown(view: TableView) -> str:
         line = [label] + ["✓" if row.flags.get(f) else "" for f in view.flag_names]
         if view.has_params:
             pp = row.params_paper or {}
-            line += [f"{row.params / 1e6:.2f}M (MainNet {row.params_main / 1e6:.2f}M)" if row.params and row.params_main
-                     else f"{row.params / 1e6:.2f}M" if row.params else "–",
+            line += [f"{row.params_m:.2f}M ({row.params:,})" + (" ✓" if row.params_match else "") if row.params else "–",
                      (f"{pp['value'] / 1e6:.2f}M" + ("" if pp.get("confirmed") else "⚠")) if pp.get("value") else "–"]
         line += [_md_cell(row.cells[c.key], paper_only=not view.measured_count) for c in view.columns]
         body.append(line)
