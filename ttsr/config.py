@@ -9,7 +9,7 @@
   and HA, SA and LTE are then added one at a time; we read that as the same backbone with no
   texture input (no LTE, no search, no fusion heads). Its parameter count is not in the paper.
 - ``soft_attention`` — the fused texture residual is multiplied by the soft-attention map S at
-  1×, 2× and 4× (§3.2, Eq. 8). Off: the residual is added unweighted. Needs hard attention.
+  1×, 2× and 4× (§3.2, soft-attention module). Off: the residual is added unweighted. Needs hard attention.
 - ``learnable_lte`` — the texture extractor is trained with the network (§3.1, "LTE"). Off: the
   same VGG19 layers stay frozen at their ImageNet weights, which is how the paper describes the
   models without LTE ("use VGG19 features to do relevance embedding").

@@ -3,7 +3,7 @@
 Stage ``s`` (1, 2, 3) works at magnification 2^(s-1) on the LR grid. With CSFI it holds the
 branches ``s1 … ss`` (one per scale reached so far, coarsest first); a new branch is made by
 sub-pixel upsampling (conv → PixelShuffle(2) → ReLU) of the previous finest one. On the newest
-branch the texture transformer output is fused (§3.2, Eq. 8):
+branch the texture transformer output is fused (§3.2, soft-attention module):
 
     F_out = F + Conv(Concat(F, T)) ⊙ S    (S bicubically upsampled to the branch's scale)
 
@@ -186,7 +186,7 @@ class MainNet(nn.Module):
             if stage > 1:
                 up = getattr(self, f"ps{stage - 1}{stage}")(getattr(self, f"conv{stage - 1}{stage}")(feats[-1]))
                 feats = feats + [F.relu(up)] if self.csfi else [F.relu(up)]
-            if self.texture:  # texture transformer output fused into the newest branch (Eq. 8)
+            if self.texture:  # texture transformer output fused into the newest branch (§3.2)
                 newest = feats[-1]
                 res = getattr(self, f"conv{stage}{stage}_head")(torch.cat((newest, textures[stage - 1]), dim=1))
                 if self.soft_attention:
