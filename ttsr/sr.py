@@ -79,8 +79,7 @@ def prepare_inputs(lr_path, ref_path) -> dict[str, np.ndarray]:
     return {"lr": lr, "lrsr": upscale(lr, SCALE), "ref": ref, "refsr": ref_down_up}
 
 
-def report_metrics(sr: np.ndarray, hr_path) -> None:
-    hr = read_image(hr_path)
+def report_metrics(sr: np.ndarray, hr: np.ndarray) -> None:
     try:  # a CLI leaf may use the evaluation layer (docs/interfaces.md)
         from benchmarks.metrics import psnr, ssim
     except ImportError as err:
@@ -107,8 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     budget = parse_size(args.max_memory) if args.max_memory else None
     device = pick_device(args.device)
     inputs = prepare_inputs(args.lr, args.ref)
-    if args.hr:
-        read_image(args.hr)  # fail before the network runs
+    hr = read_image(args.hr) if args.hr else None  # a bad HR fails before the network runs
     model = load_ttsr(args.weights, device=device)
     model.set_memory_budget(budget)
 
@@ -128,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     lr = inputs["lr"]
     print(f"{args.out}: {sr.shape[1]}×{sr.shape[0]} from {lr.shape[1]}×{lr.shape[0]} LR "
           f"in {seconds:.2f} s on {device}")
-    if args.hr:
-        report_metrics(sr, args.hr)
+    if hr is not None:
+        report_metrics(sr, hr)
     return 0
 
 
