@@ -44,6 +44,7 @@ from ttsr.errors import UserError, cli_main
 from ttsr.fileio import atomic_write_bytes, atomic_write_text
 
 DATA_ENV = "TTSR_BENCH_DATA"
+WEIGHTS_ENV_NAME = "TTSR_BENCH_WEIGHTS"
 DEFAULT_DATA_ROOT = Path("data")
 DEFAULT_METRICS = ("psnr", "ssim", "lpips")
 SEED = 0
@@ -95,12 +96,21 @@ def parse_size(text: str | None) -> int | None:
 # ------------------------------------------------------------------------------------ planning
 @dataclass
 class Skip:
+    """One thing that did not run: `what`, `reason`, `fix` (skipped.json), plus a short form for
+    the printed list (`kind` dataset/method/metric/…, `name`, `short`: file and where to get it)."""
+
     what: str
     reason: str
     fix: str
+    kind: str = ""
+    name: str = ""
+    short: str = ""
 
     def as_dict(self) -> dict:
-        return {"what": self.what, "reason": self.reason, "fix": self.fix}
+        record = {"what": self.what, "reason": self.reason, "fix": self.fix}
+        if self.kind:
+            record.update(kind=self.kind, name=self.name, short=self.short)
+        return record
 
 
 @dataclass
@@ -139,7 +149,7 @@ def _dataset_fix(name: str, root: Path | None) -> str:
             f"check with `python -m benchmarks.data check --root {where}`")
 
 
-def make_plan(args, rank_is_main: bool = True) -> Plan:
+def make_plan(args) -> Plan:
     from baselines import registry
     from benchmarks import datasets
 
@@ -183,9 +193,13 @@ def make_plan(args, rank_is_main: bool = True) -> Plan:
     for dataset in dict.fromkeys(e.dataset for e in evaluations if e not in available):
         if dataset == "demo" or dataset in found:
             continue
+        info = datasets.DATASETS[dataset]
+        where = data_root if data_root is not None else DEFAULT_DATA_ROOT
         skipped.append(Skip(f"dataset {dataset}",
-                            "not found under " + (str(data_root) if data_root else "any data root"),
-                            _dataset_fix(dataset, data_root)))
+                            f"not found under {data_root}" if data_root else
+                            f"no data folder ({DEFAULT_DATA_ROOT}/ is absent and ${DATA_ENV} is not set)",
+                            _dataset_fix(dataset, data_root), kind="dataset", name=dataset,
+                            short=f"put it in {where}/{info.folder}/; get it from {info.sources[0]}"))
 
     valid_methods = registry.names()
     overrides = registry.parse_weight_overrides(args.weights)
@@ -206,8 +220,11 @@ def make_plan(args, rank_is_main: bool = True) -> Plan:
         method = registry.get(name)
         if method.weights is not None and registry.find_weights(method, overrides) is None:
             spec = method.weights
+            how = (f"`python -m benchmarks.weights fetch {name}`" if spec.fetchable
+                   else spec.source)
             skipped.append(Skip(f"method {name}", f"weights {spec.filename} not found",
-                                registry.missing_weights_message(method).split("; ", 1)[-1]))
+                                registry.missing_weights_message(method).split("; ", 1)[-1],
+                                kind="weights", name=name, short=f"{spec.filename}: {how}"))
             continue
         kinds_here = {k for e in available for k in e.kinds}
         if available and method.kind not in kinds_here:
@@ -610,7 +627,7 @@ class Runner:
         records = [s.as_dict() for s in self.plan.skipped]
         for name, reason in self.metric_plan.unavailable.items():
             records.append({"what": f"metric {name}", "reason": reason,
-                            "fix": "see the reason; the column is left empty"})
+                            "fix": "see the reason; the column is left empty until then"})
         for message in self.dataset_warnings:
             records.append({"what": message.split(" ", 1)[0] + " (incomplete)", "reason": message,
                             "fix": "complete the set; `python -m benchmarks.data check --root DIR` lists what is missing"})
@@ -704,14 +721,32 @@ def resolve_device(choice: str, local_rank: int = 0):
     return torch.device("cuda", local_rank)
 
 
-def print_skipped(records: list[dict], stream) -> None:
+def print_skipped(records: list[dict], stream, run_dir: Path | None = None) -> None:
+    """What did not run, one line each; datasets and weights grouped with where to get them."""
     if not records:
         return
-    print(f"skipped ({len(records)}):", file=stream)
-    for record in records:
-        print(f"  - {record['what']}: {record['reason']}", file=stream)
-        if record.get("fix"):
-            print(f"      fix: {record['fix']}", file=stream)
+    datasets_ = [r for r in records if r.get("kind") == "dataset"]
+    weights = [r for r in records if r.get("kind") == "weights"]
+    others = [r for r in records if r.get("kind") not in ("dataset", "weights")]
+    if datasets_:
+        print(f"skipped {len(datasets_)} dataset(s), {datasets_[0]['reason']}:", file=stream)
+        for r in datasets_:
+            print(f"  {r['name']:<10} {r['short']}", file=stream)
+    if weights:
+        print(f"skipped {len(weights)} method(s), weights not found (put the file in ./weights/ or "
+              f"${WEIGHTS_ENV_NAME}, or pass --weights NAME=PATH):", file=stream)
+        unpublished = [r for r in weights if ": no published weights" in r["short"]]
+        listed = [r for r in weights if r not in unpublished]
+        width = max([len(r["name"]) for r in listed] + [1])
+        for r in listed:
+            print(f"  {r['name']:<{width}} {r['short']}", file=stream)
+        if unpublished:
+            print(f"  {', '.join(r['name'] for r in unpublished)}: no published weights; train them with "
+                  "`python -m ttsr.train` and pass --weights NAME=PATH", file=stream)
+    for r in others:
+        print(f"skipped {r['what']}: {r['reason']}", file=stream)
+    if run_dir is not None:
+        print(f"(reasons and fixes in full: {run_dir / 'skipped.json'})", file=stream)
 
 
 @cli_main
@@ -737,7 +772,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if dist.is_main:
                 runner.open_store()
                 runner.finalize()
-                print_skipped(runner.skipped_records(), out)
+                print_skipped(runner.skipped_records(), out, args.out)
                 what = "dataset" if not plan.evaluations else "method"
                 print(f"nothing to run: no {what} available (see skipped above)", file=out)
             return 0
@@ -747,8 +782,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 path, found_in = runner.weights_for(name)
                 source = f"{path} ({found_in})" if path else "no weights needed"
                 print(f"method {name}: {source}", file=out)
-            for name, reason in runner.metric_plan.unavailable.items():
-                print(f"metric {name} unavailable: {reason}", file=out)
         try:
             runner.run()
         finally:
@@ -758,7 +791,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name in randoms:
                 print(f"WARNING {name}: {manifest.RANDOM_LABEL}", file=out)
             print(summary_table(runner.store.rows(), runner.order, plan.evaluations, randoms), file=out)
-            print_skipped(runner.skipped_records(), out)
+            print_skipped(runner.skipped_records(), out, args.out)
             print(f"rows: {args.out / results.ROWS_FILE}  summary: {args.out / results.SUMMARY_FILE}  "
                   f"manifest: {args.out / manifest.MANIFEST_FILE}", file=out)
         return 0
