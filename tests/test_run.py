@@ -59,7 +59,9 @@ def test_fresh_machine_runs_the_demo_set_and_says_what_is_missing(clean_env, cap
     what = {s["what"]: s for s in skipped}
     assert "CUFED5" in what["dataset cufed5"]["fix"] and "http" in what["dataset cufed5"]["fix"]
     assert "IMDN_x4.pth" in what["method imdn"]["reason"] and "./weights" in what["method imdn"]["fix"]
-    assert "dataset cufed5" in out and "method imdn" in out  # printed too
+    printed = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
+    assert "data/CUFED5" in printed["cufed5"] and "http" in printed["cufed5"]  # printed too
+    assert "IMDN_x4.pth" in printed["imdn"] and "fetch imdn" in printed["imdn"]
     summary = (run_dir / "summary.csv").read_text().splitlines()
     assert summary[0].startswith("method,dataset,protocol,ref_mode,images,psnr,ssim") and len(summary) == 3
     manifest = json.loads((run_dir / "manifest.json").read_text())
