@@ -22,9 +22,10 @@ VGG_MAT = "http://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat"
 def _spec(filename: str, texture_file: str) -> WeightsSpec:
     return WeightsSpec(
         files=(filename,),
-        source=(f"convert the official release once: python -m baselines.srntt.convert --upscale upscale.npz "
-                f"--texture {texture_file} --vgg imagenet-vgg-verydeep-19.mat --out weights/{filename} "
-                f"(npz files from {RELEASE}; VGG from {VGG_MAT})"),
+        source=(f"the official SRNTT release (upscale.npz and {texture_file} from {RELEASE}; "
+                f"imagenet-vgg-verydeep-19.mat from {VGG_MAT}), converted once with `python -m "
+                f"baselines.srntt.convert --upscale upscale.npz --texture {texture_file} "
+                f"--vgg imagenet-vgg-verydeep-19.mat --out weights/{filename}`"),
         formats=("safetensors written by baselines.srntt.convert",),
         note=f"texture transfer from {texture_file}; content extractor upscale.npz; MatConvNet VGG19",
     )
