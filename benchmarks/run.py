@@ -630,7 +630,8 @@ class Runner:
                             "fix": "see the reason; the column is left empty until then"})
         for message in self.dataset_warnings:
             records.append({"what": message.split(" ", 1)[0] + " (incomplete)", "reason": message,
-                            "fix": "complete the set; `python -m benchmarks.data check --root DIR` lists what is missing"})
+                            "fix": "complete the set; `python -m benchmarks.data check --root DIR` lists what is missing",
+                            "kind": "incomplete", "name": message.split(" ", 1)[0], "short": message})
         for item in self.sample_skips:
             if item not in records:
                 records.append(dict(item))
@@ -727,7 +728,8 @@ def print_skipped(records: list[dict], stream, run_dir: Path | None = None) -> N
         return
     datasets_ = [r for r in records if r.get("kind") == "dataset"]
     weights = [r for r in records if r.get("kind") == "weights"]
-    others = [r for r in records if r.get("kind") not in ("dataset", "weights")]
+    incomplete = [r for r in records if r.get("kind") == "incomplete"]
+    others = [r for r in records if r.get("kind") not in ("dataset", "weights", "incomplete")]
     if datasets_:
         print(f"skipped {len(datasets_)} dataset(s), {datasets_[0]['reason']}:", file=stream)
         for r in datasets_:
@@ -745,6 +747,8 @@ def print_skipped(records: list[dict], stream, run_dir: Path | None = None) -> N
                   "`python -m ttsr.train` and pass --weights NAME=PATH", file=stream)
     for r in others:
         print(f"skipped {r['what']}: {r['reason']}", file=stream)
+    for r in incomplete:
+        print(f"partial: {r['reason']}", file=stream)
     if run_dir is not None:
         print(f"(reasons and fixes in full: {run_dir / 'skipped.json'})", file=stream)
 

@@ -156,3 +156,21 @@ def test_wrong_weights_exit_2_and_keep_finished_rows(clean_env, capsys):
 def test_parse_size():
     assert run.parse_size("4G") == 4 * 2**30 and run.parse_size("512m") == 512 * 2**20
     assert run.parse_size(None) is None and run.parse_size("1000") == 1000
+
+
+def test_summary_table_shows_the_paper_and_marks_unconfirmed_cells():
+    from benchmarks.protocols import get
+
+    def row(protocol, ref_mode, image, psnr, ssim):
+        return {"method": "ttsr-rec", "dataset": "cufed5", "protocol": protocol, "ref_mode": ref_mode,
+                "image": image, "psnr": repr(psnr), "ssim": repr(ssim), "lpips": "", "seconds": "1.0",
+                "peak_mem_mb": "1.0"}
+
+    rows = [row("table1", "stitched", "000", 27.0, 0.80), row("table1", "stitched", "001", 27.2, 0.81),
+            row("table4", "l2", "000", 26.74, 0.791)]
+    order = [tuple(r[c] for c in ("method", "dataset", "protocol", "ref_mode", "image")) for r in rows]
+    evaluations = list(get("table1").evaluations) + list(get("table4").evaluations)
+    text = run.summary_table(rows, order, evaluations, random_methods=[])
+    assert "27.10 / 0.8050" in text and "paper 27.09 / 0.804" in text and "Δ +0.01" in text
+    assert "26.74⚠" in text  # Table 4's L2 cell is unconfirmed
+    assert "RANDOM" in run.summary_table(rows, order, evaluations, random_methods=["ttsr-rec"])
