@@ -16,6 +16,7 @@ import argparse
 import datetime as _dt
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -26,6 +27,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from benchmarks import plots, published, visuals
+from benchmarks.report_text import fmt, render_markdown
 from ttsr.errors import UserError, cli_main
 from ttsr.fileio import atomic_write_text
 
@@ -188,14 +190,6 @@ def _num(value) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(value) else value
-
-
-def fmt(value, digits: int = 2, signed: bool = False) -> str:
-    value = _num(value)
-    if value is None:
-        return "–"
-    text = f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-    return text.replace("-", "−")
 
 
 @dataclass
@@ -652,7 +646,7 @@ def build_comparisons(runs: Sequence[Run], per_group: int, limit: int, out_dir: 
                     run.path, run.name, dataset, str(image), stem, ref_mode, methods,
                     {m: scores.get((image, m), (None, None)) for m in methods}, out_dir, rel)
                 if comparison is not None:
-                    comparison.protocol = protocol  # type: ignore[attr-defined]
+                    comparison.protocol = protocol
                     found.append(comparison)
                     taken += 1
     return found
@@ -669,12 +663,14 @@ def _environment():
     return env
 
 
-OUTPUTS = ("index.html", "README.md", "report.md", "assets")
+# Outputs whose presence without the marker means the folder holds something else; README.md and
+# report.md are replaced (a report folder's README.md is the report, e.g. the committed reports/README.md).
+OUTPUTS = ("index.html", "assets")
 
 
 def _prepare_out(out: Path) -> None:
     """Create `out`; an earlier report there (it holds the marker) loses its old assets first.
-    A folder whose index.html / README.md / assets were not written by a report is left alone."""
+    A folder whose index.html / assets were not written by a report is left alone."""
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: is a file; pass a folder for the report")
     out.mkdir(parents=True, exist_ok=True)
@@ -686,6 +682,17 @@ def _prepare_out(out: Path) -> None:
     elif (out / "assets").is_dir():
         shutil.rmtree(out / "assets")
     atomic_write_text(out / MARKER, "written by python -m benchmarks.report; safe to delete\n")
+
+
+def _readable(out: Path) -> None:
+    """Atomic writes leave private (0600) files; a report is for reading (and serving): 0644 under the umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    written = [out / n for n in ("index.html", "README.md", "report.md", MARKER)]
+    written += [out / "assets", *(out / "assets").rglob("*")]
+    for path in written:
+        if path.exists():
+            path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
 
 
 def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: int = 2,
@@ -735,155 +742,9 @@ def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: i
     markdown = render_markdown(context)
     atomic_write_text(out / "report.md", markdown)
     atomic_write_text(out / "README.md", markdown)
+    _readable(out)
     return Report(out=out, index=index, tables=tables, groups=groups, runs=runs,
                   seconds=time.perf_counter() - started)
-
-
-# ---------------------------------------------------------------------------------------- markdown
-_STATUS_MD = {"ok": "✓", "off": "⚑ off", "far": "‼ far", "random": "random weights", "measured": "",
-              "paper-only": "", "empty": ""}
-
-
-def _md_cell(cell: CellView, paper_only: bool = False) -> str:
-    if cell.measured is None and cell.paper is None:
-        return ""
-    parts = []
-    if cell.measured is not None:
-        parts.append(f"**{cell.measured_text()}**" + (f" ({cell.measured.images}/{cell.measured.expected} img)"
-                                                      if cell.measured.partial else ""))
-    elif not paper_only:
-        parts.append("not measured")
-    if cell.paper is not None:
-        parts.append(cell.paper_text() if paper_only else f"paper {cell.paper_text()}")
-    delta = cell.delta_text()
-    if delta:
-        parts.append(f"Δ {delta} {_STATUS_MD.get(cell.status, '')}".rstrip())
-    elif cell.status == "random":
-        parts.append("random weights")
-    return "<br>".join(parts)
-
-
-def table_markdown(view: TableView) -> str:
-    from tabulate import tabulate
-
-    headers = ["Method"] + [f"{f}" for f in view.flag_names] + (["Params (suite)", "Params (paper)"] if view.has_params else []) \
-        + [c.label for c in view.columns]
-    body = []
-    for row in view.rows:
-        measured = any(c.measured for c in row.cells.values())
-        label = row.label + ("" if row.in_paper else " (not in paper)") + (" (RANDOM WEIGHTS)" if row.random and measured else "")
-        line = [label] + ["✓" if row.flags.get(f) else "" for f in view.flag_names]
-        if view.has_params:
-            pp = row.params_paper or {}
-            line += [f"{row.params_m:.2f}M ({row.params:,})" + (" ✓" if row.params_match else "") if row.params else "–",
-                     (f"{pp['value'] / 1e6:.2f}M" + ("" if pp.get("confirmed") else "⚠")) if pp.get("value") else "–"]
-        line += [_md_cell(row.cells[c.key], paper_only=not view.measured_count) for c in view.columns]
-        body.append(line)
-    return tabulate(body, headers=headers, tablefmt="github")
-
-
-def render_markdown(context: dict) -> str:
-    from tabulate import tabulate
-
-    tables: dict[str, TableView] = context["tables"]
-    lines = [f"# {context['title']}", "",
-             f"Generated {context['generated']} from {len(context['runs'])} run(s): "
-             + ", ".join(f"`{r.name}`" for r in context["runs"]) + ". Open `index.html` for the full report "
-             "(per-image tables, visual comparisons, manifests).", "",
-             "Each cell: **measured PSNR / SSIM**, the paper's value, Δ = measured − paper "
-             "(✓ within tolerance, ⚑ outside, ‼ far outside). ⚠ = paper value not confirmed from a source "
-             "(see `../shared/reference/published-tables.md`); check it against the paper PDF.", ""]
-    if context["random"]:
-        lines += [f"> **Random weights** (not published checkpoints; numbers mean nothing): "
-                  f"{', '.join(context['random'])}", ""]
-    for name in context["table_order"]:
-        view = tables[name]
-        lines += [f"## {view.title}", "", view.note, "",
-                  f"Tolerance ±{view.tolerance.psnr} dB / ±{view.tolerance.ssim} SSIM; far: "
-                  f"±{view.far.psnr} dB / ±{view.far.ssim}. Measured {view.measured_count} of "
-                  f"{view.paper_count} paper cells.", "", table_markdown(view), ""]
-        gaps = view.gaps()
-        if gaps:
-            lines += ["Not measured:", ""] + [f"- {r.label} · {c.column}: {c.reason}" for r, c in gaps[:40]] + [""]
-        for plot in view.plots:
-            lines += [f"![{plot['caption']}]({plot['src']})", ""]
-    if context["other_groups"]:
-        lines += ["## Other measured results", ""]
-        for g in context["other_groups"]:
-            lines += [f"### {g.title}", "", _group_markdown(g, context), ""]
-    if context["perceptual_groups"]:
-        lines += ["## Perceptual measures", "", "↑ higher is better, ↓ lower is better.", ""]
-        for g in context["perceptual_groups"]:
-            lines += [f"### {g.title}", "", _group_markdown(g, context), ""]
-            for plot in g.plots:
-                if plot["kind"] == "perception":
-                    lines += [f"![{plot['caption']}]({plot['src']})", ""]
-    if context["paper_only_order"]:
-        lines += ["## Paper tables not measured in these runs", "",
-                  "The paper's numbers (run `python -m benchmarks.reproduce tableN` to measure them).", ""]
-        for name in context["paper_only_order"]:
-            view = tables[name]
-            lines += [f"### {view.title}", "", view.note, "", table_markdown(view), ""]
-    if context["skipped"]:
-        lines += ["## Skipped", ""]
-        rows = [[s.get("run", ""), s.get("what", ""), s.get("reason", ""), s.get("fix", "")] for s in context["skipped"]]
-        lines += [tabulate(rows, headers=["run", "what", "reason", "fix"], tablefmt="github"), ""]
-    lines += ["## Runs", ""]
-    rows = [[m["name"], m["protocol"], m["device"], str(m["commit"])[:12], m["rows"],
-             ", ".join(m["random"]) or "–"] for m in context["manifests"]]
-    lines += [tabulate(rows, headers=["run", "protocol", "device", "commit", "rows", "random weights"],
-                       tablefmt="github"), ""]
-    return "\n".join(lines).rstrip() + "\n"
-
-
-def _group_markdown(g: GroupView, context: dict) -> str:
-    from tabulate import tabulate
-
-    arrow = context["metric_arrow"]
-    headers = ["Method", "images"] + [f"{m} {arrow(m)}" for m in g.metrics]
-    body = []
-    for method in g.methods:
-        n = g.counts.get(method, 0)
-        cells = []
-        for metric in g.metrics:
-            v = g.means[method][metric]
-            digits = 2 if metric == "psnr" else 4
-            text = fmt(v, digits)
-            cells.append(f"**{text}**" if g.best.get(metric) == method else text)
-        body.append([method + (" (random weights)" if method in g.random else ""), n] + cells)
-    return tabulate(body, headers=headers, tablefmt="github")
-
-
-def console_table(view: TableView) -> str:
-    """A plain-text table for the terminal: measured, paper, Δ and status per cell."""
-    from tabulate import tabulate
-
-    headers = ["method"] + [c.label for c in view.columns]
-    body = []
-    for row in view.rows:
-        line = [row.label + (" [RANDOM]" if row.random else "")]
-        for c in view.columns:
-            cell = row.cells[c.key]
-            if cell.measured is None and cell.paper is None:
-                line.append("")
-                continue
-            text = cell.measured_text() if cell.measured else "—"
-            if cell.paper:
-                text += f"\npaper {cell.paper_text()}"
-            if cell.delta_text():
-                text += f"\nΔ {cell.delta_text()} {_STATUS_MD.get(cell.status, '')}"
-            line.append(text)
-        body.append(line)
-    return tabulate(body, headers=headers, tablefmt="grid")
-
-
-def group_console_table(g: GroupView) -> str:
-    from tabulate import tabulate
-
-    headers = ["method"] + g.metrics + ["images"]
-    body = [[m + (" [RANDOM]" if m in g.random else "")] + [fmt(g.means[m][k], 3 if k == "psnr" else 4) for k in g.metrics]
-            + [g.counts.get(m, 0)] for m in g.methods]
-    return tabulate(body, headers=headers, tablefmt="simple")
 
 
 # ------------------------------------------------------------------------------------------- CLI

@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Sequence
 
 from benchmarks import report as report_mod
+from benchmarks import report_text
 from ttsr.errors import UserError, cli_main
 
 TABLES = ("table1", "table2", "table3", "table4", "sisr", "demo")
@@ -141,7 +142,7 @@ def summarize(table: str, result: report_mod.Report, strict: bool, out=None, err
         groups = [g for g in result.groups if g.protocol == "demo"]
         for g in groups:
             print(f"\n{g.title}", file=out)
-            print(report_mod.group_console_table(g), file=out)
+            print(report_text.group_console_table(g), file=out)
         if not groups:
             print("demo: no rows were written (see the runner's messages above)", file=out)
         random = sorted({m for g in groups for m in g.random})
@@ -152,7 +153,7 @@ def summarize(table: str, result: report_mod.Report, strict: bool, out=None, err
 
     view = result.tables[table]
     print(f"\n{view.title}", file=out)
-    print(report_mod.console_table(view), file=out)
+    print(report_text.console_table(view), file=out)
     measured, paper = view.measured_count, view.paper_count
     gaps = view.gaps()
     print(f"\n{table}: {measured} measured cell(s); {paper - len(gaps)} of {paper} paper cells measured.", file=out)

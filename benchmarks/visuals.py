@@ -214,6 +214,7 @@ class Comparison:
     hr_size: tuple[int, int]
     panels: list[Panel]
     references: list[dict] = field(default_factory=list)  # {method, src, positions, distinct, confidence, note}
+    protocol: str = ""
 
 
 def build_comparison(run_dir: Path, run_name: str, dataset: str, image: str, stem: str, ref_mode: str,
