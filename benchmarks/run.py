@@ -641,6 +641,27 @@ class Runner:
                 unique.append(record)
         return unique
 
+    def gather_skips(self) -> None:
+        """Under torchrun: images another rank skipped go into rank 0's skipped.json too."""
+        if not self.dist.active:
+            return
+        import torch.distributed as dist
+
+        mine = [s.as_dict() for s in self.plan.skipped] + list(self.sample_skips) + [
+            {"warning": w} for w in self.dataset_warnings]
+        gathered: list = [None] * self.dist.world_size
+        dist.all_gather_object(gathered, mine)
+        if not self.dist.is_main:
+            return
+        known = [s.as_dict() for s in self.plan.skipped]
+        for records in gathered[1:]:
+            for record in records or []:
+                if "warning" in record:
+                    if record["warning"] not in self.dataset_warnings:
+                        self.dataset_warnings.append(record["warning"])
+                elif record not in known and record not in self.sample_skips:
+                    self.sample_skips.append(record)
+
     def finalize(self) -> None:
         if not self.dist.is_main or self.store is None:
             return
@@ -788,6 +809,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"method {name}: {source}", file=out)
         try:
             runner.run()
+            runner.gather_skips()
         finally:
             runner.finalize()
         if dist.is_main:
