@@ -126,11 +126,16 @@ def device_info(device: str) -> dict[str, object]:
     return info
 
 
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
 def build(*, argv: list[str], protocol: Mapping[str, object], device: str, seeds: Mapping[str, object],
           weights: Mapping[str, Mapping[str, object]], metrics: Mapping[str, object],
-          peak_memory: str, world_size: int, data_root: str | None) -> dict[str, object]:
+          peak_memory: str, world_size: int, data_root: str | None,
+          created: str | None = None) -> dict[str, object]:
     return {
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": created or now(),
         "argv": list(argv),
         "protocol": dict(protocol),
         "data_root": data_root,
@@ -158,7 +163,9 @@ def write(run_dir: str | os.PathLike, manifest: Mapping[str, object]) -> Path:
         except (OSError, ValueError):
             history = []
     entry = {k: manifest.get(k) for k in ("created", "argv", "git", "world_size")}
-    if not history or history[-1] != entry:
+    if history and history[-1].get("created") == entry["created"]:
+        history[-1] = entry  # the same invocation writing again (start, then end)
+    else:
         history.append(entry)
     data = {**manifest, "invocations": history}
     atomic_write_text(target, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")

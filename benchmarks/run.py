@@ -411,6 +411,7 @@ class Runner:
         self.measurer = Measurer(self.metric_plan, device)
         self.delay = float(os.environ.get(SLOW_ENV, "0") or 0)
         self.completed = 0
+        self.started = manifest.now()
 
     # -- storage ---------------------------------------------------------------------------------
     def open_store(self) -> None:
@@ -620,7 +621,7 @@ class Runner:
             metrics={"requested": self.metric_plan.requested, "computed": self.metric_plan.computed,
                      "unavailable": self.metric_plan.unavailable},
             peak_memory=self.probe.description, world_size=self.dist.world_size,
-            data_root=str(self.plan.data_root) if self.plan.data_root else None)
+            data_root=str(self.plan.data_root) if self.plan.data_root else None, created=self.started)
         manifest.write(self.out, data)
 
     def skipped_records(self) -> list[dict]:
