@@ -225,12 +225,14 @@ class CellView:
             return "random"
         if self.judgement is None:
             return "measured"
+        if self.measured.partial:
+            return "partial"  # part of a test set: Δ shown, not judged against the tolerance
         return self.judgement.status
 
     @property
     def loud(self) -> bool:
-        """Far outside tolerance on a full set with real weights."""
-        return self.status == "far" and not self.measured.partial
+        """Far outside tolerance on a complete test set with real weights."""
+        return self.status == "far"
 
     def measured_text(self) -> str:
         m = self.measured
@@ -312,6 +314,10 @@ class TableView:
     @property
     def measured_count(self) -> int:
         return sum(1 for _, c in self.cells() if c.measured is not None)
+
+    @property
+    def paper_measured_count(self) -> int:
+        return sum(1 for _, c in self.cells() if c.measured is not None and c.paper is not None)
 
     @property
     def paper_count(self) -> int:
@@ -568,7 +574,7 @@ def _plots_for_tables(tables: dict[str, TableView], plot_dir: Path, rel: str) ->
                 [r.method for r in rows],
                 [r.cells[column.key].measured.psnr if r.cells[column.key].measured else None for r in rows],
                 [r.cells[column.key].paper.psnr if r.cells[column.key].paper else None for r in rows],
-                plot_dir / name, title=f"{view.name} · {column.label}: measured PSNR, paper marked",
+                plot_dir / name, title=f"{column.label}: PSNR (paper ticked)",
                 random_methods=[r.method for r in rows if r.random])
             view.plots.append({"src": f"{rel}/{name}",
                                "caption": f"{column.label}: bars measured, black ticks the paper's value; "

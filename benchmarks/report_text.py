@@ -30,6 +30,7 @@ def fmt(value, digits: int = 2, signed: bool = False) -> str:
 
 
 _STATUS_MD = {"ok": "✓", "off": "⚑ off", "far": "‼ far", "random": "random weights", "measured": "",
+              "partial": "(part of the set: not judged)",
               "paper-only": "", "empty": ""}
 
 
@@ -85,7 +86,7 @@ def render_markdown(context: dict) -> str:
         view = tables[name]
         lines += [f"## {view.title}", "", view.note, "",
                   f"Tolerance ±{view.tolerance.psnr} dB / ±{view.tolerance.ssim} SSIM; far: "
-                  f"±{view.far.psnr} dB / ±{view.far.ssim}. Measured {view.measured_count} of "
+                  f"±{view.far.psnr} dB / ±{view.far.ssim}. Measured {view.paper_measured_count} of "
                   f"{view.paper_count} paper cells.", "", table_markdown(view), ""]
         gaps = view.gaps()
         if gaps:

@@ -154,9 +154,9 @@ def summarize(table: str, result: report_mod.Report, strict: bool, out=None, err
     view = result.tables[table]
     print(f"\n{view.title}", file=out)
     print(report_text.console_table(view), file=out)
-    measured, paper = view.measured_count, view.paper_count
     gaps = view.gaps()
-    print(f"\n{table}: {measured} measured cell(s); {paper - len(gaps)} of {paper} paper cells measured.", file=out)
+    print(f"\n{table}: {view.paper_measured_count} of {view.paper_count} paper cells measured "
+          f"({view.measured_count} measured cells in all).", file=out)
     if gaps:
         print(f"gap: {len(gaps)} paper cell(s) not measured:", file=out)
         by_reason = Counter(c.reason for _, c in gaps)
@@ -167,7 +167,7 @@ def summarize(table: str, result: report_mod.Report, strict: bool, out=None, err
     if partial:
         print(f"note: {len(partial)} cell(s) measured on part of a test set "
               f"(e.g. {partial[0][1].measured.images} of {partial[0][1].measured.expected} images): "
-              f"not comparable with the paper, never judged loud", file=out)
+              f"Δ shown but not judged against the tolerance", file=out)
     random = [(r, c) for r, c in view.cells() if c.status == "random"]
     if random:
         print(f"note: RANDOM WEIGHTS for {', '.join(sorted({r.method for r, _ in random}))}: "
