@@ -795,8 +795,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                   + f"; run folder {args.out}", file=out)
         if not plan.evaluations or not plan.methods:
             runner = Runner(args, plan, dist, device)
+            runner.open_store()  # every rank (it holds a barrier)
             if dist.is_main:
-                runner.open_store()
                 runner.finalize()
                 print_skipped(runner.skipped_records(), out, args.out)
                 what = "dataset" if not plan.evaluations else "method"
