@@ -41,6 +41,8 @@ def _md_cell(cell, paper_only: bool = False) -> str:
     if cell.measured is not None:
         parts.append(f"**{cell.measured_text()}**" + (f" ({cell.measured.images}/{cell.measured.expected} img)"
                                                       if cell.measured.partial else ""))
+        if cell.measured.lpips is not None:
+            parts.append(f"LPIPS {fmt(cell.measured.lpips, 4)}")
     elif not paper_only:
         parts.append("not measured")
     if cell.paper is not None:

@@ -119,7 +119,7 @@ def test_markdown(rendered):
     assert "## Table 1:" in readme and "### SISR calibration" in readme and "## Perceptual measures" in readme
     assert "## Paper tables not measured in these runs" in readme
     assert "| Method" in readme and "|---" in readme.replace(" ", "").replace(":", "-") or "|--" in readme
-    assert "paper 27.09 / 0.804" in readme and "⚠" in readme
+    assert "paper 27.09 / 0.804" in readme and "⚠" in readme and "LPIPS 0." in readme
     assert "![" in readme and "](assets/plots/" in readme
     assert "## Skipped" in readme
 
