@@ -714,7 +714,8 @@ def summary_table(store_rows: Iterable[dict], order: Sequence[results.Key], eval
             n = int(counts.loc[key])
             info = DATASETS.get(dataset)
             expected = getattr(info, "expected", None)
-            text += f"  (n={n}/{expected})" if expected and n < expected else f"  (n={n})"
+            partial = bool(expected and n < expected)
+            text += f"  (n={n}/{expected})" if partial else f"  (n={n})"
             table = tables.get((dataset, protocol, ref_mode))
             cell = published.lookup(table, method, dataset, ref_mode) if table else None
             if cell is not None:
@@ -726,7 +727,9 @@ def summary_table(store_rows: Iterable[dict], order: Sequence[results.Key], eval
                         bits.append(f"{judged.delta_psnr:+.2f}")
                     if judged.delta_ssim is not None:
                         bits.append(f"{judged.delta_ssim:+.4f}")
-                    delta = " Δ " + " / ".join(bits) + ("" if judged.status == "ok" else f" [{judged.status}]")
+                    verdict = ("" if judged.status == "ok" else f" [{judged.status}]") if not partial else \
+                        " [partial set: not judged]"
+                    delta = " Δ " + " / ".join(bits) + verdict
                 text += f"\npaper {cell.format()}{delta}"
             line.append(text)
         body.append(line)
