@@ -346,22 +346,27 @@ def _summary(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _cell_reason(method: str, column: published.Column, table: str, suite: set[str] | None,
-                 skipped: list[dict], ran_protocols: set[str]) -> str:
-    """Why a paper cell has no measurement: not in the suite, protocol not run, weights or data
-    missing (the runner's skipped.json; its fix is listed in the Skipped section)."""
+                 skipped: list[dict], ran_protocols: set[str], ran_methods: set[str]) -> str:
+    """Why a paper cell has no measurement: not in the suite, protocol not run, method skipped (weights
+    missing: the runner's skipped.json, whose fix is listed in the Skipped section), dataset missing,
+    method not selected."""
     if suite is not None and method not in suite:
         return "method not in the suite: paper number only"
     feeds = {table} | (set(REFSR_TABLE_PROTOCOLS) if table != "sisr" else set())
     if not feeds & ran_protocols:
         run = table if table in REFSR_TABLE_PROTOCOLS + ("sisr",) else "table1"
         return f"not run: python -m benchmarks.reproduce {run}"
+
+    def words(item: dict) -> list[str]:
+        return str(item.get("what", "")).lower().replace(":", " ").replace("/", " ").split()
+
     for item in skipped:
-        words = str(item.get("what", "")).lower().replace(":", " ").replace("/", " ").split()
-        if method in words:
+        if method in words(item):
             return _skip_text(item)
+    if method not in ran_methods:
+        return "method not run (not selected, or no weights: python -m benchmarks.weights list)"
     for item in skipped:
-        words = str(item.get("what", "")).lower().replace(":", " ").replace("/", " ").split()
-        if column.dataset in words:
+        if column.dataset in words(item) and "incomplete" not in str(item.get("what", "")).lower():
             return _skip_text(item)
     return "not measured in these runs"
 
@@ -387,6 +392,7 @@ def build_table(pub: published.PublishedTable, summary: pd.DataFrame, random: se
     """The paper's rows first (its order), then methods measured under the protocol but not in it."""
     ran = set(summary["protocol"]) if not summary.empty else set()
     feeds = [pub.name] + ([p for p in REFSR_TABLE_PROTOCOLS if p != pub.name] if pub.name != "sisr" else [])
+    ran_methods = set(summary.loc[summary["protocol"].isin(feeds), "method"]) if not summary.empty else set()
     measured: dict[tuple[str, str], Measured] = {}
     protocols_used: list[str] = []
     if not summary.empty:
@@ -424,7 +430,7 @@ def build_table(pub: published.PublishedTable, summary: pd.DataFrame, random: se
             if m is not None and paper is not None:
                 cell.judgement = published.judge(pub.name, paper, m.psnr, m.ssim)
             if m is None and paper is not None:
-                cell.reason = _cell_reason(method, column, pub.name, suite, skipped, ran)
+                cell.reason = _cell_reason(method, column, pub.name, suite, skipped, ran, ran_methods)
             cells[column.key] = cell
         rows.append(RowView(
             method=method, label=prow.label if prow else method, in_paper=prow is not None,
