@@ -1,0 +1,263 @@
+"""Train TTSR: `python -m ttsr.train --config configs/ttsr.toml [--data-root DIR] [--out runs/train/NAME] [--resume]`.
+
+The paper's recipe (§3.4, §4.1) is in `configs/ttsr.toml` (2 epochs reconstruction only, then 50
+with all losses) and `configs/ttsr-rec.toml` (reconstruction only, 200 epochs); one config per
+ablation variant of Tables 2 and 3, and `configs/tiny.toml` for tests and the demo. Every run
+prints its parameter count, writes `log.csv`/`log.jsonl`, `train_state.pt` (resume with
+`--resume`), and the generator with the release's key names as `model_last.pt` / `model_best.pt`
+(load with `ttsr.checkpoint.load_ttsr` or the benchmark runner).
+
+Data (`[data] kind`): "cufed" — the CUFED training set under the data root (`train/input`,
+`train/ref`); "folder" — HR images in `[data] folders` (relative to the data root) with
+self-references; "demo" — the built-in demo photos. Validation (`[val] dataset`): CUFED5 with
+the level-1 reference when the data root holds it ("auto"), else the demo set; PSNR/SSIM on Y
+with the release's protocol (`benchmarks.metrics`, `benchmarks.degrade.refsr_inputs`).
+
+Multi-GPU: `torchrun --nproc_per_node N -m ttsr.train --config …` (batch_size is global).
+The ImageNet VGG19 weights (LTE initialisation and perceptual loss) must be in the torch hub
+cache; `--allow-random-vgg` replaces them by random weights for smoke tests only, and the
+checkpoints say so.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ttsr.errors import UserError, cli_main
+from ttsr.pretrained import find_backbone, missing_backbone_message
+from ttsr.train_config import TrainConfig, load_config
+from ttsr.train_data import IMAGE_SUFFIXES, CUFEDPairs, RefSRTrainSet, SelfReferencePairs, to_tensor
+
+
+# ----------------------------------------------------------------------------- data
+
+def data_root(cfg: TrainConfig, override: str | None) -> Path:
+    root = override or cfg.data.root or os.environ.get("TTSR_BENCH_DATA") or "data"
+    return Path(root).expanduser()
+
+
+def _folder_images(folder: Path) -> list[Path]:
+    """HR images under `folder` (recursive), leaving out the LR copies some SR sets ship."""
+    images = []
+    for path in sorted(folder.rglob("*")):
+        if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+            continue
+        lowered = [part.lower() for part in path.relative_to(folder).parts]
+        if "_lr" in path.stem.lower() or any(p.startswith("lr") for p in lowered[:-1]):
+            continue
+        images.append(path)
+    return images
+
+
+def build_train_set(cfg: TrainConfig, root: Path) -> RefSRTrainSet:
+    d = cfg.data
+    if d.kind == "cufed":
+        candidates = [root, root / "CUFED", root / "cufed"]
+        found = next((c for c in candidates if (c / "train" / "input").is_dir() or (c / "input").is_dir()), None)
+        if found is None:
+            raise UserError(f"{root}: no CUFED training set (expected {root}/train/input and {root}/train/ref, "
+                            f"11,871 pairs of 160×160); pass --data-root, or train on a folder of HR images "
+                            f"with configs/tiny.toml")
+        pairs = CUFEDPairs(found)
+    elif d.kind == "folder":
+        images: list[Path] = []
+        for name in d.folders:
+            folder = Path(name) if Path(name).is_absolute() else root / name
+            if not folder.is_dir():
+                raise UserError(f"{folder}: training folder not found ([data] folders in the config, "
+                                f"relative to the data root {root})")
+            images += _folder_images(folder)
+        if not images:
+            raise UserError(f"no training images in {', '.join(d.folders) or '[data] folders (empty)'} under {root}")
+        pairs = SelfReferencePairs(images, d.patch, d.repeats)
+    else:  # demo
+        from benchmarks.datasets import load
+
+        pairs = SelfReferencePairs([s.hr for s in load("demo", None)], d.patch, d.repeats)
+    return RefSRTrainSet(pairs, patch=d.patch, scale=d.scale, seed=d.seed, gan_k=cfg.loss.gan_k)
+
+
+def validation_samples(cfg: TrainConfig, root: Path):
+    """(name, samples) of the validation set, or None for `[val] dataset = "none"`."""
+    from benchmarks.datasets import load, locate
+
+    choice = cfg.val.dataset
+    if choice == "none":
+        return None
+    if choice in ("auto", "cufed5"):
+        folder = None
+        if root.is_dir():
+            for base in (root, root / "test"):
+                folder = locate("cufed5", base) if base.is_dir() else None
+                if folder is not None:
+                    break
+        if folder is not None:
+            return "cufed5", load("cufed5", folder, ref_mode=f"L{cfg.val.ref_level}")
+        if choice == "cufed5":
+            raise UserError(f"{root}: CUFED5 not found for validation (NNN_0.png … NNN_5.png); "
+                            f"pass --data-root or set [val] dataset = \"demo\"")
+    return "demo", load("demo", None)
+
+
+def make_validator(samples, device: torch.device, scale: int, max_images: int = 0):
+    """Validation by the evaluation protocol: PIL-bicubic inputs, rounded SR, PSNR/SSIM on Y."""
+    from benchmarks.degrade import refsr_inputs
+    from benchmarks.metrics import psnr, ssim
+
+    items = []
+    for i, sample in enumerate(samples):
+        if max_images and i >= max_images:
+            break
+        items.append(refsr_inputs(sample.hr, sample.ref, scale))
+    bicubic = float(np.mean([psnr(x.lr_up, x.hr) for x in items]))
+
+    def tensor(array):
+        return to_tensor(array)[None].to(device)
+
+    def validate(predict) -> dict[str, float]:
+        scores, structure = [], []
+        for x in items:
+            sr = predict(tensor(x.lr), tensor(x.lr_up), tensor(x.ref), tensor(x.ref_down_up))
+            sr = ((sr.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)[0].permute(1, 2, 0).cpu().numpy()
+            scores.append(psnr(sr, x.hr))
+            structure.append(ssim(sr, x.hr))
+        return {"val_psnr": float(np.mean(scores)), "val_ssim": float(np.mean(structure)),
+                "val_bicubic_psnr": bicubic, "val_images": len(items)}
+
+    return validate
+
+
+# ----------------------------------------------------------------------------- setup
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).resolve().parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def needs_vgg(cfg: TrainConfig, model_config) -> bool:
+    per = cfg.loss.per > 0 and cfg.schedule.epochs > 0
+    return per or model_config.uses_reference
+
+
+def build(cfg: TrainConfig, *, allow_random_vgg: bool, root: Path, out: Path, device: str | None = None,
+          progress: bool = True, with_validation: bool = True, dist_info=None):
+    """The Trainer for `cfg` (data, recipe, VGG, validator)."""
+    from ttsr.trainer import Trainer, init_distributed, seed_everything
+    from ttsr.ttsr_recipe import TTSRRecipe, build_model_config, parameter_count
+    from ttsr.vgg import VGG19Relu51
+
+    if cfg.method != "ttsr":
+        raise UserError(f"method {cfg.method!r} has no training recipe here (known: ttsr)")
+    try:
+        model_config = build_model_config(cfg.model)
+    except (TypeError, ValueError) as err:
+        raise UserError(f"[model] in the config: {err}") from err
+    if needs_vgg(cfg, model_config) and not allow_random_vgg and find_backbone("vgg19") is None:
+        raise UserError(missing_backbone_message(
+            "vgg19", "training (LTE initialisation §3.1 and perceptual loss §3.4)")
+            + "; --allow-random-vgg runs a smoke test without them")
+    dataset = build_train_set(cfg, root)
+    seed_everything(cfg.data.seed)
+    recipe = TTSRRecipe(model_config, pretrained_lte=not allow_random_vgg)
+    vgg = None
+    if cfg.loss.per > 0 and cfg.schedule.epochs > 0:
+        vgg = VGG19Relu51(random_ok=allow_random_vgg)
+    info = dist_info or init_distributed("cuda" if (device or "").startswith("cuda") or
+                                         (device is None and torch.cuda.is_available()) else "cpu")
+    metadata = {"allow_random_vgg": bool(allow_random_vgg),
+                "vgg19_weights": "random (--allow-random-vgg, smoke test only)" if allow_random_vgg else "imagenet",
+                "git_commit": git_commit(), "torch": torch.__version__, "config_name": cfg.name}
+    trainer = Trainer(cfg, recipe, dataset, out, perceptual_net=vgg, metadata=metadata, device=device,
+                      progress=progress, dist_info=info)
+    if info.main:
+        total = parameter_count(recipe.generator)
+        lte = parameter_count(recipe.generator.LTE) if recipe.generator.LTE is not None else 0
+        print(f"{cfg.name}: TTSR {total / 1e6:.3f}M parameters (MainNet {(total - lte) / 1e6:.3f}M, "
+              f"LTE {lte / 1e6:.3f}M); {len(dataset)} training pairs, {trainer.steps_per_epoch} steps/epoch, "
+              f"{trainer.total_steps} steps; device {trainer.device}, {info.world} process(es)"
+              + ("; VGG19 RANDOM (smoke test)" if allow_random_vgg else ""), flush=True)
+    if with_validation and info.main:
+        chosen = validation_samples(cfg, root)
+        if chosen is not None:
+            name, samples = chosen
+            trainer.validator = make_validator(samples, trainer.device, cfg.data.scale, cfg.val.max_images)
+            print(f"validation: {name}, {min(len(samples), cfg.val.max_images or len(samples))} image(s)", flush=True)
+    elif with_validation:
+        trainer.validator = lambda predict: {}  # ranks > 0 only wait at the barrier
+    return trainer
+
+
+def apply_overrides(cfg: TrainConfig, args: argparse.Namespace) -> TrainConfig:
+    if args.max_steps is not None:
+        cfg.schedule.max_steps = args.max_steps
+    if args.num_workers is not None:
+        cfg.data.num_workers = args.num_workers
+    if args.val_every is not None:
+        cfg.val.every = args.val_every
+    if args.checkpoint_every is not None:
+        cfg.checkpoint.every = args.checkpoint_every
+    if args.amp is not None:
+        cfg.device.amp = args.amp
+    if args.tf32:
+        cfg.device.tf32 = True
+    if args.threads is not None:
+        cfg.device.threads = args.threads
+    cfg.validate("command line")
+    return cfg
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m ttsr.train", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True, help="training TOML (configs/*.toml)")
+    p.add_argument("--data-root", help="data root (CUFED: holds train/input and train/ref; "
+                                       "default [data] root, $TTSR_BENCH_DATA, ./data)")
+    p.add_argument("--out", help="run folder (default runs/train/<config name>)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/train_state.pt")
+    p.add_argument("--allow-random-vgg", action="store_true",
+                   help="random VGG19 when the ImageNet weights are absent (smoke tests only; recorded)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when present)")
+    p.add_argument("--max-steps", type=int, help="stop after this many steps in total")
+    p.add_argument("--stop-after", type=int, help="checkpoint and stop at this step (as if interrupted)")
+    p.add_argument("--val-every", type=int, help="validate every N steps (0: every epoch)")
+    p.add_argument("--checkpoint-every", type=int)
+    p.add_argument("--num-workers", type=int)
+    p.add_argument("--threads", type=int, help="CPU threads per process")
+    p.add_argument("--amp", choices=("none", "bf16", "fp16"), help="CUDA mixed precision")
+    p.add_argument("--tf32", action="store_true", help="allow TF32 matmuls/convolutions on CUDA")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    return p.parse_args(argv)
+
+
+@cli_main
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    cfg = apply_overrides(load_config(args.config), args)
+    out = Path(args.out) if args.out else Path("runs") / "train" / cfg.name
+    trainer = build(cfg, allow_random_vgg=args.allow_random_vgg, root=data_root(cfg, args.data_root), out=out,
+                    device=args.device, progress=not args.no_progress)
+    try:
+        result = trainer.fit(resume=args.resume, stop_after=args.stop_after)
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if trainer.dist.main:
+        best = result["best"]
+        best_s = f"; best val PSNR {best['metric']:.3f} dB at step {best['step']}" if best["step"] >= 0 else ""
+        print(f"{result['status']} at step {result['step']}{best_s}; run folder {out}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,548 @@
+"""The training loop: TTSR's recipe (paper §3.4, §4.1), exact resume, mixed precision, DDP.
+
+One step (the release's `trainer.py` order):
+  1. generator forward on (LR, LR↑, Ref, Ref↓↑) → SR (+ whatever the method returns);
+  2. L_rec (Eq. 7); after the init epochs also L_per (Eq. 8, VGG19 relu5_1) and the method's own
+     terms (TTSR: the transferal perceptual loss);
+  3. after the init epochs, `gan_k` WGAN-GP critic updates on (SR.detach(), HR) (Eq. 9–10), then
+     L_adv = −D(SR) with the critic's parameters frozen (no gradient is computed for them);
+  4. one Adam step of the generator on Σ λ·L.
+A non-finite loss stops the run before any optimiser step with `NonFiniteLoss` naming the step;
+the last checkpoint on disk is the last good state.
+
+Method plug-in ("recipe" / generator adapter). The loop knows nothing about TTSR; a method gives
+an object with
+    name: str                                  # recorded in checkpoints
+    generator: nn.Module                       # the trained network (wrapped in DDP here)
+    param_groups(optim: OptimConfig) -> list[dict]        # Adam groups with their "lr"
+    forward(net, batch) -> dict                 # net = generator or its DDP wrapper; batch holds
+                                                # lr, lrsr, hr, ref, refsr in [-1, 1]; must return
+                                                # {"sr": ...} plus anything method_losses needs
+    method_losses(outputs, batch, loss: LossConfig) -> {name: (weight, tensor)}
+                                                # extra terms of the full phase (not in the init epochs)
+    loss_names: tuple[str, ...]                 # names method_losses may return (log columns)
+    predict(lr, lrsr, ref, refsr) -> sr         # eval-mode inference for validation ([-1, 1])
+    export(path, metadata) -> None              # the generator in its release format
+The trainer owns data order, L_rec, L_per, the WGAN-GP critic, optimisers, schedules, AMP, DDP,
+checkpoints, validation and logs. SRNTT, for example, returns its texture (Gram) loss from
+`method_losses` and reuses everything else; `ttsr.ttsr_recipe.TTSRRecipe` is the TTSR recipe.
+
+Exact resume. The checkpoint (`train_state.pt`, written atomically, loaded with
+`weights_only=True`) holds the generator, critic, both optimisers, the LR schedule, the grad
+scalers, the RNG states (Python, NumPy, torch, CUDA) and the data position (epoch, step in the
+epoch, global step). Sample randomness (crops, flips, GP mixing factors) is a function of
+(seed, epoch, index) (`ttsr.train_data`), so a resumed run sees the same batches.
+
+DDP (`torchrun --nproc_per_node N -m ttsr.train …`): the global batch is split over the ranks
+(`EpochBatchSampler` on torch's `DistributedSampler` order); the generator is wrapped in
+DistributedDataParallel. The critic's gradients are averaged by an explicit all-reduce, because
+its gradient penalty differentiates twice, which DDP does not support. Only rank 0 writes.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ttsr.discriminator import Discriminator
+from ttsr.errors import UserError
+from ttsr.fileio import atomic_write_bytes, atomic_write_text
+from ttsr.losses import critic_loss, generator_adversarial_loss, perceptual_loss, reconstruction_loss
+from ttsr.train_config import LossConfig, OptimConfig, TrainConfig
+from ttsr.train_data import EpochBatchSampler
+
+CHECKPOINT_FORMAT = "ttsr-bench-train/1"
+STATE_FILE = "train_state.pt"
+BEST_FILE = "model_best.pt"
+LAST_FILE = "model_last.pt"
+BATCH_KEYS = ("lr", "lrsr", "hr", "ref", "refsr")
+
+
+class NonFiniteLoss(UserError):
+    """A loss became NaN/inf: the run stops; the last checkpoint on disk is the last good state."""
+
+
+class Recipe(Protocol):
+    name: str
+    generator: nn.Module
+    loss_names: tuple[str, ...]
+
+    def param_groups(self, optim: OptimConfig) -> list[dict]: ...
+    def forward(self, net: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, Any]: ...
+    def method_losses(self, outputs: dict[str, Any], batch: dict[str, torch.Tensor],
+                      loss: LossConfig) -> dict[str, tuple[float, torch.Tensor]]: ...
+    def predict(self, lr, lrsr, ref, refsr) -> torch.Tensor: ...
+    def export(self, path: Path, metadata: dict) -> None: ...
+
+
+Validator = Callable[[Callable[..., torch.Tensor]], dict[str, float]]
+
+
+# ----------------------------------------------------------------------------- distributed
+
+@dataclass
+class DistInfo:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device_kind: str) -> DistInfo:
+    """Join the torchrun process group when WORLD_SIZE > 1 (gloo on CPU, NCCL on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+
+# ----------------------------------------------------------------------------- RNG state
+
+def rng_state() -> dict[str, Any]:
+    """All RNG states as tensors/lists/ints (loadable with weights_only=True)."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {"python": {"version": version, "state": list(internal), "gauss": gauss},
+             "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                       "has_gauss": int(has_gauss), "cached": float(cached)},
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    py = state["python"]
+    random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
+    npy = state["numpy"]
+    np.random.set_state((npy["kind"], npy["keys"].numpy().astype(np.uint32), npy["pos"],
+                         npy["has_gauss"], npy["cached"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# ----------------------------------------------------------------------------- schedule
+
+class EpochStepDecay:
+    """lr = base · γ^⌊m / step⌋ during full-loss epoch m (1-based); init epochs keep the base lr.
+
+    The release's StepLR stepped at the start of every full-loss epoch (its default step of
+    999999 epochs means no decay, `step = 0` here)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, step_epochs: int, gamma: float, init_epochs: int):
+        self.optimizer, self.step_epochs, self.gamma, self.init_epochs = optimizer, step_epochs, gamma, init_epochs
+        self.base = [group["lr"] for group in optimizer.param_groups]
+        self.epoch = 0
+
+    def factor(self, epoch: int) -> float:
+        main_epoch = epoch - self.init_epochs + 1
+        if self.step_epochs <= 0 or main_epoch < 1:
+            return 1.0
+        return self.gamma ** (main_epoch // self.step_epochs)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        for group, base in zip(self.optimizer.param_groups, self.base):
+            group["lr"] = base * self.factor(epoch)
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "base": list(self.base), "step_epochs": self.step_epochs, "gamma": self.gamma}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.base = list(state["base"])
+        self.set_epoch(state["epoch"])
+
+
+# ----------------------------------------------------------------------------- logging
+
+class RunLog:
+    """`log.csv` and `log.jsonl`: one row per logged step or validation, rank 0 only."""
+
+    def __init__(self, folder: Path, fields: list[str], resume_step: int | None, enabled: bool):
+        self.enabled, self.fields = enabled, fields
+        self.csv_path, self.jsonl_path = folder / "log.csv", folder / "log.jsonl"
+        if not enabled:
+            return
+        if resume_step is None or not self.csv_path.exists():
+            atomic_write_text(self.csv_path, ",".join(fields) + "\n")
+            atomic_write_text(self.jsonl_path, "")
+        else:  # drop rows written after the checkpoint we resume from
+            self._truncate(resume_step)
+
+    def _truncate(self, step: int) -> None:
+        with open(self.csv_path, newline="", encoding="utf-8") as handle:
+            rows = [r for r in csv.DictReader(handle) if r.get("step") and int(r["step"]) <= step]
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, self.fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.csv_path, buffer.getvalue())
+        kept = []
+        if self.jsonl_path.exists():
+            for line in self.jsonl_path.read_text(encoding="utf-8").splitlines():
+                with contextlib.suppress(ValueError, KeyError):
+                    if int(json.loads(line)["step"]) <= step:
+                        kept.append(line)
+        atomic_write_text(self.jsonl_path, "".join(line + "\n" for line in kept))
+
+    def write(self, row: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with open(self.csv_path, "a", newline="", encoding="utf-8") as handle:
+            csv.DictWriter(handle, self.fields, extrasaction="ignore").writerow(
+                {k: (f"{v:.8g}" if isinstance(v, float) else v) for k, v in row.items()})
+        with open(self.jsonl_path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+
+# ----------------------------------------------------------------------------- trainer
+
+class Trainer:
+    """Runs a `Recipe` with a `TrainConfig`; see the module docstring."""
+
+    def __init__(self, cfg: TrainConfig, recipe: Recipe, dataset, out_dir: str | Path, *,
+                 perceptual_net: nn.Module | None = None, validator: Validator | None = None,
+                 metadata: dict | None = None, device: str | torch.device | None = None,
+                 progress: bool = True, dist_info: DistInfo | None = None):
+        self.cfg, self.recipe, self.dataset = cfg, recipe, dataset
+        self.out = Path(out_dir)
+        self.validator, self.progress = validator, progress
+        self.metadata = dict(metadata or {})
+        self.device = torch.device(device) if device is not None else torch.device(
+            "cuda" if torch.cuda.is_available() else "cpu")
+        self.dist = dist_info or init_distributed(self.device.type)
+        if self.device.type == "cuda" and self.dist.world > 1:
+            self.device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(self.device)
+        self._configure_backends()
+
+        loss = cfg.loss
+        self.memory_format = (torch.channels_last if cfg.device.channels_last else torch.contiguous_format)
+        self.generator = recipe.generator.to(self.device, memory_format=self.memory_format)
+        self.g_net: nn.Module = self.generator
+        if self.dist.world > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.g_net = nn.parallel.DistributedDataParallel(self.generator, device_ids=ids)
+        o = cfg.optim
+        self.opt_g = torch.optim.Adam(recipe.param_groups(o), betas=tuple(o.betas), eps=o.eps)
+        self.schedule = EpochStepDecay(self.opt_g, cfg.schedule.lr_decay_epochs, cfg.schedule.lr_gamma,
+                                       cfg.schedule.init_epochs)
+        self.use_adv = loss.adv > 0 and cfg.schedule.epochs > 0
+        self.critic: Discriminator | None = None
+        self.opt_d = None
+        if self.use_adv:
+            self.critic = Discriminator(cfg.data.patch).to(self.device, memory_format=self.memory_format)
+            self.opt_d = torch.optim.Adam(self.critic.parameters(), lr=o.lr_d, betas=tuple(o.betas_d), eps=o.eps)
+        self.vgg = None
+        if loss.per > 0 and cfg.schedule.epochs > 0:
+            if perceptual_net is None:
+                raise ValueError("the perceptual loss needs a VGG19 relu5_1 network (ttsr.vgg.VGG19Relu51)")
+            self.vgg = perceptual_net.to(self.device, memory_format=self.memory_format)
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.device.amp)
+        if self.device.type != "cuda":
+            self.amp_dtype = None  # mixed precision is a CUDA feature here; CPU trains in fp32
+        fp16 = self.amp_dtype == torch.float16
+        self.scaler_g = torch.amp.GradScaler("cuda", enabled=fp16)
+        self.scaler_d = torch.amp.GradScaler("cuda", enabled=fp16)
+
+        self.steps_per_epoch = len(dataset) // cfg.data.batch_size
+        if self.steps_per_epoch == 0:
+            raise UserError(f"{len(dataset)} training samples are fewer than one batch of {cfg.data.batch_size}")
+        total = self.steps_per_epoch * cfg.total_epochs
+        self.total_steps = min(total, cfg.schedule.max_steps) if cfg.schedule.max_steps > 0 else total
+        self.step, self.epoch, self.step_in_epoch = 0, 0, 0
+        self.best = {"metric": -math.inf, "step": -1}
+        self.log_fields = (["kind", "step", "epoch", "phase", "lr", "loss", "rec", "per", "adv"]
+                           + [n for n in recipe.loss_names if n not in ("rec", "per", "adv")]
+                           + ["d_loss", "d_wasserstein", "d_gp", "val_psnr", "val_ssim",
+                              "val_bicubic_psnr", "val_images", "seconds"])
+
+    # -- setup -----------------------------------------------------------------------------
+    def _configure_backends(self) -> None:
+        dev = self.cfg.device
+        if dev.threads > 0:
+            torch.set_num_threads(dev.threads)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = dev.cudnn_benchmark
+            torch.backends.cuda.matmul.allow_tf32 = dev.tf32
+            torch.backends.cudnn.allow_tf32 = dev.tf32
+
+    def _autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        out = {}
+        for key, value in batch.items():
+            value = value.to(self.device, non_blocking=True)
+            if value.dim() == 4:
+                value = value.contiguous(memory_format=self.memory_format)
+            out[key] = value
+        return out
+
+    def phase(self, epoch: int) -> str:
+        return "init" if epoch < self.cfg.schedule.init_epochs else "main"
+
+    # -- one step --------------------------------------------------------------------------
+    def _critic_steps(self, fake: torch.Tensor, real: torch.Tensor, eps: torch.Tensor) -> dict[str, torch.Tensor]:
+        critic, loss = self.critic, self.cfg.loss
+        critic.requires_grad_(True)
+        logs: dict[str, torch.Tensor] = {}
+        for k in range(loss.gan_k):
+            self.opt_d.zero_grad(set_to_none=True)
+            scale = self.scaler_d.get_scale() if self.scaler_d.is_enabled() else None
+            with self._autocast():
+                loss_d, parts = critic_loss(critic, real, fake, eps[:, k % eps.shape[1]], loss.gp_weight, scale)
+            self.scaler_d.scale(loss_d).backward()
+            if self.dist.world > 1:
+                for p in critic.parameters():
+                    if p.grad is not None:
+                        dist.all_reduce(p.grad)
+                        p.grad.div_(self.dist.world)
+            self.scaler_d.step(self.opt_d)
+            self.scaler_d.update()
+            logs = {"d_loss": loss_d.detach(), **parts}
+        critic.requires_grad_(False)  # L_adv for G: no gradient for the critic's parameters
+        return logs
+
+    def train_step(self, batch: dict[str, torch.Tensor], phase: str) -> dict[str, float]:
+        """One generator update (with its critic updates in the full phase); returns the losses."""
+        b = self._to_device(batch)
+        loss, full = self.cfg.loss, phase == "main"
+        with self._autocast():
+            outputs = self.recipe.forward(self.g_net, b)
+            sr = outputs["sr"]
+            terms: dict[str, tuple[float, torch.Tensor]] = {
+                "rec": (loss.rec, reconstruction_loss(sr.float(), b["hr"], loss.rec_type))}
+            if full and self.vgg is not None:
+                with torch.no_grad():
+                    hr_features = self.vgg(b["hr"])
+                terms["per"] = (loss.per, perceptual_loss(self.vgg(sr).float(), hr_features.float()))
+            if full:
+                terms.update(self.recipe.method_losses(outputs, b, loss))
+        logs: dict[str, torch.Tensor] = {}
+        if full and self.use_adv:
+            logs.update(self._critic_steps(sr.detach(), b["hr"], b["gp_eps"]))
+            with self._autocast():
+                terms["adv"] = (loss.adv, generator_adversarial_loss(self.critic, sr))
+        total = sum(weight * value.float() for weight, value in terms.values())
+        values = {"loss": total.detach(), **{n: v.detach().float() for n, (_, v) in terms.items()}, **logs}
+        names = list(values)
+        vector = torch.stack([values[n].float().reshape(()) for n in names])
+        if self.dist.world > 1:
+            dist.all_reduce(vector)
+            vector /= self.dist.world
+        numbers = dict(zip(names, vector.tolist()))
+        bad = [n for n, v in numbers.items() if not math.isfinite(v)]
+        if bad:
+            raise NonFiniteLoss(
+                f"non-finite loss ({', '.join(f'{n}={numbers[n]}' for n in bad)}) at step {self.step + 1}; "
+                f"stopped before the update, the last good checkpoint is {self.out / STATE_FILE}; "
+                f"lower the learning rate or use amp = \"none\" and resume with --resume")
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler_g.scale(total).backward()
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
+        return numbers
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        state = {"format": CHECKPOINT_FORMAT, "recipe": self.recipe.name, "config": self.cfg.to_dict(),
+                 "generator": self.generator.state_dict(), "opt_g": self.opt_g.state_dict(),
+                 "schedule": self.schedule.state_dict(), "scaler_g": self.scaler_g.state_dict(),
+                 "rng": rng_state(), "metadata": self.metadata, "best": dict(self.best),
+                 "position": {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "step": self.step}}
+        if self.critic is not None:
+            state.update(critic=self.critic.state_dict(), opt_d=self.opt_d.state_dict(),
+                         scaler_d=self.scaler_d.state_dict())
+        return state
+
+    def save(self) -> None:
+        if not self.dist.main:
+            return
+        buffer = io.BytesIO()
+        torch.save(self.state_dict(), buffer)
+        atomic_write_bytes(self.out / STATE_FILE, buffer.getvalue())
+        self.recipe.export(self.out / LAST_FILE, self.export_metadata())
+
+    def export_metadata(self) -> dict:
+        return {**self.metadata, "step": self.step, "epoch": self.epoch, "recipe": self.recipe.name,
+                "train_config": self.cfg.name}
+
+    def load(self, path: Path) -> None:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - a damaged file on the user's disk
+            raise UserError(f"{path}: not a readable training checkpoint ({err}); delete it to start over") from err
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise UserError(f"{path}: not a ttsr-bench training checkpoint (format {CHECKPOINT_FORMAT})")
+        if state["recipe"] != self.recipe.name:
+            raise UserError(f"{path}: trained with recipe {state['recipe']!r}, not {self.recipe.name!r}")
+        mismatch = _config_mismatch(state["config"], self.cfg.to_dict())
+        if mismatch:
+            raise UserError(f"{path}: the run was started with a different config ({'; '.join(mismatch)}); "
+                            f"resume with the same config or use another --out")
+        if state.get("metadata", {}).get("allow_random_vgg") != self.metadata.get("allow_random_vgg"):
+            raise UserError(f"{path}: the run was started with allow_random_vgg="
+                            f"{state.get('metadata', {}).get('allow_random_vgg')}; resume with the same flag")
+        self.generator.load_state_dict(state["generator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.scaler_g.load_state_dict(state["scaler_g"])
+        if self.critic is not None:
+            self.critic.load_state_dict(state["critic"])
+            self.opt_d.load_state_dict(state["opt_d"])
+            self.scaler_d.load_state_dict(state["scaler_d"])
+        set_rng_state(state["rng"])
+        position = state["position"]
+        self.epoch, self.step_in_epoch, self.step = position["epoch"], position["step_in_epoch"], position["step"]
+        self.best = dict(state["best"])
+
+    # -- validation ------------------------------------------------------------------------
+    def validate(self) -> dict[str, float] | None:
+        if self.validator is None:
+            return None
+        result = None
+        if self.dist.main:
+            self.generator.eval()
+            try:
+                with torch.no_grad(), self._autocast():
+                    result = self.validator(self.recipe.predict)
+            finally:
+                self.generator.train()
+            if result and result.get("val_psnr", -math.inf) > self.best["metric"]:
+                self.best = {"metric": float(result["val_psnr"]), "step": self.step}
+                self.recipe.export(self.out / BEST_FILE, {**self.export_metadata(), **result})
+        if self.dist.world > 1:
+            dist.barrier()
+        return result
+
+    # -- the loop --------------------------------------------------------------------------
+    def fit(self, *, resume: bool = False, stop_after: int | None = None) -> dict[str, Any]:
+        """Train to the configured end (or `stop_after` global steps, checkpointing there)."""
+        cfg = self.cfg
+        state_path = self.out / STATE_FILE
+        resumed = False
+        if resume and state_path.exists():
+            self.load(state_path)
+            resumed = True
+        elif resume and self.dist.main:
+            print(f"no checkpoint at {state_path}; starting from scratch")
+        if self.dist.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
+        log = RunLog(self.out, self.log_fields, self.step if resumed else None, self.dist.main)
+        bar = None
+        if self.progress and self.dist.main:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=self.total_steps, initial=self.step, desc=f"train {cfg.name}", dynamic_ncols=True)
+        self.generator.train()
+        window: dict[str, float] = {}
+        window_n = 0
+        started = time.perf_counter()
+        status = "finished"
+        try:
+            while self.epoch < cfg.total_epochs and self.step < self.total_steps:
+                phase = self.phase(self.epoch)
+                self.schedule.set_epoch(self.epoch)
+                sampler = EpochBatchSampler(len(self.dataset), cfg.data.batch_size, epoch=self.epoch,
+                                            seed=cfg.data.seed, rank=self.dist.rank, world=self.dist.world,
+                                            start_step=self.step_in_epoch)
+                loader = DataLoader(self.dataset, batch_sampler=sampler, num_workers=cfg.data.num_workers,
+                                    pin_memory=self.device.type == "cuda",
+                                    persistent_workers=False)
+                for batch in loader:
+                    numbers = self.train_step(batch, phase)
+                    self.step += 1
+                    self.step_in_epoch += 1
+                    for key, value in numbers.items():
+                        window[key] = window.get(key, 0.0) + value
+                    window_n += 1
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix({k: f"{numbers[k]:.4g}" for k in ("loss", "rec") if k in numbers}, refresh=False)
+                    if self.step % cfg.log.every == 0 or self.step == self.total_steps:
+                        log.write({"kind": "train", "step": self.step, "epoch": self.epoch, "phase": phase,
+                                   "lr": self.opt_g.param_groups[0]["lr"],
+                                   **{k: v / window_n for k, v in window.items()},
+                                   "seconds": round(time.perf_counter() - started, 3)})
+                        window, window_n = {}, 0
+                    if cfg.val.every > 0 and self.step % cfg.val.every == 0:
+                        self._validate_and_log(log, phase, bar, started)
+                    if self.step % cfg.checkpoint.every == 0:
+                        self.save()
+                    if stop_after is not None and self.step >= stop_after:
+                        status = "stopped"
+                        break
+                    if self.step >= self.total_steps:
+                        break
+                if status == "stopped":
+                    break
+                if self.step_in_epoch >= self.steps_per_epoch:
+                    if cfg.val.every == 0:
+                        self._validate_and_log(log, phase, bar, started)
+                    self.epoch += 1
+                    self.step_in_epoch = 0
+            if status == "finished" and cfg.val.every > 0 and self.step % cfg.val.every != 0:
+                self._validate_and_log(log, self.phase(max(0, self.epoch - 1)), bar, started)
+            self.save()
+        finally:
+            if bar is not None:
+                bar.close()
+        return {"status": status, "step": self.step, "best": dict(self.best),
+                "out": str(self.out)}
+
+    def _validate_and_log(self, log: RunLog, phase: str, bar, started: float) -> None:
+        result = self.validate()
+        if result:
+            log.write({"kind": "val", "step": self.step, "epoch": self.epoch, "phase": phase, **result,
+                       "seconds": round(time.perf_counter() - started, 3)})
+            if bar is not None:
+                bar.write(f"step {self.step}: " + ", ".join(
+                    f"{k}={v:.3f}" for k, v in result.items() if isinstance(v, float)))
+
+
+#: Config keys that may change between a run and its resumption (they do not affect the weights).
+RESUMABLE_CHANGES = {("data", "num_workers"), ("data", "root"), ("val",), ("log",), ("checkpoint",),
+                     ("device", "threads"), ("schedule", "max_steps"), ("schedule", "epochs")}
+
+
+def _config_mismatch(saved: dict, current: dict, path: tuple = ()) -> list[str]:
+    out = []
+    for key in sorted(set(saved) | set(current)):
+        where = path + (key,)
+        if any(where[:len(p)] == p for p in RESUMABLE_CHANGES):
+            continue
+        a, b = saved.get(key), current.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _config_mismatch(a, b, where)
+        elif a != b:
+            out.append(f"{'.'.join(where)}: {a!r} → {b!r}")
+    return out
