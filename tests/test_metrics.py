@@ -57,6 +57,19 @@ def test_ssim_numpy_and_torch_equal_skimage():
             assert abs(value - expected) < 1e-6
 
 
+def test_batched_torch_path_equals_numpy_path():
+    # The batched path is what CUDA runs; check it here on the CPU against the per-image NumPy path.
+    pairs = [_pair(37, 61, seed=s) for s in range(3)]
+    sr, hr = _batch(*[p[0] for p in pairs]).double(), _batch(*[p[1] for p in pairs]).double()
+    for kw in ({}, {"y_channel": False}, {"round_y": True}, {"crop_border": 4}):
+        settings = {"crop_border": 0, "y_channel": True, "round_y": False, **kw}
+        assert torch.allclose(metrics._ssim_batched_images(sr, hr, **settings), metrics.ssim_torch(sr, hr, **kw),
+                              rtol=0, atol=1e-12)
+        assert torch.allclose(metrics._psnr_batched(sr, hr, **settings), metrics.psnr_torch(sr, hr, **kw),
+                              rtol=0, atol=1e-10)
+    assert metrics._psnr_batched(hr, hr, crop_border=0, y_channel=True, round_y=False)[0] == math.inf
+
+
 def test_rgb_mode_is_channel_mean_and_joint_mse():
     sr, hr = _pair()
     expected = structural_similarity(sr.astype(float), hr.astype(float), gaussian_weights=True, sigma=1.5,
