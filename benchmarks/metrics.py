@@ -22,10 +22,11 @@ together, SSIM as the mean of the three per-channel SSIMs (BasicSR's RGB mode).
 Implementation: the Gaussian window is separable, so SSIM filters four moment maps (x, y,
 x² + y², xy — the formula only needs E[x²] + E[y²]) with two 11-tap 1-D passes over the valid
 region only, each pass a set of matrix products of 16-output blocks with a banded matrix of taps
-(BLAS; NumPy and torch alike), instead of the release's full 2-D 11×11 filtering; the values
-agree with the release to ~1e-12 (tests, and the plain transcription in
-`benchmarks/perf/metrics_speed.py`). The torch variants take N×3×H×W batches, work in float64
-on whatever device the tensors are on (CUDA when present).
+(BLAS), in strips of 48 output rows so that every temporary stays small; the release filters
+with the full 2-D 11×11 window instead. Values agree with the release to ~1e-15 (tests, and the
+plain transcription in `benchmarks/perf/metrics_speed.py`, which also times both). The torch
+variants take N×3×H×W batches in float64: on CUDA one batched computation (the same banded
+products via `unfold`), on the CPU per image through the NumPy path, which is faster there.
 
 The registry (`REGISTRY`, `MetricSpec`, `compute`, `available`) lets the runner ask for
 measures by name: psnr, ssim, lpips (`benchmarks.metrics_lpips`) and the piq measures of
