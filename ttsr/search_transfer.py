@@ -45,6 +45,8 @@ __all__ = [
 
 DEFAULT_CPU_BUDGET = 1 << 30  # bytes; CPU default when no budget is given
 _MIN_BUDGET = 1 << 20  # below this the OOM retry gives up
+_MAX_QUERY_TILE = 8192  # LR positions per tile (speed, not memory: see _search_chunks)
+_MAX_REF_CHUNK = 2048  # reference positions per chunk when the budget allows more
 
 # (kernel, padding, stride) of the patch grid at each level; lv3 is the search level.
 _LEVELS = {"lv3": (3, 1, 1), "lv2": (6, 2, 2), "lv1": (12, 4, 4)}
@@ -114,12 +116,14 @@ def _search_chunks(n: int, k: int, n_query: int, n_ref: int, ref_w: int, budget:
     (N·K·(rc + 2·Wr) for its rows, plus the normalised copy) and the relevance block N·rc·qc with
     its max. Chunks are at least one position; an explicit ``chunk`` sets the reference chunk.
     """
-    qc = max(1, min(n_query, budget // (4 * es * n * k)))  # LR tile takes at most half
+    # LR tile takes at most half the budget; tiles beyond ~8k LR × 2k Ref positions are no faster
+    # (the relevance block then leaves the cache before its max is taken).
+    qc = max(1, min(n_query, _MAX_QUERY_TILE, budget // (4 * es * n * k)))
     if chunk is not None:
         return qc, max(1, min(int(chunk), n_ref))
     rest = budget - es * n * k * qc - es * n * k * 2 * ref_w - 16 * n * qc
     rc = rest // (es * n * (2 * k + qc + 2)) if rest > 0 else 1
-    return qc, int(max(1, min(rc, n_ref)))
+    return qc, int(max(1, min(rc, n_ref, _MAX_REF_CHUNK)))
 
 
 def relevance_chunked(
@@ -211,9 +215,10 @@ def transfer_gather(
     A patch at level scale s (s = 1, 2, 4: kernel 3s, padding s, stride s) is a 3×3 grid of s×s
     blocks, and the fold puts block (ay, ax) of the patch selected for LR position (y, x) onto
     output block (y + ay - 1, x + ax - 1). So for each of the 9 block offsets the selected blocks
-    are read from the reference (viewed as [C, Hr, s, Wr, s], no copy; blocks outside the map are
-    the zero padding) and added into the output — the fold's sum, then /9. LR rows are processed
-    in chunks whose gathered blocks fit ``max_memory_bytes``.
+    are gathered from a block-major copy of the reference (blocks outside the map are the zero
+    padding) and added into the output — the fold's sum, then /9. LR rows are processed in chunks
+    whose gathered blocks fit ``max_memory_bytes``; the reference is copied once (1×, where the
+    release's unfold is 9×) and nothing of size 9× the output is ever built.
     """
     h, w = lv3_hw
     budget = default_memory_budget(index.device) if max_memory_bytes is None else int(max_memory_bytes)
@@ -225,37 +230,38 @@ def transfer_gather(
 
 
 def _transfer_level(index: torch.Tensor, ref: torch.Tensor, s: int, h: int, w: int, budget: int) -> torch.Tensor:
+    """One level of ``transfer_gather``: blocks of s×s pixels, 3×3 blocks per patch.
+
+    The reference is laid out once block-major with a ring of zero blocks (the padding):
+    ``table[(by, bx)] = ref block (by - 1, bx - 1)`` as a row of C·s·s values, so gathering a block
+    is a contiguous row copy. Contributions are summed in a block-major accumulator with a ring
+    of spare blocks (those fall outside the output and are dropped, as the fold drops them).
+    Extra memory: one copy of the reference level and of the output, plus the gathered rows of a
+    chunk of LR rows (bounded by ``budget``).
+    """
     n, c, hs, ws = ref.shape
     hr, wr = hs // s, ws // s
     if (hr * s, wr * s) != (hs, ws):
         raise ValueError(f"reference feature {hs}x{ws} is not {s}x the search grid")
-    out = ref.new_zeros(n, c, h * s, w * s)
-    # bytes per LR position in a chunk: gathered blocks (C·s²) + mask and index temporaries
-    per_pos = ref.element_size() * c * s * s + 64
-    rows = int(max(1, min(h, budget // max(1, per_pos * w))))
+    d = c * s * s
+    rows = int(max(1, min(h, budget // max(1, ref.element_size() * d * w + 16 * w))))
+    out = ref.new_empty(n, c, h * s, w * s)
     for b in range(n):
-        view = ref[b].view(c, hr, s, wr, s)
-        out5 = out[b].view(c, h, s, w, s)
+        table = ref.new_zeros(hr + 2, wr + 2, c, s, s)
+        table[1:-1, 1:-1] = ref[b].view(c, hr, s, wr, s).permute(1, 3, 0, 2, 4)
+        table = table.view(-1, d)
+        acc = ref.new_zeros(h + 2, w + 2, d)
         for y0 in range(0, h, rows):
             y1 = min(y0 + rows, h)
             idx = index[b, y0 * w : y1 * w]
-            ry, rx = idx // wr, idx % wr
+            base = (idx // wr) * (wr + 2) + idx % wr  # padded block of the patch's top-left
             for ay in range(3):
-                # LR rows whose block ay lands inside the output: y + ay - 1 in [0, h)
-                ya, yb = max(y0, 1 - ay), min(y1, h + 1 - ay)
-                if ya >= yb:
-                    continue
                 for ax in range(3):
-                    ty, tx = ry + (ay - 1), rx + (ax - 1)
-                    valid = (ty >= 0) & (ty < hr) & (tx >= 0) & (tx < wr)
-                    g = view[:, ty.clamp(0, hr - 1), :, tx.clamp(0, wr - 1), :]  # [P, C, s, s]
-                    g = g * valid.view(-1, 1, 1, 1).to(g.dtype)
-                    g = g.view(y1 - y0, w, c, s, s).permute(2, 0, 3, 1, 4)  # [C, rows, s, w, s]
-                    g = g[:, ya - y0 : yb - y0]
-                    xa, xb = max(0, 1 - ax), min(w, w + 1 - ax)  # LR columns landing inside
-                    dst = out5[:, ya + ay - 1 : yb + ay - 1, :, xa + ax - 1 : xb + ax - 1]
-                    dst += g[:, :, :, xa:xb]
-    return out / 9.0
+                    g = table.index_select(0, base + (ay * (wr + 2) + ax))
+                    acc[y0 + ay : y1 + ay, ax : ax + w] += g.view(y1 - y0, w, d)
+        t = acc[1:-1, 1:-1].view(h, w, c, s, s).permute(2, 0, 3, 1, 4).reshape(c, h * s, w * s)
+        out[b] = t / 9.0
+    return out
 
 
 def default_memory_budget(device: torch.device | str | None = None) -> int:
