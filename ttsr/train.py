@@ -175,7 +175,7 @@ def build(cfg: TrainConfig, *, allow_random_vgg: bool, root: Path, out: Path, de
                                          (device is None and torch.cuda.is_available()) else "cpu")
     metadata = {"allow_random_vgg": bool(allow_random_vgg),
                 "vgg19_weights": "random (--allow-random-vgg, smoke test only)" if allow_random_vgg else "imagenet",
-                "git_commit": git_commit(), "torch": torch.__version__, "config_name": cfg.name}
+                "git_commit": git_commit(), "torch": str(torch.__version__), "config_name": cfg.name}
     trainer = Trainer(cfg, recipe, dataset, out, perceptual_net=vgg, metadata=metadata, device=device,
                       progress=progress, dist_info=info)
     if info.main:
@@ -191,9 +191,21 @@ def build(cfg: TrainConfig, *, allow_random_vgg: bool, root: Path, out: Path, de
             name, samples = chosen
             trainer.validator = make_validator(samples, trainer.device, cfg.data.scale, cfg.val.max_images)
             print(f"validation: {name}, {min(len(samples), cfg.val.max_images or len(samples))} image(s)", flush=True)
-    elif with_validation:
-        trainer.validator = lambda predict: {}  # ranks > 0 only wait at the barrier
     return trainer
+
+
+def describe_parameters(cfg: TrainConfig) -> str:
+    """One line: the parameter count of the configured network (built on the meta device)."""
+    from ttsr.config import parameter_count
+    from ttsr.ttsr_recipe import build_model_config
+
+    try:
+        model_config = build_model_config(cfg.model)
+    except (TypeError, ValueError) as err:
+        raise UserError(f"[model] in the config: {err}") from err
+    total, lte = parameter_count(model_config), parameter_count(model_config, "LTE")
+    return (f"{cfg.name}: TTSR {total / 1e6:.3f}M parameters (MainNet {(total - lte) / 1e6:.3f}M, "
+            f"LTE {lte / 1e6:.3f}M)")
 
 
 def apply_overrides(cfg: TrainConfig, args: argparse.Namespace) -> TrainConfig:
@@ -235,6 +247,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--amp", choices=("none", "bf16", "fp16"), help="CUDA mixed precision")
     p.add_argument("--tf32", action="store_true", help="allow TF32 matmuls/convolutions on CUDA")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    p.add_argument("--dry-run", action="store_true", help="print the configuration's parameter count and exit")
     return p.parse_args(argv)
 
 
@@ -243,6 +256,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     cfg = apply_overrides(load_config(args.config), args)
     out = Path(args.out) if args.out else Path("runs") / "train" / cfg.name
+    if args.dry_run:
+        print(describe_parameters(cfg))
+        return 0
     trainer = build(cfg, allow_random_vgg=args.allow_random_vgg, root=data_root(cfg, args.data_root), out=out,
                     device=args.device, progress=not args.no_progress)
     try:

@@ -233,7 +233,7 @@ class Trainer:
         self.cfg, self.recipe, self.dataset = cfg, recipe, dataset
         self.out = Path(out_dir)
         self.validator, self.progress = validator, progress
-        self.metadata = dict(metadata or {})
+        self.metadata = json.loads(json.dumps(dict(metadata or {}), default=str))  # plain types only
         self.device = torch.device(device) if device is not None else torch.device(
             "cuda" if torch.cuda.is_available() else "cpu")
         self.dist = dist_info or init_distributed(self.device.type)
@@ -427,10 +427,8 @@ class Trainer:
 
     # -- validation ------------------------------------------------------------------------
     def validate(self) -> dict[str, float] | None:
-        if self.validator is None:
-            return None
         result = None
-        if self.dist.main:
+        if self.dist.main and self.validator is not None:
             self.generator.eval()
             try:
                 with torch.no_grad(), self._autocast():
