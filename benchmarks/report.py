@@ -675,8 +675,8 @@ def _environment():
     return env
 
 
-# Outputs whose presence without the marker means the folder holds something else; README.md and
-# report.md are replaced (a report folder's README.md is the report, e.g. the committed reports/README.md).
+# Outputs whose presence without the marker means the folder holds something else. report.md is
+# replaced; README.md too, unless it is not a report (the repository's reports/README.md stays).
 OUTPUTS = ("index.html", "assets")
 
 
@@ -753,7 +753,9 @@ def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: i
     atomic_write_text(index, env.get_template("index.html.j2").render(**context))
     markdown = render_markdown(context)
     atomic_write_text(out / "report.md", markdown)
-    atomic_write_text(out / "README.md", markdown)
+    readme = out / "README.md"
+    if not readme.exists() or readme.read_text(encoding="utf-8").startswith(markdown.split("\n", 1)[0]):
+        atomic_write_text(readme, markdown)  # a README.md of someone else's (the repo's reports/README.md) stays
     _readable(out)
     return Report(out=out, index=index, tables=tables, groups=groups, runs=runs,
                   seconds=time.perf_counter() - started)

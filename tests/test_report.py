@@ -177,12 +177,15 @@ def test_cli_and_bad_input(tmp_path, capsys):
     foreign.mkdir()
     (foreign / "index.html").write_text("mine", encoding="utf-8")
     assert report.main(["--runs", str(runs), "--out", str(foreign)]) == 2
-    # a placeholder README.md (like the committed reports/README.md) is replaced by the report's
+    # a README.md that is not a report (like the committed reports/README.md) stays; report.md has the tables
     placeholder = tmp_path / "reports"
     placeholder.mkdir()
     (placeholder / "README.md").write_text("# reports/\nGenerated output lands here.\n", encoding="utf-8")
     assert report.main(["--runs", str(runs), "--out", str(placeholder)]) == 0
-    assert (placeholder / "README.md").read_text(encoding="utf-8").startswith("# TTSR reproduction report")
+    assert (placeholder / "README.md").read_text(encoding="utf-8").startswith("# reports/")
+    assert (placeholder / "report.md").read_text(encoding="utf-8").startswith("# TTSR reproduction report")
+    assert report.main(["--runs", str(runs), "--out", str(tmp_path / "out")]) == 0  # its own README is renewed
+    assert (tmp_path / "out" / "README.md").read_text(encoding="utf-8").startswith("# TTSR reproduction report")
     assert report.main(["--runs", str(tmp_path / "nope"), "--out", str(tmp_path / "o2")]) == 2
     assert "no such run folder" in capsys.readouterr().err
 
