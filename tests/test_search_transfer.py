@@ -92,7 +92,7 @@ def test_chunked_equals_dense(case, chunk):
     assert s1.shape == s0.shape == (case[0], 1, case[2], case[3])
 
 
-@pytest.mark.parametrize("budget", [1, 2_000, 20_000, 200_000])
+@pytest.mark.parametrize("budget", [5_000, 50_000, 500_000])
 def test_small_budgets_give_same_search(budget):
     """Budgets far below the dense size force many LR tiles and reference chunks."""
     f = _feats(3, 2, 12, 11, 13, 14, 9)
@@ -162,7 +162,7 @@ def test_all_zero_reference_gives_index_zero():
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("budget", [None, 1, 5_000])
+@pytest.mark.parametrize("budget", [None, 5_000, 50_000])
 def test_transfer_gather_equals_dense(case, budget):
     f = _feats(hash(case) % 997, *case)
     n, _, h, w, hr, wr = case

@@ -46,7 +46,7 @@ __all__ = [
 DEFAULT_CPU_BUDGET = 1 << 30  # bytes; CPU default when no budget is given
 _MIN_BUDGET = 1 << 20  # below this the OOM retry gives up
 _MAX_QUERY_TILE = 8192  # LR positions per tile (speed, not memory: see _search_chunks)
-_MAX_REF_CHUNK = 2048  # reference positions per chunk when the budget allows more
+_MAX_REF_CHUNK = 4096  # reference positions per chunk when the budget allows more
 
 # (kernel, padding, stride) of the patch grid at each level; lv3 is the search level.
 _LEVELS = {"lv3": (3, 1, 1), "lv2": (6, 2, 2), "lv1": (12, 4, 4)}
@@ -116,7 +116,7 @@ def _search_chunks(n: int, k: int, n_query: int, n_ref: int, ref_w: int, budget:
     (N·K·(rc + 2·Wr) for its rows, plus the normalised copy) and the relevance block N·rc·qc with
     its max. Chunks are at least one position; an explicit ``chunk`` sets the reference chunk.
     """
-    # LR tile takes at most half the budget; tiles beyond ~8k LR × 2k Ref positions are no faster
+    # LR tile takes at most half the budget; tiles beyond ~8k LR × 4k Ref positions are no faster
     # (the relevance block then leaves the cache before its max is taken).
     qc = max(1, min(n_query, _MAX_QUERY_TILE, budget // (4 * es * n * k)))
     if chunk is not None:
@@ -149,6 +149,12 @@ def relevance_chunked(
 
     best = torch.empty(n, n_query, dtype=lrsr_lv3.dtype, device=lrsr_lv3.device)
     index = torch.empty(n, n_query, dtype=torch.long, device=lrsr_lv3.device)
+    es = lrsr_lv3.element_size()
+    # With several LR tiles, a reference small enough (≤ 1/8 of the budget) is unfolded once.
+    keys_all = None
+    if n_query > qc and es * n * k * n_ref * 8 <= budget:
+        with torch.no_grad():
+            keys_all = _normalised_patches(refsr_lv3, 0, n_ref)
     with torch.no_grad():
         for q0 in range(0, n_query, qc):
             q1 = min(q0 + qc, n_query)
@@ -156,7 +162,10 @@ def relevance_chunked(
             run_v = run_i = None
             for r0 in range(0, n_ref, rc):
                 r1 = min(r0 + rc, n_ref)
-                keys = _normalised_patches(refsr_lv3, r0, r1)  # [N, K, rc]
+                if keys_all is not None:
+                    keys = keys_all[:, :, r0:r1]
+                else:
+                    keys = _normalised_patches(refsr_lv3, r0, r1)  # [N, K, rc]
                 v, i = torch.max(torch.bmm(keys.transpose(1, 2), query), dim=1)  # [N, qc]
                 del keys
                 i += r0
@@ -169,6 +178,7 @@ def relevance_chunked(
             best[:, q0:q1] = run_v
             index[:, q0:q1] = run_i
             del query
+    del keys_all
 
     if torch.is_grad_enabled() and (lrsr_lv3.requires_grad or refsr_lv3.requires_grad):
         best = _selected_relevance(lrsr_lv3, refsr_lv3, index)
@@ -216,9 +226,10 @@ def transfer_gather(
     blocks, and the fold puts block (ay, ax) of the patch selected for LR position (y, x) onto
     output block (y + ay - 1, x + ax - 1). So for each of the 9 block offsets the selected blocks
     are gathered from a block-major copy of the reference (blocks outside the map are the zero
-    padding) and added into the output — the fold's sum, then /9. LR rows are processed in chunks
-    whose gathered blocks fit ``max_memory_bytes``; the reference is copied once (1×, where the
-    release's unfold is 9×) and nothing of size 9× the output is ever built.
+    padding) and added into the output — the fold's sum, then /9. Positions are processed in chunks
+    whose gathered blocks fit ``max_memory_bytes``; the reference is re-laid out one band at a time
+    (within the budget, where the release's unfold is 9× the reference) and nothing of size 9×
+    the output is ever built.
     """
     h, w = lv3_hw
     budget = default_memory_budget(index.device) if max_memory_bytes is None else int(max_memory_bytes)
@@ -232,36 +243,89 @@ def transfer_gather(
 def _transfer_level(index: torch.Tensor, ref: torch.Tensor, s: int, h: int, w: int, budget: int) -> torch.Tensor:
     """One level of ``transfer_gather``: blocks of s×s pixels, 3×3 blocks per patch.
 
-    The reference is laid out once block-major with a ring of zero blocks (the padding):
-    ``table[(by, bx)] = ref block (by - 1, bx - 1)`` as a row of C·s·s values, so gathering a block
-    is a contiguous row copy. Contributions are summed in a block-major accumulator with a ring
-    of spare blocks (those fall outside the output and are dropped, as the fold drops them).
-    Extra memory: one copy of the reference level and of the output, plus the gathered rows of a
-    chunk of LR rows (bounded by ``budget``).
+    The reference is laid out block-major (a row of C·s·s values per block, so gathering a block
+    is a contiguous row copy): in one piece when that fits half the budget, else one band of
+    block-rows at a time. Gathered blocks are added into a block-major accumulator with a ring of
+    spare blocks (outside the output: dropped, as the fold drops them).
+    Extra memory: a band of the reference, the accumulator (≈ the output) and the gathered rows
+    of one chunk of positions (a quarter of the budget).
     """
     n, c, hs, ws = ref.shape
     hr, wr = hs // s, ws // s
     if (hr * s, wr * s) != (hs, ws):
         raise ValueError(f"reference feature {hs}x{ws} is not {s}x the search grid")
-    d = c * s * s
-    rows = int(max(1, min(h, budget // max(1, ref.element_size() * d * w + 16 * w))))
+    d, es = c * s * s, ref.element_size()
+    band = int(max(1, min(hr, budget // 2 // max(1, es * d * wr))))  # reference block-rows per band
+    step = int(max(1, budget // 4 // (es * d + 48)))  # positions gathered at once
+    grad = torch.is_grad_enabled() and ref.requires_grad
     out = ref.new_empty(n, c, h * s, w * s)
+    pos_y = torch.arange(h * w, device=index.device) // w
+    pos_x = torch.arange(h * w, device=index.device) % w
     for b in range(n):
-        table = ref.new_zeros(hr + 2, wr + 2, c, s, s)
-        table[1:-1, 1:-1] = ref[b].view(c, hr, s, wr, s).permute(1, 3, 0, 2, 4)
-        table = table.view(-1, d)
-        acc = ref.new_zeros(h + 2, w + 2, d)
-        for y0 in range(0, h, rows):
-            y1 = min(y0 + rows, h)
-            idx = index[b, y0 * w : y1 * w]
-            base = (idx // wr) * (wr + 2) + idx % wr  # padded block of the patch's top-left
-            for ay in range(3):
-                for ax in range(3):
-                    g = table.index_select(0, base + (ay * (wr + 2) + ax))
-                    acc[y0 + ay : y1 + ay, ax : ax + w] += g.view(y1 - y0, w, d)
-        t = acc[1:-1, 1:-1].view(h, w, c, s, s).permute(2, 0, 3, 1, 4).reshape(c, h * s, w * s)
-        out[b] = t / 9.0
+        if band == hr:  # the whole level fits: zero-ringed table, every position, slice adds
+            acc = _gather_whole(index[b], ref[b], s, h, w, step)
+        else:
+            acc = _gather_banded(index[b], ref[b], s, h, w, band, step, pos_y, pos_x)
+        view = acc.view(h + 2, w + 2, c, s, s)[1:-1, 1:-1].permute(2, 0, 3, 1, 4)  # [C, h, s, w, s]
+        if grad:
+            out[b] = view.reshape(c, h * s, w * s) / 9.0
+        else:
+            out[b].view(c, h, s, w, s).copy_(view)
+            out[b].div_(9.0)
+        del acc
     return out
+
+
+def _gather_whole(index: torch.Tensor, ref: torch.Tensor, s: int, h: int, w: int, step: int) -> torch.Tensor:
+    """Fold-sum of the selected patches of one image, the reference level laid out in one piece.
+
+    ``table`` holds the reference blocks with a ring of zero blocks (the padding), so a patch's
+    block (ay, ax) is row ``base + ay·(Wr + 2) + ax``; rows of LR positions are gathered in
+    chunks of about ``step`` positions and slice-added into the (h + 2)×(w + 2) accumulator.
+    """
+    c, hs, ws = ref.shape
+    hr, wr, d = hs // s, ws // s, c * s * s
+    table = ref.new_zeros(hr + 2, wr + 2, c, s, s)
+    table[1:-1, 1:-1] = ref.view(c, hr, s, wr, s).permute(1, 3, 0, 2, 4)
+    table = table.view(-1, d)
+    acc = ref.new_zeros(h + 2, w + 2, d)
+    rows = max(1, min(h, step // w))
+    for y0 in range(0, h, rows):
+        y1 = min(y0 + rows, h)
+        idx = index[y0 * w : y1 * w]
+        base = (idx // wr) * (wr + 2) + idx % wr
+        for ay in range(3):
+            for ax in range(3):
+                g = table.index_select(0, base + (ay * (wr + 2) + ax))
+                acc[y0 + ay : y1 + ay, ax : ax + w] += g.view(y1 - y0, w, d)
+    return acc.view(-1, d)
+
+
+def _gather_banded(index: torch.Tensor, ref: torch.Tensor, s: int, h: int, w: int, band: int, step: int,
+                   pos_y: torch.Tensor, pos_x: torch.Tensor) -> torch.Tensor:
+    """As ``_gather_whole`` with the reference laid out ``band`` block-rows at a time: for each
+    band and block offset, only the LR positions whose block lies in the band gather it, and
+    ``index_add_`` puts it in place (each position once per offset: no collisions)."""
+    c, hs, ws = ref.shape
+    hr, wr, d = hs // s, ws // s, c * s * s
+    ry, rx = index // wr, index % wr
+    acc = ref.new_zeros((h + 2) * (w + 2), d)
+    for y0 in range(0, hr, band):
+        y1 = min(y0 + band, hr)
+        table = ref[:, y0 * s : y1 * s].reshape(c, y1 - y0, s, wr, s)
+        table = table.permute(1, 3, 0, 2, 4).reshape(-1, d)  # [(y1 - y0) * wr, d]
+        for ay in range(3):
+            ty = ry + (ay - 1)
+            in_band = (ty >= y0) & (ty < y1)
+            for ax in range(3):
+                tx = rx + (ax - 1)
+                pos = torch.nonzero(in_band & (tx >= 0) & (tx < wr)).squeeze(1)
+                for p0 in range(0, pos.numel(), step):
+                    p = pos[p0 : p0 + step]
+                    g = table.index_select(0, (ty[p] - y0) * wr + tx[p])
+                    acc.index_add_(0, (pos_y[p] + ay) * (w + 2) + pos_x[p] + ax, g)
+        del table
+    return acc
 
 
 def default_memory_budget(device: torch.device | str | None = None) -> int:

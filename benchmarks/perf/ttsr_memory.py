@@ -166,6 +166,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=1, help="timed calls per measurement (min is shown)")
     ap.add_argument("--max-memory", type=float, default=None,
                     help="chunked working-memory budget in bytes (default: 1 GiB on CPU, half the free GPU memory)")
+    ap.add_argument("--small-budget", type=float, default=128 * 2**20,
+                    help="also run the search+transfer stage chunked with this budget (0: skip)")
     ap.add_argument("--dense-limit", type=float, default=16 * GiB,
                     help="run dense only when its estimate is below this and 60%% of the available memory")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -194,21 +196,28 @@ def main(argv=None) -> int:
         est = dense_estimate(case)
         for stage in [s.strip() for s in args.stages.split(",") if s.strip()]:
             found = {}
-            for version in ("dense", "chunked"):
+            versions = [("dense", None), ("chunked", budget)]
+            if stage == "stage" and args.small_budget:
+                versions.append(("chunked", int(args.small_budget)))
+            for version, vbudget in versions:
                 label = f"{case.what}"
                 if version == "dense" and est > limit:
-                    rows.append((label, size, stage, version, "-", f"est. ≥{fmt_bytes(est)}", "-", "-"))
+                    rows.append((label, size, stage, version, "-", f"est. {fmt_bytes(est)} (not run)", "-", "-"))
                     found[version] = {"peak": est, "estimated": True}
                     continue
                 spec = {"case": name, "stage": stage, "version": version, "device": device,
-                        "repeat": args.repeat, "max_memory": budget}
+                        "repeat": args.repeat, "max_memory": vbudget}
                 res = measure(spec)
                 if "error" in res:
                     rows.append((label, size, stage, version, "-", res["error"], "-", "-"))
+                    print("  " + " | ".join(map(str, rows[-1])), file=sys.stderr, flush=True)
                     continue
-                found[version] = res
+                if version == "chunked":
+                    version = ("chunked, budget " + (f"{vbudget / 2**20:.0f} MiB" if vbudget is not None
+                               else "default" + (" (1 GiB)" if device == "cpu" else " (½ free)")))
+                found.setdefault(version, res)
                 ratio = "1.00" if version == "dense" else "-"
-                if version == "chunked" and "dense" in found:
+                if version.startswith("chunked") and "dense" in found:
                     d = found["dense"]
                     ratio = f"{res['peak'] / d['peak']:.2f}" + (" (vs est.)" if d.get("estimated") else "")
                     if not d.get("estimated"):
