@@ -1,0 +1,124 @@
+"""Trainer behaviour: config parsing and parameter counts, the missing-VGG message, NaN stop, learning."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from train_helpers import small_config, small_trainer
+from ttsr.errors import UserError
+from ttsr.train_config import TrainConfig, load_config
+from ttsr.trainer import STATE_FILE, NonFiniteLoss
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((REPO / "configs").glob("*.toml"))
+
+
+def test_every_config_parses_and_prints_its_parameter_count(capsys):
+    from ttsr.train import main
+
+    assert {p.stem for p in CONFIGS} >= {"ttsr", "ttsr-rec", "tiny", "ablation-base", "ablation-ha",
+                                         "ablation-ha-sa", "ablation-ha-sa-lte", "ablation-no-csfi",
+                                         "ablation-c80", "ablation-c96"}
+    counts = {}
+    for path in CONFIGS:
+        assert main(["--config", str(path), "--dry-run"]) == 0
+        line = capsys.readouterr().out.strip()
+        assert "M parameters" in line, line
+        counts[path.stem] = float(line.split("TTSR ")[1].split("M")[0])
+    paper = load_config(REPO / "configs" / "ttsr.toml")
+    assert (paper.schedule.init_epochs, paper.schedule.epochs, paper.data.batch_size, paper.data.patch) == (2, 50, 9, 160)
+    assert (paper.loss.rec, paper.loss.per, paper.loss.tpl, paper.loss.adv, paper.loss.gan_k) == (1, 1e-2, 1e-2, 1e-3, 2)
+    assert (paper.optim.lr, paper.optim.lr_lte, paper.optim.lr_d, paper.optim.betas_d) == (1e-4, 1e-5, 1e-4, [0.0, 0.9])
+    rec = load_config(REPO / "configs" / "ttsr-rec.toml")
+    assert (rec.schedule.init_epochs, rec.schedule.epochs, rec.loss.per, rec.loss.adv) == (0, 200, 0, 0)
+    # CSFI adds parameters, wider models have more, the published model is 6.7M (release keys)
+    assert counts["ttsr"] == counts["ttsr-rec"] > counts["ablation-no-csfi"]
+    assert counts["ablation-c96"] > counts["ablation-c80"] > counts["ablation-no-csfi"]
+    assert 6.5 < counts["ttsr"] < 7.0
+
+
+def test_config_typos_are_user_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[loss]\nrecc = 1.0\n")
+    with pytest.raises(UserError, match="recc"):
+        load_config(bad)
+    with pytest.raises(UserError, match="amp"):
+        TrainConfig.from_dict({"device": {"amp": "fp8"}})
+
+
+def test_missing_vgg_weights_stop_with_one_line(tmp_path, monkeypatch, capsys):
+    from ttsr.train import main
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
+    code = main(["--config", str(REPO / "configs" / "tiny.toml"), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1
+    assert "vgg19-dcbb9e9c.pth" in err and "python -m benchmarks.weights fetch vgg19" in err
+    assert "--allow-random-vgg" in err
+    assert not (tmp_path / "run" / STATE_FILE).exists()
+
+
+def test_random_vgg_is_recorded_in_the_exported_generator(tmp_path):
+    from ttsr.checkpoint import load_ttsr
+
+    torch.set_num_threads(1)
+    cfg = small_config(schedule={"init_epochs": 1, "epochs": 0})
+    small_trainer(cfg, tmp_path).fit()
+    model = load_ttsr(tmp_path / "model_last.pt")
+    assert model.checkpoint_metadata["allow_random_vgg"] is True
+    state = torch.load(tmp_path / STATE_FILE, weights_only=True)
+    assert state["metadata"]["allow_random_vgg"] is True
+
+
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    import ttsr.trainer as trainer_module
+
+    real = trainer_module.reconstruction_loss
+    calls = {"n": 0}
+
+    def poisoned(sr, hr, kind="l1"):
+        calls["n"] += 1
+        value = real(sr, hr, kind)
+        return value * float("nan") if calls["n"] == 3 else value
+
+    monkeypatch.setattr(trainer_module, "reconstruction_loss", poisoned)
+    torch.set_num_threads(1)
+    cfg = small_config(checkpoint={"every": 2})
+    trainer = small_trainer(cfg, tmp_path)
+    with pytest.raises(NonFiniteLoss, match="at step 3"):
+        trainer.fit()
+    state = torch.load(tmp_path / STATE_FILE, weights_only=True)
+    assert state["position"]["step"] == 2
+    assert all(torch.isfinite(v).all() for v in state["generator"].values() if v.is_floating_point())
+
+
+def test_a_short_run_learns(tmp_path):
+    """Demo photos, tiny TTSR, reconstruction loss: validation PSNR rises by ≥ 5 dB."""
+    from benchmarks.datasets import load
+    from ttsr.train import make_validator
+
+    from types import SimpleNamespace
+
+    torch.set_num_threads(1)  # one thread: the CI box is shared, OpenMP spinning costs 10× there
+    demo = load("demo", None)
+    images = [s.hr for s in demo]
+    cfg = small_config(model={}, schedule={"init_epochs": 0, "epochs": 100, "max_steps": 100},
+                       loss={"per": 0.0, "tpl": 0.0, "adv": 0.0}, optim={"lr": 1e-3, "lr_lte": 1e-4},
+                       data={"batch_size": 4, "repeats": 8}, checkpoint={"every": 1000}, log={"every": 25})
+    cfg.model = {"n_feats": 16, "num_res_blocks": [1, 1, 1, 1]}
+    trainer = small_trainer(cfg, tmp_path, images=images)
+    # held-in photos, central crops (validation cost stays small); references as the demo set gives them
+    crops = [SimpleNamespace(hr=s.hr[48:144, 64:192], ref=s.ref[32:160, 48:208]) for s in (demo[0], demo[1])]
+    trainer.validator = make_validator(crops, trainer.device, 4)
+    before = trainer.validate()["val_psnr"]
+    trainer.fit()
+    after = trainer.validate()["val_psnr"]
+    rows = [line.split(",") for line in (tmp_path / "log.csv").read_text().splitlines()[1:] if line.startswith("train")]
+    rec = [float(r[6]) for r in rows]
+    print(f"val PSNR {before:.2f} -> {after:.2f} dB; rec loss {rec[0]:.4f} -> {rec[-1]:.4f}")
+    assert rec[-1] < 0.5 * rec[0]
+    assert math.isfinite(after) and after >= before + 5.0
