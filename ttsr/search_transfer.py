@@ -15,8 +15,9 @@ matrix alone of a Manga109 page searched against an HR-size page.
 
 * the search tiles the LR positions and walks over chunks of reference positions, unfolding only
   the reference rows a chunk needs, and keeps a running max/argmax (no relevance matrix);
-* the transfer gathers, for each of the 3×3 block offsets of a patch, the selected blocks straight
-  from the (unpadded) reference feature map and adds them into the output (no unfold).
+* the transfer gathers, for each of the 3×3 block offsets of a patch, the selected blocks from a
+  block-major copy of the reference (made in budget-sized bands when the level is large) and adds
+  them into the output (no unfold).
 
 Tie rule: ``index`` is the *first* (smallest flat reference position) maximum, as ``torch.max``
 returns on the full matrix: within a chunk torch.max takes the first, across chunks a later chunk
@@ -25,8 +26,12 @@ are rounded differently by the two matrix products (dense vs blocked) can still 
 positions; their relevance values then differ by float rounding only (~1e-7).
 
 Memory budget (``max_memory_bytes``): bounds the working memory these functions allocate on top
-of their inputs and outputs (patch unfolds, relevance blocks, gathered blocks); chunk sizes are
-derived from it. ``SearchTransfer`` halves the budget and retries when an allocation fails.
+of their inputs and outputs (patch unfolds, relevance blocks, reference bands, gathered blocks);
+chunk sizes are derived from it. Not counted: the transfer's accumulator, one output-sized
+buffer per level. ``SearchTransfer`` halves the budget and retries when an allocation fails.
+Training: with gradients enabled the chunked search recomputes ``S`` differentiably from the
+selected patches only (no relevance matrix is kept for backward); the gather's backward keeps
+only indices. Gradients equal the dense oracle's (tested).
 """
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ __all__ = [
     "relevance_chunked",
     "transfer_dense",
     "transfer_gather",
+    "gather_patches",
     "default_memory_budget",
     "SearchTransfer",
 ]
@@ -90,18 +96,21 @@ def transfer_dense(
     return out[0], out[1], out[2]
 
 
-def _normalised_patches(feat: torch.Tensor, p0: int, p1: int) -> torch.Tensor:
-    """L2-normalised 3×3 patches (zero padding 1) at flat positions [p0, p1) of ``feat``.
+def _normalised_patches(feat: torch.Tensor, p0: int, p1: int, padding: int = 1) -> torch.Tensor:
+    """L2-normalised 3×3 patches (zero padding ``padding``) at flat positions [p0, p1) of ``feat``.
 
-    Unfolds only the feature rows those positions need (plus one halo row each side), so the cost
-    is O(C·9·(p1 - p0 + 2W)) instead of the whole map. Returns [N, C*9, p1 - p0], the columns of
-    ``F.normalize(F.unfold(feat, 3, padding=1), dim=1)[..., p0:p1]``.
+    Unfolds only the feature rows those positions need (plus the halo rows), so the cost is
+    O(C·9·(p1 - p0 + 2W)) instead of the whole map. Returns [N, C*9, p1 - p0], the columns of
+    ``F.normalize(F.unfold(feat, 3, padding=padding), dim=1)[..., p0:p1]``. TTSR uses padding 1
+    (a patch at every position); SRNTT's 'VALID' patches are padding 0.
     """
     h, w = feat.shape[-2:]
-    y0, y1 = p0 // w, (p1 - 1) // w + 1
-    rows = feat[:, :, max(y0 - 1, 0) : min(y1 + 1, h)]
-    rows = F.pad(rows, (1, 1, 1 if y0 == 0 else 0, 1 if y1 == h else 0))
-    cols = F.unfold(rows, kernel_size=3)[:, :, p0 - y0 * w : p1 - y0 * w]
+    grid_w = w + 2 * padding - 2
+    y0, y1 = p0 // grid_w, (p1 - 1) // grid_w + 1
+    top, bottom = y0 - padding, y1 + 2 - padding  # feature rows under grid rows [y0, y1)
+    rows = feat[:, :, max(top, 0) : min(bottom, h)]
+    rows = F.pad(rows, (padding, padding, max(0, -top), max(0, bottom - h)))
+    cols = F.unfold(rows, kernel_size=3)[:, :, p0 - y0 * grid_w : p1 - y0 * grid_w]
     norm = cols.norm(dim=1, keepdim=True).clamp_min(1e-12)  # F.normalize's eps
     if cols.requires_grad:
         return cols / norm
@@ -132,8 +141,12 @@ def relevance_chunked(
     *,
     max_memory_bytes: int | None = None,
     chunk: int | None = None,
+    padding: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``relevance_dense`` in bounded memory: running max/argmax over reference chunks (§3.2).
+
+    ``padding``: 1 for TTSR (a 3×3 patch at every position); 0 gives the 'VALID' patches of
+    SRNTT's swap (outputs over the (H−2)×(W−2) grid, index into the (Hr−2)×(Wr−2) grid).
 
     ``chunk``: reference positions per chunk (overrides the budget's choice for the reference
     side); ``max_memory_bytes``: working-memory budget (None: ``default_memory_budget``). Same
@@ -141,8 +154,11 @@ def relevance_chunked(
     docstring) and ``S`` within float rounding. Differentiable: when gradients are needed, ``S``
     is recomputed from the selected patches (the gradient of a max flows through its argmax).
     """
+    if padding not in (0, 1):
+        raise ValueError(f"padding must be 0 or 1, not {padding}")
     n, c, h, w = lrsr_lv3.shape
     hr, wr = refsr_lv3.shape[-2:]
+    h, w, hr, wr = (size + 2 * padding - 2 for size in (h, w, hr, wr))  # patch grids
     n_query, n_ref, k = h * w, hr * wr, c * 9
     budget = default_memory_budget(lrsr_lv3.device) if max_memory_bytes is None else int(max_memory_bytes)
     qc, rc = _search_chunks(n, k, n_query, n_ref, wr, budget, lrsr_lv3.element_size(), chunk)
@@ -154,18 +170,18 @@ def relevance_chunked(
     keys_all = None
     if n_query > qc and es * n * k * n_ref * 8 <= budget:
         with torch.no_grad():
-            keys_all = _normalised_patches(refsr_lv3, 0, n_ref)
+            keys_all = _normalised_patches(refsr_lv3, 0, n_ref, padding)
     with torch.no_grad():
         for q0 in range(0, n_query, qc):
             q1 = min(q0 + qc, n_query)
-            query = _normalised_patches(lrsr_lv3, q0, q1)  # [N, K, qc]
+            query = _normalised_patches(lrsr_lv3, q0, q1, padding)  # [N, K, qc]
             run_v = run_i = None
             for r0 in range(0, n_ref, rc):
                 r1 = min(r0 + rc, n_ref)
                 if keys_all is not None:
                     keys = keys_all[:, :, r0:r1]
                 else:
-                    keys = _normalised_patches(refsr_lv3, r0, r1)  # [N, K, rc]
+                    keys = _normalised_patches(refsr_lv3, r0, r1, padding)  # [N, K, rc]
                 v, i = torch.max(torch.bmm(keys.transpose(1, 2), query), dim=1)  # [N, qc]
                 del keys
                 i += r0
@@ -181,6 +197,8 @@ def relevance_chunked(
     del keys_all
 
     if torch.is_grad_enabled() and (lrsr_lv3.requires_grad or refsr_lv3.requires_grad):
+        if padding != 1:
+            raise NotImplementedError("differentiable relevance is TTSR's (padding 1) only")
         best = _selected_relevance(lrsr_lv3, refsr_lv3, index)
     return best.view(n, 1, h, w), index
 
@@ -188,16 +206,17 @@ def relevance_chunked(
 def _selected_relevance(lrsr_lv3: torch.Tensor, refsr_lv3: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Differentiable r_{i, index_i} = <q_i/|q_i|, k_j/|k_j|> for the selected j only: [N, H*W]."""
     query = F.normalize(F.unfold(lrsr_lv3, kernel_size=3, padding=1), dim=1)  # [N, K, HW]
-    sel = _gather_patches(refsr_lv3, index, 1)  # [N, HW, C, 3, 3] unnormalised, grad-carrying
+    sel = gather_patches(refsr_lv3, index, 1)  # [N, HW, C, 3, 3] unnormalised, grad-carrying
     sel = sel.flatten(2).transpose(1, 2)  # [N, K, HW] in unfold's (c, ky, kx) order
     sel = F.normalize(sel, dim=1)
     return (sel * query).sum(dim=1)
 
 
-def _gather_patches(ref: torch.Tensor, index: torch.Tensor, s: int) -> torch.Tensor:
+def gather_patches(ref: torch.Tensor, index: torch.Tensor, s: int) -> torch.Tensor:
     """The 3s×3s patches (zero padding s, stride s) at ``index`` of ``ref``: [N, P, C, 3s, 3s].
 
-    Small helper for the differentiable relevance (whole index at once; used at lv3 only).
+    Used by the differentiable relevance (lv3) and by SRNTT's swap, which gathers the selected
+    patches of a few LR rows at a time (``index`` is centre-indexed on the (H/s)×(W/s) grid).
     """
     n, c = ref.shape[:2]
     hr, wr = ref.shape[-2] // s, ref.shape[-1] // s
