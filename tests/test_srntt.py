@@ -238,3 +238,19 @@ def test_bad_mat_and_cli_exit_code(tmp_path, release_files, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "garbage.mat" in err
     assert not (tmp_path / "x.safetensors").exists()
+
+
+@pytest.mark.parametrize("sizes, budget", [([(7, 9)], None), ([(5, 6), (8, 5)], None), ([(9, 7), (6, 6)], 1 << 14)])
+def test_bounded_swap_equals_dense(sizes, budget):
+    from baselines.srntt.swap import swap
+
+    torch.manual_seed(len(sizes))
+    content = torch.randn(8, 7, 6)
+    conditions = [torch.randn(8, h, w) for h, w in sizes]
+    styles = [[torch.randn(8, h, w), torch.randn(4, 2 * h, 2 * w), torch.randn(3, 4 * h, 4 * w)] for h, w in sizes]
+    dense_maps, dense_weights, dense_index = swap_dense(content, conditions, styles)
+    maps, weights, index = swap(content, conditions, styles, max_memory_bytes=budget)
+    assert torch.equal(index, dense_index)
+    assert torch.allclose(weights, dense_weights, atol=1e-5)
+    for got, want in zip(maps, dense_maps):
+        assert torch.allclose(got, want, atol=1e-5)

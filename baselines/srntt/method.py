@@ -50,6 +50,11 @@ class SRNTTMethod(Method):
         self.weights_path = weights_path
         return self
 
+    def set_memory_budget(self, max_bytes: int | None) -> None:
+        """Working-memory bound of the texture swap (`--max-memory`)."""
+        if self.pipeline is not None:
+            self.pipeline.max_memory = max_bytes
+
     @torch.no_grad()
     def __call__(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         assert self.pipeline is not None, "load() first"

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from baselines.srntt.network import SRNTT
-from baselines.srntt.swap import swap_dense
+from baselines.srntt.swap import swap, swap_dense
 from baselines.srntt.vgg import MatConvNetVGG19
 
 SWAP_LAYERS = ("relu3_1", "relu2_1", "relu1_1")
@@ -19,11 +19,12 @@ SWAP_LAYERS = ("relu3_1", "relu2_1", "relu1_1")
 class SRNTTPipeline(nn.Module):
     """The SRNTT network plus the MatConvNet VGG19 whose features are swapped."""
 
-    def __init__(self):
+    def __init__(self, mode: str = "chunked", max_memory: int | None = None):
         super().__init__()
         self.network = SRNTT()
         self.vgg = MatConvNetVGG19()
-        self.swap_fn = swap_dense
+        self.mode = mode  # "chunked" (memory-bounded, default) or "dense" (the oracle)
+        self.max_memory = max_memory  # bytes for the chunked swap; None: from free memory
         self.extras: dict[str, torch.Tensor] = {}
 
     def swapped_maps(self, lr_up: torch.Tensor, refs: list[torch.Tensor], refs_down_up: list[torch.Tensor]
@@ -35,7 +36,10 @@ class SRNTTPipeline(nn.Module):
         for ref in refs:
             features = self.vgg(ref, SWAP_LAYERS)
             styles.append([features[name][0] for name in SWAP_LAYERS])
-        maps, weights, index = self.swap_fn(content, conditions, styles)
+        if self.mode == "dense":
+            maps, weights, index = swap_dense(content, conditions, styles)
+        else:
+            maps, weights, index = swap(content, conditions, styles, max_memory_bytes=self.max_memory)
         self.extras = {"hard_index": index.cpu(), "S": weights.cpu()}
         return [m[None] for m in maps], weights
 

@@ -8,12 +8,15 @@ argmax reference patch. The weight map is the maximal cosine similarity. Swappin
 patches are concatenated, so each position takes the single best patch over all of them.
 
 `swap_dense` is the obviously-correct oracle (the full score matrix); `swap` is the
-memory-bounded version used for evaluation.
+memory-bounded version used for evaluation: TTSR's chunked relevance search with 'VALID'
+patches (running max over reference chunks) and a paste that gathers only the selected patches.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from ttsr.search_transfer import default_memory_budget, gather_patches, relevance_chunked
 
 PATCH = 3
 LEVEL_RATIOS = (1, 2, 4)  # relu3_1, relu2_1, relu1_1
@@ -58,3 +61,68 @@ def swap_dense(content: torch.Tensor, conditions: list[torch.Tensor], styles: li
         channels = styles[0][level].shape[0]
         swapped.append(_average_paste(patches[index], channels, (height * ratio, width * ratio), ratio))
     return swapped, weight_map_to_full(best, height, width), index
+
+
+def _best_over_references(content: torch.Tensor, conditions: list[torch.Tensor], budget: int
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Running best (cosine, reference id, patch index) over references, 'VALID' 3×3 patches.
+
+    Each reference is searched with TTSR's chunked relevance (padding 0); a later reference
+    replaces the running best only when strictly better, so ties keep the earlier patch, as the
+    argmax over the concatenated patches does.
+    """
+    best = ref_id = index = None
+    for j, condition in enumerate(conditions):
+        value, idx = relevance_chunked(content[None], condition[None], padding=0, max_memory_bytes=budget)
+        value, idx = value.flatten(), idx[0]
+        if best is None:
+            best, ref_id, index = value, torch.zeros_like(idx), idx
+        else:
+            better = value > best
+            best = torch.where(better, value, best)
+            ref_id = torch.where(better, torch.full_like(idx, j), ref_id)
+            index = torch.where(better, idx, index)
+    return best, ref_id, index
+
+
+def _paste_level(style_maps: list[torch.Tensor], grids: list[tuple[int, int]], ref_id: torch.Tensor,
+                 index: torch.Tensor, height: int, width: int, ratio: int, budget: int) -> torch.Tensor:
+    """Average-paste the selected style patches at one level, a few LR rows at a time.
+
+    Only the selected patches are gathered (no unfold of the references); the rows of a tile are
+    folded into their stripe of the output, and overlaps are divided by the count map at the end.
+    """
+    size = PATCH * ratio
+    channels = style_maps[0].shape[0]
+    valid_h, valid_w = height - 2, width - 2
+    out = style_maps[0].new_zeros(channels, height * ratio, width * ratio)
+    per_row = style_maps[0].element_size() * valid_w * channels * size * size * 3  # gather + fold copies
+    rows = int(max(1, min(valid_h, budget // max(1, per_row))))
+    for y0 in range(0, valid_h, rows):
+        y1 = min(y0 + rows, valid_h)
+        tile_ref, tile_idx = ref_id[y0 * valid_w:y1 * valid_w], index[y0 * valid_w:y1 * valid_w]
+        patches = out.new_zeros(tile_idx.numel(), channels, size, size)
+        for j, (style, (_, grid_w)) in enumerate(zip(style_maps, grids)):
+            chosen = (tile_ref == j).nonzero().flatten()
+            if chosen.numel():
+                top, left = tile_idx[chosen] // (grid_w - 2), tile_idx[chosen] % (grid_w - 2)
+                centres = (top + 1) * grid_w + (left + 1)  # TTSR's padded-patch grid is centre-indexed
+                patches[chosen] = gather_patches(style[None], centres[None], ratio)[0]
+        stripe = F.fold(patches.flatten(1).t()[None], ((y1 - y0 + 2) * ratio, width * ratio), size, stride=ratio)
+        out[:, y0 * ratio:(y1 + 2) * ratio] += stripe[0]
+    ones = out.new_ones(1, size * size, valid_h * valid_w)
+    counts = F.fold(ones, (height * ratio, width * ratio), size, stride=ratio)[0]
+    return out / counts.clamp_min(1)
+
+
+def swap(content: torch.Tensor, conditions: list[torch.Tensor], styles: list[list[torch.Tensor]],
+         *, max_memory_bytes: int | None = None) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+    """`swap_dense` in bounded memory: same outputs (index into the concatenated patches too)."""
+    height, width = content.shape[-2:]
+    budget = default_memory_budget(content.device) if max_memory_bytes is None else int(max_memory_bytes)
+    best, ref_id, index = _best_over_references(content, conditions, budget)
+    grids = [tuple(c.shape[-2:]) for c in conditions]
+    swapped = [_paste_level([style[level] for style in styles], grids, ref_id, index, height, width, ratio, budget)
+               for level, ratio in enumerate(LEVEL_RATIOS)]
+    offsets = torch.tensor([0] + [(h - 2) * (w - 2) for h, w in grids[:-1]], device=index.device).cumsum(0)
+    return swapped, weight_map_to_full(best, height, width), index + offsets[ref_id]
