@@ -72,12 +72,17 @@ class TTSR(nn.Module):
             return TTSROutput(self.MainNet(lr), None, None, None, None, None)
         if lrsr is None or ref is None or refsr is None:
             raise ValueError("TTSR with texture transfer needs lr, lrsr, ref and refsr")
+        S, T_lv3, T_lv2, T_lv1, index = self._search_and_transfer(lrsr, ref, refsr)
+        sr = self.MainNet(lr, S, T_lv3, T_lv2, T_lv1)
+        return TTSROutput(sr, S, T_lv3, T_lv2, T_lv1, index)
+
+    def _search_and_transfer(self, lrsr: torch.Tensor, ref: torch.Tensor, refsr: torch.Tensor):
+        """LTE features (§3.1) → relevance search and transfer (§3.2). A function of its own so
+        the reference's features are freed before the main network runs (they are not needed there)."""
         _, _, lrsr_lv3 = self.LTE(_to_unit(lrsr.detach()))
         _, _, refsr_lv3 = self.LTE(_to_unit(refsr.detach()))
         ref_lv1, ref_lv2, ref_lv3 = self.LTE(_to_unit(ref.detach()))
-        S, T_lv3, T_lv2, T_lv1, index = self.SearchTransfer(lrsr_lv3, refsr_lv3, ref_lv1, ref_lv2, ref_lv3)
-        sr = self.MainNet(lr, S, T_lv3, T_lv2, T_lv1)
-        return TTSROutput(sr, S, T_lv3, T_lv2, T_lv1, index)
+        return self.SearchTransfer(lrsr_lv3, refsr_lv3, ref_lv1, ref_lv2, ref_lv3)
 
     def texture_features(self, sr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """LTE features (lv1, lv2, lv3) of an SR image for the transferal perceptual loss (§3.4).

@@ -10,7 +10,9 @@ peak minus the memory held just before the measured call (inputs, weights). The 
 run only where its estimated size (from the matrix shapes, §3.2) fits the memory limit; otherwise
 the estimate is printed as ``est.``. Stages: ``stage`` = search + transfer alone on LTE-shaped
 random features (C = 64/128/256 at 1×, ½×, ¼×), ``full`` = the whole TTSR forward (n_feats=64,
-blocks 16/16/8/4) under ``torch.no_grad``.
+blocks 16/16/8/4) under ``torch.no_grad``, ``srntt`` = SRNTT's texture swap (`baselines.srntt.swap`,
+'VALID' patches, averaged paste) on VGG-shaped random features, dense oracle vs bounded (its dense
+estimate reuses the TTSR stage's: the same matrix and unfold shapes up to the border patches).
 """
 from __future__ import annotations
 
@@ -92,7 +94,20 @@ def child(spec: dict) -> dict:
     torch.manual_seed(0)
     mode, budget = spec["version"], spec.get("max_memory")
 
-    if spec["stage"] == "stage":
+    if spec["stage"] == "srntt":  # SRNTT's swap on VGG-shaped features (relu3_1/2_1/1_1)
+        from baselines.srntt.swap import swap, swap_dense
+
+        def r(*shape):
+            return torch.randn(*shape, device=device)
+        content, conditions = r(256, lh, lw), [r(256, rh // 4, rw // 4)]
+        styles = [[r(256, rh // 4, rw // 4), r(128, rh // 2, rw // 2), r(64, rh, rw)]]
+
+        def call():
+            with torch.no_grad():
+                if mode == "dense":
+                    return swap_dense(content, conditions, styles)
+                return swap(content, conditions, styles, max_memory_bytes=budget)
+    elif spec["stage"] == "stage":
         def r(*shape):
             return torch.randn(1, *shape, device=device)
         args = (r(256, lh, lw), r(256, rh // 4, rw // 4), r(64, rh, rw), r(128, rh // 2, rw // 2),
@@ -161,7 +176,8 @@ def fmt_bytes(n: float) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="cufed5,urban100,manga109")
-    ap.add_argument("--stages", default="stage,full", help="stage (search+transfer alone), full (TTSR forward)")
+    ap.add_argument("--stages", default="stage,full",
+                    help="stage (search+transfer alone), full (TTSR forward), srntt (SRNTT's texture swap)")
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     ap.add_argument("--repeat", type=int, default=1, help="timed calls per measurement (min is shown)")
     ap.add_argument("--max-memory", type=float, default=None,
@@ -197,7 +213,7 @@ def main(argv=None) -> int:
         for stage in [s.strip() for s in args.stages.split(",") if s.strip()]:
             found = {}
             versions = [("dense", None), ("chunked", budget)]
-            if stage == "stage" and args.small_budget:
+            if stage in ("stage", "srntt") and args.small_budget:
                 versions.append(("chunked", int(args.small_budget)))
             for version, vbudget in versions:
                 label = f"{case.what}"
