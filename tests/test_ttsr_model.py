@@ -176,3 +176,21 @@ def test_config_round_trip_and_cli(capsys):
     assert "6.850" in capsys.readouterr().out  # 6,850,143 parameters = 6.53 × 2^20
     assert config_main(["--variants"]) == 0
     assert "base+tt+csfi" in capsys.readouterr().out
+
+
+def test_conv_concat_equals_conv_of_the_concatenation_with_gradients():
+    from ttsr.main_net import conv_concat
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(7, 5, 3, padding=1)
+    parts = [torch.randn(2, c, 6, 5, dtype=torch.float64, requires_grad=True) for c in (3, 4)]
+    conv = conv.double()
+    expected = conv(torch.cat(parts, dim=1))
+    got = conv_concat(conv, iter(parts))
+    assert torch.allclose(got, expected, atol=1e-12)
+    grads = torch.autograd.grad(got.square().sum(), [*parts, conv.weight, conv.bias])
+    want = torch.autograd.grad(expected.square().sum(), [*parts, conv.weight, conv.bias])
+    for g, w in zip(grads, want):
+        assert torch.allclose(g, w, atol=1e-10)
+    with pytest.raises(ValueError, match="channels"):
+        conv_concat(conv, [parts[0]])
