@@ -16,7 +16,8 @@ with the release's protocol (`benchmarks.metrics`, `benchmarks.degrade.refsr_inp
 Multi-GPU: `torchrun --nproc_per_node N -m ttsr.train --config …` (batch_size is global).
 The ImageNet VGG19 weights (LTE initialisation and perceptual loss) must be in the torch hub
 cache; `--allow-random-vgg` replaces them by random weights for smoke tests only, and the
-checkpoints say so.
+checkpoints say so. SRNTT's configs (`configs/srntt*.toml`) train with `python -m baselines.srntt.train`,
+which reuses this module's data, validation and command line.
 """
 from __future__ import annotations
 
@@ -148,6 +149,13 @@ def needs_vgg(cfg: TrainConfig, model_config) -> bool:
     return per or model_config.uses_reference
 
 
+def check_method(cfg: TrainConfig) -> None:
+    """This CLI trains TTSR; other methods' configs name their own training CLI."""
+    if cfg.method != "ttsr":
+        hint = "; SRNTT configs train with python -m baselines.srntt.train" if cfg.method.startswith("srntt") else ""
+        raise UserError(f"method {cfg.method!r} has no training recipe here (known: ttsr){hint}")
+
+
 def build(cfg: TrainConfig, *, allow_random_vgg: bool, root: Path, out: Path, device: str | None = None,
           progress: bool = True, with_validation: bool = True, dist_info=None):
     """The Trainer for `cfg` (data, recipe, VGG, validator)."""
@@ -155,8 +163,7 @@ def build(cfg: TrainConfig, *, allow_random_vgg: bool, root: Path, out: Path, de
     from ttsr.ttsr_recipe import TTSRRecipe, build_model_config, parameter_count
     from ttsr.vgg import VGG19Relu51
 
-    if cfg.method != "ttsr":
-        raise UserError(f"method {cfg.method!r} has no training recipe here (known: ttsr)")
+    check_method(cfg)
     try:
         model_config = build_model_config(cfg.model)
     except (TypeError, ValueError) as err:
@@ -199,6 +206,7 @@ def describe_parameters(cfg: TrainConfig) -> str:
     from ttsr.config import parameter_count
     from ttsr.ttsr_recipe import build_model_config
 
+    check_method(cfg)
     try:
         model_config = build_model_config(cfg.model)
     except (TypeError, ValueError) as err:
@@ -227,8 +235,10 @@ def apply_overrides(cfg: TrainConfig, args: argparse.Namespace) -> TrainConfig:
     return cfg
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m ttsr.train", description=__doc__.split("\n")[0],
+def make_parser(prog: str = "python -m ttsr.train", description: str = __doc__.split("\n")[0]
+                ) -> argparse.ArgumentParser:
+    """The training CLI's options (other methods' training CLIs add their own to it)."""
+    p = argparse.ArgumentParser(prog=prog, description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="training TOML (configs/*.toml)")
     p.add_argument("--data-root", help="data root (CUFED: holds train/input and train/ref; "
@@ -248,19 +258,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--tf32", action="store_true", help="allow TF32 matmuls/convolutions on CUDA")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     p.add_argument("--dry-run", action="store_true", help="print the configuration's parameter count and exit")
-    return p.parse_args(argv)
+    return p
 
 
-@cli_main
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    cfg = apply_overrides(load_config(args.config), args)
-    out = Path(args.out) if args.out else Path("runs") / "train" / cfg.name
-    if args.dry_run:
-        print(describe_parameters(cfg))
-        return 0
-    trainer = build(cfg, allow_random_vgg=args.allow_random_vgg, root=data_root(cfg, args.data_root), out=out,
-                    device=args.device, progress=not args.no_progress)
+def parse_args(argv=None) -> argparse.Namespace:
+    return make_parser().parse_args(argv)
+
+
+def fit_and_report(trainer, args: argparse.Namespace, out: Path) -> int:
+    """Run `trainer` (resume / stop-after from `args`), close the process group, print the result."""
     try:
         result = trainer.fit(resume=args.resume, stop_after=args.stop_after)
     finally:
@@ -273,6 +279,19 @@ def main(argv=None) -> int:
         best_s = f"; best val PSNR {best['metric']:.3f} dB at step {best['step']}" if best["step"] >= 0 else ""
         print(f"{result['status']} at step {result['step']}{best_s}; run folder {out}", flush=True)
     return 0
+
+
+@cli_main
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    cfg = apply_overrides(load_config(args.config), args)
+    out = Path(args.out) if args.out else Path("runs") / "train" / cfg.name
+    if args.dry_run:
+        print(describe_parameters(cfg))
+        return 0
+    trainer = build(cfg, allow_random_vgg=args.allow_random_vgg, root=data_root(cfg, args.data_root), out=out,
+                    device=args.device, progress=not args.no_progress)
+    return fit_and_report(trainer, args, out)
 
 
 if __name__ == "__main__":

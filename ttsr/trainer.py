@@ -23,6 +23,8 @@ an object with
     loss_names: tuple[str, ...]                 # names method_losses may return (log columns)
     predict(lr, lrsr, ref, refsr) -> sr         # eval-mode inference for validation ([-1, 1])
     export(path, metadata) -> None              # the generator in its release format
+    make_critic(patch) -> nn.Module             # optional: the method's own WGAN-GP critic
+                                                # (default: TTSR's `ttsr.discriminator.Discriminator`)
 The trainer owns data order, L_rec, L_per, the WGAN-GP critic, optimisers, schedules, AMP, DDP,
 checkpoints, validation and logs. SRNTT, for example, returns its texture (Gram) loss from
 `method_losses` and reuses everything else; `ttsr.ttsr_recipe.TTSRRecipe` is the TTSR recipe.
@@ -254,10 +256,11 @@ class Trainer:
         self.schedule = EpochStepDecay(self.opt_g, cfg.schedule.lr_decay_epochs, cfg.schedule.lr_gamma,
                                        cfg.schedule.init_epochs)
         self.use_adv = loss.adv > 0 and cfg.schedule.epochs > 0
-        self.critic: Discriminator | None = None
+        self.critic: nn.Module | None = None
         self.opt_d = None
         if self.use_adv:
-            self.critic = Discriminator(cfg.data.patch).to(self.device, memory_format=self.memory_format)
+            make_critic = getattr(recipe, "make_critic", Discriminator)
+            self.critic = make_critic(cfg.data.patch).to(self.device, memory_format=self.memory_format)
             self.opt_d = torch.optim.Adam(self.critic.parameters(), lr=o.lr_d, betas=tuple(o.betas_d), eps=o.eps)
         self.vgg = None
         if loss.per > 0 and cfg.schedule.epochs > 0:

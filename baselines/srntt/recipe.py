@@ -1,0 +1,213 @@
+"""SRNTT's recipe for `ttsr.trainer.Trainer` (SRNTT paper §3.4 objective, baselines.md §1.5).
+
+What the trainer owns and SRNTT shares: data order, L_rec (L1, weight 1), L_per (MSE of relu5_1,
+weight 1e-4; here through the MatConvNet VGG19 on (SR + 1)·127.5 — `perceptual_net`), WGAN-GP
+(weight 1e-6, λ = 10, critic `SRNTTDiscriminator`), the init epochs with reconstruction only,
+Adam, checkpoints/resume, AMP and DDP. What this recipe adds:
+
+- `forward`: VGG19 relu3_1 of LR↑ (content), of Ref↓↑ (condition) and relu3_1/2_1/1_1 of Ref
+  (style), then the texture swap of §3.2 (`baselines.srntt.swap.swap`, without gradient, in fp32),
+  then the network. The swap is computed online from the batch's bicubic LR↑ and Ref↓↑. The
+  release swapped offline with LR and Ref-LR upsampled by its SRGAN content extractor; its author
+  says bicubic "would not significantly affect the feature matching" (ZZUTK/SRNTT issue #13,
+  baselines.md §1.4).
+- Only the texture transfer is optimised (one Adam group); the content extractor stays frozen at
+  its `upscale.npz` weights, BatchNorm included (`FrozenContentSRNTT` keeps it in eval mode).
+- `method_losses`: the texture loss ("tex", weight `[loss] tpl` = 1e-4): per layer l ∈ {relu3_1,
+  relu2_1, relu1_1} the mean squared difference of the Gram matrices FᵀF of the SR's VGG feature
+  and of the swapped map, divided by 4·(N_l·C_l)², averaged over the three layers; with
+  `[model] use_weight_map` both maps are weighted by sigmoid(−20·w + 0.65), w the similarity map
+  bicubically resized to each scale (§1.5).
+- `export`: a safetensors file with the layout `baselines.srntt.method` loads (`network.*`,
+  `vgg.*`), written as `<name>.safetensors` beside the trainer's `<name>.pt` path, with metadata
+  `origin` "trained by ttsr-bench …" that names the file the frozen parts came from.
+
+Not reproduced: the release's second "train with truth" update per iteration (HR's own VGG maps
+with unit weights) — the trainer makes one generator update per step.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save as safetensors_bytes
+from torch import nn
+
+from baselines.srntt.discriminator import SRNTTDiscriminator
+from baselines.srntt.network import SRNTT
+from baselines.srntt.pipeline import SWAP_LAYERS
+from baselines.srntt.swap import LEVEL_RATIOS, swap
+from baselines.srntt.vgg import MatConvNetVGG19
+from ttsr.fileio import atomic_write_bytes
+from ttsr.train_config import LossConfig, OptimConfig
+
+# sigmoid(a·w + b) weighting of the texture loss (release constants, baselines.md §1.5).
+WEIGHT_MAP_A, WEIGHT_MAP_B = -20.0, 0.65
+INIT_STD = 0.02  # release initialisation: conv weights N(0, 0.02), BN gamma N(1, 0.02)
+
+
+def to_255(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] → [0, 255], the VGG input of the release ((x + 1)·127.5)."""
+    return (x + 1.0) * 127.5
+
+
+def release_init(module: nn.Module) -> None:
+    """The release's initialisation (baselines.md §1.1): conv W ~ N(0, 0.02), biases 0, BN gamma ~ N(1, 0.02)."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Conv2d):
+            nn.init.normal_(layer.weight, 0.0, INIT_STD)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+        elif isinstance(layer, nn.BatchNorm2d):
+            nn.init.normal_(layer.weight, 1.0, INIT_STD)
+            nn.init.zeros_(layer.bias)
+
+
+class FrozenContentSRNTT(nn.Module):
+    """The trained generator: `SRNTT` whose content extractor is frozen (no gradient, BN in eval mode)."""
+
+    def __init__(self, network: SRNTT):
+        super().__init__()
+        self.network = network
+        network.content_extractor.requires_grad_(False)
+        network.content_extractor.eval()
+
+    def train(self, mode: bool = True) -> "FrozenContentSRNTT":
+        super().train(mode)
+        self.network.content_extractor.eval()  # its BatchNorm keeps the upscale.npz statistics
+        return self
+
+    def forward(self, lr: torch.Tensor, swapped_maps: list[torch.Tensor]) -> torch.Tensor:
+        return self.network(lr, swapped_maps)
+
+
+class VGGRelu51(nn.Module):
+    """The perceptual-loss network: MatConvNet VGG19 relu5_1 of an image in [-1, 1]."""
+
+    def __init__(self, vgg: MatConvNetVGG19):
+        super().__init__()
+        self.vgg = vgg
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.vgg(to_255(image), ("relu5_1",))["relu5_1"]
+
+
+def _fp32(device: torch.device):
+    return torch.autocast(device_type=device.type, enabled=False)
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """FᵀF per sample: [N, C, H, W] → [N, C, C] (fp32)."""
+    flat = features.float().flatten(2)
+    return flat @ flat.transpose(1, 2)
+
+
+def texture_loss(sr_features: list[torch.Tensor], swapped: list[torch.Tensor],
+                 weights: torch.Tensor | None = None) -> torch.Tensor:
+    """SRNTT §3.4 texture loss (release form, baselines.md §1.5), layers ordered [relu3_1, relu2_1, relu1_1].
+
+    `weights`: the similarity map [N, 1, h, w] at relu3_1 size, or None (no weighting).
+    """
+    total = 0.0
+    with _fp32(sr_features[0].device):
+        for feature, target, ratio in zip(sr_features, swapped, LEVEL_RATIOS):
+            feature, target = feature.float(), target.float()
+            if weights is not None:
+                w = weights.float()
+                if ratio > 1:
+                    w = F.interpolate(w, scale_factor=ratio, mode="bicubic", align_corners=False)
+                w = torch.sigmoid(WEIGHT_MAP_A * w + WEIGHT_MAP_B)
+                feature, target = feature * w, target * w
+            _, channels, height, width = feature.shape
+            normaliser = 4.0 * float(height * width * channels) ** 2
+            total = total + (gram(feature) - gram(target.detach())).pow(2).mean() / normaliser
+    return total / len(sr_features)
+
+
+def _crop4(image: torch.Tensor) -> torch.Tensor:
+    """Top-left crop to multiples of 4, so the relu3_1/2_1/1_1 ratios are exact (§1.4)."""
+    height, width = image.shape[-2:]
+    return image[..., : height - height % 4, : width - width % 4]
+
+
+class SRNTTRecipe:
+    """Generator adapter of SRNTT; see `ttsr.trainer` for the protocol and the module docstring."""
+
+    loss_names = ("tex",)
+
+    def __init__(self, network: SRNTT, vgg: MatConvNetVGG19, *, name: str = "srntt", use_weight_map: bool = False,
+                 max_swap_memory: int | None = None, origin: str = ""):
+        self.name = name  # "srntt" or "srntt-rec": the harness method the export is for
+        self.generator = FrozenContentSRNTT(network)
+        self.vgg = vgg.eval().requires_grad_(False)
+        self.perceptual_net = VGGRelu51(self.vgg)
+        self.use_weight_map = use_weight_map
+        self.max_swap_memory = max_swap_memory
+        self.origin = origin  # where the frozen content extractor and VGG came from
+
+    # -- the protocol --------------------------------------------------------------------------
+    def param_groups(self, optim: OptimConfig) -> list[dict]:
+        params = [p for p in self.generator.network.texture_transfer.parameters() if p.requires_grad]
+        return [{"params": params, "lr": optim.lr, "name": "texture_transfer"}]
+
+    def make_critic(self, patch: int) -> nn.Module:
+        return SRNTTDiscriminator(patch)
+
+    @torch.no_grad()
+    def swapped_maps(self, lr_up: torch.Tensor, ref: torch.Tensor, ref_down_up: torch.Tensor
+                     ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Swapped [relu3_1, relu2_1, relu1_1] maps and the similarity map [N, 1, h, w] (inputs in [-1, 1])."""
+        device = lr_up.device
+        if self.vgg.mean.device != device:
+            self.vgg.to(device)
+        with _fp32(device):
+            content = self.vgg(to_255(lr_up.float()), ("relu3_1",))["relu3_1"]
+            condition = self.vgg(to_255(ref_down_up.float()), ("relu3_1",))["relu3_1"]
+            style = self.vgg(to_255(ref.float()), SWAP_LAYERS)
+            maps: list[list[torch.Tensor]] = [[], [], []]
+            weights = []
+            for i in range(lr_up.shape[0]):
+                swapped, weight, _ = swap(content[i].contiguous(), [condition[i].contiguous()],
+                                          [[style[name][i].contiguous() for name in SWAP_LAYERS]],
+                                          max_memory_bytes=self.max_swap_memory)
+                for level, value in enumerate(swapped):
+                    maps[level].append(value)
+                weights.append(weight)
+        return [torch.stack(level) for level in maps], torch.stack(weights)[:, None]
+
+    def forward(self, net: nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+        maps, weights = self.swapped_maps(batch["lrsr"], batch["ref"], batch["refsr"])
+        return {"sr": net(batch["lr"], maps), "maps": maps, "weights": weights}
+
+    def method_losses(self, outputs: dict[str, Any], batch: dict[str, torch.Tensor],
+                      loss: LossConfig) -> dict[str, tuple[float, torch.Tensor]]:
+        if loss.tpl <= 0:
+            return {}
+        features = self.vgg(to_255(outputs["sr"]), SWAP_LAYERS)
+        value = texture_loss([features[name] for name in SWAP_LAYERS], outputs["maps"],
+                             outputs["weights"] if self.use_weight_map else None)
+        return {"tex": (loss.tpl, value)}
+
+    def predict(self, lr, lrsr, ref, refsr) -> torch.Tensor:
+        maps, _ = self.swapped_maps(lrsr, _crop4(ref), _crop4(refsr))
+        return self.generator(lr, maps)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """`SRNTTPipeline`'s state dict: `network.*` (content extractor + texture transfer) and `vgg.*`."""
+        state = {f"network.{k}": v for k, v in self.generator.network.state_dict().items()}
+        state.update({f"vgg.{k}": v for k, v in self.vgg.state_dict().items()})
+        return {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+
+    def export(self, path: Path, metadata: dict) -> None:
+        path = Path(path).with_suffix(".safetensors")
+        step = metadata.get("step", "?")
+        header = {
+            "method": self.name,
+            "origin": (f"trained by ttsr-bench (baselines.srntt.train, config {metadata.get('train_config', '?')}, "
+                       f"step {step}); content extractor and VGG19 frozen from: {self.origin or 'unknown'}"),
+            "metadata": json.dumps(metadata, default=str, sort_keys=True),
+        }
+        atomic_write_bytes(path, safetensors_bytes(self.state_dict(), metadata=header))

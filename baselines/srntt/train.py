@@ -1,0 +1,154 @@
+"""Train SRNTT with the project's trainer: `python -m baselines.srntt.train --config configs/srntt.toml
+--init-from weights/srntt.safetensors [--data-root DIR] [--out runs/train/NAME] [--resume]`.
+
+SRNTT's recipe (SRNTT paper §3.4, §4; release defaults, baselines.md §1.5) is in
+`configs/srntt.toml` (5 epochs reconstruction only, then 50 with all losses: rec 1, per 1e-4,
+texture 1e-4, adv 1e-6) and `configs/srntt-rec.toml` (reconstruction only = SRNTT-ℓ2, TTSR's
+"SRNTT-rec"). Everything else — data, resume (`--resume`), AMP (`--amp bf16|fp16`), DDP
+(`torchrun --nproc_per_node N -m baselines.srntt.train …`), logs, validation — is `ttsr.train`'s
+and takes the same options.
+
+The frozen parts come from `--init-from`: a file written by `python -m baselines.srntt.convert`
+(or a previous export of this trainer) holding `network.content_extractor.*` (the SRGAN of
+`upscale.npz`) and `vgg.*` (MatConvNet VGG19). Training from a random content extractor or VGG is
+not SRNTT, so a file labelled random (test-made `random_release` files) needs
+`--allow-random-vgg`, and the run records it. The texture transfer starts from the release's
+random initialisation, or from the file's with `--init-texture` (e.g. SRNTT from SRNTT-ℓ2).
+Exports (`model_last.safetensors`, `model_best.safetensors` in the run folder) load with
+`registry.get("srntt").load(path)` and `benchmarks.run --weights srntt=PATH`.
+
+`[model]` options: `use_weight_map` (weight the texture loss by the similarity map, §1.5;
+default false), `max_swap_memory` (bytes for the memory-bounded swap; default: automatic).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+from baselines.srntt.network import SRNTT
+from baselines.srntt.recipe import SRNTTRecipe, release_init
+from baselines.srntt.vgg import MatConvNetVGG19
+from ttsr.errors import UserError, cli_main
+from ttsr.train_config import TrainConfig, load_config
+
+METHODS = ("srntt", "srntt-rec")
+MODEL_OPTIONS = {"use_weight_map": bool, "max_swap_memory": int}
+CONVERT_HINT = ("convert the official release with python -m baselines.srntt.convert --upscale upscale.npz "
+                "--texture srntt_init.npz --vgg imagenet-vgg-verydeep-19.mat --out weights/srntt.safetensors")
+
+
+def model_options(cfg: TrainConfig) -> dict:
+    unknown = set(cfg.model) - set(MODEL_OPTIONS)
+    if unknown:
+        raise UserError(f"[model] of an SRNTT config: unknown key(s) {sorted(unknown)}; known: {sorted(MODEL_OPTIONS)}")
+    if cfg.method not in METHODS:
+        raise UserError(f"method {cfg.method!r} is not trained by baselines.srntt.train (known: {', '.join(METHODS)})")
+    return {key: MODEL_OPTIONS[key](value) for key, value in cfg.model.items()}
+
+
+def parameter_line(cfg: TrainConfig, network: SRNTT | None = None) -> str:
+    network = network or SRNTT()
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    texture, content, vgg = count(network.texture_transfer), count(network.content_extractor), count(MatConvNetVGG19())
+    return (f"{cfg.name}: SRNTT {(texture + content) / 1e6:.3f}M parameters (texture transfer {texture / 1e6:.3f}M "
+            f"trained, content extractor {content / 1e6:.3f}M frozen; VGG19 to relu5_1 {vgg / 1e6:.3f}M frozen)")
+
+
+def load_init(path: Path, *, allow_random_vgg: bool, init_texture: bool) -> tuple[SRNTT, MatConvNetVGG19, str]:
+    """(network, vgg, origin) from a converted or exported SRNTT file; the texture transfer is
+    release-initialised (from the global torch RNG) unless `init_texture`."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: --init-from file not found; {CONVERT_HINT}")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            origin = (handle.metadata() or {}).get("origin", "")
+            state = {key: handle.get_tensor(key) for key in handle.keys()}
+    except Exception as err:  # noqa: BLE001 - a damaged file on the user's disk
+        raise UserError(f"{path}: not a readable safetensors file ({err}); {CONVERT_HINT}") from err
+    if "random" in origin.lower() and not allow_random_vgg:
+        raise UserError(f"{path}: its content extractor and VGG19 are random ({origin}); training from them is "
+                        f"not SRNTT — pass --allow-random-vgg for a smoke test, or {CONVERT_HINT}")
+    network, vgg = SRNTT(), MatConvNetVGG19()
+    release_init(network.texture_transfer)
+    parts = [(network.content_extractor, "network.content_extractor."), (vgg, "vgg.")]
+    if init_texture:
+        parts.append((network.texture_transfer, "network.texture_transfer."))
+    for module, prefix in parts:
+        wanted = module.state_dict()
+        given = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        missing = [k for k in wanted if k not in given and not k.endswith("num_batches_tracked")]
+        wrong = [k for k in wanted if k in given and tuple(given[k].shape) != tuple(wanted[k].shape)]
+        if missing or wrong:
+            detail = f"missing {prefix}{missing[0]}" if missing else f"{prefix}{wrong[0]} has the wrong shape"
+            raise UserError(f"{path}: not an SRNTT weights file ({detail}; {len(missing)} missing, "
+                            f"{len(wrong)} misshapen); {CONVERT_HINT}")
+        module.load_state_dict({k: given.get(k, v) for k, v in wanted.items()}, strict=True)
+    return network, vgg, (origin or path.name) + (" (texture transfer too)" if init_texture else "")
+
+
+def build(cfg: TrainConfig, *, init_from: Path, allow_random_vgg: bool, root: Path, out: Path,
+          init_texture: bool = False, device: str | None = None, progress: bool = True,
+          with_validation: bool = True, dist_info=None, dataset=None):
+    """The Trainer for an SRNTT config (data and validation as `ttsr.train.build`)."""
+    from ttsr.train import build_train_set, git_commit, make_validator, validation_samples
+    from ttsr.trainer import Trainer, init_distributed, seed_everything
+
+    options = model_options(cfg)
+    if dataset is None:
+        dataset = build_train_set(cfg, root)
+    seed_everything(cfg.data.seed)
+    network, vgg, origin = load_init(init_from, allow_random_vgg=allow_random_vgg, init_texture=init_texture)
+    recipe = SRNTTRecipe(network, vgg, name=cfg.method, use_weight_map=options.get("use_weight_map", False),
+                         max_swap_memory=options.get("max_swap_memory"), origin=origin)
+    uses_per = cfg.loss.per > 0 and cfg.schedule.epochs > 0
+    info = dist_info or init_distributed("cuda" if (device or "").startswith("cuda") or
+                                         (device is None and torch.cuda.is_available()) else "cpu")
+    metadata = {"allow_random_vgg": bool(allow_random_vgg), "init_from": str(init_from), "init_origin": origin,
+                "offline_swap": "online, bicubic LR↑ and Ref↓↑ (release: SRGAN-upsampled; issue #13)",
+                "git_commit": git_commit(), "torch": str(torch.__version__), "config_name": cfg.name}
+    trainer = Trainer(cfg, recipe, dataset, out, perceptual_net=recipe.perceptual_net if uses_per else None,
+                      metadata=metadata, device=device, progress=progress, dist_info=info)
+    if info.main:
+        print(f"{parameter_line(cfg, network)}; {len(dataset)} training pairs, {trainer.steps_per_epoch} "
+              f"steps/epoch, {trainer.total_steps} steps; device {trainer.device}, {info.world} process(es)"
+              + ("; RANDOM content extractor/VGG19 (smoke test)" if allow_random_vgg else ""), flush=True)
+    if with_validation and info.main:
+        chosen = validation_samples(cfg, root)
+        if chosen is not None:
+            name, samples = chosen
+            trainer.validator = make_validator(samples, trainer.device, cfg.data.scale, cfg.val.max_images)
+            print(f"validation: {name}, {min(len(samples), cfg.val.max_images or len(samples))} image(s)", flush=True)
+    return trainer
+
+
+@cli_main
+def main(argv=None) -> int:
+    from ttsr.train import apply_overrides, data_root, fit_and_report, make_parser
+
+    parser = make_parser("python -m baselines.srntt.train", __doc__.split("\n")[0])
+    parser.add_argument("--init-from", type=Path,
+                        help="SRNTT safetensors (baselines.srntt.convert output) with the content extractor and VGG19")
+    parser.add_argument("--init-texture", action="store_true",
+                        help="also start the texture transfer from --init-from (default: release initialisation)")
+    args = parser.parse_args(argv)
+    cfg = apply_overrides(load_config(args.config), args)
+    model_options(cfg)
+    out = Path(args.out) if args.out else Path("runs") / "train" / cfg.name
+    if args.dry_run:
+        print(parameter_line(cfg))
+        return 0
+    if args.init_from is None:
+        raise UserError(f"--init-from is required: the frozen content extractor and VGG19 of SRNTT; {CONVERT_HINT}")
+    trainer = build(cfg, init_from=args.init_from, allow_random_vgg=args.allow_random_vgg,
+                    root=data_root(cfg, args.data_root), out=out, init_texture=args.init_texture,
+                    device=args.device, progress=not args.no_progress)
+    return fit_and_report(trainer, args, out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
