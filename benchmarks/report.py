@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from benchmarks import plots, published, visuals
-from benchmarks.report_text import fmt, render_markdown
+from benchmarks.report_text import as_number, fmt, render_markdown
 from ttsr.errors import UserError, cli_main
 from ttsr.fileio import atomic_write_text
 
@@ -182,14 +182,6 @@ def suite_methods() -> set[str] | None:
 
 
 # -------------------------------------------------------------------------------------- view model
-def _num(value) -> float | None:
-    if value is None:
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(value) else value
 
 
 @dataclass
@@ -407,7 +399,7 @@ def build_table(pub: published.PublishedTable, summary: pd.DataFrame, random: se
                     if key in measured:
                         continue
                     measured[key] = Measured(
-                        psnr=_num(rec.get("psnr")), ssim=_num(rec.get("ssim")), lpips=_num(rec.get("lpips")),
+                        psnr=as_number(rec.get("psnr")), ssim=as_number(rec.get("ssim")), lpips=as_number(rec.get("lpips")),
                         images=int(rec["images"]), expected=expected_count(column.dataset),
                         protocol=protocol, run=str(rec.get("run", "")))
                     if protocol not in protocols_used:
@@ -485,7 +477,7 @@ def build_groups(frame: pd.DataFrame, random: set[str]) -> list[GroupView]:
             methods.remove("bicubic")
             methods.insert(0, "bicubic")
         means_frame = part.groupby("method", sort=False)[metrics].mean()
-        means = {m: {k: _num(means_frame.loc[m, k]) for k in metrics} for m in methods}
+        means = {m: {k: as_number(means_frame.loc[m, k]) for k in metrics} for m in methods}
         best = {}
         for metric in metrics:
             hib = higher_is_better(metric)
@@ -494,7 +486,7 @@ def build_groups(frame: pd.DataFrame, random: set[str]) -> list[GroupView]:
                 best[metric] = (max if hib else min)(vals, key=vals.get)
         per_image: dict[str, dict[str, tuple]] = {}
         for rec in part[["image", "method", "psnr", "ssim"]].itertuples(index=False):
-            per_image.setdefault(rec.image, {})[rec.method] = (_num(rec.psnr), _num(rec.ssim))
+            per_image.setdefault(rec.image, {})[rec.method] = (as_number(rec.psnr), as_number(rec.ssim))
         groups.append(GroupView(protocol=protocol, dataset=dataset, ref_mode=ref_mode,
                                 anchor=_anchor("g", protocol, dataset, ref_mode), methods=methods,
                                 metrics=metrics, means=means, best=best, images=list(per_image),
@@ -647,7 +639,7 @@ def build_comparisons(runs: Sequence[Run], per_group: int, limit: int, out_dir: 
                 order = (table[lead] - table["bicubic"]).sort_values(ascending=False, na_position="last").index
             else:
                 order = table.index
-            scores = {(r.image, r.method): (_num(r.psnr), _num(r.ssim))
+            scores = {(r.image, r.method): (as_number(r.psnr), as_number(r.ssim))
                       for r in part[["image", "method", "psnr", "ssim"]].itertuples(index=False)}
             taken = 0
             for image in order:

@@ -9,7 +9,8 @@ import math
 from tabulate import tabulate
 
 
-def _num(value) -> float | None:
+def as_number(value) -> float | None:
+    """A finite float, or None for missing / non-numeric / NaN cells."""
     if value is None:
         return None
     try:
@@ -20,7 +21,7 @@ def _num(value) -> float | None:
 
 
 def fmt(value, digits: int = 2, signed: bool = False) -> str:
-    value = _num(value)
+    value = as_number(value)
     if value is None:
         return "–"
     if abs(value) < 0.5 * 10 ** -digits:

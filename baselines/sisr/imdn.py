@@ -39,13 +39,17 @@ class IMDB(nn.Module):
         return self.c5(self.cca(torch.cat(slices, dim=1))) + x
 
 
-class IMDN(nn.Module):
-    def __init__(self, n_feats: int = 64, n_blocks: int = 6, scale: int = 4):
+class DistillationNetwork(nn.Module):
+    """The IMDN/RFDN trunk: conv → n distillation blocks → 1×1 fusion of all block outputs
+    (LeakyReLU 0.05) → conv + long skip → pixel-shuffle upsampler. Blocks are named
+    `<prefix>1 … <prefix>n` as in the releases (IMDB1…, B1…)."""
+
+    def __init__(self, block: type[nn.Module], prefix: str, n_feats: int, n_blocks: int, scale: int):
         super().__init__()
         self.fea_conv = conv(3, n_feats)
-        self.blocks = [f"IMDB{i + 1}" for i in range(n_blocks)]  # release names: IMDB1 … IMDB6
+        self.blocks = [f"{prefix}{i + 1}" for i in range(n_blocks)]
         for name in self.blocks:
-            self.add_module(name, IMDB(n_feats))
+            self.add_module(name, block(n_feats))
         self.c = nn.Sequential(conv(n_feats * n_blocks, n_feats, 1), nn.LeakyReLU(0.05, inplace=True))
         self.LR_conv = conv(n_feats, n_feats)
         self.upsampler = pixel_shuffle_head(n_feats, 3, scale)
@@ -58,6 +62,11 @@ class IMDN(nn.Module):
             outputs.append(h)
         fused = self.LR_conv(self.c(torch.cat(outputs, dim=1))) + features
         return self.upsampler(fused)
+
+
+class IMDN(DistillationNetwork):
+    def __init__(self, n_feats: int = 64, n_blocks: int = 6, scale: int = 4):
+        super().__init__(IMDB, "IMDB", n_feats, n_blocks, scale)  # release names: IMDB1 … IMDB6
 
 
 @register

@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from baselines.registry import WeightsSpec, register
-from baselines.sisr.common import SISRMethod, conv, pixel_shuffle_head
+from baselines.sisr.common import SISRMethod, conv
+from baselines.sisr.imdn import DistillationNetwork
 from ttsr.errors import UserError
 
 
@@ -68,24 +69,9 @@ class RFDB(nn.Module):
         return self.esa(self.c5(torch.cat(slices, dim=1)))
 
 
-class RFDN(nn.Module):
+class RFDN(DistillationNetwork):
     def __init__(self, n_feats: int = 50, n_blocks: int = 4, scale: int = 4):
-        super().__init__()
-        self.fea_conv = conv(3, n_feats)
-        self.blocks = [f"B{i + 1}" for i in range(n_blocks)]  # release names: B1 … B4
-        for name in self.blocks:
-            self.add_module(name, RFDB(n_feats))
-        self.c = nn.Sequential(conv(n_feats * n_blocks, n_feats, 1), nn.LeakyReLU(0.05, inplace=True))
-        self.LR_conv = conv(n_feats, n_feats)
-        self.upsampler = pixel_shuffle_head(n_feats, 3, scale)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.fea_conv(x)
-        outputs, h = [], features
-        for name in self.blocks:
-            h = getattr(self, name)(h)
-            outputs.append(h)
-        return self.upsampler(self.LR_conv(self.c(torch.cat(outputs, dim=1))) + features)
+        super().__init__(RFDB, "B", n_feats, n_blocks, scale)  # release names: B1 … B4
 
 
 @register
