@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED = REPO_ROOT.parent / "shared"
@@ -23,3 +24,17 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent (reference data beside the checkout)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Every test runs torch on one intra-op thread, restored afterwards.
+
+    On a 2-core machine shared with other jobs, spin-waiting threads cost several times the work
+    itself on small tensors (IMDN on Set14 ~4× slower, tiny TTSR convs 10×). Subprocess tests
+    (torchrun, CLIs) choose their own threads.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

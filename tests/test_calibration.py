@@ -26,15 +26,6 @@ EXPECTED = {  # dataset: (psnr, ssim, psnr round_y, ssim round_y)
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: with other jobs on a shared 2-core machine, spin-waiting threads cost
-    several times the work itself (IMDN on Set14: ~4x slower with 2 threads under load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 WEIGHTS = {"imdn": "IMDN_x4.pth", "carn-m": "carn_m.pth", "rfdn": "RFDN_AIM.pth"}
 

@@ -19,15 +19,6 @@ REQUIRED = ["bicubic", "ttsr", "ttsr-rec", "imdn", "rfdn", "carn-m", "edsr", "md
             "rrdb-psnr", "msrresnet", "msrgan"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: with other jobs on a shared 2-core machine, spin-waiting threads cost
-    several times the work itself (IMDN on Set14: ~4x slower with 2 threads under load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_every_required_method_is_registered():
     names = registry.names()

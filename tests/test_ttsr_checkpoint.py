@@ -15,14 +15,6 @@ from ttsr.model import TTSR
 SMALL = TTSRConfig(n_feats=8, num_res_blocks=(2, 1, 1, 1))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: with other jobs on the 2 cores, thread spin-waits cost 10× on small tensors."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def inputs(seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)

@@ -18,14 +18,6 @@ from ttsr.sr import main, parse_size
 SMALL = TTSRConfig(n_feats=8, num_res_blocks=(1, 1, 1, 1))
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: with other jobs on the 2 cores, thread spin-waits cost 10× on small tensors."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
