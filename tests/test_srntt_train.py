@@ -119,6 +119,26 @@ def test_resume_after_a_stop_equals_the_uninterrupted_run(init_file, tmp_path):
     assert [r["step"] for r in train_rows(tmp_path / "part")] == [str(i) for i in range(1, 7)]
 
 
+def test_content_batch_statistics_option_keeps_the_loaded_statistics(init_file, tmp_path):
+    """`content_batch_stats` (the release's is_train=True graph): batch statistics in training, moving ones kept."""
+    cfg = tiny_config(schedule={"init_epochs": 1, "epochs": 0}, checkpoint={"every": 100})
+    cfg.model = {"content_batch_stats": True}
+    trainer = tiny_trainer(cfg, tmp_path / "bn", init_file)
+    extractor = trainer.recipe.generator.network.content_extractor
+    trainer.generator.train()
+    assert extractor.training and trainer.recipe.generator.network.texture_transfer.training
+    lr = torch.rand(2, 3, 8, 8) * 2 - 1
+    with torch.no_grad():
+        batch_features = extractor(lr)[0]
+        trainer.generator.eval()
+        moving_features = extractor(lr)[0]
+    assert not torch.allclose(batch_features, moving_features)
+    trainer.fit()
+    init, trained = load_file(init_file), generator_state(tmp_path / "bn" / STATE_FILE)
+    keys = [k for k in trained if k.startswith("network.content_extractor.") and "num_batches" not in k]
+    assert any("running_var" in k for k in keys) and all(torch.equal(trained[k], init[k]) for k in keys)
+
+
 def test_reconstruction_training_drives_the_loss_down(init_file, tmp_path):
     """SRNTT-rec fitting one fixed batch: the L1 of the last steps is well below that of the first ones."""
     cfg = tiny_config(schedule={"init_epochs": 0, "epochs": 12}, optim={"lr": 1e-3},

@@ -12,7 +12,10 @@ Adam, checkpoints/resume, AMP and DDP. What this recipe adds:
   says bicubic "would not significantly affect the feature matching" (ZZUTK/SRNTT issue #13,
   baselines.md §1.4).
 - Only the texture transfer is optimised (one Adam group); the content extractor stays frozen at
-  its `upscale.npz` weights, BatchNorm included (`FrozenContentSRNTT` keeps it in eval mode).
+  its `upscale.npz` weights and BatchNorm statistics (`FrozenContentSRNTT`). The release builds
+  the whole model with `is_train=True` while training, so its content extractor normalises with
+  the batch's statistics (and never saves them): `content_batch_stats = true` does the same
+  (momentum 0, the moving statistics stay as loaded); false keeps it in inference mode.
 - `method_losses`: the texture loss ("tex", weight `[loss] tpl` = 1e-4): per layer l ∈ {relu3_1,
   relu2_1, relu1_1} the mean squared difference of the Gram matrices FᵀF of the SR's VGG feature
   and of the swapped map, divided by 4·(N_l·C_l)², averaged over the three layers; with
@@ -67,17 +70,27 @@ def release_init(module: nn.Module) -> None:
 
 
 class FrozenContentSRNTT(nn.Module):
-    """The trained generator: `SRNTT` whose content extractor is frozen (no gradient, BN in eval mode)."""
+    """The trained generator: `SRNTT` whose content extractor is frozen (no gradient, BN statistics kept).
 
-    def __init__(self, network: SRNTT):
+    `batch_stats`: in training mode the content extractor's BatchNorm normalises with the batch's
+    statistics, as the release's training graph does, without updating the moving ones
+    (momentum 0); otherwise it always runs in inference mode.
+    """
+
+    def __init__(self, network: SRNTT, batch_stats: bool = False):
         super().__init__()
-        self.network = network
+        self.network, self.batch_stats = network, batch_stats
         network.content_extractor.requires_grad_(False)
         network.content_extractor.eval()
+        if batch_stats:
+            for layer in network.content_extractor.modules():
+                if isinstance(layer, nn.BatchNorm2d):
+                    layer.momentum = 0.0  # running = 1·running + 0·batch: the loaded statistics stay
 
     def train(self, mode: bool = True) -> "FrozenContentSRNTT":
         super().train(mode)
-        self.network.content_extractor.eval()  # its BatchNorm keeps the upscale.npz statistics
+        if not self.batch_stats:
+            self.network.content_extractor.eval()  # its BatchNorm keeps the upscale.npz statistics
         return self
 
     def forward(self, lr: torch.Tensor, swapped_maps: list[torch.Tensor]) -> torch.Tensor:
@@ -139,9 +152,9 @@ class SRNTTRecipe:
     loss_names = ("tex",)
 
     def __init__(self, network: SRNTT, vgg: MatConvNetVGG19, *, name: str = "srntt", use_weight_map: bool = False,
-                 max_swap_memory: int | None = None, origin: str = ""):
+                 content_batch_stats: bool = False, max_swap_memory: int | None = None, origin: str = ""):
         self.name = name  # "srntt" or "srntt-rec": the harness method the export is for
-        self.generator = FrozenContentSRNTT(network)
+        self.generator = FrozenContentSRNTT(network, batch_stats=content_batch_stats)
         self.vgg = vgg.eval().requires_grad_(False)
         self.perceptual_net = VGGRelu51(self.vgg)
         self.use_weight_map = use_weight_map

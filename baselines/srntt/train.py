@@ -18,7 +18,9 @@ Exports (`model_last.safetensors`, `model_best.safetensors` in the run folder) l
 `registry.get("srntt").load(path)` and `benchmarks.run --weights srntt=PATH`.
 
 `[model]` options: `use_weight_map` (weight the texture loss by the similarity map, §1.5;
-default false), `max_swap_memory` (bytes for the memory-bounded swap; default: automatic).
+default false), `content_batch_stats` (the frozen content extractor's BatchNorm uses batch
+statistics while training, as the release's `is_train=True` graph; default false),
+`max_swap_memory` (bytes for the memory-bounded swap; default: automatic).
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ from ttsr.errors import UserError, cli_main
 from ttsr.train_config import TrainConfig, load_config
 
 METHODS = ("srntt", "srntt-rec")
-MODEL_OPTIONS = {"use_weight_map": bool, "max_swap_memory": int}
+MODEL_OPTIONS = {"use_weight_map": bool, "content_batch_stats": bool, "max_swap_memory": int}
 CONVERT_HINT = ("convert the official release with python -m baselines.srntt.convert --upscale upscale.npz "
                 "--texture srntt_init.npz --vgg imagenet-vgg-verydeep-19.mat --out weights/srntt.safetensors")
 
@@ -104,6 +106,7 @@ def build(cfg: TrainConfig, *, init_from: Path, allow_random_vgg: bool, root: Pa
     seed_everything(cfg.data.seed)
     network, vgg, origin = load_init(init_from, allow_random_vgg=allow_random_vgg, init_texture=init_texture)
     recipe = SRNTTRecipe(network, vgg, name=cfg.method, use_weight_map=options.get("use_weight_map", False),
+                         content_batch_stats=options.get("content_batch_stats", False),
                          max_swap_memory=options.get("max_swap_memory"), origin=origin)
     uses_per = cfg.loss.per > 0 and cfg.schedule.epochs > 0
     info = dist_info or init_distributed("cuda" if (device or "").startswith("cuda") or
