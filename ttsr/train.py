@@ -193,12 +193,17 @@ def build(cfg: TrainConfig, *, allow_random_vgg: bool, root: Path, out: Path, de
               f"{trainer.total_steps} steps; device {trainer.device}, {info.world} process(es)"
               + ("; VGG19 RANDOM (smoke test)" if allow_random_vgg else ""), flush=True)
     if with_validation and info.main:
-        chosen = validation_samples(cfg, root)
-        if chosen is not None:
-            name, samples = chosen
-            trainer.validator = make_validator(samples, trainer.device, cfg.data.scale, cfg.val.max_images)
-            print(f"validation: {name}, {min(len(samples), cfg.val.max_images or len(samples))} image(s)", flush=True)
+        attach_validation(trainer, cfg, root)
     return trainer
+
+
+def attach_validation(trainer, cfg: TrainConfig, root: Path) -> None:
+    """Validate with the evaluation protocol: CUFED5 level 1 under the root, else the demo set."""
+    chosen = validation_samples(cfg, root)
+    if chosen is not None:
+        name, samples = chosen
+        trainer.validator = make_validator(samples, trainer.device, cfg.data.scale, cfg.val.max_images)
+        print(f"validation: {name}, {min(len(samples), cfg.val.max_images or len(samples))} image(s)", flush=True)
 
 
 def describe_parameters(cfg: TrainConfig) -> str:

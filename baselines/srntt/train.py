@@ -97,7 +97,7 @@ def build(cfg: TrainConfig, *, init_from: Path, allow_random_vgg: bool, root: Pa
           init_texture: bool = False, device: str | None = None, progress: bool = True,
           with_validation: bool = True, dist_info=None, dataset=None):
     """The Trainer for an SRNTT config (data and validation as `ttsr.train.build`)."""
-    from ttsr.train import build_train_set, git_commit, make_validator, validation_samples
+    from ttsr.train import attach_validation, build_train_set, git_commit
     from ttsr.trainer import Trainer, init_distributed, seed_everything
 
     options = model_options(cfg)
@@ -121,11 +121,7 @@ def build(cfg: TrainConfig, *, init_from: Path, allow_random_vgg: bool, root: Pa
               f"steps/epoch, {trainer.total_steps} steps; device {trainer.device}, {info.world} process(es)"
               + ("; RANDOM content extractor/VGG19 (smoke test)" if allow_random_vgg else ""), flush=True)
     if with_validation and info.main:
-        chosen = validation_samples(cfg, root)
-        if chosen is not None:
-            name, samples = chosen
-            trainer.validator = make_validator(samples, trainer.device, cfg.data.scale, cfg.val.max_images)
-            print(f"validation: {name}, {min(len(samples), cfg.val.max_images or len(samples))} image(s)", flush=True)
+        attach_validation(trainer, cfg, root)
     return trainer
 
 
