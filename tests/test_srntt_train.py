@@ -57,7 +57,6 @@ class SameEveryEpoch(RefSRTrainSet):
 
 
 def tiny_trainer(cfg: TrainConfig, out: Path, init: Path, images=None, fixed: bool = False):
-    torch.set_num_threads(1)
     images = images if images is not None else synthetic_images()
     kind = SameEveryEpoch if fixed else RefSRTrainSet
     dataset = kind(SelfReferencePairs(images, cfg.data.patch, cfg.data.repeats), patch=cfg.data.patch,

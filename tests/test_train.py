@@ -66,7 +66,6 @@ def test_missing_vgg_weights_stop_with_one_line(tmp_path, monkeypatch, capsys):
 def test_random_vgg_is_recorded_in_the_exported_generator(tmp_path):
     from ttsr.checkpoint import load_ttsr
 
-    torch.set_num_threads(1)
     cfg = small_config(schedule={"init_epochs": 1, "epochs": 0})
     small_trainer(cfg, tmp_path).fit()
     model = load_ttsr(tmp_path / "model_last.pt")
@@ -87,7 +86,6 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
         return value * float("nan") if calls["n"] == 3 else value
 
     monkeypatch.setattr(trainer_module, "reconstruction_loss", poisoned)
-    torch.set_num_threads(1)
     cfg = small_config(checkpoint={"every": 2})
     trainer = small_trainer(cfg, tmp_path)
     with pytest.raises(NonFiniteLoss, match="at step 3"):
@@ -104,7 +102,6 @@ def test_a_short_run_learns(tmp_path):
 
     from types import SimpleNamespace
 
-    torch.set_num_threads(1)  # one thread: the CI box is shared, OpenMP spinning costs 10× there
     demo = load("demo", None)
     images = [s.hr for s in demo]
     cfg = small_config(model={}, schedule={"init_epochs": 0, "epochs": 100, "max_steps": 100},

@@ -18,7 +18,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_resume_is_bitwise_exact(tmp_path):
     """Killed after step 5 (mid full-loss epoch, critic and GP in play) and resumed → same weights at 8."""
-    torch.set_num_threads(1)
     cfg = small_config()
     full = small_trainer(cfg, tmp_path / "full")
     assert full.fit()["step"] == 8
