@@ -186,3 +186,18 @@ def test_conv_concat_equals_conv_of_the_concatenation_with_gradients():
         assert torch.allclose(g, w, atol=1e-10)
     with pytest.raises(ValueError, match="channels"):
         conv_concat(conv, [parts[0]])
+
+
+def test_banded_lte_equals_the_whole_image_pass():
+    from ttsr.lte import LTE
+
+    torch.manual_seed(0)
+    lte = LTE().eval()
+    x = torch.rand(1, 3, 200, 36)
+    whole = lte._levels(x)
+    lte.band_rows, lte.band_min_pixels = 40, 0
+    with torch.no_grad():
+        banded = lte(x)
+    for got, want in zip(banded, whole):
+        assert got.shape == want.shape
+        assert torch.allclose(got, want, atol=1e-5)

@@ -78,13 +78,46 @@ class LTE(nn.Module):
             for name in SLICES:
                 getattr(self, name).requires_grad_(False)
 
+    #: Inference on large images runs in bands of this many rows (a multiple of 4) …
+    band_rows = 128
+    #: … with this much context above and below (a multiple of 4, beyond relu3_1's receptive radius
+    #: of 13 px, so the kept rows see exactly the image rows the whole-image pass sees) …
+    band_halo = 16
+    #: … when the image has at least this many pixels.
+    band_min_pixels = 512 * 512
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        height, width = x.shape[-2:]
+        if (torch.is_grad_enabled() or height % 4 or height * width < self.band_min_pixels
+                or height <= self.band_rows + 2 * self.band_halo):
+            return self._levels(x)
+        return self._levels_in_bands(x)
+
+    def _levels(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = self.sub_mean(x)
         levels = []
         for name in SLICES:
             x = getattr(self, name)(x)
             levels.append(x)
         return levels[0], levels[1], levels[2]
+
+    def _levels_in_bands(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The three levels of a large image, computed band by band (inference only).
+
+        Only the outputs are full-size; the conv1_x/conv2_x intermediates exist for one band at a
+        time (on a 2500×500 reference they are two 64-channel full-resolution maps otherwise).
+        Values equal the whole-image pass up to float rounding of the convolutions.
+        """
+        n, _, height, width = x.shape
+        scales = (1, 2, 4)
+        outs = [x.new_empty(n, LEVEL_CHANNELS[lv], height // s, width // s)
+                for lv, s in zip(LEVEL_CHANNELS, scales)]
+        for y0 in range(0, height, self.band_rows):
+            y1 = min(y0 + self.band_rows, height)
+            top, bottom = max(0, y0 - self.band_halo), min(height, y1 + self.band_halo)
+            for out, level, s in zip(outs, self._levels(x[..., top:bottom, :]), scales):
+                out[..., y0 // s:y1 // s, :] = level[..., (y0 - top) // s:(y1 - top) // s, :]
+        return outs[0], outs[1], outs[2]
 
 
 def imagenet_init_status() -> tuple[bool, str]:
