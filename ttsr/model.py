@@ -77,12 +77,22 @@ class TTSR(nn.Module):
         return TTSROutput(sr, S, T_lv3, T_lv2, T_lv1, index)
 
     def _search_and_transfer(self, lrsr: torch.Tensor, ref: torch.Tensor, refsr: torch.Tensor):
-        """LTE features (§3.1) → relevance search and transfer (§3.2). A function of its own so
-        the reference's features are freed before the main network runs (they are not needed there)."""
+        """LTE features (§3.1) → relevance search → texture transfer (§3.2).
+
+        Ordered for memory: the search needs only the lv3 features of LR↑ and Ref↓↑, which are
+        dropped before the reference's three levels are extracted for the transfer; and all of them
+        are freed before the main network runs (a function of its own for that reason).
+        """
+        S, index, lv3_hw = self._search(lrsr, refsr)
+        ref_lv1, ref_lv2, ref_lv3 = self.LTE(_to_unit(ref.detach()))
+        T_lv3, T_lv2, T_lv1 = self.SearchTransfer.transfer(index, ref_lv1, ref_lv2, ref_lv3, lv3_hw)
+        return S, T_lv3, T_lv2, T_lv1, index
+
+    def _search(self, lrsr: torch.Tensor, refsr: torch.Tensor):
         _, _, lrsr_lv3 = self.LTE(_to_unit(lrsr.detach()))
         _, _, refsr_lv3 = self.LTE(_to_unit(refsr.detach()))
-        ref_lv1, ref_lv2, ref_lv3 = self.LTE(_to_unit(ref.detach()))
-        return self.SearchTransfer(lrsr_lv3, refsr_lv3, ref_lv1, ref_lv2, ref_lv3)
+        S, index = self.SearchTransfer.search(lrsr_lv3, refsr_lv3)
+        return S, index, tuple(lrsr_lv3.shape[-2:])
 
     def texture_features(self, sr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """LTE features (lv1, lv2, lv3) of an SR image for the transferal perceptual loss (§3.4).

@@ -49,7 +49,7 @@ __all__ = [
     "SearchTransfer",
 ]
 
-DEFAULT_CPU_BUDGET = 1 << 30  # bytes; CPU default when no budget is given
+DEFAULT_CPU_BUDGET = 128 << 20  # bytes; CPU default when no budget is given (measured: no slower than 1 GiB on CUFED5)
 _MIN_BUDGET = 1 << 20  # below this the OOM retry gives up
 _MAX_QUERY_TILE = 8192  # LR positions per tile (speed, not memory: see _search_chunks)
 _MAX_REF_CHUNK = 4096  # reference positions per chunk when the budget allows more
@@ -348,7 +348,7 @@ def _gather_banded(index: torch.Tensor, ref: torch.Tensor, s: int, h: int, w: in
 
 
 def default_memory_budget(device: torch.device | str | None = None) -> int:
-    """Working-memory budget when none is given: half the free CUDA memory, else 1 GiB on CPU."""
+    """Working-memory budget when none is given: half the free CUDA memory, else 128 MiB on CPU."""
     device = torch.device(device) if device is not None else torch.device("cpu")
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
@@ -382,7 +382,7 @@ class SearchTransfer(nn.Module):
     ``forward(lrsr_lv3, refsr_lv3, ref_lv1, ref_lv2, ref_lv3) -> (S, T_lv3, T_lv2, T_lv1,
     hard_index)``. ``mode`` is ``'chunked'`` (memory-bounded, the default) or ``'dense'`` (the
     release's computation, the oracle); ``max_memory`` bounds the chunked working memory in bytes
-    (None: half the free CUDA memory, or 1 GiB on CPU). An out-of-memory error halves the budget
+    (None: half the free CUDA memory, or 128 MiB on CPU). An out-of-memory error halves the budget
     and retries, down to 1 MiB.
     """
 
@@ -397,11 +397,31 @@ class SearchTransfer(nn.Module):
         return f"mode={self.mode!r}, max_memory={self.max_memory}"
 
     def forward(self, lrsr_lv3, refsr_lv3, ref_lv1, ref_lv2, ref_lv3):
-        lv3_hw = (int(lrsr_lv3.shape[-2]), int(lrsr_lv3.shape[-1]))
+        s, index = self.search(lrsr_lv3, refsr_lv3)
+        t3, t2, t1 = self.transfer(index, ref_lv1, ref_lv2, ref_lv3, tuple(lrsr_lv3.shape[-2:]))
+        return s, t3, t2, t1, index
+
+    def _budget(self, device: torch.device) -> int:
+        return int(self.max_memory if self.max_memory is not None else default_memory_budget(device))
+
+    def search(self, lrsr_lv3: torch.Tensor, refsr_lv3: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Relevance embedding and hard/soft attention: (S, hard_index)."""
         if self.mode == "dense":
-            s, index = relevance_dense(lrsr_lv3, refsr_lv3)
-            t3, t2, t1 = transfer_dense(index, ref_lv1, ref_lv2, ref_lv3, lv3_hw)
-            return s, t3, t2, t1, index
+            return relevance_dense(lrsr_lv3, refsr_lv3)
+        device = lrsr_lv3.device
+        return _retry_halving(lambda b: relevance_chunked(lrsr_lv3, refsr_lv3, max_memory_bytes=b),
+                              self._budget(device), device)
+
+    def transfer(self, index: torch.Tensor, ref_lv1: torch.Tensor, ref_lv2: torch.Tensor, ref_lv3: torch.Tensor,
+                 lv3_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Hard-attention texture transfer at the three levels: (T_lv3, T_lv2, T_lv1)."""
+        lv3_hw = (int(lv3_hw[0]), int(lv3_hw[1]))
+        if self.mode == "dense":
+            return transfer_dense(index, ref_lv1, ref_lv2, ref_lv3, lv3_hw)
+        device = index.device
+        return _retry_halving(
+            lambda b: transfer_gather(index, ref_lv1, ref_lv2, ref_lv3, lv3_hw, max_memory_bytes=b),
+            self._budget(device), device)
         device = lrsr_lv3.device
         budget = self.max_memory if self.max_memory is not None else default_memory_budget(device)
         s, index = _retry_halving(

@@ -7,7 +7,7 @@ As the release (`trainer.test`): LR↑ = PIL bicubic ×4 of the LR; the referenc
 top-left to a multiple of 4 and Ref↓↑ = PIL bicubic ÷4 then ×4; all mapped to [-1, 1]; the SR is
 mapped back with (x+1)·127.5 and rounded. ``--hr`` prints PSNR/SSIM on Y, the release's metric
 convention (no border crop; top-left common region when the sizes differ). ``--max-memory``
-bounds the texture search's working memory (default: from the device's free memory).
+bounds the texture search's working memory (default: half the free GPU memory, 128 MiB on CPU).
 """
 from __future__ import annotations
 

@@ -181,7 +181,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     ap.add_argument("--repeat", type=int, default=1, help="timed calls per measurement (min is shown)")
     ap.add_argument("--max-memory", type=float, default=None,
-                    help="chunked working-memory budget in bytes (default: 1 GiB on CPU, half the free GPU memory)")
+                    help="chunked working-memory budget in bytes (default: 128 MiB on CPU, half the free GPU memory)")
     ap.add_argument("--small-budget", type=float, default=128 * 2**20,
                     help="also run the search+transfer stage chunked with this budget (0: skip)")
     ap.add_argument("--dense-limit", type=float, default=16 * GiB,
@@ -230,7 +230,7 @@ def main(argv=None) -> int:
                     continue
                 if version == "chunked":
                     version = ("chunked, budget " + (f"{vbudget / 2**20:.0f} MiB" if vbudget is not None
-                               else "default" + (" (1 GiB)" if device == "cpu" else " (½ free)")))
+                               else "default" + (" (128 MiB)" if device == "cpu" else " (½ free)")))
                 found.setdefault(version, res)
                 ratio = "1.00" if version == "dense" else "-"
                 if version.startswith("chunked") and "dense" in found:
