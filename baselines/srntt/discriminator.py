@@ -12,10 +12,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from baselines.srntt.network import release_init
+
 STAGE_CHANNELS = (32, 64, 128, 256, 512)
 FC_WIDTH = 1024
 NEGATIVE_SLOPE = 0.2
-INIT_STD = 0.02
 
 
 def _conv_bn_lrelu(in_ch: int, out_ch: int, stride: int) -> list[nn.Module]:
@@ -37,14 +38,7 @@ class SRNTTDiscriminator(nn.Module):
         self.fc1 = nn.Linear(channels * side * side, FC_WIDTH)
         self.fc2 = nn.Linear(FC_WIDTH, 1)
         self.act = nn.LeakyReLU(NEGATIVE_SLOPE)
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                nn.init.normal_(module.weight, 0.0, INIT_STD)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.normal_(module.weight, 1.0, INIT_STD)
-                nn.init.zeros_(module.bias)
+        release_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x).contiguous().flatten(1)  # NCHW order whatever the memory format

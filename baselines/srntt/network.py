@@ -24,6 +24,22 @@ TEXTURE_BLOCKS = (16, 8, 4)
 SWAPPED_CHANNELS = (256, 128, 64)
 
 
+INIT_STD = 0.02  # the release's initialisation: weights N(0, 0.02), BN gamma N(1, 0.02)
+
+
+def release_init(module: nn.Module) -> None:
+    """The release's initialisation (baselines.md §1.1): conv and dense weights ~ N(0, 0.02),
+    biases 0, BatchNorm gamma ~ N(1, 0.02) and beta 0; layers in registration order."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            nn.init.normal_(layer.weight, 0.0, INIT_STD)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+        elif isinstance(layer, nn.BatchNorm2d):
+            nn.init.normal_(layer.weight, 1.0, INIT_STD)
+            nn.init.zeros_(layer.bias)
+
+
 def conv3x3(in_ch: int, out_ch: int, bias: bool) -> nn.Conv2d:
     return nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=bias)
 

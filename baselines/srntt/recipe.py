@@ -49,24 +49,11 @@ from ttsr.train_config import LossConfig, OptimConfig
 
 # sigmoid(a·w + b) weighting of the texture loss (release constants, baselines.md §1.5).
 WEIGHT_MAP_A, WEIGHT_MAP_B = -20.0, 0.65
-INIT_STD = 0.02  # release initialisation: conv weights N(0, 0.02), BN gamma N(1, 0.02)
 
 
 def to_255(x: torch.Tensor) -> torch.Tensor:
     """[-1, 1] → [0, 255], the VGG input of the release ((x + 1)·127.5)."""
     return (x + 1.0) * 127.5
-
-
-def release_init(module: nn.Module) -> None:
-    """The release's initialisation (baselines.md §1.1): conv W ~ N(0, 0.02), biases 0, BN gamma ~ N(1, 0.02)."""
-    for layer in module.modules():
-        if isinstance(layer, nn.Conv2d):
-            nn.init.normal_(layer.weight, 0.0, INIT_STD)
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
-        elif isinstance(layer, nn.BatchNorm2d):
-            nn.init.normal_(layer.weight, 1.0, INIT_STD)
-            nn.init.zeros_(layer.bias)
 
 
 class FrozenContentSRNTT(nn.Module):

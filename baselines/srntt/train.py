@@ -29,8 +29,8 @@ from pathlib import Path
 
 import torch
 
-from baselines.srntt.network import SRNTT
-from baselines.srntt.recipe import SRNTTRecipe, release_init
+from baselines.srntt.network import SRNTT, release_init
+from baselines.srntt.recipe import SRNTTRecipe
 from baselines.srntt.vgg import MatConvNetVGG19
 from ttsr.errors import UserError, cli_main
 from ttsr.train_config import TrainConfig, load_config
