@@ -70,7 +70,6 @@ class Method:
     convention: str = ""  # colour / range of the network, e.g. "RGB [0,1]"
     description: str = ""
     weights: WeightsSpec | None = None
-    random_weights_ok: bool = False  # the demo run may use a checkpoint made from random weights
 
     def __init__(self) -> None:
         self.extras: dict[str, torch.Tensor] = {}

@@ -47,12 +47,6 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
         raise UserError(f"{path}: not a readable image ({err}); re-download or replace the file") from err
 
 
-def encode_png(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
     """Write an H×W×3 uint8 array atomically; the format follows the suffix (PNG when unknown)."""
     path = Path(path)

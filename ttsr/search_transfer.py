@@ -422,11 +422,3 @@ class SearchTransfer(nn.Module):
         return _retry_halving(
             lambda b: transfer_gather(index, ref_lv1, ref_lv2, ref_lv3, lv3_hw, max_memory_bytes=b),
             self._budget(device), device)
-        device = lrsr_lv3.device
-        budget = self.max_memory if self.max_memory is not None else default_memory_budget(device)
-        s, index = _retry_halving(
-            lambda b: relevance_chunked(lrsr_lv3, refsr_lv3, max_memory_bytes=b), int(budget), device)
-        t3, t2, t1 = _retry_halving(
-            lambda b: transfer_gather(index, ref_lv1, ref_lv2, ref_lv3, lv3_hw, max_memory_bytes=b),
-            int(budget), device)
-        return s, t3, t2, t1, index

@@ -36,7 +36,6 @@ class SRNTTMethod(Method):
     scale = 4
     convention = "LR RGB in [-1,1]; VGG on RGB [0,255] minus the ImageNet mean (MatConvNet)"
     key_signature = ((r"^network\.texture_transfer\.scales\.", r"^vgg\.convs\."),)
-    random_weights_ok = True
 
     def __init__(self) -> None:
         super().__init__()

@@ -24,7 +24,6 @@ scikit-image's SSIM alone, identical values.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 
