@@ -688,17 +688,6 @@ def _prepare_out(out: Path) -> None:
     atomic_write_text(out / MARKER, "written by python -m benchmarks.report; safe to delete\n")
 
 
-def _readable(out: Path) -> None:
-    """Atomic writes leave private (0600) files; a report is for reading (and serving): 0644 under the umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    written = [out / n for n in ("index.html", "README.md", "report.md", MARKER)]
-    written += [out / "assets", *(out / "assets").rglob("*")]
-    for path in written:
-        if path.exists():
-            path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
-
-
 def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: int = 2,
            visual_limit: int = 12, title: str = "TTSR reproduction report") -> Report:
     """Render the report of the runs under `run_paths` into `out`; returns the view model."""
@@ -748,7 +737,6 @@ def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: i
     readme = out / "README.md"
     if not readme.exists() or readme.read_text(encoding="utf-8").startswith(markdown.split("\n", 1)[0]):
         atomic_write_text(readme, markdown)  # a README.md of someone else's (the repo's reports/README.md) stays
-    _readable(out)
     return Report(out=out, index=index, tables=tables, groups=groups, runs=runs,
                   seconds=time.perf_counter() - started)
 
