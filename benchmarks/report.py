@@ -16,7 +16,6 @@ import argparse
 import datetime as _dt
 import json
 import math
-import os
 import shutil
 import sys
 import time
