@@ -87,6 +87,12 @@ class Method:
     def __call__(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
 
+    def options(self) -> dict[str, object]:
+        """What, besides the weights file, determines this method's output (JSON-able): part of a
+        result's identity (`benchmarks.identity`). Subclasses with settings (a network
+        configuration, a self-ensemble switch, ...) extend it."""
+        return {"scale": self.scale, "convention": self.convention}
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} ({self.kind}, x{self.scale})>"
 

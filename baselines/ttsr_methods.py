@@ -80,6 +80,10 @@ class TTSRMethod(Method):
         self.weights_path = weights_path
         return self
 
+    def options(self) -> dict[str, object]:
+        """The variant's network configuration (`ttsr.config.TTSRConfig`): ablation switches and sizes."""
+        return {**super().options(), "config": self.config.to_dict()}
+
     def set_memory_budget(self, max_bytes: int | None) -> None:
         if self.model is not None:
             self.model.set_memory_budget(max_bytes)

@@ -51,6 +51,16 @@ class Dist:
             else:
                 dist.barrier()
 
+    def broadcast(self, value):
+        """Rank 0's `value` on every rank (the value itself without torchrun)."""
+        if not self.active:
+            return value
+        import torch.distributed as dist
+
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
     def close(self) -> None:
         if self.active:
             import torch.distributed as dist

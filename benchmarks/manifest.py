@@ -133,8 +133,14 @@ def now() -> str:
 def build(*, argv: list[str], protocol: Mapping[str, object], device: str, seeds: Mapping[str, object],
           weights: Mapping[str, Mapping[str, object]], metrics: Mapping[str, object],
           peak_memory: str, world_size: int, data_root: str | None,
-          created: str | None = None) -> dict[str, object]:
+          created: str | None = None, plan: Mapping[str, object] | None = None,
+          configs: Mapping[str, object] | None = None) -> dict[str, object]:
+    """The manifest of one command. `plan`: what it asked for (`benchmarks.run.Runner.plan_record`:
+    the passes with their config ids and the images' data hashes: what the folder's views show);
+    `configs`: config_id -> {config, weights} for every configuration (kept across commands)."""
     return {
+        "plan": dict(plan or {}),
+        "configs": dict(configs or {}),
         "created": created or now(),
         "argv": list(argv),
         "protocol": dict(protocol),
@@ -156,13 +162,19 @@ def write(run_dir: str | os.PathLike, manifest: Mapping[str, object]) -> Path:
     """Write the manifest, keeping earlier invocations on this run folder under `invocations`."""
     target = Path(run_dir) / MANIFEST_FILE
     history: list = []
+    old: dict = {}
     if target.exists():
         try:
             old = json.loads(target.read_text(encoding="utf-8"))
-            history = list(old.get("invocations", []))
+            old = old if isinstance(old, dict) else {}
+            history = [h for h in old.get("invocations", []) if isinstance(h, dict)] \
+                if isinstance(old.get("invocations"), list) else []
         except (OSError, ValueError):
-            history = []
+            old, history = {}, []
     entry = {k: manifest.get(k) for k in ("created", "argv", "git", "world_size")}
+    if isinstance(old_configs := old.get("configs"), dict):
+        # every configuration a row of this folder may carry stays described
+        manifest = {**manifest, "configs": {**old_configs, **(manifest.get("configs") or {})}}
     if history and history[-1].get("created") == entry["created"]:
         history[-1] = entry  # the same invocation writing again (start, then end)
     else:

@@ -1,14 +1,27 @@
 """The results store of a run folder: `rows.csv` (append-only), `summary.csv`, and readers.
 
-`rows.csv` holds one row per (method, dataset, protocol, ref_mode, image) with the columns of
-`BASE_COLUMNS` plus any extra metric columns a run asked for. Every row is appended as one line,
-flushed and fsynced as soon as its image is finished, so a run killed at any moment loses at most
-the image in flight. A kill in the middle of a write can leave a torn last line (no newline, or
-too few fields); `RowStore` detects it, drops it and truncates the file back to the last whole
-row before appending again. When a key appears twice (`--force`), the later row wins.
+`rows.csv` holds one row per (method, dataset, protocol, ref_mode, image) **and identity**: every
+row carries what determines its value (README, "A number belongs to its command"):
+
+- `config_id`: a hash of the pass's configuration: method, weights sha256, method options,
+  protocol, dataset, reference mode, seed, metric settings, device type and the suite's
+  `PROTOCOL_VERSION` (`benchmarks.identity.config_id`; the full configuration is kept under the
+  same id in the run's manifest, `configs`);
+- `weights_sha256` (`none` for a method without weights) and `data_sha256` (the bytes of the
+  image's input files: HR, references, given LR).
+
+A row is reused only when all of it matches; a run with other weights, options or data adds rows
+beside the old ones (they stay, and are reused if that configuration is asked for again). Every
+row is appended as one line, flushed and fsynced as soon as its image is finished, so a run killed
+at any moment loses at most the image in flight. A kill in the middle of a write can leave a torn
+last line; `RowStore` drops it and truncates the file back to the last whole row before appending
+again. Anything else that is not a row this suite writes (foreign columns, undecodable bytes, a
+line in the middle with the wrong number of fields, a PSNR of 1e308) is refused with
+`RowsFileError`, one line naming the file and line: the store never merges or rewrites a file it
+did not write. When an identical key appears twice (`--force`), the later row wins.
 
 At the end of a run the runner calls `RowStore.canonicalize(order)`, which rewrites the file
-atomically with one row per key in the run's plan order, so an interrupted-and-resumed run, a
+atomically with one row per key, the run's plan order first, so an interrupted-and-resumed run, a
 distributed run and an uninterrupted run end with the same file (apart from timing columns).
 
 Readers (`read_rows`, `load_frame`) accept files from runs that lack some columns.
@@ -25,17 +38,38 @@ from typing import Iterable, Mapping, Sequence
 from ttsr.fileio import atomic_write_text
 
 KEY_COLUMNS = ("method", "dataset", "protocol", "ref_mode", "image")
+IDENTITY_COLUMNS = ("config_id", "weights_sha256", "data_sha256")
 METRIC_COLUMNS = ("psnr", "ssim", "lpips")
-TIMING_COLUMNS = ("seconds", "peak_mem_mb")
-BASE_COLUMNS = KEY_COLUMNS + METRIC_COLUMNS + TIMING_COLUMNS
+TIMING_COLUMNS = ("seconds", "peak_mem_mb", "finished")
+BASE_COLUMNS = KEY_COLUMNS + IDENTITY_COLUMNS + METRIC_COLUMNS + TIMING_COLUMNS
+#: what makes two rows the same result: the pass, the image, the configuration and the data
+ROW_ID_COLUMNS = KEY_COLUMNS + ("config_id", "data_sha256")
 ROWS_FILE = "rows.csv"
 SUMMARY_FILE = "summary.csv"
+#: PSNR values a row may hold (dB): 0 for the largest error uint8 images allow, up to the cap of
+#: `benchmarks.metrics` for identical images (kept here too so a reader needs no metric stack)
+PSNR_RANGE = (0.0, 100.0)
+#: value ranges checked when a rows file is read (a value outside is a damaged or foreign file)
+_RANGES = {"psnr": PSNR_RANGE, "ssim": (-1.0, 1.0), "lpips": (0.0, 10.0), "seconds": (0.0, 1e7),
+           "peak_mem_mb": (0.0, 1e9)}
+_TEXT_COLUMNS = set(KEY_COLUMNS) | set(IDENTITY_COLUMNS) | {"finished"}
 
-Key = tuple[str, str, str, str, str]
+Key = tuple[str, ...]
+
+
+class RowsFileError(Exception):
+    """A rows file this suite did not write, or a damaged one (`UserError` at the command line:
+    `benchmarks.run` and the report turn it into one line naming the file)."""
 
 
 def row_key(row: Mapping[str, object]) -> Key:
-    return tuple(str(row[c]) for c in KEY_COLUMNS)  # type: ignore[return-value]
+    """The identity of a row: its pass and image, `config_id` and `data_sha256` (empty when absent)."""
+    return tuple(str(row.get(c, "") or "") for c in ROW_ID_COLUMNS)
+
+
+def pass_key(row: Mapping[str, object]) -> tuple[str, str, str, str]:
+    """(method, dataset, protocol, ref_mode) of a row."""
+    return tuple(str(row[c]) for c in KEY_COLUMNS[:4])  # type: ignore[return-value]
 
 
 def format_value(value: object) -> str:
@@ -53,14 +87,52 @@ def format_value(value: object) -> str:
 def columns_for(extra_metrics: Iterable[str] = ()) -> list[str]:
     """Base columns with extra metric columns inserted after `lpips` (before the timings)."""
     extras = [m for m in extra_metrics if m not in BASE_COLUMNS]
-    return list(KEY_COLUMNS + METRIC_COLUMNS) + extras + list(TIMING_COLUMNS)
+    return list(KEY_COLUMNS + IDENTITY_COLUMNS + METRIC_COLUMNS) + extras + list(TIMING_COLUMNS)
 
 
-def _parse(data: bytes) -> tuple[list[str] | None, list[dict[str, str]], int]:
-    """Parse CSV bytes; return (header, rows, number of bytes that hold whole rows).
+def known_metric_names() -> set[str]:
+    """Names a metric column may have: the metric registry's, or the base ones when it cannot load."""
+    try:
+        from benchmarks.metrics import REGISTRY
+        return set(REGISTRY) | set(METRIC_COLUMNS)
+    except Exception:  # noqa: BLE001 - a reader must work without the metric stack
+        return set(METRIC_COLUMNS)
 
-    A last line without its newline, or a line whose field count differs from the header, ends the
-    good part (it can only come from a write cut short; everything before it is kept).
+
+def _check_header(path: Path, header: list[str]) -> None:
+    missing = [c for c in KEY_COLUMNS if c not in header]
+    known = set(BASE_COLUMNS) | known_metric_names()
+    foreign = [c for c in header if c not in known]
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    if missing or foreign or duplicated:
+        what = (f"lacks the columns {', '.join(missing)}" if missing else
+                f"has columns this suite does not write ({', '.join(map(repr, foreign[:5]))})" if foreign else
+                f"repeats the columns {', '.join(duplicated)}")
+        raise RowsFileError(f"{path}: not a rows file written by benchmarks.run: its header {what}; move it "
+                            "away or choose another --out (results are never merged into a foreign file)")
+
+
+def _check_values(path: Path, line_number: int, row: Mapping[str, str]) -> None:
+    for column, text in row.items():
+        if column in _TEXT_COLUMNS or text in ("", "nan"):
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        low, high = _RANGES.get(column, (-math.inf, math.inf))
+        if value is None or not math.isfinite(value) or not low <= value <= high:
+            expected = f"a number in [{low:g}, {high:g}]" if column in _RANGES else "a finite number"
+            raise RowsFileError(f"{path}: line {line_number}: {column} = {text[:40]!r} is not {expected}; "
+                                "the file is damaged or was not written by benchmarks.run: fix or delete "
+                                "that line (or move the file away) and run again")
+
+
+def _parse(data: bytes, path: Path = Path(ROWS_FILE)) -> tuple[list[str] | None, list[dict[str, str]], int]:
+    """Parse and check CSV bytes; return (header, rows, number of bytes that hold whole rows).
+
+    Only the last line may be torn (no newline, or a field count that differs from the header):
+    it can come from a write cut short and is left out. Anything else wrong raises `RowsFileError`.
     """
     if not data:
         return None, [], 0
@@ -68,27 +140,44 @@ def _parse(data: bytes) -> tuple[list[str] | None, list[dict[str, str]], int]:
     complete = lines[:-1]  # the text after the last newline is a torn (or empty) line
     if not complete:
         return None, [], 0
-    header = next(csv.reader([complete[0].decode("utf-8")]))
+    try:
+        header = next(csv.reader([complete[0].decode("utf-8")]))
+    except (UnicodeDecodeError, StopIteration, csv.Error) as err:
+        raise RowsFileError(f"{path}: not a rows file written by benchmarks.run (its first line is not a CSV "
+                            f"header: {type(err).__name__}); move it away or choose another --out") from err
+    _check_header(path, header)
     good = len(complete[0]) + 1
     rows: list[dict[str, str]] = []
-    for line in complete[1:]:
+    for number, line in enumerate(complete[1:], start=2):
+        last = number == len(complete)
         try:
             fields = next(csv.reader([line.decode("utf-8")]))
         except (UnicodeDecodeError, StopIteration, csv.Error):
-            break
-        if len(fields) != len(header):
-            break
-        rows.append(dict(zip(header, fields)))
+            fields = None
+        if fields is None or len(fields) != len(header):
+            if last:
+                break  # a torn last line
+            raise RowsFileError(f"{path}: line {number}: not a row of this file ({'undecodable bytes' if fields is None else f'{len(fields)} fields, the header has {len(header)}'}); "
+                                "the file is damaged: fix or delete that line (or move the file away) and run again")
+        row = dict(zip(header, fields))
+        _check_values(path, number, row)
+        rows.append(row)
         good += len(line) + 1
     return header, rows, good
 
 
 def read_rows(path: str | os.PathLike) -> tuple[list[str], list[dict[str, str]]]:
-    """Read a rows file (torn last line dropped); missing base columns come back as empty cells."""
+    """Read a rows file (torn last line dropped); missing base columns come back as empty cells.
+
+    Raises `RowsFileError` for a file this suite did not write or a damaged one."""
     path = Path(path)
     if not path.exists():
         return list(BASE_COLUMNS), []
-    header, rows, _ = _parse(path.read_bytes())
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise RowsFileError(f"{path}: cannot be read ({err.strerror or err})") from err
+    header, rows, _ = _parse(data, path)
     header = header or list(BASE_COLUMNS)
     columns = header + [c for c in BASE_COLUMNS if c not in header]
     return columns, [{c: r.get(c, "") for c in columns} for r in rows]
@@ -102,8 +191,11 @@ class RowStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         header, rows, good = (None, [], 0)
         if self.path.exists():
-            data = self.path.read_bytes()
-            header, rows, good = _parse(data)
+            try:
+                data = self.path.read_bytes()
+            except OSError as err:
+                raise RowsFileError(f"{self.path}: cannot be read ({err.strerror or err})") from err
+            header, rows, good = _parse(data, self.path)
             if good < len(data):  # torn tail from a kill: drop it before appending
                 with open(self.path, "r+b") as handle:
                     handle.truncate(good)
@@ -186,44 +278,89 @@ class RowStore:
         return count
 
 
-def load_frame(path: str | os.PathLike):
-    """rows.csv (or a run folder) as a pandas DataFrame with every base column present."""
+def load_frame(path: str | os.PathLike, rows: Sequence[Mapping[str, str]] | None = None):
+    """rows.csv (or a run folder), or the given `rows`, as a pandas DataFrame with every base column
+    present: key and identity columns as text, every other column numeric (empty → NaN)."""
     import pandas as pd
 
-    path = Path(path)
-    if path.is_dir():
-        path = path / ROWS_FILE
-    columns, rows = read_rows(path)
-    frame = pd.DataFrame(rows, columns=columns)
+    if rows is None:
+        path = Path(path)
+        if path.is_dir():
+            path = path / ROWS_FILE
+        columns, rows = read_rows(path)
+    else:
+        columns = list(dict.fromkeys([c for r in rows for c in r] + list(BASE_COLUMNS)))
+    frame = pd.DataFrame([{c: r.get(c, "") for c in columns} for r in rows], columns=columns)
     for column in frame.columns:
-        if column not in KEY_COLUMNS:
+        if column not in _TEXT_COLUMNS:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
+        else:
+            frame[column] = frame[column].astype(str)
     return frame
 
 
+SUMMARY_GROUP = ["method", "dataset", "protocol", "ref_mode", "config_id"]
+
+
 def summarize(frame):
-    """Means per (method, dataset, protocol, ref_mode): every metric column, mean seconds, the
-    largest peak memory, and the number of images. Columns that no row filled stay empty."""
+    """Means per pass and configuration (method, dataset, protocol, ref_mode, config_id): every
+    metric column, mean seconds, the largest peak memory, and the number of images. Columns that no
+    row filled stay empty."""
     import pandas as pd
 
-    group = ["method", "dataset", "protocol", "ref_mode"]
+    group = SUMMARY_GROUP
+    value_columns = [c for c in frame.columns if c not in _TEXT_COLUMNS]
+    extra = [c for c in ("weights_sha256",) if c in frame.columns]
     if frame.empty:
-        return pd.DataFrame(columns=group + ["images"] + [c for c in frame.columns if c not in KEY_COLUMNS])
-    value_columns = [c for c in frame.columns if c not in KEY_COLUMNS]
+        return pd.DataFrame(columns=group + extra + ["images"] + value_columns)
     grouped = frame.groupby(group, sort=False, dropna=False)
     out = grouped[[c for c in value_columns if c != "peak_mem_mb"]].mean()
     out["peak_mem_mb"] = grouped["peak_mem_mb"].max()
+    for column in extra:
+        out[column] = grouped[column].first()
     out.insert(0, "images", grouped.size())
-    return out.reset_index()[group + ["images"] + value_columns]
+    return out.reset_index()[group + extra + ["images"] + value_columns]
 
 
-def write_summary(run_dir: str | os.PathLike) -> Path:
-    """Write `summary.csv` (atomically) from the run's rows."""
+def write_summary(run_dir: str | os.PathLike, rows: Sequence[Mapping[str, str]] | None = None) -> Path:
+    """Write `summary.csv` (atomically) from `rows` (the run's current rows: `select_current`), or
+    from every row of rows.csv when not given."""
     run_dir = Path(run_dir)
-    summary = summarize(load_frame(run_dir / ROWS_FILE))
+    summary = summarize(load_frame(run_dir / ROWS_FILE, rows))
     target = run_dir / SUMMARY_FILE
     atomic_write_text(target, summary.to_csv(index=False, float_format="%.6f"))
     return target
+
+
+def data_key(dataset: str, protocol: str, ref_mode: str) -> str:
+    """How the manifest's `plan.data` names one (dataset, protocol, ref_mode) pass's images."""
+    return f"{dataset}|{protocol}|{ref_mode}"
+
+
+def select_current(rows: Sequence[Mapping[str, str]], plan: Mapping[str, object] | None
+                   ) -> list[Mapping[str, str]]:
+    """The rows a run folder shows: exactly those its latest command asked for.
+
+    `plan` is the manifest's `plan`: `passes` (each: method, dataset, protocol, ref_mode,
+    config_id) and `data` (`data_key(...)` -> {image: data_sha256} of the images that command
+    saw). A row is shown when its pass, `config_id`, image and `data_sha256` are in the plan; rows
+    of other configurations or other data (earlier commands) stay in rows.csv, and are reused when
+    asked for again, but are not shown. Plan order. `plan=None` (a folder written before
+    identities were recorded): every row.
+    """
+    if plan is None:
+        return list(rows)
+    by_id = {row_key(r): r for r in rows}
+    data = plan.get("data") or {}
+    selected: list[Mapping[str, str]] = []
+    for item in plan.get("passes") or []:
+        what = tuple(str(item[c]) for c in KEY_COLUMNS[:4])
+        images = data.get(data_key(*what[1:])) or {}
+        for image, sha in images.items():
+            row = by_id.get(what + (str(image), str(item["config_id"]), str(sha)))
+            if row is not None:
+                selected.append(row)
+    return selected
 
 
 def image_stem(image: str, dataset: str, ref_mode: str) -> str:

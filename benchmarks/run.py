@@ -38,9 +38,9 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from benchmarks import distributed, manifest, protocols, results
+from benchmarks import distributed, manifest, protocols, results, runlock
 from benchmarks.protocols import Evaluation
-from ttsr.errors import UserError, cli_main
+from ttsr.errors import EXIT_NOTHING_MEASURED, UserError, cli_main
 from ttsr.fileio import atomic_write_bytes, atomic_write_text
 
 DATA_ENV = "TTSR_BENCH_DATA"
@@ -121,6 +121,23 @@ class Plan:
     data_root: Path | None
     skipped: list[Skip] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Pass:
+    """One (method, evaluation) pass of this command, with its identity (`benchmarks.identity`)."""
+
+    method: str
+    evaluation: Evaluation
+    samples: object              # benchmarks.datasets.SampleSequence
+    config_id: str
+    weights_sha256: str
+    digests: dict[str, str]      # image -> data_sha256 (readable images only)
+
+    def key(self, image: str) -> results.Key:
+        """The row identity (`results.ROW_ID_COLUMNS`) of one image of this pass."""
+        e = self.evaluation
+        return (self.method, e.dataset, e.protocol, e.ref_mode, image, self.config_id, self.digests[image])
 
 
 def resolve_data_root(arg: Path | None) -> tuple[Path | None, bool]:
@@ -412,19 +429,40 @@ class Runner:
         self.delay = float(os.environ.get(SLOW_ENV, "0") or 0)
         self.completed = 0
         self.started = manifest.now()
+        self.passes: list[Pass] = []           # this command's plan, in order
+        self.configs: dict[str, dict] = {}     # config_id -> {"config": ..., "weights": ...}
+        self.data: dict[str, dict[str, str]] = {}  # results.data_key -> {image: data_sha256}
+        self.lock = None
 
     # -- storage ---------------------------------------------------------------------------------
     def open_store(self) -> None:
+        """Rank 0 takes the run folder's lock and opens rows.csv; a failure (folder in use, a foreign
+        or damaged rows.csv) reaches every rank as the same one-line UserError."""
         rows_path = self.out / results.ROWS_FILE
+        failure = None
         if self.dist.is_main:
-            self.store = results.RowStore(rows_path, self.columns)
-            if self.dist.active or (self.out / distributed.PARTS_DIR).is_dir():
-                distributed.merge_parts(self.out, self.store)  # rows a killed torchrun run left
-            self.finished = self.store.get
-        self.dist.barrier()
+            try:
+                self.lock = runlock.acquire(self.out)
+                self.store = results.RowStore(rows_path, self.columns)
+                if self.dist.active or (self.out / distributed.PARTS_DIR).is_dir():
+                    distributed.merge_parts(self.out, self.store)  # rows a killed torchrun run left
+                self.finished = self.store.get
+            except results.RowsFileError as err:
+                failure = str(err)
+            except UserError as err:
+                failure = str(err)
+        failure = self.dist.broadcast(failure)
+        if failure is not None:
+            self.release()
+            raise UserError(failure)
         if not self.dist.is_main:  # other ranks only read rows.csv, to skip finished rows
             rows = {results.row_key(r): r for r in results.read_rows(rows_path)[1]}
             self.finished = rows.get
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def append(self, row: dict) -> None:
         if not self.dist.active:
@@ -485,6 +523,53 @@ class Runner:
             method.set_memory_budget(self.budget)
         return method
 
+    # -- the plan ----------------------------------------------------------------------------------
+    def digests(self, evaluation: Evaluation, samples) -> dict[str, str]:
+        """{image: data_sha256} of a pass's images (unreadable ones are left out: they are skipped)."""
+        key = results.data_key(evaluation.dataset, evaluation.protocol, evaluation.ref_mode)
+        if key not in self.data:
+            found = {}
+            for index, name in enumerate(samples.names):
+                digest = samples.digest(index)
+                if digest is not None:
+                    found[name] = digest
+            self.data[key] = found
+        return self.data[key]
+
+    def prepare(self) -> None:
+        """This command's passes with their identities (`benchmarks.identity`), before any computing."""
+        from benchmarks import identity
+
+        for name in self.plan.methods:
+            path, found_in = self.weights_for(name)
+            self.weights[name] = manifest.weights_record(path, found_in)
+        for name in self.plan.methods:
+            method = self.registry.get(name)
+            for evaluation in self.plan.evaluations:
+                if method.kind not in evaluation.kinds:
+                    continue
+                samples = self.samples(evaluation)
+                if samples is None:
+                    continue
+                config = identity.pass_config(method=name, weights_sha256=self.weights[name].get("sha256"),
+                                              options=method.options(), evaluation=evaluation,
+                                              device_type=self.device.type)
+                cid = identity.config_id(config)
+                self.configs[cid] = {"config": config, "weights": self.weights[name]}
+                digests = self.digests(evaluation, samples)
+                self.passes.append(Pass(name, evaluation, samples, cid, self.weights[name].get("sha256") or
+                                        identity.NO_WEIGHTS, digests))
+
+    def plan_record(self) -> dict:
+        """The manifest's `plan`: what this command asked for (the rows its views show)."""
+        return {"created": self.started,
+                "passes": [{"method": p.method, "dataset": p.evaluation.dataset, "protocol": p.evaluation.protocol,
+                            "ref_mode": p.evaluation.ref_mode, "config_id": p.config_id} for p in self.passes],
+                "data": self.data}
+
+    def current_rows(self) -> list[dict]:
+        return results.select_current(self.store.rows(), self.plan_record()) if self.store is not None else []
+
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> None:
         import torch
@@ -493,41 +578,39 @@ class Runner:
         torch.manual_seed(SEED)
         np.random.seed(SEED)
         self.open_store()
-        for name in self.plan.methods:
-            path, found_in = self.weights_for(name)
-            self.weights[name] = manifest.weights_record(path, found_in)
+        self.prepare()
         self.write_manifest()  # early, so a killed run still says what it ran
         required = list(self.metric_plan.computed)
-        for name in self.plan.methods:
-            kind = self.registry.get(name).kind
-            method = None
-            for evaluation in self.plan.evaluations:
-                if kind not in evaluation.kinds:
-                    continue
-                samples = self.samples(evaluation)
-                if samples is None:
-                    continue
-                names = list(samples.names)
-                keys = [(name, evaluation.dataset, evaluation.protocol, evaluation.ref_mode, n) for n in names]
-                self.order.extend(keys)
-                todo = [i for i, key in enumerate(keys)
-                        if self.args.force or not self.is_done(key, evaluation, required)]
-                mine = self.dist.shard(todo)
-                desc = f"{name} · {evaluation.dataset}/{evaluation.ref_mode}"
-                if self.dist.active:  # rank 0's bar counts its own share
-                    desc, total, initial = f"{desc} (rank 0 of {self.dist.world_size})", len(mine), 0
-                else:
-                    total, initial = len(names), len(names) - len(todo)
-                with tqdm(total=total, initial=initial, desc=desc, unit="img", disable=not self.dist.is_main,
-                          leave=True, file=sys.stderr, dynamic_ncols=True) as bar:
-                    for index in mine:
-                        if method is None:
-                            method = self.load_method(name)
-                        self.evaluate(method, evaluation, samples, index, keys[index])
-                        bar.update(1)
-                self.sync()
-                self.sample_skips.extend(s for s in getattr(samples, "skipped", []) if s not in self.sample_skips)
-            del method
+        method, loaded = None, None
+        for item in self.passes:
+            evaluation, names = item.evaluation, list(item.samples.names)
+            keys = {i: item.key(n) for i, n in enumerate(names) if n in item.digests}
+            self.order.extend(keys.values())
+            todo = [i for i in keys if self.args.force or not self.is_done(keys[i], item, required)]
+            mine = self.dist.shard(todo)
+            desc = f"{item.method} · {evaluation.dataset}/{evaluation.ref_mode}"
+            if self.dist.active:  # rank 0's bar counts its own share
+                desc, total, initial = f"{desc} (rank 0 of {self.dist.world_size})", len(mine), 0
+            else:
+                total, initial = len(keys), len(keys) - len(todo)
+            with tqdm(total=total, initial=initial, desc=desc, unit="img", disable=not self.dist.is_main,
+                      leave=True, file=sys.stderr, dynamic_ncols=True) as bar:
+                for index in mine:
+                    if loaded != item.method:
+                        method, loaded = None, None
+                        method, loaded = self.load_method(item.method), item.method
+                    self.evaluate(method, item, index, keys[index])
+                    bar.update(1)
+            self.sync()
+            for record in getattr(item.samples, "skipped", []):
+                if not any(r.get("what") == record.get("what") for r in self.sample_skips):
+                    self.sample_skips.append(dict(record))
+            for name in names:
+                if name not in item.digests:
+                    record = {"what": f"{evaluation.dataset}/{name}", "reason": "its files cannot be read",
+                              "fix": "replace or re-download the file"}
+                    if not any(r.get("what") == record["what"] for r in self.sample_skips):
+                        self.sample_skips.append(record)
 
     def sync(self) -> None:
         """After a pass: rank 0 moves the ranks' rows into rows.csv."""
@@ -539,29 +622,31 @@ class Runner:
         self.part = None
         self.dist.barrier()
 
-    def is_done(self, key, evaluation: Evaluation, required: Sequence[str]) -> bool:
+    def is_done(self, key, item: "Pass", required: Sequence[str]) -> bool:
         row = self.finished(key)
         if row is None or any(row.get(c, "") == "" for c in required):
             return False
         if self.args.save_images:
-            return self.image_path(key[0], evaluation, key[4]).exists()
+            return self.image_path(item, key[4]).exists()
         return True
 
-    def image_path(self, method: str, evaluation: Evaluation, image: str, folder: str = "images",
-                   suffix: str = ".png") -> Path:
+    def image_path(self, item: "Pass", image: str, folder: str = "images", suffix: str = ".png") -> Path:
+        """`<out>/images/<dataset>/<method>/<config_id>/<stem>.png` (attention maps likewise under
+        `attention/`): a configuration never overwrites another one's images."""
+        evaluation = item.evaluation
         stem = results.image_stem(image, evaluation.dataset, evaluation.ref_mode)
-        return self.out / folder / evaluation.dataset / method / f"{stem}{suffix}"
+        return self.out / folder / evaluation.dataset / item.method / item.config_id / f"{stem}{suffix}"
 
-    def evaluate(self, method, evaluation: Evaluation, samples, index: int, key) -> None:
+    def evaluate(self, method, item: "Pass", index: int, key) -> None:
         import torch
         from benchmarks.datasets.sample import SampleSkipped
 
+        evaluation, image = item.evaluation, key[4]
         try:
-            sample = samples[index]
+            sample = item.samples[index]
             batch, hr, images = make_inputs(sample, evaluation, self.device)
         except (SampleSkipped, UserError) as err:
-            self.plan.skipped.append(Skip(f"{evaluation.dataset}/{key[4]}", str(err),
-                                          "replace the file, or leave it out"))
+            self.skip_image(evaluation, image, str(err), "replace the file, or leave it out")
             return
         method.extras = {}
         cuda = self.device.type == "cuda"
@@ -569,8 +654,17 @@ class Runner:
             torch.cuda.synchronize(self.device)
         self.probe.start()
         start = time.perf_counter()
-        with torch.inference_mode():
-            sr = method(batch)
+        try:
+            with torch.inference_mode():
+                sr = method(batch)
+        except torch.OutOfMemoryError:
+            raise
+        except (RuntimeError, ValueError) as err:  # a method that cannot take this image (e.g. too small)
+            reason = " ".join(str(err).split())[:300]
+            self.skip_image(evaluation, image, f"{item.method} cannot take this image "
+                            f"(LR {batch['lr'].shape[-1]}×{batch['lr'].shape[-2]}): {reason}",
+                            "leave the image out for this method", method=item.method)
+            return
         if cuda:
             torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - start
@@ -578,21 +672,28 @@ class Runner:
         sr8 = to_uint8(sr)
         values = self.measurer(sr8, hr, evaluation)
         if self.args.save_images:
-            self.save_images(method, evaluation, key[4], sr8, images)
-        row = dict(zip(results.KEY_COLUMNS, key), **values, seconds=seconds, peak_mem_mb=peak)
+            self.save_images(method, item, image, sr8, images)
+        row = dict(zip(results.ROW_ID_COLUMNS, key), weights_sha256=item.weights_sha256, **values,
+                   seconds=seconds, peak_mem_mb=peak, finished=manifest.now())
         self.append(row)
         self.completed += 1
         if self.delay:
             time.sleep(self.delay)
 
-    def save_images(self, method, evaluation: Evaluation, image: str, sr8: np.ndarray, images: dict) -> None:
+    def skip_image(self, evaluation: Evaluation, image: str, reason: str, fix: str, method: str = "") -> None:
+        what = f"{evaluation.dataset}/{image}" + (f" ({method})" if method else "")
+        record = {"what": what, "reason": reason, "fix": fix}
+        if not any(r.get("what") == what for r in self.sample_skips):
+            self.sample_skips.append(record)
+
+    def save_images(self, method, item: "Pass", image: str, sr8: np.ndarray, images: dict) -> None:
         from ttsr.imageio import write_image
 
-        write_image(self.image_path(method.name, evaluation, image), sr8)
-        for folder, array in images.items():  # HR and Ref once per dataset (and reference mode)
-            target = self.image_path(folder, evaluation, image)
-            if not target.exists():
-                write_image(target, array)
+        evaluation = item.evaluation
+        write_image(self.image_path(item, image), sr8)
+        stem = results.image_stem(image, evaluation.dataset, evaluation.ref_mode)
+        for folder, array in images.items():  # HR and Ref of this image's data (rewritten each time)
+            write_image(self.out / "images" / evaluation.dataset / folder / f"{stem}.png", array)
         extras = getattr(method, "extras", None) or {}
         arrays = {k: v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
                   for k, v in extras.items() if k in ("hard_index", "S")}
@@ -600,7 +701,7 @@ class Runner:
             arrays["lr_size"] = np.array(images["_hr"].shape[:2]) // evaluation.scale
             if "_ref" in images:
                 arrays["ref_size"] = np.array(images["_ref"].shape[:2])
-            target = self.image_path(method.name, evaluation, image, folder="attention", suffix=".npz")
+            target = self.image_path(item, image, folder="attention", suffix=".npz")
             atomic_write_bytes(target, _npz_bytes(arrays))
 
     # -- the end ---------------------------------------------------------------------------------
@@ -621,7 +722,8 @@ class Runner:
             metrics={"requested": self.metric_plan.requested, "computed": self.metric_plan.computed,
                      "unavailable": self.metric_plan.unavailable},
             peak_memory=self.probe.description, world_size=self.dist.world_size,
-            data_root=str(self.plan.data_root) if self.plan.data_root else None, created=self.started)
+            data_root=str(self.plan.data_root) if self.plan.data_root else None, created=self.started,
+            plan=self.plan_record(), configs=self.configs)
         manifest.write(self.out, data)
 
     def skipped_records(self) -> list[dict]:
@@ -634,12 +736,11 @@ class Runner:
                             "fix": "complete the set; `python -m benchmarks.data check --root DIR` lists what is missing",
                             "kind": "incomplete", "name": message.split(" ", 1)[0], "short": message})
         for item in self.sample_skips:
-            if item not in records:
-                records.append(dict(item))
-        unique = []
-        for record in records:
-            if record not in unique:
-                unique.append(record)
+            records.append(dict(item))
+        unique: list[dict] = []
+        for record in records:  # one record per thing skipped, in the first wording found
+            if not any(u.get("what") == record.get("what") for u in unique):
+                unique.append(dict(record, created=self.started))
         return unique
 
     def gather_skips(self) -> None:
@@ -660,7 +761,8 @@ class Runner:
                 if "warning" in record:
                     if record["warning"] not in self.dataset_warnings:
                         self.dataset_warnings.append(record["warning"])
-                elif record not in known and record not in self.sample_skips:
+                elif record not in known and not any(r.get("what") == record.get("what")
+                                                     for r in self.sample_skips):
                     self.sample_skips.append(record)
 
     def finalize(self) -> None:
@@ -669,39 +771,35 @@ class Runner:
         if self.dist.active:
             distributed.merge_parts(self.out, self.store)
         self.store.canonicalize(self.order)
-        results.write_summary(self.out)
+        results.write_summary(self.out, self.current_rows())
         atomic_write_text(self.out / "skipped.json", json.dumps(self.skipped_records(), indent=2) + "\n")
         self.write_manifest()
 
 
 # ------------------------------------------------------------------------------------- output
-def summary_table(store_rows: Iterable[dict], order: Sequence[results.Key], evaluations: Sequence[Evaluation],
-                  random_methods: Iterable[str]) -> str:
-    """method × (dataset/ref mode): PSNR/SSIM[/LPIPS], with the paper's cell and Δ under it."""
+def summary_table(rows: Sequence[dict], evaluations: Sequence[Evaluation], random_methods: Iterable[str]) -> str:
+    """method × (dataset/ref mode) of this command's rows: PSNR/SSIM[/LPIPS], with the paper's cell
+    and Δ under it; every cell of a method with random or test-made weights says so."""
     import pandas as pd
     from tabulate import tabulate
 
     from benchmarks import published
     from benchmarks.datasets import DATASETS
 
-    wanted = set(order)
-    rows = [r for r in store_rows if results.row_key(r) in wanted]
     if not rows:
         return "(no rows)"
-    frame = pd.DataFrame(rows)
-    for column in ("psnr", "ssim", "lpips"):
-        frame[column] = pd.to_numeric(frame.get(column, pd.Series(dtype=float)).replace("", float("nan")),
-                                      errors="coerce")
-    means = frame.groupby(["method", "dataset", "protocol", "ref_mode"], sort=False)[["psnr", "ssim", "lpips"]].mean()
-    counts = frame.groupby(["method", "dataset", "protocol", "ref_mode"], sort=False).size()
+    frame = results.load_frame("", rows)
+    group = ["method", "dataset", "protocol", "ref_mode"]
+    means = frame.groupby(group, sort=False)[["psnr", "ssim", "lpips"]].mean()
+    counts = frame.groupby(group, sort=False).size()
     tables = {(e.dataset, e.protocol, e.ref_mode): e.table for e in evaluations}
     random_methods = set(random_methods)
-    columns = list(dict.fromkeys((k[1], k[2], k[3]) for k in order))
-    methods = list(dict.fromkeys(k[0] for k in order))
+    columns = list(dict.fromkeys((r["dataset"], r["protocol"], r["ref_mode"]) for r in rows))
+    methods = list(dict.fromkeys(r["method"] for r in rows))
     body = []
     for method in methods:
-        label = f"{method} (RANDOM WEIGHTS)" if method in random_methods else method
-        line = [label]
+        random = method in random_methods
+        line = [f"{method} (RANDOM WEIGHTS)" if random else method]
         for dataset, protocol, ref_mode in columns:
             key = (method, dataset, protocol, ref_mode)
             if key not in means.index:
@@ -716,6 +814,8 @@ def summary_table(store_rows: Iterable[dict], order: Sequence[results.Key], eval
             expected = getattr(info, "expected", None)
             partial = bool(expected and n < expected)
             text += f"  (n={n}/{expected})" if partial else f"  (n={n})"
+            if random:
+                text += "\nRANDOM WEIGHTS: not a measurement of the method"
             table = tables.get((dataset, protocol, ref_mode))
             cell = published.lookup(table, method, dataset, ref_mode) if table else None
             if cell is not None:
@@ -727,8 +827,9 @@ def summary_table(store_rows: Iterable[dict], order: Sequence[results.Key], eval
                         bits.append(f"{judged.delta_psnr:+.2f}")
                     if judged.delta_ssim is not None:
                         bits.append(f"{judged.delta_ssim:+.4f}")
-                    verdict = ("" if judged.status == "ok" else f" [{judged.status}]") if not partial else \
-                        " [partial set: not judged]"
+                    verdict = (" [random weights: not judged]" if random else
+                               " [partial set: not judged]" if partial else
+                               "" if judged.status == "ok" else f" [{judged.status}]")
                     delta = " Δ " + " / ".join(bits) + verdict
                 text += f"\npaper {cell.format()}{delta}"
             line.append(text)
@@ -797,14 +898,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"device {device}" + (f", {dist.world_size} ranks ({dist.backend})" if dist.active else "")
                   + f"; run folder {args.out}", file=out)
         if not plan.evaluations or not plan.methods:
-            runner = Runner(args, plan, dist, device)
-            runner.open_store()  # every rank (it holds a barrier)
+            # the run folder (its rows, manifest and views) is left as it was
             if dist.is_main:
-                runner.finalize()
-                print_skipped(runner.skipped_records(), out, args.out)
+                runner = Runner(args, plan, dist, device)
+                print_skipped(runner.skipped_records(), out)
                 what = "dataset" if not plan.evaluations else "method"
-                print(f"nothing to run: no {what} available (see skipped above)", file=out)
-            return 0
+                print(f"nothing measured: no {what} available (see skipped above); exit status "
+                      f"{EXIT_NOTHING_MEASURED}", file=out)
+            return EXIT_NOTHING_MEASURED
         runner = Runner(args, plan, dist, device)
         if dist.is_main:
             for name in plan.methods:
@@ -815,15 +916,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             runner.run()
             runner.gather_skips()
         finally:
-            runner.finalize()
+            try:
+                runner.finalize()
+            finally:
+                runner.release()
         if dist.is_main:
             randoms = [m for m, w in runner.weights.items() if w.get("random")]
             for name in randoms:
                 print(f"WARNING {name}: {manifest.RANDOM_LABEL}", file=out)
-            print(summary_table(runner.store.rows(), runner.order, plan.evaluations, randoms), file=out)
+            rows = runner.current_rows()
+            print(summary_table(rows, plan.evaluations, randoms), file=out)
             print_skipped(runner.skipped_records(), out, args.out)
             print(f"rows: {args.out / results.ROWS_FILE}  summary: {args.out / results.SUMMARY_FILE}  "
                   f"manifest: {args.out / manifest.MANIFEST_FILE}", file=out)
+            if not rows:
+                print(f"nothing measured: every image was skipped (see above); exit status "
+                      f"{EXIT_NOTHING_MEASURED}", file=out)
+                return EXIT_NOTHING_MEASURED
         return 0
     finally:
         dist.close()

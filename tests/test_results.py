@@ -6,13 +6,15 @@ import json
 import pytest
 
 from benchmarks import manifest, protocols
-from benchmarks.results import (BASE_COLUMNS, ROWS_FILE, RowStore, columns_for, image_stem, load_frame,
-                                read_rows, row_key, summarize, write_summary)
+from benchmarks.results import (BASE_COLUMNS, ROWS_FILE, RowsFileError, RowStore, columns_for, data_key,
+                                image_stem, load_frame, read_rows, row_key, select_current, summarize,
+                                write_summary)
 from ttsr.errors import UserError
 
 
-def _row(image: str, psnr: float, method: str = "bicubic", **extra) -> dict:
+def _row(image: str, psnr: float, method: str = "bicubic", config: str = "c1", data: str = "d1", **extra) -> dict:
     return {"method": method, "dataset": "demo", "protocol": "demo", "ref_mode": "demo", "image": image,
+            "config_id": config, "weights_sha256": "none", "data_sha256": data,
             "psnr": psnr, "ssim": 0.5, "lpips": None, "seconds": 0.01, "peak_mem_mb": 12.0, **extra}
 
 
@@ -24,10 +26,10 @@ def test_append_reload_and_torn_last_line(tmp_path):
     assert path.read_text().splitlines()[0] == ",".join(BASE_COLUMNS)
     # a kill in the middle of a write leaves a line without its newline
     with open(path, "ab") as handle:
-        handle.write(b"bicubic,demo,demo,demo,c,29.")
+        handle.write(b"bicubic,demo,demo,demo,c,c1,none,d1,29.")
     again = RowStore(path)
     assert [r["image"] for r in again.rows()] == ["a", "b"]
-    assert float(again.get(("bicubic", "demo", "demo", "demo", "a"))["psnr"]) == 30.123456789012345
+    assert float(again.get(("bicubic", "demo", "demo", "demo", "a", "c1", "d1"))["psnr"]) == 30.123456789012345
     assert path.read_bytes().endswith(b"\n")  # the torn tail was cut before appending
     again.append(_row("c", 29.5))
     assert [r["image"] for r in read_rows(path)[1]] == ["a", "b", "c"]
@@ -62,9 +64,56 @@ def test_extra_columns_and_old_runs_without_them(tmp_path):
     columns, rows = read_rows(path)
     assert rows[0]["ms-ssim"] == "" and rows[1]["ms-ssim"] == "0.99"
     summary = summarize(load_frame(path))
-    assert summary.loc[0, "images"] == 2 and summary.loc[0, "psnr"] == pytest.approx(30.5)
+    # the old row has no identity recorded: it is its own configuration ("")
+    assert list(summary["config_id"]) == ["", "c1"] and list(summary["images"]) == [1, 1]
+    assert list(summary["psnr"]) == [30.0, 31.0]
     write_summary(tmp_path)
-    assert (tmp_path / "summary.csv").read_text().startswith("method,dataset,protocol,ref_mode,images,psnr")
+    assert (tmp_path / "summary.csv").read_text().startswith(
+        "method,dataset,protocol,ref_mode,config_id,weights_sha256,images,psnr")
+
+
+@pytest.mark.parametrize("content, words", [
+    (b"Image,PSNR,SSIM\nbaby,31.2,0.9\n", "lacks the columns method"),
+    (b"method,dataset,protocol,ref_mode,image,psnr,ssim,notes\nx,demo,demo,demo,a,30,0.9,hi\n",
+     "columns this suite does not write ('notes')"),
+    (bytes(range(256)) * 4, "not a rows file"),
+    (b"method,dataset,protocol,ref_mode,image,psnr,ssim\nx,demo,demo,demo,a,1e308,0.9\n",
+     "line 2: psnr = '1e308' is not a number in [0, 100]"),
+    (b"method,dataset,protocol,ref_mode,image,psnr,ssim\nx,demo,demo,demo,a,inf,0.9\n", "psnr = 'inf'"),
+    (b"method,dataset,protocol,ref_mode,image,psnr,ssim\nx,demo,demo,demo,a,30,2.5\n", "ssim = '2.5'"),
+    (b"method,dataset,protocol,ref_mode,image,psnr,ssim\nx,demo,demo,demo,a,thirty,0.5\n", "psnr = 'thirty'"),
+    # a damaged line in the middle (not a torn last line): never truncated away
+    (b"method,dataset,protocol,ref_mode,image,psnr,ssim\nx,demo\nx,demo,demo,demo,b,30,0.5\n",
+     "line 2: not a row of this file (2 fields, the header has 7)"),
+])
+def test_foreign_or_damaged_rows_files_are_refused_untouched(tmp_path, content, words):
+    path = tmp_path / ROWS_FILE
+    path.write_bytes(content)
+    for action in (lambda: RowStore(path), lambda: read_rows(path), lambda: load_frame(tmp_path)):
+        with pytest.raises(RowsFileError) as caught:
+            action()
+        message = str(caught.value)
+        assert words in message and str(path) in message and "\n" not in message
+    assert path.read_bytes() == content  # nothing rewritten, merged or truncated
+
+
+def test_current_rows_follow_the_latest_plan(tmp_path):
+    """A run folder shows the rows its latest command asked for: configuration and data exact."""
+    store = RowStore(tmp_path / ROWS_FILE)
+    store.append(_row("a", 20.0, config="A"))
+    store.append(_row("b", 21.0, config="A"))
+    store.append(_row("a", 30.0, config="B"))
+    store.append(_row("a", 31.0, config="B", data="d2"))  # the same image after its file changed
+    store.append(_row("a", 40.0, method="other", config="C"))
+    plan = lambda config, data: {"passes": [{"method": "bicubic", "dataset": "demo", "protocol": "demo",  # noqa: E731
+                                             "ref_mode": "demo", "config_id": config}],
+                                 "data": {data_key("demo", "demo", "demo"): data}}
+    pick = lambda p: [(r["image"], float(r["psnr"])) for r in select_current(store.rows(), p)]  # noqa: E731
+    assert pick(plan("A", {"a": "d1", "b": "d1"})) == [("a", 20.0), ("b", 21.0)]
+    assert pick(plan("B", {"a": "d1", "b": "d1"})) == [("a", 30.0)]  # b not measured under B
+    assert pick(plan("B", {"a": "d2"})) == [("a", 31.0)]
+    assert pick(plan("A", {"a": "d2"})) == []  # A never saw the new data
+    assert len(select_current(store.rows(), None)) == 5  # a folder without a plan: every row
 
 
 def test_protocols_are_data():

@@ -63,7 +63,8 @@ def test_fresh_machine_runs_the_demo_set_and_says_what_is_missing(clean_env, cap
     assert "data/CUFED5" in printed["cufed5"] and "http" in printed["cufed5"]  # printed too
     assert "IMDN_x4.pth" in printed["imdn"] and "fetch imdn" in printed["imdn"]
     summary = (run_dir / "summary.csv").read_text().splitlines()
-    assert summary[0].startswith("method,dataset,protocol,ref_mode,images,psnr,ssim") and len(summary) == 3
+    assert summary[0].startswith("method,dataset,protocol,ref_mode,config_id,weights_sha256,images,psnr,ssim") \
+        and len(summary) == 3
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["versions"]["torch"] and manifest["device"]["device"] == "cpu"
     assert manifest["weights"]["bicubic"]["origin"] == "none needed"
@@ -90,11 +91,12 @@ def test_demo_with_random_ttsr_rerun_force_and_images(clean_env, capsys):
     assert manifest["weights"]["ttsr"]["random"] and manifest["random_weights"] == ["ttsr"]
     assert manifest["weights"]["ttsr"]["found_in"] == "--weights"
     assert len(manifest["weights"]["ttsr"]["sha256"]) == 64
+    config = {(p["method"], p["ref_mode"]): p["config_id"] for p in manifest["plan"]["passes"]}
     images = out_dir / "images" / "demo"
-    assert (images / "ttsr" / "motorcycle_stereo.png").is_file()
-    assert (images / "bicubic" / "motorcycle_stereo@none.png").is_file()
+    assert (images / "ttsr" / config["ttsr", "graded"] / "motorcycle_stereo.png").is_file()
+    assert (images / "bicubic" / config["bicubic", "none"] / "motorcycle_stereo@none.png").is_file()
     assert (images / "_hr" / "motorcycle_stereo.png").is_file() and (images / "_ref" / "motorcycle_stereo.png").is_file()
-    attention = np.load(out_dir / "attention" / "demo" / "ttsr" / "motorcycle_stereo.npz")
+    attention = np.load(out_dir / "attention" / "demo" / "ttsr" / config["ttsr", "graded"] / "motorcycle_stereo.npz")
     assert {"hard_index", "S", "lr_size", "ref_size"} <= set(attention.files)
 
     before = (out_dir / "rows.csv").read_bytes()
@@ -168,9 +170,10 @@ def test_summary_table_shows_the_paper_and_marks_unconfirmed_cells():
 
     rows = [row("table1", "stitched", "000", 27.0, 0.80), row("table1", "stitched", "001", 27.2, 0.81),
             row("table4", "l2", "000", 26.74, 0.791)]
-    order = [tuple(r[c] for c in ("method", "dataset", "protocol", "ref_mode", "image")) for r in rows]
     evaluations = list(get("table1").evaluations) + list(get("table4").evaluations)
-    text = run.summary_table(rows, order, evaluations, random_methods=[])
+    text = run.summary_table(rows, evaluations, random_methods=[])
     assert "27.10 / 0.8050" in text and "paper 27.09 / 0.804" in text and "Δ +0.01" in text
     assert "26.74⚠" in text  # Table 4's L2 cell is unconfirmed
-    assert "RANDOM" in run.summary_table(rows, order, evaluations, random_methods=["ttsr-rec"])
+    marked = run.summary_table(rows, evaluations, random_methods=["ttsr-rec"])
+    # every cell of a random-weights method says so, and it is not judged against the paper
+    assert marked.count("RANDOM WEIGHTS: not a measurement") == 2 and "[random weights: not judged]" in marked

@@ -9,7 +9,12 @@ import functools
 import sys
 from typing import Callable
 
-EXIT_USER_ERROR = 2
+# Exit statuses of every command (README, "Exit status"; each command's --help says which it uses).
+EXIT_OK = 0
+EXIT_STRICT = 1            # `reproduce --strict`: a requested cell unmeasured or far from the paper
+EXIT_USER_ERROR = 2        # bad input: one line on stderr naming the file/option and the fix
+EXIT_NOTHING_MEASURED = 3  # the command ran but measured nothing (no method, dataset or image usable)
+EXIT_INTERRUPTED = 130     # Ctrl-C: finished work is kept
 
 
 class UserError(Exception):
@@ -30,6 +35,6 @@ def cli_main(main: Callable[..., int | None]) -> Callable[..., int]:
         except KeyboardInterrupt:
             print("interrupted: finished work is kept; run the same command again to resume",
                   file=sys.stderr)
-            return 130
+            return EXIT_INTERRUPTED
 
     return wrapper

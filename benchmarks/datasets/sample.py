@@ -119,6 +119,16 @@ class SampleSequence(Sequence):
             self._record(entry.name, str(err))
             raise SampleSkipped(f"{self.dataset}/{entry.name} skipped: {err}") from err
 
+    def digest(self, index: int) -> str | None:
+        """`data_sha256` of image `index` (`benchmarks.identity.sample_digest`): what its row's data
+        identity is; None when the image cannot be read (it is then skipped when evaluated)."""
+        from benchmarks.identity import sample_digest
+
+        try:
+            return sample_digest(self._entries[index])
+        except (OSError, UserError):
+            return None
+
     def __iter__(self) -> Iterator[Sample]:
         for i in range(len(self)):
             try:
