@@ -659,7 +659,7 @@ class Runner:
                 sr = method(batch)
         except torch.OutOfMemoryError:
             raise
-        except (RuntimeError, ValueError) as err:  # a method that cannot take this image (e.g. too small)
+        except (UserError, RuntimeError, ValueError) as err:  # a method that cannot take this image (too small)
             reason = " ".join(str(err).split())[:300]
             self.skip_image(evaluation, image, f"{item.method} cannot take this image "
                             f"(LR {batch['lr'].shape[-1]}×{batch['lr'].shape[-2]}): {reason}",

@@ -1,0 +1,184 @@
+"""A number belongs to its command: result identity, resume by identity, one run per folder,
+per-image method failures, exit statuses (issue: results you can trust)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from benchmarks import run
+from benchmarks.results import read_rows
+from ttsr.errors import EXIT_NOTHING_MEASURED
+
+REPO = Path(__file__).resolve().parents[1]
+QUICK = ["--metrics", "psnr", "ssim"]
+
+
+@pytest.fixture
+def clean_env(tmp_path, monkeypatch):
+    for name in ("TTSR_BENCH_DATA", "TTSR_BENCH_WEIGHTS", run.SLOW_ENV):
+        monkeypatch.delenv(name, raising=False)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+def random_ttsr(path: Path, seed: int) -> Path:
+    from ttsr.checkpoint import save_ttsr
+    from ttsr.config import TTSRConfig
+    from ttsr.model import TTSR
+
+    torch.manual_seed(seed)
+    save_ttsr(TTSR(TTSRConfig(n_feats=8, num_res_blocks=(1, 1, 1, 1))), path,
+              metadata={"origin": f"random weights (made by tests/test_run_identity.py, seed {seed})"})
+    return path
+
+
+def _summary_psnr(out: Path, method: str) -> list[float]:
+    lines = (out / "summary.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    return [float(dict(zip(header, line.split(",")))["psnr"]) for line in lines[1:]
+            if line.startswith(method + ",")]
+
+
+def _printed_cell(text: str, method: str) -> str:
+    line = next(line for line in text.splitlines() if line.startswith(f"│ {method}"))
+    return line.split("│")[2].strip()
+
+
+def test_other_weights_give_their_own_numbers_and_going_back_reuses_rows(clean_env, capsys, monkeypatch):
+    """A then B gives B's numbers (printed, summary, manifest); A again reuses A's rows, computing nothing."""
+    a = random_ttsr(clean_env / "A.pt", seed=1)
+    b = random_ttsr(clean_env / "B.pt", seed=2)
+    out = clean_env / "runs" / "demo"
+    base = ["--protocol", "demo", "--methods", "ttsr", "--out", str(out), "--limit", "1", *QUICK]
+    computed = []
+    evaluate = run.Runner.evaluate
+    monkeypatch.setattr(run.Runner, "evaluate",
+                        lambda self, *a_, **k: (computed.append(a_[2]), evaluate(self, *a_, **k))[1])
+
+    assert run.main(base + ["--weights", f"ttsr={a}"]) == 0
+    printed_a = _printed_cell(capsys.readouterr().out, "ttsr")
+    psnr_a = _summary_psnr(out, "ttsr")
+    assert len(computed) == 1
+
+    assert run.main(base + ["--weights", f"ttsr={b}"]) == 0
+    printed_b = _printed_cell(capsys.readouterr().out, "ttsr")
+    psnr_b = _summary_psnr(out, "ttsr")
+    assert len(computed) == 2  # B's weights: recomputed, not A's row reused
+    assert psnr_b != psnr_a and printed_b != printed_a
+    manifest = json.loads((out / "manifest.json").read_text())
+    sha_b = manifest["weights"]["ttsr"]["sha256"]
+    rows = read_rows(out / "rows.csv")[1]
+    assert len(rows) == 2 and {r["weights_sha256"] for r in rows} == {manifest["configs"][c]["config"]["weights_sha256"]
+                                                                     for c in manifest["configs"]} - {"none"}
+    current = manifest["plan"]["passes"][0]["config_id"]
+    assert manifest["configs"][current]["config"]["weights_sha256"] == sha_b
+    assert [r["weights_sha256"] for r in rows if r["config_id"] == current] == [sha_b]
+
+    assert run.main(base + ["--weights", f"ttsr={a}"]) == 0
+    printed_again = _printed_cell(capsys.readouterr().out, "ttsr")
+    assert len(computed) == 2  # A's row reused: nothing computed
+    assert printed_again == printed_a and _summary_psnr(out, "ttsr") == psnr_a
+    assert len(read_rows(out / "rows.csv")[1]) == 2  # both results kept, distinguishable by config_id
+
+
+def test_changed_data_is_recomputed(clean_env, monkeypatch):
+    """The same configuration on changed image bytes is another result (data_sha256)."""
+    root = clean_env / "data"
+    (root / "Set5").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    image = root / "Set5" / "baby.png"
+    Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(image)
+    out = clean_env / "runs" / "set5"
+    args = ["--protocol", "sisr", "--datasets", "set5", "--methods", "bicubic", "--data-root", str(root),
+            "--out", str(out), *QUICK]
+    assert run.main(args) == 0
+    first = read_rows(out / "rows.csv")[1]
+    Image.fromarray(rng.integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(image)
+    assert run.main(args) == 0
+    rows = read_rows(out / "rows.csv")[1]
+    new = [r for r in rows if r["data_sha256"] != first[0]["data_sha256"]]
+    assert len(rows) == 2 and len(new) == 1 and new[0]["config_id"] == first[0]["config_id"]
+    assert new[0]["psnr"] != first[0]["psnr"]
+    summary = (out / "summary.csv").read_text().splitlines()
+    assert len(summary) == 2 and f"{float(new[0]['psnr']):.6f}" in summary[1]  # the current data's row
+
+
+def test_two_processes_on_one_run_folder(tmp_path):
+    """The second of two concurrent runs on one --out stops at once (exit 2, one line); the first
+    finishes with all its rows; afterwards a run with another method set keeps both methods' rows."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TTSR_BENCH_DATA", "TTSR_BENCH_WEIGHTS")}
+    env.update({run.SLOW_ENV: "4", "PYTHONPATH": str(REPO)})  # the first run lasts ~16 s
+    out = tmp_path / "shared-out"
+    command = [sys.executable, "-m", "benchmarks.run", "--protocol", "demo", "--out", str(out), "--limit", "2",
+               *QUICK]
+    first = subprocess.Popen(command + ["--methods", "bicubic"], cwd=tmp_path, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "rows.csv").is_file() or (out / "rows.csv").read_bytes().count(b"\n") < 1:
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        second = subprocess.run(command + ["--methods", "bicubic", "imdn"], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=120)
+        assert first.poll() is None  # the second did not wait for the first
+        assert second.returncode == 2
+        last = second.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: ") and "another benchmarks.run is using this run folder" in last
+        assert "Traceback" not in second.stderr
+        assert first.wait(timeout=180) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    rows = read_rows(out / "rows.csv")[1]
+    assert len(rows) == 4 and {r["method"] for r in rows} == {"bicubic"}
+    env.pop(run.SLOW_ENV)
+    again = subprocess.run(command + ["--methods", "bicubic"], cwd=tmp_path, env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert again.returncode == 0, again.stderr  # the lock was released
+
+
+def test_a_method_that_cannot_take_an_image_skips_it(clean_env, shared_dir):
+    """RFDN refuses an LR under 15×15: that image is a skip with the reason, the others are measured."""
+    weights = shared_dir / "weights" / "RFDN_AIM.pth"
+    if not weights.is_file():
+        pytest.skip(f"{weights} is absent")
+    root = clean_env / "data"
+    (root / "Set5").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (12, 12, 3), dtype=np.uint8)).save(root / "Set5" / "tiny.png")
+    Image.fromarray(rng.integers(0, 255, (80, 80, 3), dtype=np.uint8)).save(root / "Set5" / "ok.png")
+    out = clean_env / "runs" / "rfdn"
+    code = run.main(["--protocol", "sisr", "--datasets", "set5", "--methods", "rfdn", "--weights",
+                     f"rfdn={weights}", "--data-root", str(root), "--out", str(out), *QUICK])
+    assert code == 0
+    assert [r["image"] for r in read_rows(out / "rows.csv")[1]] == ["ok"]
+    skipped = {s["what"]: s for s in json.loads((out / "skipped.json").read_text())}
+    assert "LR 3×3" in skipped["set5/tiny (rfdn)"]["reason"] and "15×15" in skipped["set5/tiny (rfdn)"]["reason"]
+    # one record per skipped thing (no second wording of the same image)
+    assert len([w for w in skipped if w.startswith("set5/tiny")]) == 1
+
+
+def test_measuring_nothing_is_not_success(clean_env, capsys):
+    """No usable method (exit 3), and every image skipped (exit 3); the demo fallback is exit 0."""
+    assert run.main(["--protocol", "demo", "--methods", "imdn", *QUICK]) == EXIT_NOTHING_MEASURED
+    assert "nothing measured" in capsys.readouterr().out
+    root = clean_env / "broken-data"
+    (root / "Set5").mkdir(parents=True)
+    (root / "Set5" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    code = run.main(["--protocol", "sisr", "--datasets", "set5", "--methods", "bicubic", "--data-root",
+                     str(root), "--out", str(clean_env / "o"), *QUICK])
+    assert code == EXIT_NOTHING_MEASURED  # its only image unreadable: skipped, nothing measured
+    assert "broken.png" in (clean_env / "o" / "skipped.json").read_text()
+    assert run.main(QUICK) == 0  # the documented demo fallback
