@@ -31,7 +31,7 @@ from ttsr.errors import UserError, cli_main
 from ttsr.fileio import atomic_write_text
 
 KEY = ["method", "dataset", "protocol", "ref_mode", "image"]
-NON_METRIC = set(KEY) | {"seconds", "peak_mem_mb", "run"}
+NON_METRIC = set(KEY) | {"seconds", "peak_mem_mb", "run", "finished", "config_id", "weights_sha256", "data_sha256"}
 TEMPLATES = Path(__file__).with_name("templates")
 MARKER = ".ttsr-bench-report"
 # Protocols whose rows may fill another paper table's cell with the same dataset and reference mode
@@ -49,11 +49,16 @@ _REFSR_PREFERENCE = ("ttsr-rec", "ttsr", "srntt-rec", "srntt")
 # --------------------------------------------------------------------------------------------- runs
 @dataclass
 class Run:
+    """One run folder as its views see it: `rows` are the rows its latest command asked for
+    (`results.select_current`), `created` when that command started."""
+
     name: str
     path: Path
     rows: pd.DataFrame
     manifest: dict
     skipped: list[dict]
+    created: str = ""
+    stored_rows: int = 0  # every row of rows.csv, earlier commands' included
 
     @property
     def random_methods(self) -> set[str]:
@@ -63,15 +68,28 @@ class Run:
     def has_images(self) -> bool:
         return (self.path / "images").is_dir()
 
+    def config_of(self, method: str, dataset: str, protocol: str, ref_mode: str) -> str:
+        """The config_id the latest command used for a pass ("" when the folder records none)."""
+        for item in (self.manifest.get("plan") or {}).get("passes") or []:
+            if (item.get("method"), item.get("dataset"), item.get("protocol"), item.get("ref_mode")) == \
+                    (method, dataset, protocol, ref_mode):
+                return str(item.get("config_id", ""))
+        return ""
+
 
 def random_weight_methods(manifest: dict) -> set[str]:
-    """Methods whose weights the manifest says are random / test-made."""
+    """Methods whose weights the manifest says are random / test-made (for the latest command's
+    configurations when the manifest records them, else its `weights`)."""
     found = {str(m) for m in manifest.get("random_weights", []) or []}
-    weights = manifest.get("weights") or {}
-    if isinstance(weights, dict):
-        for method, info in weights.items():
-            if isinstance(info, dict) and (info.get("random") is True or "random" in str(info.get("origin", "")).lower()):
-                found.add(str(method))
+    weights = dict(manifest.get("weights") or {})
+    plan, configs = manifest.get("plan") or {}, manifest.get("configs") or {}
+    for item in plan.get("passes") or []:
+        record = (configs.get(item.get("config_id")) or {}).get("weights")
+        if isinstance(record, dict):
+            weights[str(item.get("method"))] = record
+    for method, info in weights.items():
+        if isinstance(info, dict) and (info.get("random") is True or "random" in str(info.get("origin", "")).lower()):
+            found.add(str(method))
     return found
 
 
@@ -94,52 +112,103 @@ def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
     return unique
 
 
-def _read_rows(path: Path) -> pd.DataFrame:
+def _read_json(path: Path, kind: type, what: str):
+    """A run folder's JSON file, which must hold a `kind`; absent: an empty one. `UserError` (one line
+    naming the file) for a file that cannot be read, is not JSON, or holds something else."""
+    if not path.is_file():
+        return kind()
     try:
-        from benchmarks.results import load_frame
-        frame = load_frame(path / "rows.csv")
-    except ImportError:  # pragma: no cover - results store always ships with the package
-        frame = pd.read_csv(path / "rows.csv", dtype={c: str for c in KEY}, keep_default_na=False)
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise UserError(f"{path}: not readable JSON ({type(err).__name__}); the run folder is damaged: "
+                        f"rerun `python -m benchmarks.run` with the same --out to rewrite it") from err
+    if not isinstance(data, kind):
+        raise UserError(f"{path}: holds a JSON {type(data).__name__}, expected {what}; the run folder is "
+                        "damaged: rerun `python -m benchmarks.run` with the same --out to rewrite it")
+    return data
+
+
+def _check_skipped(path: Path, items: list) -> list[dict]:
+    for number, item in enumerate(items):
+        if not isinstance(item, dict) or not all(isinstance(item.get(k, ""), str) for k in ("what", "reason", "fix")):
+            raise UserError(f"{path}: item {number} is not a {{what, reason, fix}} record of text; the run "
+                            "folder is damaged: rerun `python -m benchmarks.run` with the same --out to rewrite it")
+    return items
+
+
+def _check_plan(path: Path, manifest: dict) -> dict | None:
+    plan = manifest.get("plan")
+    if plan is None:
+        return None
+    passes, data = (plan.get("passes"), plan.get("data")) if isinstance(plan, dict) else (None, None)
+    ok = isinstance(passes, list) and isinstance(data, dict) and all(
+        isinstance(p, dict) and all(isinstance(p.get(k), str) for k in ("method", "dataset", "protocol",
+                                                                          "ref_mode", "config_id"))
+        for p in passes) and all(isinstance(v, dict) for v in data.values())
+    if not ok:
+        raise UserError(f"{path}: its plan is not the runner's ({{passes: [...], data: {{...}}}}); the run folder is "
+                        "damaged: rerun `python -m benchmarks.run` with the same --out to rewrite it")
+    return plan
+
+
+def load_run(path: Path) -> Run:
+    """Read a run folder, checked: `UserError` (one line naming the file) for a damaged or foreign one."""
+    from benchmarks import results
+
+    manifest = _read_json(path / "manifest.json", dict, "an object (the run manifest)")
+    skipped = _check_skipped(path / "skipped.json", _read_json(path / "skipped.json", list, "a list of skip records"))
+    plan = _check_plan(path / "manifest.json", manifest)
+    try:
+        _, stored = results.read_rows(path / "rows.csv")
+    except results.RowsFileError as err:
+        raise UserError(str(err)) from err
+    rows = _frame(results.load_frame("", results.select_current(stored, plan)))
+    created = str((plan or {}).get("created") or manifest.get("created") or "")
+    return Run(name=path.name, path=path, rows=rows, manifest=manifest, skipped=skipped, created=created,
+               stored_rows=len(stored))
+
+
+def _frame(frame: pd.DataFrame) -> pd.DataFrame:
     for column in KEY:
         if column not in frame.columns:
             frame[column] = ""
         frame[column] = frame[column].astype(str)
-    for column in frame.columns:
-        if column not in KEY:
-            frame[column] = pd.to_numeric(frame[column].replace("", float("nan")), errors="coerce")
     for column in ("psnr", "ssim"):
         if column not in frame.columns:
             frame[column] = float("nan")
     return frame
 
 
-def _read_json(path: Path, default):
-    if not path.is_file():
-        return default
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        return {"error": f"{path.name}: unreadable ({err})"} if isinstance(default, dict) else \
-            [{"what": path.name, "reason": f"unreadable ({err})", "fix": ""}]
-
-
-def load_run(path: Path) -> Run:
-    rows = _read_rows(path)
-    skipped = _read_json(path / "skipped.json", [])
-    if isinstance(skipped, dict):
-        skipped = skipped.get("skipped", [skipped])
-    skipped = [s if isinstance(s, dict) else {"what": str(s), "reason": "", "fix": ""} for s in skipped]
-    return Run(name=path.name, path=path, rows=rows, manifest=_read_json(path / "manifest.json", {}),
-               skipped=skipped)
-
-
 def combined_rows(runs: Sequence[Run]) -> pd.DataFrame:
-    """All runs' rows with a `run` column; a key measured by several runs keeps the last run's row."""
-    frames = [r.rows.assign(run=r.name) for r in runs if not r.rows.empty]
+    """The rows every view shows, with a `run` column: for each pass (method, dataset, protocol,
+    ref_mode) the rows of the run folder whose latest command is the newest among those holding that
+    pass — a whole pass from one folder, never images of one folder mixed with another's."""
+    frames = [r.rows.assign(run=r.name) for r in sorted(runs, key=lambda r: r.created) if not r.rows.empty]
     if not frames:
         return pd.DataFrame(columns=KEY + ["psnr", "ssim", "run"])
     frame = pd.concat(frames, ignore_index=True, sort=False)
-    return frame.drop_duplicates(subset=KEY, keep="last").reset_index(drop=True)
+    group = ["method", "dataset", "protocol", "ref_mode"]
+    newest = frame.groupby(group, sort=False)["run"].transform("last")
+    return frame[frame["run"] == newest].reset_index(drop=True)
+
+
+def current_skips(runs: Sequence[Run], frame: pd.DataFrame) -> list[dict]:
+    """Skip records of the runs shown, each with its `run`; a record about a method or dataset that a
+    newer run measured is left out (it no longer holds for what is shown)."""
+    created = {r.name: r.created for r in runs}
+    shown: dict[str, str] = {}
+    if not frame.empty:
+        for column in ("method", "dataset"):
+            for name, run in frame.groupby(column)["run"].last().items():
+                shown[f"{column} {name}"] = max(shown.get(f"{column} {name}", ""), created.get(run, ""))
+    records = []
+    for run in runs:
+        for item in run.skipped:
+            subject = str(item.get("what", ""))
+            if subject in shown and shown[subject] > run.created:
+                continue
+            records.append(dict(item, run=run.name))
+    return records
 
 
 def metric_columns(frame: pd.DataFrame) -> list[str]:
@@ -192,6 +261,7 @@ class Measured:
     expected: int | None
     protocol: str
     run: str
+    config_id: str = ""
 
     @property
     def partial(self) -> bool:
@@ -314,6 +384,14 @@ class TableView:
     def paper_count(self) -> int:
         return sum(1 for _, c in self.cells() if c.paper is not None)
 
+    def coverage_text(self) -> str:
+        """The one count every view prints (console, report.md, index.html, the report command)."""
+        text = f"measured {self.paper_measured_count} of {self.paper_count} paper cells"
+        extra = self.measured_count - self.paper_measured_count
+        if extra:
+            text += f", and {extra} measured cell(s) the paper has no number for"
+        return text
+
     def gaps(self) -> list[tuple[RowView, CellView]]:
         """Paper cells with no measurement."""
         return [(r, c) for r, c in self.cells() if c.paper is not None and c.measured is None]
@@ -333,6 +411,8 @@ def _summary(frame: pd.DataFrame) -> pd.DataFrame:
     out = grouped[values].mean() if values else grouped.size().to_frame("images").iloc[:, :0]
     out["images"] = grouped.size()
     out["run"] = grouped["run"].last()
+    if "config_id" in frame.columns:
+        out["config_id"] = grouped["config_id"].last()
     return out.reset_index()
 
 
@@ -400,7 +480,7 @@ def build_table(pub: published.PublishedTable, summary: pd.DataFrame, random: se
                     measured[key] = Measured(
                         psnr=as_number(rec.get("psnr")), ssim=as_number(rec.get("ssim")), lpips=as_number(rec.get("lpips")),
                         images=int(rec["images"]), expected=expected_count(column.dataset),
-                        protocol=protocol, run=str(rec.get("run", "")))
+                        protocol=protocol, run=str(rec.get("run", "")), config_id=str(rec.get("config_id", "") or ""))
                     if protocol not in protocols_used:
                         protocols_used.append(protocol)
     own_methods = list(dict.fromkeys(
@@ -520,6 +600,11 @@ def manifest_view(run: Run) -> dict:
         "device": device_text, "commit": commit or "–", "dirty": git.get("dirty"),
         "world_size": m.get("world_size", "–"), "seeds": m.get("seeds", {}), "versions": versions,
         "weights": weights, "random": sorted(run.random_methods), "rows": int(len(run.rows)),
+        "stored_rows": run.stored_rows, "manifest_uri": (run.path / "manifest.json").resolve().as_uri(),
+        "passes": [{**{k: str(p.get(k, "")) for k in ("method", "dataset", "protocol", "ref_mode", "config_id")},
+                    "weights_sha256": str(((m.get("configs") or {}).get(p.get("config_id")) or {})
+                                          .get("config", {}).get("weights_sha256", ""))}
+                   for p in (m.get("plan") or {}).get("passes") or []],
         "json": json.dumps(m, indent=2, default=str) if m else "(no manifest.json)",
     }
 
@@ -647,7 +732,9 @@ def build_comparisons(runs: Sequence[Run], per_group: int, limit: int, out_dir: 
                 stem = _image_stem(str(image), dataset, ref_mode)
                 comparison = visuals.build_comparison(
                     run.path, run.name, dataset, str(image), stem, ref_mode, methods,
-                    {m: scores.get((image, m), (None, None)) for m in methods}, out_dir, rel)
+                    {m: scores.get((image, m), (None, None)) for m in methods}, out_dir, rel,
+                    folders={m: "/".join(filter(None, (m, run.config_of(m, dataset, protocol, ref_mode))))
+                             for m in methods})
                 if comparison is not None:
                     comparison.protocol = protocol
                     found.append(comparison)
@@ -663,6 +750,7 @@ def _environment():
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     env.filters["fmt"] = fmt
     env.globals["higher_is_better"] = higher_is_better
+    env.globals["run_anchor"] = lambda name: _anchor("run", str(name))
     return env
 
 
@@ -699,8 +787,9 @@ def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: i
     img_dir.mkdir(parents=True, exist_ok=True)
 
     frame = combined_rows(runs)
-    random = set().union(*(r.random_methods for r in runs)) if runs else set()
-    skipped = [dict(item, run=r.name) for r in runs for item in r.skipped]
+    random = {m for r in runs for m in r.random_methods
+              if not frame.empty and ((frame["run"] == r.name) & (frame["method"] == m)).any()}
+    skipped = current_skips(runs, frame)
     summary = _summary(frame)
     suite = suite_methods()
     tables = {name: build_table(pub, summary, random, skipped, suite)
@@ -761,8 +850,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"report: {report.index} ({len(report.runs)} run(s), {report.seconds:.1f} s)")
     for name, view in report.tables.items():
         if view.measured_count:
-            print(f"  {name}: {view.measured_count} measured of {view.paper_count} paper cells, "
-                  f"{len(view.flagged_cells())} outside tolerance")
+            print(f"  {name}: {view.coverage_text()}; {len(view.flagged_cells())} outside tolerance")
     if args.screenshot:
         from benchmarks import browser
         browser.screenshot(report.index, Path(args.screenshot))

@@ -30,7 +30,7 @@ def fmt(value, digits: int = 2, signed: bool = False) -> str:
     return text.replace("-", "−")
 
 
-_STATUS_MD = {"ok": "✓", "off": "⚑ off", "far": "‼ far", "random": "random weights", "measured": "",
+_STATUS_MD = {"ok": "✓", "off": "⚑ off", "far": "‼ far", "random": "(not judged)", "measured": "",
               "partial": "(part of the set: not judged)",
               "paper-only": "", "empty": ""}
 
@@ -42,6 +42,8 @@ def _md_cell(cell, paper_only: bool = False) -> str:
     if cell.measured is not None:
         parts.append(f"**{cell.measured_text()}**" + (f" ({cell.measured.images}/{cell.measured.expected} img)"
                                                       if cell.measured.partial else ""))
+        if cell.random:
+            parts.append("**RANDOM WEIGHTS**: not a measurement of the method")
         if cell.measured.lpips is not None:
             parts.append(f"LPIPS {fmt(cell.measured.lpips, 4)}")
     elif not paper_only:
@@ -51,8 +53,9 @@ def _md_cell(cell, paper_only: bool = False) -> str:
     delta = cell.delta_text()
     if delta:
         parts.append(f"Δ {delta} {_STATUS_MD.get(cell.status, '')}".rstrip())
-    elif cell.status == "random":
-        parts.append("random weights")
+    if cell.measured is not None:
+        parts.append(f"run `{cell.measured.run}`" + (f", config `{cell.measured.config_id}`"
+                                                      if cell.measured.config_id else ""))
     return "<br>".join(parts)
 
 
@@ -89,8 +92,8 @@ def render_markdown(context: dict) -> str:
         view = tables[name]
         lines += [f"## {view.title}", "", view.note, "",
                   f"Tolerance ±{view.tolerance.psnr} dB / ±{view.tolerance.ssim} SSIM; far: "
-                  f"±{view.far.psnr} dB / ±{view.far.ssim}. Measured {view.paper_measured_count} of "
-                  f"{view.paper_count} paper cells.", "", table_markdown(view), ""]
+                  f"±{view.far.psnr} dB / ±{view.far.ssim}. {view.coverage_text().capitalize()}.", "",
+                  table_markdown(view), ""]
         gaps = view.gaps()
         if gaps:
             lines += ["Not measured:", ""] + [f"- {r.label} · {c.column}: {c.reason}" for r, c in gaps[:40]] + [""]
@@ -136,8 +139,9 @@ def _group_markdown(g, context: dict) -> str:
             v = g.means[method][metric]
             digits = 2 if metric == "psnr" else 4
             text = fmt(v, digits)
-            cells.append(f"**{text}**" if g.best.get(metric) == method else text)
-        body.append([method + (" (random weights)" if method in g.random else ""), n] + cells)
+            text = f"**{text}**" if g.best.get(metric) == method else text
+            cells.append(text + (" (RANDOM WEIGHTS)" if method in g.random else ""))
+        body.append([method + (" (RANDOM WEIGHTS)" if method in g.random else ""), n] + cells)
     return tabulate(body, headers=headers, tablefmt="github")
 
 
@@ -153,6 +157,8 @@ def console_table(view) -> str:
                 line.append("")
                 continue
             text = cell.measured_text() if cell.measured else "—"
+            if cell.random:
+                text += "\nRANDOM WEIGHTS"
             if cell.measured is not None and cell.measured.partial:
                 text += f"\n({cell.measured.images} of {cell.measured.expected} images)"
             if cell.paper:
@@ -166,6 +172,7 @@ def console_table(view) -> str:
 
 def group_console_table(g) -> str:
     headers = ["method"] + g.metrics + ["images"]
-    body = [[m + (" [RANDOM]" if m in g.random else "")] + [fmt(g.means[m][k], 3 if k == "psnr" else 4) for k in g.metrics]
+    body = [[m + (" [RANDOM WEIGHTS]" if m in g.random else "")]
+            + [fmt(g.means[m][k], 3 if k == "psnr" else 4) + (" R" if m in g.random else "") for k in g.metrics]
             + [g.counts.get(m, 0)] for m in g.methods]
     return tabulate(body, headers=headers, tablefmt="simple")

@@ -155,8 +155,7 @@ def summarize(table: str, result: report_mod.Report, strict: bool, out=None, err
     print(f"\n{view.title}", file=out)
     print(report_text.console_table(view), file=out)
     gaps = view.gaps()
-    print(f"\n{table}: {view.paper_measured_count} of {view.paper_count} paper cells measured "
-          f"({view.measured_count} measured cells in all).", file=out)
+    print(f"\n{table}: {view.coverage_text()}.", file=out)
     if gaps:
         print(f"gap: {len(gaps)} paper cell(s) not measured:", file=out)
         by_reason = Counter(c.reason for _, c in gaps)

@@ -220,15 +220,19 @@ class Comparison:
 def build_comparison(run_dir: Path, run_name: str, dataset: str, image: str, stem: str, ref_mode: str,
                      methods: Sequence[str], scores: dict[str, tuple[float | None, float | None]],
                      out_dir: Path, rel_prefix: str, crop_size: int = 96, thumb_side: int = 480,
-                     ref_side: int = 520) -> Comparison | None:
-    """Write the crops and thumbnails of one image into `out_dir`; None when no HR image is saved."""
+                     ref_side: int = 520, folders: dict[str, str] | None = None) -> Comparison | None:
+    """Write the crops and thumbnails of one image into `out_dir`; None when no HR image is saved.
+
+    `folders`: method -> its folder under `images/<dataset>/` and `attention/<dataset>/`
+    (`<method>/<config_id>` for runs that record identities; the method's name otherwise)."""
+    folders = {m: (folders or {}).get(m, m) for m in methods}
     images = run_dir / "images" / dataset
     hr_path = find_image(images / "_hr", stem) or find_image(images / "_hr", image)
     if hr_path is None:
         return None
     hr = read_image(hr_path)
     h, w = hr.shape[:2]
-    sr_paths = {m: find_image(images / m, stem) for m in methods}
+    sr_paths = {m: find_image(images / folders[m], stem) for m in methods}
     sr_paths = {m: p for m, p in sr_paths.items() if p is not None}
     if not sr_paths:
         return None
@@ -257,7 +261,7 @@ def build_comparison(run_dir: Path, run_name: str, dataset: str, image: str, ste
     ref_path = find_image(images / "_ref", stem) or find_image(images / "_ref", image)
     attention_root = run_dir / "attention" / dataset
     for method in methods:
-        npz = attention_root / method / f"{stem}.npz"
+        npz = attention_root / folders[method] / f"{stem}.npz"
         if not npz.is_file():
             continue
         if ref_path is None:
