@@ -25,10 +25,16 @@ Data and weights (first found wins):
       ttsr-rec = "/ckpt/TTSR-rec.pt"
       ttsr = "/ckpt/TTSR.pt"
 
+Which runs the report shows: this table's run folder (`runs/<table>`), or the folders named with
+`--runs`; each folder shows what its latest command asked for (rows of earlier commands stay in
+rows.csv and are reused, not shown), and when two folders hold the same pass the newer one's rows
+are shown (README, "Which results a report shows").
+
 Exit status: 0 when the run worked — also when cells are missing (the gap is printed); 1 under
-`--strict` when a measured cell on a complete test set with real weights is far outside the
-table's tolerance (always printed loudly); the runner's status when the runner itself failed;
-2 for a usage error.
+`--strict` when a requested paper cell (one of a method the suite has, of `--methods` when given)
+is unmeasured or a measured cell on a complete test set with real weights is far outside the
+table's tolerance (always printed loudly); 2 for bad input (one line); 3 when nothing was measured;
+130 when interrupted; the runner's status when the runner itself failed.
 """
 from __future__ import annotations
 
@@ -43,7 +49,8 @@ from typing import Sequence
 
 from benchmarks import report as report_mod
 from benchmarks import report_text
-from ttsr.errors import UserError, cli_main
+from ttsr.errors import (EXIT_INTERRUPTED, EXIT_NOTHING_MEASURED, EXIT_OK, EXIT_STRICT, EXIT_USER_ERROR, UserError,
+                         cli_main)
 
 TABLES = ("table1", "table2", "table3", "table4", "sisr", "demo")
 CONFIG_ENV = "TTSR_BENCH_CONFIG"
@@ -135,8 +142,19 @@ def _banner(lines: Sequence[str]) -> str:
     return "\n".join([bar] + [f"! {line.ljust(width - 4)} !" for line in lines] + [bar])
 
 
-def summarize(table: str, result: report_mod.Report, strict: bool, out=None, err=None) -> int:
-    """Print the table, the gap and the verdict; the exit status under `strict`."""
+NOT_IN_SUITE = "method not in the suite"
+
+
+def requested_gaps(view, methods: Sequence[str] | None) -> list:
+    """Paper cells the command asked for that have no measurement: every paper cell of a method the
+    suite has (of `methods` when given); cells of methods the suite cannot run are not asked for."""
+    return [(r, c) for r, c in view.gaps() if not c.reason.startswith(NOT_IN_SUITE)
+            and (not methods or r.method in methods)]
+
+
+def summarize(table: str, result: report_mod.Report, strict: bool, out=None, err=None,
+              methods: Sequence[str] | None = None) -> int:
+    """Print the table, the gap and the verdict; the exit status (module docstring, "Exit status")."""
     out, err = out or sys.stdout, err or sys.stderr
     if table == "demo":
         groups = [g for g in result.groups if g.protocol == "demo"]
@@ -183,11 +201,17 @@ def summarize(table: str, result: report_mod.Report, strict: bool, out=None, err
         lines += [f"  {r.label} · {c.column}: measured {c.measured_text()}, paper {c.paper_text()}, Δ {c.delta_text()}"
                   for r, c in loud]
         lines.append("check the protocol, the weights (manifest sha256) and the data before trusting these numbers")
-        if strict:
-            lines.append("--strict: exit status 1")
         print(_banner(lines), file=err)
-        return 1 if strict else 0
-    return 0
+    if not view.measured_count:
+        print(f"{table}: nothing measured; exit status {EXIT_NOTHING_MEASURED}", file=err)
+        return EXIT_NOTHING_MEASURED
+    if strict:
+        missing = requested_gaps(view, methods)
+        if loud or missing:
+            print(f"--strict: exit status {EXIT_STRICT}: {len(loud)} cell(s) far from the paper, "
+                  f"{len(missing)} requested paper cell(s) not measured", file=err)
+            return EXIT_STRICT
+    return EXIT_OK
 
 
 @cli_main
@@ -198,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
                     "with what could not be measured.",
         epilog="Data root: --data-root, the config's data_root, $TTSR_BENCH_DATA, ./data. Weights: --weights, "
                "the config's [weights], $TTSR_BENCH_WEIGHTS, ./weights. Config: --config, $TTSR_BENCH_CONFIG, "
-               "./ttsr-bench.toml.")
+               f"./ttsr-bench.toml. Exit status: {EXIT_OK} done; {EXIT_STRICT} --strict and a requested cell "
+               f"unmeasured or far from the paper; {EXIT_USER_ERROR} bad input (one line on stderr); "
+               f"{EXIT_NOTHING_MEASURED} nothing measured; {EXIT_INTERRUPTED} interrupted (finished rows kept).")
     parser.add_argument("table", choices=TABLES, help="the paper table (protocol) to reproduce, or demo")
     parser.add_argument("--data-root", help="folder holding the test sets")
     parser.add_argument("--weights", nargs="+", metavar="NAME=PATH", help="checkpoint of a method")
@@ -209,7 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-dir", default="runs", help="where run folders live (default runs/)")
     parser.add_argument("--reports-dir", default="reports", help="where the report is written (default reports/)")
     parser.add_argument("--strict", action="store_true",
-                        help="exit 1 when a measured cell is far outside the paper's tolerance")
+                        help=f"exit {EXIT_STRICT} when a requested paper cell is unmeasured or far outside the "
+                             "paper's tolerance")
+    parser.add_argument("--runs", nargs="+", metavar="DIR",
+                        help="run folders the report shows (default: this table's, RUNS_DIR/TABLE); "
+                             "name several to put runs side by side")
     parser.add_argument("--force", action="store_true", help="recompute finished rows")
     parser.add_argument("--no-run", action="store_true", help="only render the report from existing runs")
     args = parser.parse_args(argv)
@@ -220,19 +250,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"reproduce {args.table}: data root {settings['data_root'] or '(default)'} [{settings['data_from']}]"
           + (f"; config {settings['config']}" if settings["config"] else "")
           + (f"; weights given for {', '.join(sorted(settings['weights']))}" if settings["weights"] else ""))
-    status = 0
+    status = EXIT_OK
     if not args.no_run:
         command = runner_command(args.table, run_dir, settings, args.force)
         print("$ " + " ".join(command[1:] if command[0] == sys.executable else command), flush=True)
         status = run_protocol(command)
-        if status != 0:
+        if status == EXIT_NOTHING_MEASURED:
+            print(f"reproduce {args.table}: the runner measured nothing (see above); no report written",
+                  file=sys.stderr)
+            return status
+        if status != EXIT_OK:
             print(f"reproduce {args.table}: the runner exited with status {status}", file=sys.stderr)
             if not (run_dir / "rows.csv").is_file():
                 return status
-    if not any(p.is_dir() and (p / "rows.csv").is_file() for p in ([runs_dir] + (list(runs_dir.iterdir()) if runs_dir.is_dir() else []))):
-        raise UserError(f"{runs_dir}: no run folder with rows.csv; run without --no-run first")
-    result = report_mod.render([runs_dir], args.reports_dir)
-    verdict = summarize(args.table, result, args.strict)
+    shown = [Path(p) for p in args.runs] if args.runs else [run_dir]
+    if not args.runs and not (run_dir / "rows.csv").is_file():
+        raise UserError(f"{run_dir}: no run folder with rows.csv; run without --no-run first, or name run "
+                        "folders with --runs")
+    result = report_mod.render(shown, args.reports_dir)
+    print(f"report of {', '.join(str(r.path) for r in result.runs)} (each shows its latest command's results)")
+    verdict = summarize(args.table, result, args.strict, methods=settings["methods"])
     return status or verdict
 
 
