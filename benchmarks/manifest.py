@@ -127,7 +127,7 @@ def device_info(device: str) -> dict[str, object]:
 
 
 def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
 
 
 def build(*, argv: list[str], protocol: Mapping[str, object], device: str, seeds: Mapping[str, object],

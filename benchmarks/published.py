@@ -1,20 +1,57 @@
-"""The paper's published numbers (`published.toml`): lookup by table, method, dataset and reference mode.
+"""The paper's published numbers: lookup by table, method, dataset and reference mode.
 
-Every cell carries its source id and whether that source confirmed it; unconfirmed cells are the
-"⚠ UNCONFIRMED" figures of ../shared/reference/published-tables.md and keep that mark wherever they
-are shown (`PublishedCell.mark`). `judge` compares a measured cell with the paper under the table's
-tolerance: "ok", "off" (outside the tolerance, flagged) or "far" (far outside: loud, fails --strict).
+The numbers ship in `benchmarks/published.toml`; its header documents the format. Every cell names
+a source (`[sources.ID]`: title, http(s) URL, the table or file in it, the commit of a repository
+file) and says whether that source confirmed it. A figure no openable source confirmed keeps the
+"⚠" mark wherever it is shown (`PublishedCell.mark`) and carries the reason (`PublishedCell.reason`).
+
+User files. A user can add published-numbers files in the same format (e.g. after checking a table
+against the paper PDF). They are applied after the shipped file, in the order given:
+
+- a cell of a user file (same table, method and column key) replaces the shipped cell;
+- a new method adds a row, a new column key adds a column, a new table adds a table, a new source id
+  adds a source (a source id given again replaces it);
+- every cell records the file it came from (`PublishedCell.origin_file`), and so does every source.
+
+A user file needs only what it changes, e.g.::
+
+    [sources.MY-CHECK]
+    title = "TTSR paper PDF, Table 4, read by me"
+    url = "https://arxiv.org/abs/2006.04139"
+    where = "Table 4"
+
+    [[tables.table4.rows]]
+    method = "ttsr-rec"
+    source = "MY-CHECK"
+    confirmed = true
+    l2 = [26.74, 0.791]
+
+Which user files are used: `use_files([...])` (what `--published FILE` of `python -m benchmarks.report`
+and `python -m benchmarks.reproduce` and the reproduce config's `published = "file.toml"` call),
+else `$TTSR_BENCH_PUBLISHED` (paths separated by the OS path separator, ':' on Linux), else none.
+`tables(files=[...])` and the other lookups also take the files explicitly. A user file that is
+missing, not TOML, or not in the format raises `UserError` naming the file and the key.
+
+`judge` compares a measured cell with the paper under the table's tolerance: "ok", "off" (outside
+the tolerance, flagged) or "far" (far outside: loud, fails --strict).
 """
 from __future__ import annotations
 
 import functools
 import math
+import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Sequence, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from ttsr.errors import UserError
 
 DATA_FILE = Path(__file__).with_name("published.toml")
+SHIPPED_NAME = "benchmarks/published.toml"  # how reports name the shipped file
+ENV_VAR = "TTSR_BENCH_PUBLISHED"
 UNCONFIRMED_MARK = "⚠"
 
 # Spellings of reference modes accepted by `lookup`, mapped to the names used in published.toml.
@@ -36,6 +73,27 @@ def normalize_ref_mode(ref_mode: str | None) -> str | None:
         return None
     key = str(ref_mode).strip().lower()
     return _REF_MODE_ALIASES.get(key, key)
+
+
+class PublishedFileError(UserError, ValueError):
+    """A published-numbers file that is missing, not TOML, or not in the format (names file and key)."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where published numbers were read: a paper's table, a repository file at a commit, an issue."""
+
+    id: str
+    title: str
+    url: str
+    where: str = ""  # the table/figure of a paper, or the file of a repository
+    commit: str = ""  # the commit of a repository file
+    note: str = ""
+    origin_file: str = SHIPPED_NAME  # the published-numbers file that defined it
+
+    def __str__(self) -> str:
+        parts = [self.title] + ([self.where] if self.where else []) + ([f"commit {self.commit}"] if self.commit else [])
+        return ", ".join(parts) + f" <{self.url}>"
 
 
 @dataclass(frozen=True)
@@ -71,10 +129,17 @@ class PublishedCell:
     psnr_confirmed: bool
     ssim_confirmed: bool
     note: str = ""
+    reason: str = ""  # why a figure is unconfirmed, in the reader's terms
+    origin_file: str = SHIPPED_NAME  # the published-numbers file the cell came from
 
     @property
     def confirmed(self) -> bool:
         return self.psnr_confirmed and self.ssim_confirmed
+
+    @property
+    def from_user_file(self) -> bool:
+        """Whether a user's published-numbers file gave this cell (not the shipped file)."""
+        return self.origin_file != SHIPPED_NAME
 
     @property
     def mark(self) -> str:
@@ -92,6 +157,13 @@ class PublishedCell:
                          + ("" if self.ssim_confirmed else UNCONFIRMED_MARK))
         return " / ".join(parts)
 
+    def provenance(self, sources: dict[str, Source] | None = None) -> str:
+        """One line for a tooltip: source id, title and URL, the file the cell came from, note, reason."""
+        src = (sources or {}).get(self.source)
+        parts = [f"source {self.source}" + (f": {src}" if src else ""), f"from {self.origin_file}"]
+        parts += [text for text in (self.note, f"{UNCONFIRMED_MARK} {self.reason}" if self.reason else "") if text]
+        return "; ".join(parts)
+
 
 @dataclass(frozen=True)
 class PublishedRow:
@@ -105,6 +177,7 @@ class PublishedRow:
     config: dict[str, Any]
     params_paper: dict[str, Any] | None
     cells: dict[str, PublishedCell]  # column key -> cell
+    origin_file: str = SHIPPED_NAME  # the file that added the row
 
 
 @dataclass(frozen=True)
@@ -116,7 +189,7 @@ class PublishedTable:
     far: Tolerance
     columns: tuple[Column, ...]
     rows: tuple[PublishedRow, ...]
-    sources: dict[str, str] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
 
     def row(self, method: str) -> PublishedRow | None:
         """The row of `method`, or of the first row that lists it among its aliases."""
@@ -155,96 +228,378 @@ def _decimals(value: float) -> int:
     return len(text.split(".")[1].rstrip("0")) if "." in text else 0
 
 
-def _parse_cell(table: str, row: dict, column: Column, raw: Any) -> PublishedCell:
-    row_confirmed = bool(row.get("confirmed", False))
-    if isinstance(raw, list):
-        if len(raw) != 2:
-            raise ValueError(f"{DATA_FILE}: {table}/{row['method']}/{column.key}: expected [psnr, ssim]")
-        raw = {"psnr": raw[0], "ssim": raw[1]}
-    confirmed = bool(raw.get("confirmed", row_confirmed))
+# ----------------------------------------------------------------------------- the file format
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+
+class _SourceSpec(_Spec):
+    title: str
+    url: str = Field(pattern=r"^https?://\S+$")
+    where: str = ""
+    commit: str = Field("", pattern=r"^([0-9a-f]{7,40})?$")
+    note: str = ""
+
+
+class _CellSpec(_Spec):
+    psnr: float | None = None
+    ssim: float | None = None
+    source: str | None = None
+    confirmed: bool | None = None
+    psnr_confirmed: bool | None = None
+    ssim_confirmed: bool | None = None
+    note: str | None = None
+    reason: str | None = None
+
+
+class _ParamsSpec(_Spec):
+    value: float
+    source: str
+    confirmed: bool = False
+    reason: str = ""
+
+
+class _ToleranceSpec(_Spec):
+    psnr: float = Field(ge=0)
+    ssim: float = Field(ge=0)
+
+
+class _ColumnSpec(_Spec):
+    key: str
+    dataset: str
+    ref_mode: str = "*"
+    label: str | None = None
+
+
+class _RowSpec(_Spec):
+    model_config = ConfigDict(extra="allow")  # the extra keys are the cells, by column key
+    method: str
+    label: str | None = None
+    aliases: list[str] | None = None
+    source: str | None = None
+    confirmed: bool | None = None
+    note: str | None = None
+    reason: str | None = None
+    flags: dict[str, bool] | None = None
+    config: dict[str, Any] | None = None
+    params_paper: _ParamsSpec | None = None
+
+
+class _TableSpec(_Spec):
+    title: str | None = None
+    note: str | None = None
+    tolerance: _ToleranceSpec | None = None
+    far: _ToleranceSpec | None = None
+    columns: list[_ColumnSpec] = []
+    rows: list[_RowSpec] = []
+
+
+class _FileSpec(_Spec):
+    sources: dict[str, _SourceSpec] = {}
+    tables: dict[str, _TableSpec] = {}
+
+
+_PAIR = TypeAdapter(tuple[Union[float, None], Union[float, None]])
+_FORMAT_HINT = "see the format at the top of benchmarks/published.toml"
+
+
+def _key_path(loc: Iterable[Any]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+_MESSAGES = {"extra_forbidden": "unknown key", "missing": "required key missing"}
+_PATTERN_MESSAGES = {"url": "must be an http(s) URL", "commit": "must be a commit hash (7 to 40 hex digits)"}
+
+
+def _format_error(name: str, err: ValidationError, prefix: str = "") -> PublishedFileError:
+    """The first problem pydantic found, as "file: key.path: what is wrong (got value); see the format"."""
+    first = err.errors()[0]
+    loc = _key_path(first["loc"])
+    key = f"{prefix}.{loc}" if prefix and loc else prefix or loc
+    msg = _MESSAGES.get(first["type"], first["msg"])
+    if first["type"] == "string_pattern_mismatch":
+        msg = _PATTERN_MESSAGES.get(str(first["loc"][-1]), msg)
+    value = first.get("input")
+    shown = f" (got {value!r})" if first["type"] != "missing" and not isinstance(value, (dict, list)) else ""
+    return PublishedFileError(f"{name}: {key}: {msg}{shown}; {_FORMAT_HINT}")
+
+
+def _read_spec(path: Path, name: str) -> _FileSpec:
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise PublishedFileError(f"{name}: published-numbers file not found") from None
+    except tomllib.TOMLDecodeError as err:
+        raise PublishedFileError(f"{name}: not valid TOML ({err}); {_FORMAT_HINT}") from None
+    try:
+        return _FileSpec.model_validate(data)
+    except ValidationError as err:
+        raise _format_error(name, err) from None
+
+
+# ----------------------------------------------------------------------------- merging files
+@dataclass
+class _RowState:
+    method: str
+    label: str
+    source: str
+    confirmed: bool
+    note: str
+    aliases: tuple[str, ...]
+    flags: dict[str, bool]
+    config: dict[str, Any]
+    params_paper: dict[str, Any] | None
+    origin_file: str
+    cells: dict[str, PublishedCell] = field(default_factory=dict)
+
+
+@dataclass
+class _TableState:
+    name: str
+    title: str
+    note: str
+    tolerance: Tolerance
+    far: Tolerance
+    columns: dict[str, Column] = field(default_factory=dict)
+    rows: dict[str, _RowState] = field(default_factory=dict)
+
+
+_DEFAULT_TOLERANCE = Tolerance(0.05, 0.002)
+_DEFAULT_FAR = Tolerance(0.5, 0.02)
+
+
+def _apply(spec: _FileSpec, name: str, sources: dict[str, Source], tables: dict[str, _TableState]) -> None:
+    """Apply one file's sources and tables onto the state (the override and extension rules)."""
+    for sid, s in spec.sources.items():
+        sources[sid] = Source(id=sid, title=s.title, url=s.url, where=s.where, commit=s.commit, note=s.note,
+                              origin_file=name)
+
+    def need_source(key: str, sid: str | None) -> str:
+        if not sid:
+            raise PublishedFileError(f"{name}: {key}: no source; give source = \"ID\" of a [sources.ID]; {_FORMAT_HINT}")
+        if sid not in sources:
+            raise PublishedFileError(f"{name}: {key}: unknown source {sid!r}; known: {sorted(sources)}")
+        return sid
+
+    for tname, t in spec.tables.items():
+        tkey = f"tables.{tname}"
+        state = tables.get(tname)
+        if state is None:
+            if not t.columns:
+                raise PublishedFileError(f"{name}: {tkey}.columns: a new table needs its columns; {_FORMAT_HINT}")
+            state = tables[tname] = _TableState(tname, tname, "", _DEFAULT_TOLERANCE, _DEFAULT_FAR)
+        state.title = t.title if t.title is not None else state.title
+        state.note = t.note if t.note is not None else state.note
+        if t.tolerance is not None:
+            state.tolerance = Tolerance(t.tolerance.psnr, t.tolerance.ssim)
+        if t.far is not None:
+            state.far = Tolerance(t.far.psnr, t.far.ssim)
+        for i, c in enumerate(t.columns):
+            column = Column(key=c.key, dataset=c.dataset.lower(), ref_mode=normalize_ref_mode(c.ref_mode) or "*",
+                            label=c.label or c.key)
+            old = state.columns.get(c.key)
+            if old is not None and (old.dataset, old.ref_mode) != (column.dataset, column.ref_mode):
+                raise PublishedFileError(
+                    f"{name}: {tkey}.columns[{i}]: column {c.key!r} exists as {old.dataset}/{old.ref_mode}; "
+                    f"a column of another dataset or reference mode needs a new key")
+            state.columns[c.key] = column
+        for i, r in enumerate(t.rows):
+            rkey = f"{tkey}.rows[{i}] (method {r.method})"
+            given = r.model_fields_set
+            row = state.rows.get(r.method)
+            if row is None:
+                row = state.rows[r.method] = _RowState(
+                    method=r.method, label=r.method, source="", confirmed=False, note="", aliases=(), flags={},
+                    config={}, params_paper=None, origin_file=name)
+            for attr in ("label", "note", "flags", "config"):
+                if attr in given:
+                    setattr(row, attr, getattr(r, attr))
+            if "aliases" in given:
+                row.aliases = tuple(r.aliases or ())
+            if r.params_paper is not None:
+                need_source(f"{rkey}.params_paper.source", r.params_paper.source)
+                row.params_paper = r.params_paper.model_dump()
+            if "source" in given:
+                row.source = need_source(f"{rkey}.source", r.source)
+            if "confirmed" in given:
+                row.confirmed = bool(r.confirmed)
+            for key, raw in (r.model_extra or {}).items():
+                column = state.columns.get(key)
+                if column is None:
+                    raise PublishedFileError(
+                        f"{name}: {rkey}: unknown key {key!r}: neither a row key nor a column of {tname} "
+                        f"(columns: {sorted(state.columns)}); {_FORMAT_HINT}")
+                row.cells[key] = _parse_cell(name, f"{tkey}.rows[{i}].{key}", tname, r, row.label, column, raw,
+                                             need_source)
+
+
+def _parse_cell(name: str, key: str, table: str, r: _RowSpec, label: str, column: Column, raw: Any,
+                need_source) -> PublishedCell:
+    """A cell `[psnr, ssim]` or `{psnr, ssim, source, confirmed, ...}`; what it omits comes from its row."""
+    if isinstance(raw, dict):
+        try:
+            spec = _CellSpec.model_validate(raw)
+        except ValidationError as err:
+            raise _format_error(name, err, prefix=key) from None
+    else:
+        try:
+            psnr, ssim = _PAIR.validate_python(raw)
+        except ValidationError:
+            raise PublishedFileError(f"{name}: {key}: expected [psnr, ssim] or an inline table "
+                                     f"{{psnr, ssim, source, confirmed, note, reason}} (got {raw!r}); {_FORMAT_HINT}") from None
+        spec = _CellSpec(psnr=psnr, ssim=ssim)
+
+    def pick(attr: str, default):
+        own = getattr(spec, attr)
+        if own is not None:
+            return own
+        inherited = getattr(r, attr, None)
+        return default if inherited is None else inherited
+
+    confirmed = bool(pick("confirmed", False))
+    psnr_confirmed = confirmed if spec.psnr_confirmed is None else spec.psnr_confirmed
+    ssim_confirmed = confirmed if spec.ssim_confirmed is None else spec.ssim_confirmed
     return PublishedCell(
-        table=table, method=row["method"], dataset=column.dataset, ref_mode=column.ref_mode,
-        column=column.key, label=row.get("label", row["method"]),
-        psnr=None if raw.get("psnr") is None else float(raw["psnr"]),
-        ssim=None if raw.get("ssim") is None else float(raw["ssim"]),
-        source=str(raw.get("source", row.get("source", ""))),
-        psnr_confirmed=bool(raw.get("psnr_confirmed", confirmed)),
-        ssim_confirmed=bool(raw.get("ssim_confirmed", confirmed)),
-        note=str(raw.get("note", row.get("note", ""))),
-    )
+        table=table, method=r.method, dataset=column.dataset, ref_mode=column.ref_mode, column=column.key,
+        label=label, psnr=spec.psnr, ssim=spec.ssim, source=need_source(key, pick("source", None)),
+        psnr_confirmed=psnr_confirmed, ssim_confirmed=ssim_confirmed,
+        note=str(pick("note", "")), reason=str(pick("reason", "")), origin_file=name)
 
 
-def _parse(path: Path) -> dict[str, PublishedTable]:
-    with open(path, "rb") as handle:
-        data = tomllib.load(handle)
-    sources = {str(k): str(v) for k, v in data.get("sources", {}).items()}
-    tables: dict[str, PublishedTable] = {}
-    for name, spec in data.get("tables", {}).items():
-        columns = tuple(Column(key=c["key"], dataset=c["dataset"].lower(),
-                               ref_mode=normalize_ref_mode(c.get("ref_mode", "*")) or "*",
-                               label=c.get("label", c["key"])) for c in spec["columns"])
-        keys = {c.key for c in columns}
+def _freeze(sources: dict[str, Source], states: dict[str, _TableState]) -> dict[str, PublishedTable]:
+    tables = {}
+    for tname, s in states.items():
         rows = []
-        for row in spec.get("rows", []):
-            unknown = set(row) - keys - {"method", "aliases", "label", "source", "confirmed", "note", "flags",
-                                         "config", "params_paper"}
-            if unknown:
-                raise ValueError(f"{path}: table {name}, row {row.get('method')}: unknown keys {sorted(unknown)}")
-            cells = {c.key: _parse_cell(name, row, c, row[c.key]) for c in columns if c.key in row}
-            for cell in cells.values():
-                if cell.source and cell.source not in sources:
-                    raise ValueError(f"{path}: table {name}, {cell.method}/{cell.column}: unknown source {cell.source!r}")
-            rows.append(PublishedRow(
-                method=row["method"], label=row.get("label", row["method"]),
-                source=str(row.get("source", "")), confirmed=bool(row.get("confirmed", False)),
-                note=str(row.get("note", "")), aliases=tuple(row.get("aliases", ())),
-                flags=dict(row.get("flags", {})),
-                config=dict(row.get("config", {})), params_paper=row.get("params_paper"), cells=cells))
-        tol, far = spec.get("tolerance", {}), spec.get("far", {})
-        tables[name] = PublishedTable(
-            name=name, title=spec.get("title", name), note=spec.get("note", ""),
-            tolerance=Tolerance(float(tol.get("psnr", 0.05)), float(tol.get("ssim", 0.002))),
-            far=Tolerance(float(far.get("psnr", 0.5)), float(far.get("ssim", 0.02))),
-            columns=columns, rows=tuple(rows), sources=sources)
+        for r in s.rows.values():
+            cells = {c: replace(r.cells[c], label=r.label) for c in s.columns if c in r.cells}
+            rows.append(PublishedRow(method=r.method, label=r.label, source=r.source, confirmed=r.confirmed,
+                                     note=r.note, aliases=r.aliases, flags=dict(r.flags), config=dict(r.config),
+                                     params_paper=r.params_paper, cells=cells, origin_file=r.origin_file))
+        tables[tname] = PublishedTable(name=tname, title=s.title, note=s.note, tolerance=s.tolerance, far=s.far,
+                                       columns=tuple(s.columns.values()), rows=tuple(rows), sources=dict(sources))
     return tables
 
 
-@functools.lru_cache(maxsize=None)
-def _load(path: str) -> dict[str, PublishedTable]:
-    return _parse(Path(path))
+def _display_name(path: Path) -> str:
+    return SHIPPED_NAME if path.resolve() == DATA_FILE.resolve() else str(path)
 
 
-def tables(path: str | Path = DATA_FILE) -> dict[str, PublishedTable]:
-    """All published tables by name (table1 … table4, fig8, sisr), in the file's order."""
-    return _load(str(path))
+def _stamp(path: Path) -> tuple[str, int, int]:
+    try:
+        st = path.stat()
+        return str(path), st.st_mtime_ns, st.st_size
+    except OSError:
+        return str(path), -1, -1
 
 
-def table(name: str, path: str | Path = DATA_FILE) -> PublishedTable | None:
-    return tables(path).get(name)
+@functools.lru_cache(maxsize=32)
+def _load(stamps: tuple[tuple[str, int, int], ...]) -> tuple[dict[str, Source], dict[str, PublishedTable]]:
+    sources: dict[str, Source] = {}
+    states: dict[str, _TableState] = {}
+    for path_text, _, _ in stamps:
+        path = Path(path_text)
+        name = _display_name(path)
+        _apply(_read_spec(path, name), name, sources, states)
+    return sources, _freeze(sources, states)
 
 
-def sources(path: str | Path = DATA_FILE) -> dict[str, str]:
-    for t in tables(path).values():
-        return dict(t.sources)
-    return {}
+# ----------------------------------------------------------------------------- which user files
+_chosen: tuple[Path, ...] | None = None  # set by use_files; None: $TTSR_BENCH_PUBLISHED
 
 
-def cells(table_name: str, path: str | Path = DATA_FILE) -> list[PublishedCell]:
+def _as_paths(files: Iterable[str | os.PathLike]) -> tuple[Path, ...]:
+    return tuple(Path(f).expanduser() for f in files if str(f).strip())
+
+
+def active_files() -> tuple[Path, ...]:
+    """The user files in use: those of `use_files`, else `$TTSR_BENCH_PUBLISHED`, else none."""
+    if _chosen is not None:
+        return _chosen
+    return _as_paths(os.environ.get(ENV_VAR, "").split(os.pathsep))
+
+
+def use_files(files: Sequence[str | os.PathLike] | None, export: bool = False) -> tuple[Path, ...]:
+    """Use these user files from now on (None: back to `$TTSR_BENCH_PUBLISHED`); returns the files in use.
+
+    The files are read at once, so a bad one fails here (`UserError` naming the file and the key).
+    `export=True` also sets `$TTSR_BENCH_PUBLISHED` so that child processes (the runner) use them.
+    """
+    global _chosen
+    chosen = None if files is None else _as_paths(files)
+    tables(files=chosen if chosen is not None else active_files())  # validate before switching
+    _chosen = chosen
+    if export and chosen is not None:
+        os.environ[ENV_VAR] = os.pathsep.join(str(p.resolve()) for p in chosen)
+    return active_files()
+
+
+def choose(cli_files: Sequence[str] | None, config_path: str | os.PathLike | None) -> list[str] | None:
+    """The user files a command asked for: `--published`, else the config file's `published` key
+    (a path or a list of paths, relative to the config file), else None (`$TTSR_BENCH_PUBLISHED`)."""
+    if cli_files:
+        return list(cli_files)
+    if not config_path:
+        return None
+    config_path = Path(config_path)
+    try:
+        with open(config_path, "rb") as handle:
+            value = tomllib.load(handle).get("published")
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise UserError(f"{config_path}: cannot read the config ({err})") from None
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+        raise UserError(f"{config_path}: published: expected a file name or a list of file names, e.g. "
+                        f"published = \"my-published.toml\"")
+    return [str(p if (p := Path(v).expanduser()).is_absolute() else config_path.parent / p) for v in items]
+
+
+# ----------------------------------------------------------------------------- lookups
+def _loaded(path: str | Path, files: Sequence[str | os.PathLike] | None):
+    paths = (Path(path),) + (active_files() if files is None else _as_paths(files))
+    return _load(tuple(_stamp(p) for p in paths))
+
+
+def tables(path: str | Path = DATA_FILE, files: Sequence[str | os.PathLike] | None = None) -> dict[str, PublishedTable]:
+    """All published tables by name (table1 … table4, fig8, sisr, then user tables), in file order.
+
+    `path` is the shipped file; `files` the user files applied over it (None: `active_files()`).
+    Raises `UserError` (`PublishedFileError`) for a missing or malformed file, naming file and key.
+    """
+    return _loaded(path, files)[1]
+
+
+def table(name: str, path: str | Path = DATA_FILE, files: Sequence[str | os.PathLike] | None = None) -> PublishedTable | None:
+    return tables(path, files).get(name)
+
+
+def sources(path: str | Path = DATA_FILE, files: Sequence[str | os.PathLike] | None = None) -> dict[str, Source]:
+    """Every source by id (shipped, then the user files'), each with the file that defined it."""
+    return dict(_loaded(path, files)[0])
+
+
+def cells(table_name: str, path: str | Path = DATA_FILE,
+          files: Sequence[str | os.PathLike] | None = None) -> list[PublishedCell]:
     """Every published cell of a table, row by row in the paper's order; [] for an unknown table."""
-    t = table(table_name, path)
+    t = table(table_name, path, files)
     if t is None:
         return []
     return [row.cells[c.key] for row in t.rows for c in t.columns if c.key in row.cells]
 
 
 def lookup(table_name: str, method: str, dataset: str, ref_mode: str | None = None,
-           path: str | Path = DATA_FILE) -> PublishedCell | None:
+           path: str | Path = DATA_FILE, files: Sequence[str | os.PathLike] | None = None) -> PublishedCell | None:
     """The paper's cell for (table, method, dataset, reference mode), or None when it has none.
 
     `ref_mode=None` takes the table's first column for the dataset (e.g. stitched refs for CUFED5
     in Table 1). Reference modes are matched after `normalize_ref_mode`.
     """
-    t = table(table_name, path)
+    t = table(table_name, path, files)
     if t is None:
         return None
     row = t.row(method)
@@ -257,9 +612,9 @@ def lookup(table_name: str, method: str, dataset: str, ref_mode: str | None = No
 
 
 def judge(table_name: str, cell: PublishedCell | None, psnr: float | None, ssim: float | None,
-          path: str | Path = DATA_FILE) -> Judgement | None:
+          path: str | Path = DATA_FILE, files: Sequence[str | os.PathLike] | None = None) -> Judgement | None:
     """Measured against published under the table's tolerance; None when nothing to compare."""
-    t = table(table_name, path)
+    t = table(table_name, path, files)
     if cell is None or t is None:
         return None
 

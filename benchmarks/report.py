@@ -844,7 +844,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--title", default="TTSR reproduction report")
     parser.add_argument("--screenshot", metavar="PNG",
                         help="also save a screenshot of index.html through headless Chromium")
+    parser.add_argument("--published", nargs="+", metavar="FILE", help="your published-numbers TOML file(s), applied over benchmarks/published.toml (default $TTSR_BENCH_PUBLISHED)")
     args = parser.parse_args(argv)
+    published.use_files(args.published)
     report = render(args.runs, args.out, visual_images=args.visual_images, visual_limit=args.visual_limit,
                     title=args.title)
     print(f"report: {report.index} ({len(report.runs)} run(s), {report.seconds:.1f} s)")

@@ -49,7 +49,8 @@ def _md_cell(cell, paper_only: bool = False) -> str:
     elif not paper_only:
         parts.append("not measured")
     if cell.paper is not None:
-        parts.append(cell.paper_text() if paper_only else f"paper {cell.paper_text()}")
+        origin = f" ({cell.paper.origin_file})" if cell.paper.from_user_file else ""
+        parts.append((cell.paper_text() if paper_only else f"paper {cell.paper_text()}") + origin)
     delta = cell.delta_text()
     if delta:
         parts.append(f"Δ {delta} {_STATUS_MD.get(cell.status, '')}".rstrip())
@@ -84,7 +85,7 @@ def render_markdown(context: dict) -> str:
              "(per-image tables, visual comparisons, manifests).", "",
              "Each cell: **measured PSNR / SSIM**, the paper's value, Δ = measured − paper "
              "(✓ within tolerance, ⚑ outside, ‼ far outside). ⚠ = paper value not confirmed from a source "
-             "(see `../shared/reference/published-tables.md`); check it against the paper PDF.", ""]
+             "(see \"Sources of the paper's numbers\" at the end); check it against the paper PDF.", ""]
     if context["random"]:
         lines += [f"> **Random weights** (not published checkpoints; numbers mean nothing): "
                   f"{', '.join(context['random'])}", ""]
@@ -125,7 +126,27 @@ def render_markdown(context: dict) -> str:
              ", ".join(m["random"]) or "–"] for m in context["manifests"]]
     lines += [tabulate(rows, headers=["run", "protocol", "device", "commit", "rows", "random weights"],
                        tablefmt="github"), ""]
+    lines += _sources_markdown(context)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _sources_markdown(context: dict) -> list[str]:
+    """The sources of the paper's numbers (id, title, where, commit, URL, file), then the paper cells a
+    user's published-numbers file gave."""
+    sources = context["sources"]
+    user = [(name, row, c, row.cells[c.key].paper) for name, view in context["tables"].items() for row in view.rows
+            for c in view.columns if row.cells[c.key].paper is not None and row.cells[c.key].paper.from_user_file]
+    files = list(dict.fromkeys([s.origin_file for s in sources.values()] + [p.origin_file for *_, p in user]))
+    lines = ["## Sources of the paper's numbers", "",
+             "From " + ", ".join(f"`{f}`" for f in files) + ". ⚠ marks a figure no source opened here confirmed.", ""]
+    for sid, s in sources.items():
+        where = ", ".join(x for x in (s.where, f"commit {s.commit}" if s.commit else "") if x)
+        lines.append(f"- **{sid}**: {s.title}" + (f" ({where})" if where else "") + f", <{s.url}> [`{s.origin_file}`]")
+    if user:
+        lines += ["", "Paper numbers from your files:", ""]
+        lines += [f"- {name} · {row.label} · {c.label}: {p.format()} (source {p.source}, `{p.origin_file}`)"
+                  for name, row, c, p in user]
+    return lines + [""]
 
 
 def _group_markdown(g, context: dict) -> str:

@@ -49,6 +49,7 @@ from typing import Sequence
 
 from benchmarks import report as report_mod
 from benchmarks import report_text
+from benchmarks import published
 from ttsr.errors import (EXIT_INTERRUPTED, EXIT_NOTHING_MEASURED, EXIT_OK, EXIT_STRICT, EXIT_USER_ERROR, UserError,
                          cli_main)
 
@@ -56,7 +57,7 @@ TABLES = ("table1", "table2", "table3", "table4", "sisr", "demo")
 CONFIG_ENV = "TTSR_BENCH_CONFIG"
 DATA_ENV = "TTSR_BENCH_DATA"
 DEFAULT_CONFIG = "ttsr-bench.toml"
-_CONFIG_KEYS = {"data_root", "device", "metrics", "methods", "weights", "max_memory"}
+_CONFIG_KEYS = {"data_root", "device", "metrics", "methods", "weights", "max_memory", "published"}
 
 
 def load_config(path: str | os.PathLike | None) -> tuple[dict, Path | None]:
@@ -242,9 +243,11 @@ def main(argv: list[str] | None = None) -> int:
                              "name several to put runs side by side")
     parser.add_argument("--force", action="store_true", help="recompute finished rows")
     parser.add_argument("--no-run", action="store_true", help="only render the report from existing runs")
+    parser.add_argument("--published", nargs="+", metavar="FILE", help="your published-numbers TOML file(s), applied over benchmarks/published.toml (default: the config's published, $TTSR_BENCH_PUBLISHED)")
     args = parser.parse_args(argv)
 
     settings = resolve(args)
+    published.use_files(published.choose(args.published, settings["config"]), export=True)
     runs_dir = Path(args.runs_dir)
     run_dir = runs_dir / args.table
     print(f"reproduce {args.table}: data root {settings['data_root'] or '(default)'} [{settings['data_from']}]"
