@@ -63,11 +63,12 @@ def test_batched_torch_path_equals_numpy_path():
     sr, hr = _batch(*[p[0] for p in pairs]).double(), _batch(*[p[1] for p in pairs]).double()
     for kw in ({}, {"y_channel": False}, {"round_y": True}, {"crop_border": 4}):
         settings = {"crop_border": 0, "y_channel": True, "round_y": False, **kw}
-        assert torch.allclose(metrics._ssim_batched_images(sr, hr, **settings), metrics.ssim_torch(sr, hr, **kw),
-                              rtol=0, atol=1e-12)
-        assert torch.allclose(metrics._psnr_batched(sr, hr, **settings), metrics.psnr_torch(sr, hr, **kw),
-                              rtol=0, atol=1e-10)
-    assert metrics._psnr_batched(hr, hr, crop_border=0, y_channel=True, round_y=False)[0] == math.inf
+        assert torch.allclose(metrics._ssim_batched_images(sr, hr, **settings),
+                              metrics.ssim_torch(sr, hr, data_range=255, **kw), rtol=0, atol=1e-12)
+        assert torch.allclose(metrics._psnr_batched(sr, hr, **settings),
+                              metrics.psnr_torch(sr, hr, data_range=255, **kw), rtol=0, atol=1e-10)
+    # The batched path caps PSNR as the NumPy path does (mse = 0 → PSNR_MAX_DB, not +inf).
+    assert metrics._psnr_batched(hr, hr, crop_border=0, y_channel=True, round_y=False)[0] == metrics.PSNR_MAX_DB
 
 
 def test_rgb_mode_is_channel_mean_and_joint_mse():
@@ -93,7 +94,7 @@ def test_psnr_options_and_torch_agreement():
         torch_value = metrics.psnr_torch(_batch(sr), _batch(hr), **kw).item()
         assert abs(torch_value - metrics.psnr(sr, hr, **kw)) < 1e-9
         assert abs(metrics.ssim_torch(_batch(sr), _batch(hr), **kw).item() - metrics.ssim(sr, hr, **kw)) < 1e-9
-    assert metrics.psnr(hr, hr) == math.inf and metrics.ssim(hr, hr) == pytest.approx(1.0)
+    assert metrics.psnr(hr, hr) == 100.0 and metrics.ssim(hr, hr) == 1.0
 
 
 def test_different_sizes_use_top_left_region():
