@@ -25,8 +25,9 @@ region only, each pass a set of matrix products of 16-output blocks with a bande
 (BLAS), in strips of 48 output rows so that every temporary stays small; the release filters
 with the full 2-D 11×11 window instead. Values agree with the release to ~1e-15 (tests, and the
 plain transcription in `benchmarks/perf/metrics_speed.py`, which also times both). The torch
-variants take N×3×H×W batches in float64: on CUDA one batched computation (the same banded
-products via `unfold`), on the CPU per image through the NumPy path, which is faster there.
+variants take N×3×H×W batches (inputs as below) and compute in float64: on CUDA one batched
+computation (the same banded products via `unfold`), on the CPU per image through the NumPy path,
+which is faster there. The input checks cost nothing for uint8; other dtypes take one min/max pass.
 
 **Inputs** (every public measure here, in `benchmarks.metrics_lpips` and `benchmarks.metrics_piq`):
 - uint8 (NumPy or torch) is taken as [0, 255] — the release's images; `data_range` may be left

@@ -264,7 +264,8 @@ def test_wrong_numpy_input_raises_naming_argument(case, message):
         with pytest.raises(ValueError, match=message):
             call(a, b, data_range=data_range)
     if case != "tensor":
-        with pytest.raises(ValueError, match=message.replace("sr:", r"sr_batch\[0\]:").replace("hr:", r"hr_batch\[0\]:")):
+        in_compute = message.replace("sr:", r"sr_batch\[0\]:").replace("hr:", r"hr_batch\[0\]:")
+        with pytest.raises(ValueError, match=in_compute):
             metrics.compute(["psnr"], [a], [b], data_range=data_range, device="cpu")
 
 
@@ -297,7 +298,8 @@ def test_psnr_capped_at_psnr_max_db():
     assert metrics.psnr_torch(_batch(hr, sr), _batch(hr, hr)).tolist()[0] == 100.0
     assert metrics.ssim_torch(_batch(hr), _batch(hr)).item() == 1.0
     got = metrics.compute(["psnr", "ssim"], [hr, sr], [hr, hr], device="cpu")
-    assert got["psnr"][0] == 100.0 and got["ssim"][0] == 1.0 and got["psnr"][1] == pytest.approx(metrics.psnr(sr, hr), abs=1e-9)
+    assert got["psnr"][0] == 100.0 and got["ssim"][0] == 1.0
+    assert got["psnr"][1] == pytest.approx(metrics.psnr(sr, hr), abs=1e-9)
     # One blue step of 1 in 40×52 pixels: 10·log10(255²·2080/(25.064/256)²) = 101.5 dB, so capped.
     near = hr.copy()
     near[0, 0, 2] = near[0, 0, 2] + 1 if near[0, 0, 2] < 255 else 254
