@@ -325,3 +325,18 @@ def test_lpips_checks_inputs_before_loading(tmp_path, monkeypatch, no_download):
         metrics_lpips.lpips_torch(sr[..., :20, :], hr[..., :20, :])
     with pytest.raises(UserError, match="alexnet"):
         metrics_lpips.lpips_torch(sr, hr)
+
+
+def test_torch_reduction_branch_of_the_checks():
+    # CUDA tensors (and bfloat16, which NumPy lacks) are checked with torch.aminmax instead of NumPy.
+    sr, hr = _pair(seed=8)
+    sr_t, hr_t = _batch(sr).to(torch.bfloat16), _batch(hr).to(torch.bfloat16)    # integers ≤ 255: exact
+    assert metrics.psnr_torch(sr_t, hr_t, data_range=255).item() == pytest.approx(metrics.psnr(sr, hr), abs=1e-9)
+    with pytest.raises(ValueError, match="sr: got bfloat16 values without data_range"):
+        metrics.psnr_torch(sr_t, hr_t)
+    with pytest.raises(ValueError, match=r"hr: values span \[-1, 1\], outside \[0, 255\]"):
+        metrics.ssim_torch(sr_t, hr_t / 127.5 - 1, data_range=255)
+    with pytest.raises(ValueError, match="sr: holds NaN or infinite values"):
+        metrics.psnr_torch(sr_t * math.inf, hr_t, data_range=255)
+    with pytest.raises(ValueError, match=r"sr: fractional values all within \[0, 1\] but data_range=255"):
+        metrics.psnr_torch(sr_t / 255, hr_t / 255, data_range=255)
