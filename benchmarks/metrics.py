@@ -6,7 +6,7 @@ notes `../shared/reference/published-tables.md` §9.2 and `baselines.md` §4):
   rounds before calling these);
 - Y = R·65.738/256 + G·129.057/256 + B·25.064/256 + 16, in float64, not rounded;
 - PSNR = 10·log10(255² / mean((Y_sr − Y_hr)²)) (the release writes it as −10·log10 of the mean
-  squared Y-difference in [0, 1] units; the +16 cancels); identical images give +inf;
+  squared Y-difference in [0, 1] units; the +16 cancels), capped at `PSNR_MAX_DB` (below);
 - SSIM (Wang et al. 2004): 11×11 Gaussian window, σ = 1.5, C1 = (0.01·255)², C2 = (0.03·255)²,
   mean of the SSIM map over the 'valid' region (the release filters with OpenCV `filter2D` and
   keeps `[5:-5, 5:-5]`; only pixels whose whole window lies inside the image count);
@@ -25,8 +25,31 @@ region only, each pass a set of matrix products of 16-output blocks with a bande
 (BLAS), in strips of 48 output rows so that every temporary stays small; the release filters
 with the full 2-D 11×11 window instead. Values agree with the release to ~1e-15 (tests, and the
 plain transcription in `benchmarks/perf/metrics_speed.py`, which also times both). The torch
-variants take N×3×H×W batches in float64: on CUDA one batched computation (the same banded
-products via `unfold`), on the CPU per image through the NumPy path, which is faster there.
+variants take N×3×H×W batches (inputs as below) and compute in float64: on CUDA one batched
+computation (the same banded products via `unfold`), on the CPU per image through the NumPy path,
+which is faster there. The input checks cost nothing for uint8; other dtypes take one min/max pass.
+
+**Inputs** (every public measure here, in `benchmarks.metrics_lpips` and `benchmarks.metrics_piq`):
+- uint8 (NumPy or torch) is taken as [0, 255] — the release's images; `data_range` may be left
+  out or be 255;
+- any other real dtype (float, or integers such as uint16) needs `data_range=` — the value of
+  full white: 255 for float images in [0, 255] (what the runner had before rounding), 1.0 for
+  [0, 1] — and must be finite and lie in [0, data_range]; it is scaled by 255/data_range, so a
+  [0, 1] image with `data_range=1.0` gives the value of its [0, 255] version (exact for
+  `data_range=255`: no scaling). Fractional values all within [0, 1] with `data_range` > 1 are
+  refused as a [0, 1] image passed with the wrong `data_range`;
+- NumPy images are H×W×3 RGB, torch batches N×3×H×W (`compute` also takes 3×H×W images);
+  SR and HR sizes may differ (top-left common region), batch sizes may not.
+Anything else — a float image without `data_range`, values outside [0, data_range] (such as
+[-1, 1] network outputs), NaN/inf, bool or complex dtypes, another number of channels — raises
+`ValueError` naming the argument, what it holds and what is expected; never a number.
+
+**PSNR cap**: every PSNR here (`psnr`, `psnr_ssim`, `psnr_torch`, `compute`, hence the runner,
+the SISR calibration and `ttsr.sr`) is at most `PSNR_MAX_DB` = 100 dB. An exact reproduction
+(MSE = 0) would give +inf, which turns a set mean into inf and breaks plots and tables; 100 dB is
+the bound many SR evaluation scripts use (`if mse == 0: return 100`), where BasicSR and
+scikit-image return inf. Only values above 100 dB change (an MSE below 255²·10⁻¹⁰ in Y, i.e.
+nearly identical images), so every published and release figure is untouched.
 
 The registry (`REGISTRY`, `MetricSpec`, `compute`, `available`) lets the runner ask for
 measures by name: psnr, ssim, lpips (`benchmarks.metrics_lpips`) and the piq measures of
@@ -53,6 +76,7 @@ SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_C1 = (0.01 * PEAK) ** 2
 SSIM_C2 = (0.03 * PEAK) ** 2
+PSNR_MAX_DB = 100.0   # cap of every PSNR (identical images); see the module docstring
 
 
 def gaussian_window_1d(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:
@@ -65,9 +89,91 @@ def gaussian_window_1d(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np
 _TAPS = gaussian_window_1d()
 
 
-def rgb_to_y(img: np.ndarray) -> np.ndarray:
-    """The release's Y of an H×W×3 RGB image in [0, 255], float64 H×W (not rounded)."""
+# --------------------------------------------------------------------------- input checks
+
+def _checked_data_range(data_range) -> float | None:
+    if data_range is None:
+        return None
+    if isinstance(data_range, (bool, np.bool_)) or not isinstance(data_range, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(data_range) or data_range <= 0:
+        raise ValueError(f"data_range must be a positive finite number (255 for images in [0, 255], 1.0 for "
+                         f"[0, 1]), got {data_range!r}")
+    return float(data_range)
+
+
+def _scale(data_range: float | None) -> float | None:
+    """Factor that brings values declared in [0, data_range] to [0, 255]; None when they are already."""
+    return None if data_range is None or data_range == PEAK else PEAK / data_range
+
+
+def _check_values(name: str, dtype_name: str, kind: str, data_range: float | None, extrema, fractional) -> None:
+    """The dtype/range rules of the module docstring, on one image or batch (`kind`: 'uint8', 'int',
+    'float' or 'other'; `extrema` and `fractional` are called only when needed; `extrema` is
+    (min, max), NaN when any value is — so one pass finds NaN, ±inf and the range)."""
+    if kind == "uint8":
+        if data_range not in (None, PEAK):
+            raise ValueError(f"{name}: uint8 values are taken as [0, 255], but data_range={data_range:g} was "
+                             "given; pass data_range=None (or 255), or convert the image to float")
+        return
+    if kind == "other":
+        raise ValueError(f"{name}: unsupported dtype {dtype_name}; expected uint8 in [0, 255], or float/integer "
+                         "values in [0, data_range] with data_range given")
+    if data_range is None:
+        raise ValueError(f"{name}: got {dtype_name} values without data_range; only uint8 is taken as [0, 255] "
+                         "by default — pass data_range=255 for [0, 255] values, data_range=1.0 for [0, 1]")
+    low, high = extrema()
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"{name}: holds NaN or infinite values; expected finite values in [0, {data_range:g}]")
+    if low < 0 or high > data_range:
+        raise ValueError(f"{name}: values span [{low:g}, {high:g}], outside [0, {data_range:g}] "
+                         f"(data_range={data_range:g}); map the image to [0, data_range] first "
+                         "(e.g. (x + 1) / 2 for [-1, 1] outputs) or pass its true data_range")
+    if kind == "float" and data_range > 1.0 and high <= 1.0 and fractional():
+        raise ValueError(f"{name}: fractional values all within [0, 1] but data_range={data_range:g}; "
+                         "an image in [0, 1] needs data_range=1.0")
+
+
+def _numpy_kind(dtype: np.dtype) -> str:
+    if dtype == np.uint8:
+        return "uint8"
+    if dtype.kind in "iu":
+        return "int"
+    if dtype.kind == "f":
+        return "float"
+    return "other"
+
+
+def check_image(name: str, img, data_range: float | None = None) -> np.ndarray:
+    """Check one H×W×3 RGB array against the input rules (module docstring) → it on the [0, 255] scale.
+
+    uint8 comes back as is; other dtypes come back as float64 multiplied by 255/`data_range`
+    (unchanged when `data_range` is 255). Raises `ValueError` naming `name` otherwise.
+    """
+    if isinstance(img, torch.Tensor):
+        raise ValueError(f"{name}: got a torch tensor; the NumPy measures take H×W×3 arrays "
+                         "(use psnr_torch/ssim_torch/compute for tensors)")
+    arr = np.asarray(img)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"{name}: must be an H×W×3 RGB array, got shape {arr.shape}")
+    data_range = _checked_data_range(data_range)
+    _check_values(name, str(arr.dtype), _numpy_kind(arr.dtype), data_range,
+                  extrema=lambda: (float(arr.min()), float(arr.max())),
+                  fractional=lambda: bool((arr != np.round(arr)).any()))
+    scale = _scale(data_range)
+    return arr if scale is None else arr.astype(np.float64) * scale
+
+
+def _rgb_to_y(img: np.ndarray) -> np.ndarray:
     return np.asarray(img).astype(np.float64) @ np.asarray(Y_COEFFS) + Y_OFFSET
+
+
+def rgb_to_y(img: np.ndarray, *, data_range: float | None = None) -> np.ndarray:
+    """The release's Y of an H×W×3 RGB image → float64 H×W on the [0, 255] scale (16 … 235), not rounded.
+
+    `img`: uint8 in [0, 255], or float/integer in [0, data_range] with `data_range` given
+    (`ValueError` otherwise, see the module docstring).
+    """
+    return _rgb_to_y(check_image("img", img, data_range))
 
 
 def common_region(sr: np.ndarray, hr: np.ndarray, crop_border: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -84,21 +190,21 @@ def common_region(sr: np.ndarray, hr: np.ndarray, crop_border: int = 0) -> tuple
 
 def _prepare(sr: np.ndarray, hr: np.ndarray, crop_border: int, y_channel: bool,
              round_y: bool) -> tuple[np.ndarray, np.ndarray]:
-    """float64 planes to compare: H×W (Y) or H×W×3 (RGB)."""
-    for name, img in (("sr", sr), ("hr", hr)):
-        if img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError(f"{name} must be H×W×3 RGB, got shape {img.shape}")
+    """float64 planes to compare, H×W (Y) or H×W×3 (RGB), of two checked images on the [0, 255] scale."""
     sr, hr = common_region(sr, hr, crop_border)
     if not y_channel:
         return sr.astype(np.float64), hr.astype(np.float64)
-    a, b = rgb_to_y(sr), rgb_to_y(hr)
+    a, b = _rgb_to_y(sr), _rgb_to_y(hr)
     if round_y:
         a, b = np.round(a), np.round(b)
     return a, b
 
 
 def _psnr_from_mse(mse: float) -> float:
-    return math.inf if mse == 0 else 10.0 * math.log10(PEAK * PEAK / mse)
+    """PSNR (peak 255) of a mean squared error, capped at `PSNR_MAX_DB` (mse = 0 gives the cap)."""
+    if mse == 0:
+        return PSNR_MAX_DB
+    return min(PSNR_MAX_DB, 10.0 * math.log10(PEAK * PEAK / mse))
 
 
 def _mse(a: np.ndarray, b: np.ndarray) -> float:
@@ -107,11 +213,20 @@ def _mse(a: np.ndarray, b: np.ndarray) -> float:
     return float(diff.mean())
 
 
-def psnr(sr: np.ndarray, hr: np.ndarray, *, crop_border: int = 0, y_channel: bool = True,
-         round_y: bool = False) -> float:
-    """PSNR in dB (peak 255) of uint8 H×W×3 RGB images; defaults = TTSR release convention."""
-    a, b = _prepare(sr, hr, crop_border, y_channel, round_y)
-    return _psnr_from_mse(_mse(a, b))
+def _psnr_pair(sr: np.ndarray, hr: np.ndarray, *, crop_border: int, y_channel: bool, round_y: bool) -> float:
+    return _psnr_from_mse(_mse(*_prepare(sr, hr, crop_border, y_channel, round_y)))
+
+
+def psnr(sr: np.ndarray, hr: np.ndarray, *, data_range: float | None = None, crop_border: int = 0,
+         y_channel: bool = True, round_y: bool = False) -> float:
+    """PSNR in dB (peak 255, at most `PSNR_MAX_DB`) of two H×W×3 RGB images; defaults = TTSR release.
+
+    `sr`, `hr`: uint8 in [0, 255], or float/integer in [0, data_range] with `data_range` given;
+    anything else raises `ValueError` (module docstring). Sizes may differ: the top-left common
+    region is compared.
+    """
+    sr, hr = check_image("sr", sr, data_range), check_image("hr", hr, data_range)
+    return _psnr_pair(sr, hr, crop_border=crop_border, y_channel=y_channel, round_y=round_y)
 
 
 def _ssim_map_mean(mu1, mu2, e11_plus_e22, e12):
@@ -196,36 +311,120 @@ def _ssim_plane(a: np.ndarray, b: np.ndarray) -> float:
     return total / (out_h * out_w)
 
 
-def ssim(sr: np.ndarray, hr: np.ndarray, *, crop_border: int = 0, y_channel: bool = True,
-         round_y: bool = False) -> float:
-    """SSIM of uint8 H×W×3 RGB images; defaults = TTSR release convention (Y, Gaussian 11/1.5, valid)."""
-    a, b = _prepare(sr, hr, crop_border, y_channel, round_y)
+def _ssim_planes(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean SSIM of two prepared planes: H×W, or H×W×3 (mean of the per-channel SSIMs)."""
     if a.ndim == 2:
         return _ssim_plane(a, b)
     return float(np.mean([_ssim_plane(a[..., c], b[..., c]) for c in range(a.shape[2])]))
 
 
-def psnr_ssim(sr: np.ndarray, hr: np.ndarray, *, crop_border: int = 0, y_channel: bool = True,
-              round_y: bool = False) -> tuple[float, float]:
-    """`(psnr(...), ssim(...))` with one colour conversion (what the runner wants per image)."""
+def _ssim_pair(sr: np.ndarray, hr: np.ndarray, *, crop_border: int, y_channel: bool, round_y: bool) -> float:
+    return _ssim_planes(*_prepare(sr, hr, crop_border, y_channel, round_y))
+
+
+def ssim(sr: np.ndarray, hr: np.ndarray, *, data_range: float | None = None, crop_border: int = 0,
+         y_channel: bool = True, round_y: bool = False) -> float:
+    """SSIM of two H×W×3 RGB images; defaults = TTSR release convention (Y, Gaussian 11/1.5, valid).
+
+    Inputs as `psnr` (uint8, or [0, data_range] with `data_range` given; `ValueError` otherwise);
+    the compared region needs at least 11×11 pixels (`ValueError`).
+    """
+    sr, hr = check_image("sr", sr, data_range), check_image("hr", hr, data_range)
+    return _ssim_pair(sr, hr, crop_border=crop_border, y_channel=y_channel, round_y=round_y)
+
+
+def psnr_ssim(sr: np.ndarray, hr: np.ndarray, *, data_range: float | None = None, crop_border: int = 0,
+              y_channel: bool = True, round_y: bool = False) -> tuple[float, float]:
+    """`(psnr(...), ssim(...))` with one check and one colour conversion (what the runner wants per image)."""
+    sr, hr = check_image("sr", sr, data_range), check_image("hr", hr, data_range)
     a, b = _prepare(sr, hr, crop_border, y_channel, round_y)
-    value = _psnr_from_mse(_mse(a, b))
-    if a.ndim == 2:
-        return value, _ssim_plane(a, b)
-    return value, float(np.mean([_ssim_plane(a[..., c], b[..., c]) for c in range(a.shape[2])]))
+    return _psnr_from_mse(_mse(a, b)), _ssim_planes(a, b)
 
 
 # --------------------------------------------------------------------------- batched torch
 
-def rgb_to_y_torch(x: torch.Tensor) -> torch.Tensor:
-    """Y of an N×3×H×W RGB batch in [0, 255] → N×1×H×W float64 (the release's coefficients)."""
+def _torch_kind(dtype: torch.dtype) -> str:
+    if dtype == torch.uint8:
+        return "uint8"
+    if dtype.is_floating_point:
+        return "float"
+    if dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint16, torch.uint32, torch.uint64):
+        return "int"
+    return "other"
+
+
+def check_tensor_values(name: str, x: torch.Tensor, data_range: float | None = None) -> float | None:
+    """Check the dtype and values of a tensor against the input rules (module docstring).
+
+    Returns the factor that brings its values to [0, 255] (None: they already are); raises
+    `ValueError` naming `name` otherwise. Shapes are the caller's business.
+    """
+    data_range = _checked_data_range(data_range)
+    detached = x.detach()
+    kind = _torch_kind(x.dtype)
+    if detached.device.type == "cpu" and kind in ("int", "float") and x.dtype != torch.bfloat16:
+        values = detached.numpy()   # no copy; NumPy's reductions are many times faster than torch's on the CPU
+        extrema = lambda: (float(values.min()), float(values.max()))           # noqa: E731
+        fractional = lambda: bool((values != np.round(values)).any())          # noqa: E731
+    else:
+        extrema = lambda: tuple(float(v) for v in torch.aminmax(detached))     # noqa: E731
+        fractional = lambda: bool((detached != torch.round(detached)).any())   # noqa: E731
+    _check_values(name, str(x.dtype).removeprefix("torch."), kind, data_range, extrema, fractional)
+    return _scale(data_range)
+
+
+def check_batch(name: str, x: torch.Tensor, data_range: float | None = None) -> torch.Tensor:
+    """Check one N×3×H×W RGB batch → float64 on the [0, 255] scale, same device (`ValueError` otherwise).
+
+    Accepted: torch.uint8 in [0, 255], or float/integer values in [0, data_range] with `data_range`
+    given (255, 1.0, ...). Used by every public torch measure of this package.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name}: expected an N×3×H×W torch tensor, got {type(x).__name__}")
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"{name}: must be an N×3×H×W RGB batch, got shape {tuple(x.shape)}")
+    scale = check_tensor_values(name, x, data_range)
+    x = x.detach().to(torch.float64)
+    return x if scale is None else x * scale
+
+
+def check_pair(sr: torch.Tensor, hr: torch.Tensor,
+               data_range: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """`check_batch` of both batches, and equal batch sizes (spatial sizes may differ)."""
+    sr, hr = check_batch("sr", sr, data_range), check_batch("hr", hr, data_range)
+    if sr.shape[0] != hr.shape[0]:
+        raise ValueError(f"sr and hr: batch sizes differ ({sr.shape[0]} and {hr.shape[0]}); expected one HR per SR")
+    return sr, hr
+
+
+def check_equal_pair(measure: str, sr: torch.Tensor, hr: torch.Tensor, data_range: float | None = None,
+                     min_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """`check_pair`, plus what a measure on whole images needs: SR and HR of the same H×W, short
+    side ≥ `min_size` (`ValueError` naming `measure` otherwise; `compute` cuts the common region
+    and gives NaN below the minimum instead)."""
+    sr, hr = check_pair(sr, hr, data_range)
+    if sr.shape[-2:] != hr.shape[-2:]:
+        raise ValueError(f"sr and hr: {measure} compares whole images, got sizes {sr.shape[-1]}×{sr.shape[-2]} "
+                         f"and {hr.shape[-1]}×{hr.shape[-2]}; cut them to one size (compute() takes the "
+                         "top-left common region)")
+    if min(sr.shape[-2:]) < min_size:
+        raise ValueError(f"sr and hr: {measure} needs at least {min_size} px on the short side, got "
+                         f"{sr.shape[-1]}×{sr.shape[-2]}")
+    return sr, hr
+
+
+def _rgb_to_y_torch(x: torch.Tensor) -> torch.Tensor:
     x = x.to(torch.float64)
     return (x[:, 0:1] * Y_COEFFS[0] + x[:, 1:2] * Y_COEFFS[1] + x[:, 2:3] * Y_COEFFS[2]) + Y_OFFSET
 
 
-def _check_batch(name: str, x: torch.Tensor) -> None:
-    if x.dim() != 4 or x.shape[1] != 3:
-        raise ValueError(f"{name} must be N×3×H×W RGB in [0, 255], got shape {tuple(x.shape)}")
+def rgb_to_y_torch(x: torch.Tensor, *, data_range: float | None = None) -> torch.Tensor:
+    """Y of an N×3×H×W RGB batch → N×1×H×W float64 on the [0, 255] scale (the release's coefficients).
+
+    `x`: torch.uint8 in [0, 255], or values in [0, data_range] with `data_range` given (`ValueError`
+    otherwise).
+    """
+    return _rgb_to_y_torch(check_batch("x", x, data_range))
 
 
 def common_region_torch(sr: torch.Tensor, hr: torch.Tensor,
@@ -243,48 +442,50 @@ def common_region_torch(sr: torch.Tensor, hr: torch.Tensor,
 
 def _prepare_torch(sr: torch.Tensor, hr: torch.Tensor, crop_border: int, y_channel: bool,
                    round_y: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    _check_batch("sr", sr)
-    _check_batch("hr", hr)
-    if sr.shape[0] != hr.shape[0]:
-        raise ValueError(f"batch sizes differ: sr {sr.shape[0]}, hr {hr.shape[0]}")
+    """Planes to compare (N×1×H×W Y or N×3×H×W RGB, float64) of two checked [0, 255] batches."""
     sr, hr = common_region_torch(sr, hr, crop_border)
     if not y_channel:
         return sr.to(torch.float64), hr.to(torch.float64)
-    a, b = rgb_to_y_torch(sr), rgb_to_y_torch(hr)
+    a, b = _rgb_to_y_torch(sr), _rgb_to_y_torch(hr)
     if round_y:
         a, b = torch.round(a), torch.round(b)
     return a, b
 
 
-def _per_image_numpy(fn, sr: torch.Tensor, hr: torch.Tensor, **settings) -> torch.Tensor:
-    """Apply a NumPy measure to each pair of two CPU batches (N×3×H×W) → float64 tensor of N."""
-    _check_batch("sr", sr)
-    _check_batch("hr", hr)
-    if sr.shape[0] != hr.shape[0]:
-        raise ValueError(f"batch sizes differ: sr {sr.shape[0]}, hr {hr.shape[0]}")
+def _per_image_numpy(pair_measure, sr: torch.Tensor, hr: torch.Tensor, **settings) -> torch.Tensor:
+    """A NumPy pair measure (`_psnr_pair`, `_ssim_pair`) on each pair of two checked CPU batches → N values."""
     srs = sr.detach().permute(0, 2, 3, 1).numpy()
     hrs = hr.detach().permute(0, 2, 3, 1).numpy()
-    return torch.tensor([fn(s, h, **settings) for s, h in zip(srs, hrs)], dtype=torch.float64)
+    return torch.tensor([pair_measure(s, h, **settings) for s, h in zip(srs, hrs)], dtype=torch.float64)
 
 
-def psnr_torch(sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int = 0, y_channel: bool = True,
-               round_y: bool = False) -> torch.Tensor:
-    """PSNR per image (float64 tensor of N) of N×3×H×W batches in [0, 255]; same conventions as `psnr`.
-
-    On CUDA one batched computation; on the CPU per image through the NumPy path (faster there:
-    no batch-sized temporaries). Same values either way (tested).
-    """
+def _psnr_measure(sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int = 0, y_channel: bool = True,
+                  round_y: bool = False) -> torch.Tensor:
+    """`psnr_torch` without the input checks (the registry's measure: `compute` checked already)."""
     settings = {"crop_border": crop_border, "y_channel": y_channel, "round_y": round_y}
     if sr.device.type == "cpu":
-        return _per_image_numpy(psnr, sr, hr, **settings)
+        return _per_image_numpy(_psnr_pair, sr, hr, **settings)
     return _psnr_batched(sr, hr, **settings)
+
+
+def psnr_torch(sr: torch.Tensor, hr: torch.Tensor, *, data_range: float | None = None, crop_border: int = 0,
+               y_channel: bool = True, round_y: bool = False) -> torch.Tensor:
+    """PSNR per image (float64 tensor of N, dB, at most `PSNR_MAX_DB`) of N×3×H×W RGB batches.
+
+    Inputs: torch.uint8 in [0, 255], or values in [0, data_range] with `data_range` given
+    (`ValueError` otherwise, see `check_batch`); same conventions as `psnr`. On CUDA one batched
+    computation; on the CPU per image through the NumPy path (faster there: no batch-sized
+    temporaries). Same values either way (tested).
+    """
+    sr, hr = check_pair(sr, hr, data_range)
+    return _psnr_measure(sr, hr, crop_border=crop_border, y_channel=y_channel, round_y=round_y)
 
 
 def _psnr_batched(sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int, y_channel: bool,
                   round_y: bool) -> torch.Tensor:
     a, b = _prepare_torch(sr, hr, crop_border, y_channel, round_y)
     mse = (a - b).pow(2).flatten(1).mean(dim=1)
-    return 10.0 * torch.log10(PEAK * PEAK / mse)          # mse == 0 gives +inf
+    return torch.clamp(10.0 * torch.log10(PEAK * PEAK / mse), max=PSNR_MAX_DB)   # mse == 0: +inf → the cap
 
 
 def _filter_last_dim(x: torch.Tensor) -> torch.Tensor:
@@ -310,18 +511,26 @@ def _ssim_batched(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return _ssim_map_mean(*moments.unbind(0)).flatten(2).mean(dim=2)
 
 
-def ssim_torch(sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int = 0, y_channel: bool = True,
-               round_y: bool = False) -> torch.Tensor:
-    """SSIM per image (float64 tensor of N) of N×3×H×W batches in [0, 255]; same conventions as `ssim`.
-
-    RGB mode (`y_channel=False`) averages the per-channel SSIMs. On CUDA the whole batch is one
-    batched computation; on the CPU each image goes through the NumPy path, which is faster there
-    (cache-sized strips, BLAS). Same values either way (tested).
-    """
+def _ssim_measure(sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int = 0, y_channel: bool = True,
+                  round_y: bool = False) -> torch.Tensor:
+    """`ssim_torch` without the input checks (the registry's measure: `compute` checked already)."""
     settings = {"crop_border": crop_border, "y_channel": y_channel, "round_y": round_y}
     if sr.device.type == "cpu":
-        return _per_image_numpy(ssim, sr, hr, **settings)
+        return _per_image_numpy(_ssim_pair, sr, hr, **settings)
     return _ssim_batched_images(sr, hr, **settings)
+
+
+def ssim_torch(sr: torch.Tensor, hr: torch.Tensor, *, data_range: float | None = None, crop_border: int = 0,
+               y_channel: bool = True, round_y: bool = False) -> torch.Tensor:
+    """SSIM per image (float64 tensor of N) of N×3×H×W RGB batches; same conventions as `ssim`.
+
+    Inputs as `psnr_torch` (`ValueError` otherwise). RGB mode (`y_channel=False`) averages the
+    per-channel SSIMs. On CUDA the whole batch is one batched computation; on the CPU each image
+    goes through the NumPy path, which is faster there (cache-sized strips, BLAS). Same values
+    either way (tested).
+    """
+    sr, hr = check_pair(sr, hr, data_range)
+    return _ssim_measure(sr, hr, crop_border=crop_border, y_channel=y_channel, round_y=round_y)
 
 
 def _ssim_batched_images(sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int, y_channel: bool,
@@ -347,7 +556,8 @@ class MetricSpec:
     """One measure the runner can ask for by name.
 
     `measure(sr, hr, **settings)` takes N×3×H×W float64 batches in [0, 255] on the compute device
-    (already cut to the common region and border-cropped) and returns N values;
+    (already checked by `compute`, cut to the common region and border-cropped; it does not check
+    them again — call `compute` or the public functions with arbitrary input) and returns N values;
     `settings` are `y_channel` and `round_y` for the measures that have them (psnr, ssim).
     `check()` says whether the measure can run here (weights present) and, if not, why.
     `min_size` is the smallest side (after border crop) the measure accepts; smaller images give NaN.
@@ -383,27 +593,19 @@ def register(spec: MetricSpec) -> MetricSpec:
     return spec
 
 
-def _measure_psnr(sr, hr, *, y_channel=True, round_y=False):
-    return psnr_torch(sr, hr, y_channel=y_channel, round_y=round_y)
-
-
-def _measure_ssim(sr, hr, *, y_channel=True, round_y=False):
-    return ssim_torch(sr, hr, y_channel=y_channel, round_y=round_y)
-
-
 register(MetricSpec(
     name="psnr", higher_is_better=True,
     convention="Y = RGB·(65.738, 129.057, 25.064)/256 + 16 in float64 (not rounded), peak 255; "
                "border crop per protocol (TTSR: 0, SISR: scale); top-left common region",
     source="TTSR release utils.py calc_psnr (Yang et al. 2020)", needs_weights=None,
-    measure=_measure_psnr, takes_settings=True))
+    measure=_psnr_measure, takes_settings=True))
 
 register(MetricSpec(
     name="ssim", higher_is_better=True,
     convention="Y as psnr; Gaussian 11×11 σ=1.5, C1=(0.01·255)², C2=(0.03·255)², mean over the valid "
                "region; border crop per protocol",
     source="TTSR release utils.py calc_ssim; Wang et al. 2004", needs_weights=None,
-    measure=_measure_ssim, min_size=SSIM_WINDOW, takes_settings=True))
+    measure=_ssim_measure, min_size=SSIM_WINDOW, takes_settings=True))
 
 
 def _register_optional() -> None:
@@ -434,48 +636,57 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _to_tensor(img) -> torch.Tensor:
-    """One image (H×W×3 uint8 array, or 3×H×W tensor in [0, 255]) → 3×H×W tensor (no copy to device)."""
+def _to_tensor(name: str, img, data_range: float | None) -> torch.Tensor:
+    """One checked image (H×W×3 array, or 3×H×W tensor) → 3×H×W tensor on the [0, 255] scale, on
+    its own device: uint8 as is, anything else float64 (multiplied by 255/data_range)."""
     if isinstance(img, torch.Tensor):
         if img.dim() != 3 or img.shape[0] != 3:
-            raise ValueError(f"expected a 3×H×W tensor, got shape {tuple(img.shape)}")
-        return img
-    arr = np.asarray(img)
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"expected an H×W×3 RGB array, got shape {arr.shape}")
+            raise ValueError(f"{name}: must be a 3×H×W RGB tensor, got shape {tuple(img.shape)}")
+        scale = check_tensor_values(name, img, data_range)
+        img = img.detach()
+        if img.dtype == torch.uint8:
+            return img
+        img = img.to(torch.float64)
+        return img if scale is None else img * scale
+    arr = check_image(name, img, data_range)
     return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1)
 
 
-def _as_list(batch) -> list[torch.Tensor]:
+def _as_list(name: str, batch, data_range: float | None) -> list[torch.Tensor]:
+    """The checked images of a batch argument of `compute` (see there), each 3×H×W."""
     if isinstance(batch, torch.Tensor):
         if batch.dim() == 3:
-            return [batch]
+            return [_to_tensor(name, batch, data_range)]
         if batch.dim() == 4:
-            return list(batch.unbind(0))
-        raise ValueError(f"expected N×3×H×W or 3×H×W, got shape {tuple(batch.shape)}")
+            return [_to_tensor(f"{name}[{i}]", img, data_range) for i, img in enumerate(batch.unbind(0))]
+        raise ValueError(f"{name}: must be an N×3×H×W or 3×H×W RGB tensor, got shape {tuple(batch.shape)}")
     if isinstance(batch, np.ndarray) and batch.ndim == 3:
-        return [_to_tensor(batch)]
-    return [_to_tensor(img) for img in batch]
+        return [_to_tensor(name, batch, data_range)]
+    return [_to_tensor(f"{name}[{i}]", img, data_range) for i, img in enumerate(batch)]
 
 
-def compute(names: Sequence[str], sr_batch, hr_batch, *, crop_border: int = 0, y_channel: bool = True,
-            round_y: bool = False, device: str | torch.device | None = None,
+def compute(names: Sequence[str], sr_batch, hr_batch, *, data_range: float | None = None, crop_border: int = 0,
+            y_channel: bool = True, round_y: bool = False, device: str | torch.device | None = None,
             on_unavailable: str = "raise") -> dict[str, list[float]]:
     """Values of the measures `names` for each (SR, HR) pair: {name: [value per pair]}.
 
-    `sr_batch`, `hr_batch`: sequences of uint8 H×W×3 RGB arrays (sizes may differ per pair and
-    between SR and HR: the top-left common region is used), or N×3×H×W tensors in [0, 255]
-    (already rounded). `crop_border` applies to every measure; `y_channel` and `round_y` to psnr
-    and ssim. Pairs of the same size are batched; everything runs on `device` (default: CUDA when
-    present). A pair too small for a measure gets NaN (`MetricSpec.too_small` says why). A measure
-    that is unavailable raises `UserError` with its reason, or gives NaN with
-    `on_unavailable="nan"` — ask `available(names)` first to mark the column instead.
+    `sr_batch`, `hr_batch`: sequences of H×W×3 RGB arrays (sizes may differ per pair and between
+    SR and HR: the top-left common region is used), or N×3×H×W / 3×H×W tensors. Values: uint8 in
+    [0, 255], or float/integer in [0, data_range] with `data_range` given — one `data_range` for
+    every image (`ValueError` naming the image otherwise; module docstring). `crop_border` applies
+    to every measure; `y_channel` and `round_y` to psnr and ssim. PSNR is capped at `PSNR_MAX_DB`.
+    Pairs of the same size are batched; everything runs on `device` (default: CUDA when present).
+    A pair too small for a measure gets NaN (`MetricSpec.too_small` says why). A measure that is
+    unavailable raises `UserError` with its reason, or gives NaN with `on_unavailable="nan"` — ask
+    `available(names)` first to mark the column instead.
     """
     specs = resolve(names)
     device = torch.device(device) if device is not None else default_device()
-    srs, hrs = _as_list(sr_batch), _as_list(hr_batch)
+    data_range = _checked_data_range(data_range)
+    srs, hrs = _as_list("sr_batch", sr_batch, data_range), _as_list("hr_batch", hr_batch, data_range)
     if len(srs) != len(hrs):
-        raise ValueError(f"{len(srs)} SR images but {len(hrs)} HR images")
+        raise ValueError(f"sr_batch and hr_batch: {len(srs)} SR images but {len(hrs)} HR images; "
+                         "expected one HR per SR")
     results = {spec.name: [math.nan] * len(srs) for spec in specs}
     runnable = []
     for spec in specs:

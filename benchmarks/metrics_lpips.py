@@ -1,7 +1,9 @@
 """LPIPS (Zhang et al., CVPR 2018), AlexNet trunk, v0.1 — through the `lpips` package, never downloading.
 
 Convention: RGB, each image mapped from [0, 255] to [-1, 1] (x/127.5 − 1), the whole image (no
-resizing), lower is better. The linear calibration layers (`weights/v0.1/alex.pth`) ship inside
+resizing), lower is better. Inputs of `lpips_torch` as every measure of `benchmarks.metrics`
+(uint8, or [0, data_range] with `data_range` given; checked, `ValueError` otherwise) — pass
+[-1, 1] tensors as `(x + 1) / 2` with `data_range=1.0`. The linear calibration layers (`weights/v0.1/alex.pth`) ship inside
 the `lpips` package. The AlexNet trunk is torchvision's ImageNet AlexNet, read from the hub cache
 (`$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth`, via `ttsr.pretrained`).
 
@@ -84,8 +86,24 @@ def get_model(device: str | torch.device = "cpu") -> torch.nn.Module:
     return _MODELS[key]
 
 
-def lpips_torch(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-    """LPIPS per image (tensor of N) of N×3×H×W RGB batches in [0, 255]."""
+MIN_SIZE = 31   # AlexNet's five stages need at least this many pixels per side
+
+
+def lpips_torch(sr: torch.Tensor, hr: torch.Tensor, *, data_range: float | None = None) -> torch.Tensor:
+    """LPIPS per image (float32 tensor of N, lower is better) of two N×3×H×W RGB batches.
+
+    Inputs: torch.uint8 in [0, 255], or values in [0, data_range] with `data_range` given; SR and
+    HR of the same size, short side ≥ 31 px. Anything else raises `ValueError`
+    (`benchmarks.metrics.check_equal_pair`); a missing AlexNet file raises `UserError`.
+    """
+    from benchmarks.metrics import check_equal_pair  # noqa: PLC0415 - metrics imports this module
+
+    sr, hr = check_equal_pair("lpips", sr, hr, data_range, MIN_SIZE)
+    return _lpips(sr, hr)
+
+
+def _lpips(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """LPIPS of checked float64 [0, 255] batches (the registry's measure)."""
     model = get_model(sr.device)
     with torch.no_grad():
         a = sr.to(torch.float32) / 127.5 - 1.0
@@ -104,5 +122,5 @@ def spec():
         source="Zhang et al. CVPR 2018; `lpips` package (AlexNet, v0.1)",
         needs_weights="torchvision alexnet-owt-7be5be79.pth in $TORCH_HOME/hub/checkpoints "
                       "(the linear layers ship in the lpips package)",
-        measure=lpips_torch, check=availability, min_size=31)
+        measure=_lpips, check=availability, min_size=MIN_SIZE)
 

@@ -1,9 +1,14 @@
 """Extra full-reference measures through piq (Kastryulin et al., `piq` 0.8): MS-SSIM, FSIM, GMSD, VIF,
 HaarPSI, DISTS — one registry entry each (issue 8).
 
-Every measure takes the SR/HR batches the registry passes (N×3×H×W, float64 in [0, 255], already
-cut to the top-left common region and border-cropped by the protocol's `crop_border`) and runs on
-their device (CUDA when present). Colour conventions:
+Every registry measure takes the SR/HR batches `benchmarks.metrics.compute` passes (N×3×H×W,
+float64 in [0, 255], checked, cut to the top-left common region and border-cropped by the
+protocol's `crop_border`) and runs on their device (CUDA when present). The public functions
+(`ms_ssim_torch`, `fsim_torch`, `gmsd_torch`, `vif_torch`, `haarpsi_torch`, `dists_torch`,
+`cross_check_ssim`) check their inputs as every measure of `benchmarks.metrics` does: uint8 in
+[0, 255], or values in [0, data_range] with `data_range=` given; SR and HR of one size, short
+side at least the measure's minimum; `ValueError` naming the argument otherwise. None computes
+PSNR (the PSNR cap of `benchmarks.metrics` has nothing to apply to here). Colour conventions:
 
 | name    | input given to piq                         | direction | piq settings (defaults of the papers)              |
 |---------|--------------------------------------------|-----------|----------------------------------------------------|
@@ -35,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from ttsr.errors import UserError
@@ -61,31 +67,33 @@ def _rgb01(x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 
 def _y01(x: torch.Tensor) -> torch.Tensor:
     """The release's Y (as our `ssim`), float64, divided by 255 → N×1×H×W in [16/255, 235/255]."""
-    from benchmarks.metrics import rgb_to_y_torch  # noqa: PLC0415 - metrics imports this module
-    return rgb_to_y_torch(x) / 255.0
+    from benchmarks.metrics import _rgb_to_y_torch  # noqa: PLC0415 - metrics imports this module
+    return _rgb_to_y_torch(x) / 255.0
 
 
 # --------------------------------------------------------------------------- the measures
+# `_name(sr, hr)` take checked float64 [0, 255] batches (the registry's measures, called by
+# `benchmarks.metrics.compute`); the public `name_torch` below check their inputs first.
 
-def ms_ssim_torch(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+def _ms_ssim(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     return _piq().multi_scale_ssim(_y01(sr), _y01(hr), data_range=1.0, reduction="none",
                                    kernel_size=11, kernel_sigma=1.5, k1=0.01, k2=0.03)
 
 
-def fsim_torch(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+def _fsim(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     return _piq().fsim(_rgb01(sr), _rgb01(hr), data_range=1.0, reduction="none", chromatic=True)
 
 
-def gmsd_torch(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+def _gmsd(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     return _piq().gmsd(_rgb01(sr), _rgb01(hr), data_range=1.0, reduction="none")
 
 
-def vif_torch(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+def _vif(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     # vif_p(x, y): x is the distorted image, y the reference (the measure is not symmetric).
     return _piq().vif_p(_rgb01(sr), _rgb01(hr), sigma_n_sq=2.0, data_range=1.0, reduction="none")
 
 
-def haarpsi_torch(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+def _haarpsi(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     return _piq().haarpsi(_rgb01(sr), _rgb01(hr), data_range=1.0, reduction="none", scales=3,
                           subsample=True, c=30.0, alpha=4.2)
 
@@ -169,7 +177,7 @@ def get_dists(device: str | torch.device = "cpu") -> torch.nn.Module:
     return _DISTS_MODELS[key]
 
 
-def dists_torch(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+def _dists(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     model = get_dists(sr.device)
     with torch.no_grad():
         return model(_rgb01(sr), _rgb01(hr)).flatten()
@@ -201,30 +209,57 @@ ENTRIES = (
     _Entry("ms-ssim", True,
            "Y of the TTSR release /255 (as ssim); 5 scales (Wang et al. 2003 weights), Gaussian 11/1.5, "
            "valid region per scale; protocol border crop; short side >= 161 px else NaN",
-           "Wang, Simoncelli, Bovik 2003; piq.multi_scale_ssim", ms_ssim_torch, 161),
+           "Wang, Simoncelli, Bovik 2003; piq.multi_scale_ssim", _ms_ssim, 161),
     _Entry("fsim", True,
            "RGB in [0,1], FSIMc (chromatic), piq's pre-downscale by round(min(H,W)/256); protocol border crop",
-           "Zhang et al. TIP 2011; piq.fsim", fsim_torch, 2),
+           "Zhang et al. TIP 2011; piq.fsim", _fsim, 2),
     _Entry("gmsd", False,
            "RGB in [0,1] -> Y (0.299/0.587/0.114) inside piq, 2x average-pool, Prewitt, t=170/255^2; "
            "protocol border crop",
-           "Xue et al. TIP 2014; piq.gmsd", gmsd_torch, 2),
+           "Xue et al. TIP 2014; piq.gmsd", _gmsd, 2),
     _Entry("vif", True,
            "RGB in [0,1] -> Y (0.299/0.587/0.114) inside piq, pixel-domain VIF, sigma_n^2=2, SR as distorted "
            "and HR as reference; protocol border crop; short side >= 41 px else NaN",
-           "Sheikh & Bovik TIP 2006; piq.vif_p", vif_torch, 41),
+           "Sheikh & Bovik TIP 2006; piq.vif_p", _vif, 41),
     _Entry("haarpsi", True,
            "RGB in [0,1] -> YIQ inside piq, 3 scales, subsample, C=30, alpha=4.2; protocol border crop; "
            "short side >= 16 px else NaN",
-           "Reisenhofer et al. 2018; piq.haarpsi", haarpsi_torch, 16),
+           "Reisenhofer et al. 2018; piq.haarpsi", _haarpsi, 16),
     _Entry("dists", False,
            "RGB in [0,1], ImageNet mean/std, VGG16 with L2 pooling; short side > 256 shrunk to 256 (bilinear) "
            "as piq does; protocol border crop",
-           "Ding et al. TPAMI 2020; piq.DISTS (weights of piq v0.4.1)", dists_torch, 16,
+           "Ding et al. TPAMI 2020; piq.DISTS (weights of piq v0.4.1)", _dists, 16,
            needs_weights=f"torchvision vgg16-397923af.pth and piq's {DISTS_WEIGHTS_FILE} in "
                          "$TORCH_HOME/hub/checkpoints",
            check=dists_availability),
 )
+
+
+def _checked(entry: _Entry) -> Callable[..., torch.Tensor]:
+    """The public form of a measure: inputs checked (`benchmarks.metrics.check_equal_pair`) first."""
+    def measure(sr: torch.Tensor, hr: torch.Tensor, *, data_range: float | None = None) -> torch.Tensor:
+        from benchmarks.metrics import check_equal_pair  # noqa: PLC0415 - metrics imports this module
+
+        sr, hr = check_equal_pair(entry.name, sr, hr, data_range, entry.min_size)
+        with torch.no_grad():
+            return entry.measure(sr, hr)
+
+    measure.__name__ = entry.measure.__name__.lstrip("_") + "_torch"
+    measure.__doc__ = (
+        f"{entry.name} per image (tensor of N, {'higher' if entry.higher_is_better else 'lower'} is better) of two "
+        f"N×3×H×W RGB batches of the same size, short side ≥ {entry.min_size} px. Inputs: torch.uint8 in "
+        f"[0, 255], or values in [0, data_range] with `data_range` given; `ValueError` otherwise. "
+        f"Convention: {entry.convention}. Source: {entry.source}.")
+    return measure
+
+
+_BY_NAME = {entry.name: entry for entry in ENTRIES}
+ms_ssim_torch = _checked(_BY_NAME["ms-ssim"])
+fsim_torch = _checked(_BY_NAME["fsim"])
+gmsd_torch = _checked(_BY_NAME["gmsd"])
+vif_torch = _checked(_BY_NAME["vif"])
+haarpsi_torch = _checked(_BY_NAME["haarpsi"])
+dists_torch = _checked(_BY_NAME["dists"])
 
 
 def specs() -> list:
@@ -246,8 +281,11 @@ def specs() -> list:
 
 # --------------------------------------------------------------------------- cross-check
 
-def cross_check_ssim(sr, hr, *, crop_border: int = 0) -> dict[str, float]:
-    """Our SSIM against piq's on one uint8 RGB pair: matched settings and piq's defaults.
+def cross_check_ssim(sr, hr, *, crop_border: int = 0, data_range: float | None = None) -> dict[str, float]:
+    """Our SSIM against piq's on one H×W×3 RGB pair: matched settings and piq's defaults.
+
+    `sr`, `hr`: uint8, or values in [0, data_range] with `data_range` given (`ValueError` otherwise,
+    as every measure of `benchmarks.metrics`).
 
     `ours`: `benchmarks.metrics.ssim` (release convention). `piq_matched`: `piq.ssim` on the
     same float64 Y planes, `data_range=255`, `downsample=False` — the same quantity, so the
@@ -261,15 +299,17 @@ def cross_check_ssim(sr, hr, *, crop_border: int = 0) -> dict[str, float]:
     from benchmarks import metrics  # noqa: PLC0415
 
     piq = _piq()
+    sr = metrics.check_image("sr", sr, data_range).astype(np.float64)     # [0, 255]
+    hr = metrics.check_image("hr", hr, data_range).astype(np.float64)
     a, b = metrics.common_region(sr, hr, crop_border)
-    ours = metrics.ssim(a, b)
-    y_sr = torch.from_numpy(metrics.rgb_to_y(a))[None, None]
-    y_hr = torch.from_numpy(metrics.rgb_to_y(b))[None, None]
+    ours = metrics.ssim(a, b, data_range=255)
+    y_sr = torch.from_numpy(metrics.rgb_to_y(a, data_range=255))[None, None]
+    y_hr = torch.from_numpy(metrics.rgb_to_y(b, data_range=255))[None, None]
     matched = piq.ssim(y_sr, y_hr, data_range=255.0, downsample=False, reduction="none").item()
-    rgb_sr = torch.from_numpy(a).permute(2, 0, 1)[None].double() / 255.0
-    rgb_hr = torch.from_numpy(b).permute(2, 0, 1)[None].double() / 255.0
+    rgb_sr = torch.from_numpy(a).permute(2, 0, 1)[None] / 255.0
+    rgb_hr = torch.from_numpy(b).permute(2, 0, 1)[None] / 255.0
     default = piq.ssim(rgb_sr, rgb_hr, data_range=1.0, reduction="none").item()
-    return {"ours": ours, "ours_rgb": metrics.ssim(a, b, y_channel=False), "piq_matched": matched,
+    return {"ours": ours, "ours_rgb": metrics.ssim(a, b, data_range=255, y_channel=False), "piq_matched": matched,
             "piq_default": default, "matched_diff": abs(ours - matched), "default_diff": default - ours,
             "downsample_factor": max(1, round(min(a.shape[:2]) / 256))}
 

@@ -1,6 +1,11 @@
 """Plots of the report (matplotlib, Agg backend, PNG): every function takes plain numbers and a target
 path, writes the figure atomically and returns the path.
 
+Values that are None, NaN or ±inf (an unmeasured cell, an image too small for a measure, a PSNR
+of an exact reproduction in a run made before `benchmarks.metrics.PSNR_MAX_DB`) are left out of
+every plot, and axis limits come from the finite values only; a plot with no finite value is
+written as empty axes with a note. No input of that kind raises.
+
 - `psnr_vs_level`: Table 4, PSNR against the reference level per method (paper dashed).
 - `bars_vs_paper`: one dataset, measured PSNR per method as bars with the paper's value marked.
 - `per_image_vs_bicubic`: per-image PSNR of every method against bicubic on the same image.
@@ -39,7 +44,20 @@ def _save(fig, path: Path) -> Path:
 
 
 def _finite(v) -> bool:
-    return v is not None and not (isinstance(v, float) and math.isnan(v))
+    """Whether `v` can be drawn: a real number, not None, NaN or ±inf (NumPy scalars included)."""
+    if v is None or isinstance(v, (bool, str, bytes)):
+        return False
+    try:
+        return math.isfinite(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _note_if_empty(ax, drawn: bool) -> None:
+    """An empty plot says why instead of showing bare axes."""
+    if not drawn:
+        ax.text(0.5, 0.5, "no finite values to plot", transform=ax.transAxes, ha="center", va="center",
+                color="grey")
 
 
 def psnr_vs_level(levels: Sequence[str], measured: Mapping[str, Mapping[str, float]],
@@ -60,7 +78,9 @@ def psnr_vs_level(levels: Sequence[str], measured: Mapping[str, Mapping[str, flo
         ax.set_xlabel("reference")
         ax.set_ylabel("PSNR (dB)")
         ax.set_title(title or "PSNR against reference similarity level")
-        if ax.get_legend_handles_labels()[0]:
+        drawn = bool(ax.get_legend_handles_labels()[0])
+        _note_if_empty(ax, drawn)
+        if drawn:
             ax.legend(fontsize=7, ncols=2, loc="best")
         return _save(fig, path)
 
@@ -87,6 +107,7 @@ def bars_vs_paper(methods: Sequence[str], measured: Sequence[float | None], pape
         finite = [v for v in list(measured) + list(paper) if _finite(v)]
         if finite:
             ax.set_ylim(max(0.0, min(finite) - 2.0), max(finite) + 1.0)
+        _note_if_empty(ax, bool(finite))
         ax.set_xticks(range(len(methods)), methods, rotation=45, ha="right")
         ax.set_ylabel("PSNR (dB)")
         ax.set_title(title)
@@ -110,6 +131,7 @@ def per_image_vs_bicubic(bicubic: Sequence[float], per_method: Mapping[str, Sequ
             hi = max(hi, *(max(p) for p in pts))
         if math.isfinite(lo):
             ax.plot([lo - 0.5, hi + 0.5], [lo - 0.5, hi + 0.5], color="grey", linewidth=1, linestyle=":")
+        _note_if_empty(ax, math.isfinite(lo))
         ax.set_xlabel("bicubic PSNR (dB)")
         ax.set_ylabel("method PSNR (dB)")
         ax.set_title(title)
@@ -123,10 +145,12 @@ def perception_distortion(points: Mapping[str, tuple[Sequence[float], Sequence[f
     """`points`: method -> (perceptual values, PSNR values) per image; the mean is the large marker."""
     with plt.rc_context(_STYLE):
         fig, ax = plt.subplots(layout="constrained", figsize=(5.2, 4.0))
+        drawn = False
         for i, (method, (xs, ys)) in enumerate(points.items()):
             pts = [(x, y) for x, y in zip(xs, ys) if _finite(x) and _finite(y)]
             if not pts:
                 continue
+            drawn = True
             ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=8, color=_colour(i), alpha=0.35)
             mx = sum(p[0] for p in pts) / len(pts)
             my = sum(p[1] for p in pts) / len(pts)
@@ -136,4 +160,5 @@ def perception_distortion(points: Mapping[str, tuple[Sequence[float], Sequence[f
         ax.set_xlabel(f"{x_label} ({arrow})")
         ax.set_ylabel("PSNR (dB, ↑ better)")
         ax.set_title(title or "perception–distortion")
+        _note_if_empty(ax, drawn)
         return _save(fig, path)

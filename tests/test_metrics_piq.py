@@ -137,3 +137,36 @@ def test_piq_ssim_cross_check_on_real_images():
             if check["downsample_factor"] == 1:
                 assert abs(check["piq_default"] - check["ours_rgb"]) < 1e-9, (name, check)
             assert check["default_diff"] != pytest.approx(0.0, abs=1e-3)
+
+
+def test_public_piq_functions_check_inputs_and_scale_data_range():
+    sr, hr = _pair(48, 60, seed=5)
+    sr_t, hr_t = (torch.from_numpy(x).permute(2, 0, 1)[None] for x in (sr, hr))
+    via_compute = metrics.compute(["fsim", "gmsd", "haarpsi", "vif"], [sr], [hr], device="cpu")
+    for name, function in (("fsim", metrics_piq.fsim_torch), ("gmsd", metrics_piq.gmsd_torch),
+                           ("haarpsi", metrics_piq.haarpsi_torch), ("vif", metrics_piq.vif_torch)):
+        assert function(sr_t, hr_t).item() == pytest.approx(via_compute[name][0], abs=1e-6), name
+        # [0, 1] floats with data_range=1.0 give the uint8 value (float32 inside piq)
+        assert function(sr_t / 255.0, hr_t / 255.0, data_range=1.0).item() == pytest.approx(via_compute[name][0],
+                                                                                         abs=1e-5), name
+        with pytest.raises(ValueError, match="sr: got float32 values without data_range"):
+            function(sr_t / 255.0, hr_t / 255.0)
+        with pytest.raises(ValueError, match=r"hr: values span \[-1, 1\], outside \[0, 1\]"):
+            function(sr_t / 255.0, hr_t / 127.5 - 1, data_range=1.0)
+        with pytest.raises(ValueError, match=f"{name} compares whole images, got sizes 60×48 and 50×48"):
+            function(sr_t, hr_t[..., :50])
+    with pytest.raises(ValueError, match="ms-ssim needs at least 161 px on the short side, got 60×48"):
+        metrics_piq.ms_ssim_torch(sr_t, hr_t)
+    with pytest.raises(ValueError, match="hr: holds NaN or infinite values"):
+        metrics_piq.gmsd_torch(sr_t / 255.0, torch.full(hr_t.shape, math.inf), data_range=1.0)
+    assert metrics_piq.fsim_torch.__name__ == "fsim_torch" and "data_range" in metrics_piq.fsim_torch.__doc__
+
+
+def test_cross_check_ssim_takes_data_range():
+    sr, hr = _pair(40, 48, seed=6)
+    check = metrics_piq.cross_check_ssim(sr, hr)
+    assert check["ours"] == metrics.ssim(sr, hr)
+    unit = metrics_piq.cross_check_ssim(sr / 255.0, hr / 255.0, data_range=1.0)
+    assert all(unit[key] == pytest.approx(check[key], abs=1e-12) for key in ("ours", "ours_rgb", "piq_matched"))
+    with pytest.raises(ValueError, match="sr: got float64 values without data_range"):
+        metrics_piq.cross_check_ssim(sr / 255.0, hr / 255.0)

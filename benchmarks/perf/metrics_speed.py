@@ -108,7 +108,7 @@ def run(repeats: int, device: torch.device) -> list[tuple]:
         sync = torch.cuda.synchronize if dev.type == "cuda" else None
         sr_t = torch.from_numpy(sr).permute(2, 0, 1)[None].repeat(8, 1, 1, 1).to(dev, torch.float64)
         hr_t = torch.from_numpy(hr).permute(2, 0, 1)[None].repeat(8, 1, 1, 1).to(dev, torch.float64)
-        ms, (p, s) = _time(lambda: (metrics.psnr_torch(sr_t, hr_t), metrics.ssim_torch(sr_t, hr_t)),
+        ms, (p, s) = _time(lambda: (metrics.psnr_torch(sr_t, hr_t, data_range=255), metrics.ssim_torch(sr_t, hr_t, data_range=255)),
                            repeats, per=8, sync=sync)
         rows.append(("ours psnr_torch + ssim_torch (batch 8)", dev.type, ms, p[0].item(), s[0].item()))
     sk_kw = dict(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255)
