@@ -121,6 +121,8 @@ def _check_values(path: Path, line_number: int, row: Mapping[str, str]) -> None:
         except ValueError:
             value = None
         low, high = _RANGES.get(column, (-math.inf, math.inf))
+        if column == "psnr" and value == math.inf:
+            continue  # an exact reproduction written before PSNR was capped: read as the cap
         if value is None or not math.isfinite(value) or not low <= value <= high:
             expected = f"a number in [{low:g}, {high:g}]" if column in _RANGES else "a finite number"
             raise RowsFileError(f"{path}: line {line_number}: {column} = {text[:40]!r} is not {expected}; "
@@ -296,6 +298,8 @@ def load_frame(path: str | os.PathLike, rows: Sequence[Mapping[str, str]] | None
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
         else:
             frame[column] = frame[column].astype(str)
+    if "psnr" in frame.columns:  # rows from before the cap (benchmarks.metrics.PSNR_MAX_DB) held +inf
+        frame["psnr"] = frame["psnr"].clip(upper=PSNR_RANGE[1])
     return frame
 
 

@@ -79,7 +79,8 @@ def test_extra_columns_and_old_runs_without_them(tmp_path):
     (bytes(range(256)) * 4, "not a rows file"),
     (b"method,dataset,protocol,ref_mode,image,psnr,ssim\nx,demo,demo,demo,a,1e308,0.9\n",
      "line 2: psnr = '1e308' is not a number in [0, 100]"),
-    (b"method,dataset,protocol,ref_mode,image,psnr,ssim\nx,demo,demo,demo,a,inf,0.9\n", "psnr = 'inf'"),
+    (b"method,dataset,protocol,ref_mode,image,psnr,ssim\nx,demo,demo,demo,a,-inf,0.9\n", "psnr = '-inf'"),
+    (b"method,dataset,protocol,ref_mode,image,psnr,ssim\nx,demo,demo,demo,a,30,inf\n", "ssim = 'inf'"),
     (b"method,dataset,protocol,ref_mode,image,psnr,ssim\nx,demo,demo,demo,a,30,2.5\n", "ssim = '2.5'"),
     (b"method,dataset,protocol,ref_mode,image,psnr,ssim\nx,demo,demo,demo,a,thirty,0.5\n", "psnr = 'thirty'"),
     # a damaged line in the middle (not a torn last line): never truncated away
@@ -95,6 +96,18 @@ def test_foreign_or_damaged_rows_files_are_refused_untouched(tmp_path, content, 
         message = str(caught.value)
         assert words in message and str(path) in message and "\n" not in message
     assert path.read_bytes() == content  # nothing rewritten, merged or truncated
+
+
+def test_psnr_of_an_exact_reproduction_reads_as_the_cap(tmp_path):
+    """Rows written before PSNR was capped hold inf for identical images: read as 100 dB everywhere."""
+    from benchmarks.metrics import PSNR_MAX_DB
+
+    path = tmp_path / ROWS_FILE
+    path.write_text("method,dataset,protocol,ref_mode,image,psnr,ssim\nx,demo,demo,demo,a,inf,1.0\n"
+                    "x,demo,demo,demo,b,30.0,0.9\n")
+    frame = load_frame(tmp_path)
+    assert list(frame["psnr"]) == [PSNR_MAX_DB, 30.0] and PSNR_MAX_DB == 100.0
+    assert summarize(frame).loc[0, "psnr"] == 65.0
 
 
 def test_current_rows_follow_the_latest_plan(tmp_path):
