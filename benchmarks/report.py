@@ -834,7 +834,9 @@ def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: i
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.report",
-        description="Render the HTML/Markdown report of benchmark runs (a self-contained folder).")
+        description="Render the HTML/Markdown report of benchmark runs (a self-contained folder).",
+        epilog="Each run folder shows what its latest command asked for; when folders share a pass, the newer "
+               "folder's rows are shown. Exit status: 0 done; 2 bad input or a damaged run folder (one line).")
     parser.add_argument("--runs", nargs="+", default=["runs"],
                         help="run folders, or folders of run folders (default: runs)")
     parser.add_argument("--out", default="reports", help="report folder (default: reports)")

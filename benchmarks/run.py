@@ -43,6 +43,10 @@ from benchmarks.protocols import Evaluation
 from ttsr.errors import EXIT_NOTHING_MEASURED, UserError, cli_main
 from ttsr.fileio import atomic_write_bytes, atomic_write_text
 
+EXIT_HELP = ("A row is reused only when its identity (method, weights sha256, options, protocol, data, seed, "
+             "metric settings) matches; the folder's views show its latest command's results. Exit status: 0 done; "
+             "2 bad input (one line on stderr; finished rows kept) or the run folder in use by another run; "
+             "3 nothing measured (no method, dataset or image usable); 130 interrupted (finished rows kept).")
 DATA_ENV = "TTSR_BENCH_DATA"
 WEIGHTS_ENV_NAME = "TTSR_BENCH_WEIGHTS"
 DEFAULT_DATA_ROOT = Path("data")
@@ -57,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.run",
         description="Evaluate super-resolution methods on test sets under a named protocol; "
-                    "results go to a resumable run folder (rows.csv, summary.csv, manifest.json).")
+                    "results go to a resumable run folder (rows.csv, summary.csv, manifest.json).",
+        epilog=EXIT_HELP)
     parser.add_argument("--methods", nargs="+", metavar="NAME",
                         help="methods to run (default: every registered method whose weights are found)")
     parser.add_argument("--datasets", nargs="+", metavar="NAME",
