@@ -785,7 +785,6 @@ class Runner:
 def summary_table(rows: Sequence[dict], evaluations: Sequence[Evaluation], random_methods: Iterable[str]) -> str:
     """method × (dataset/ref mode) of this command's rows: PSNR/SSIM[/LPIPS], with the paper's cell
     and Δ under it; every cell of a method with random or test-made weights says so."""
-    import pandas as pd
     from tabulate import tabulate
 
     from benchmarks import published

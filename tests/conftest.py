@@ -38,3 +38,14 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def clean_env(tmp_path, monkeypatch):
+    """A fresh machine for the runner: an empty working directory, no data or weights variables."""
+    for name in ("TTSR_BENCH_DATA", "TTSR_BENCH_WEIGHTS", "TTSR_BENCH_TEST_ROW_DELAY"):
+        monkeypatch.delenv(name, raising=False)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work

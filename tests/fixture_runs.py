@@ -106,6 +106,20 @@ def make_run(root: Path, name: str = "fixture", *, protocol: str = "table1",
     return run
 
 
+def random_ttsr(path: Path, seed: int = 0) -> Path:
+    """A tiny TTSR checkpoint (8 channels) from random weights, labelled so in its metadata."""
+    import torch
+
+    from ttsr.checkpoint import save_ttsr
+    from ttsr.config import TTSRConfig
+    from ttsr.model import TTSR
+
+    torch.manual_seed(seed)
+    save_ttsr(TTSR(TTSRConfig(n_feats=8, num_res_blocks=(1, 1, 1, 1))), path,
+              metadata={"origin": f"random weights (made by the tests, seed {seed})"})
+    return path
+
+
 def make_data_root(root: Path, seed: int = 1, size: tuple[int, int] = (96, 64)) -> Path:
     """A tiny data root in the published layouts: CUFED5 (2 groups of HR + 5 refs), Sun80 (1 image,
     2 scene matches), Urban100 (SelfExSR `image_SRF_4` layout, 2 images), Manga109 (1 flat page)."""

@@ -4,37 +4,18 @@ weights labelled in every cell, damaged run folders refused in one line."""
 from __future__ import annotations
 
 import io
-import json
 import re
 
 import pytest
-import torch
 
 from benchmarks import report, reproduce, run
-from tests.fixture_runs import make_run
+from tests.fixture_runs import make_run, random_ttsr
 
 QUICK = ["--metrics", "psnr", "ssim"]
 
 
-@pytest.fixture
-def clean_env(tmp_path, monkeypatch):
-    for name in ("TTSR_BENCH_DATA", "TTSR_BENCH_WEIGHTS", run.SLOW_ENV):
-        monkeypatch.delenv(name, raising=False)
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
 
 
-def _random_ttsr(path, seed):
-    from ttsr.checkpoint import save_ttsr
-    from ttsr.config import TTSRConfig
-    from ttsr.model import TTSR
-
-    torch.manual_seed(seed)
-    save_ttsr(TTSR(TTSRConfig(n_feats=8, num_res_blocks=(1, 1, 1, 1))), path,
-              metadata={"origin": "random weights (made by tests/test_report_trust.py)"})
-    return path
 
 
 def _group_mean(result: report.Report, method: str, ref_mode: str) -> float:
@@ -45,9 +26,9 @@ def _group_mean(result: report.Report, method: str, ref_mode: str) -> float:
 def test_report_shows_the_latest_command_of_a_folder(clean_env):
     out = clean_env / "runs" / "demo"
     base = ["--protocol", "demo", "--methods", "ttsr", "--out", str(out), "--limit", "1", *QUICK]
-    assert run.main(base + ["--weights", f"ttsr={_random_ttsr(clean_env / 'A.pt', 1)}"]) == 0
+    assert run.main(base + ["--weights", f"ttsr={random_ttsr(clean_env / 'A.pt', 1)}"]) == 0
     psnr_a = report.render([out], clean_env / "rep-a").groups[0].means["ttsr"]["psnr"]
-    assert run.main(base + ["--weights", f"ttsr={_random_ttsr(clean_env / 'B.pt', 2)}"]) == 0
+    assert run.main(base + ["--weights", f"ttsr={random_ttsr(clean_env / 'B.pt', 2)}"]) == 0
     result = report.render([out], clean_env / "rep-b")
     psnr_b = _group_mean(result, "ttsr", "graded")
     assert psnr_b != psnr_a and result.groups[0].counts["ttsr"] == 1  # B's row only, not a mean of A and B

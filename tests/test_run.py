@@ -10,23 +10,14 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from benchmarks import run
 from benchmarks.results import TIMING_COLUMNS, read_rows
+from tests.fixture_runs import random_ttsr
 
 QUICK = ["--metrics", "psnr", "ssim"]
 
 
-@pytest.fixture
-def clean_env(tmp_path, monkeypatch):
-    """A fresh machine: empty working directory, no data or weights variables."""
-    for name in ("TTSR_BENCH_DATA", "TTSR_BENCH_WEIGHTS", run.SLOW_ENV):
-        monkeypatch.delenv(name, raising=False)
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
 
 
 def _values(path):
@@ -35,16 +26,6 @@ def _values(path):
     return [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in rows]
 
 
-def random_ttsr(path):
-    """A tiny TTSR checkpoint from random weights, labelled as such in its metadata."""
-    from ttsr.checkpoint import save_ttsr
-    from ttsr.config import TTSRConfig
-    from ttsr.model import TTSR
-
-    torch.manual_seed(0)
-    save_ttsr(TTSR(TTSRConfig(n_feats=8, num_res_blocks=(1, 1, 1, 1))), path,
-              metadata={"origin": "random weights (made by tests/test_run.py)"})
-    return path
 
 
 def test_fresh_machine_runs_the_demo_set_and_says_what_is_missing(clean_env, capsys):

@@ -11,36 +11,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from benchmarks import run
 from benchmarks.results import read_rows
+from tests.fixture_runs import random_ttsr
 from ttsr.errors import EXIT_NOTHING_MEASURED
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = ["--metrics", "psnr", "ssim"]
 
 
-@pytest.fixture
-def clean_env(tmp_path, monkeypatch):
-    for name in ("TTSR_BENCH_DATA", "TTSR_BENCH_WEIGHTS", run.SLOW_ENV):
-        monkeypatch.delenv(name, raising=False)
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
 
 
-def random_ttsr(path: Path, seed: int) -> Path:
-    from ttsr.checkpoint import save_ttsr
-    from ttsr.config import TTSRConfig
-    from ttsr.model import TTSR
-
-    torch.manual_seed(seed)
-    save_ttsr(TTSR(TTSRConfig(n_feats=8, num_res_blocks=(1, 1, 1, 1))), path,
-              metadata={"origin": f"random weights (made by tests/test_run_identity.py, seed {seed})"})
-    return path
 
 
 def _summary_psnr(out: Path, method: str) -> list[float]:
