@@ -44,6 +44,7 @@ from typing import Sequence
 from benchmarks import report as report_mod
 from benchmarks import report_text
 from ttsr.errors import UserError, cli_main
+from ttsr.fileio import check_output_dir
 
 TABLES = ("table1", "table2", "table3", "table4", "sisr", "demo")
 CONFIG_ENV = "TTSR_BENCH_CONFIG"
@@ -214,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="recompute finished rows")
     parser.add_argument("--no-run", action="store_true", help="only render the report from existing runs")
     args = parser.parse_args(argv)
+    check_output_dir(args.runs_dir, "--runs-dir")
+    check_output_dir(args.reports_dir, "--reports-dir")
 
     settings = resolve(args)
     runs_dir = Path(args.runs_dir)

@@ -41,7 +41,7 @@ import numpy as np
 from benchmarks import distributed, manifest, protocols, results
 from benchmarks.protocols import Evaluation
 from ttsr.errors import UserError, cli_main
-from ttsr.fileio import atomic_write_bytes, atomic_write_text
+from ttsr.fileio import atomic_write_bytes, atomic_write_text, check_output_dir
 
 DATA_ENV = "TTSR_BENCH_DATA"
 WEIGHTS_ENV_NAME = "TTSR_BENCH_WEIGHTS"
@@ -787,6 +787,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = make_plan(args)
     if args.out is None:
         args.out = Path("runs") / plan.protocol.name
+    check_output_dir(args.out, "--out")
     dist = distributed.init(device.type)
     out = sys.stdout
     try:
