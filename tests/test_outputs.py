@@ -278,3 +278,14 @@ def test_plot_log_checks_out_first(tmp_path, monkeypatch, capsys, case):
     monkeypatch.setattr(plot_log, "plot", _never)
     out = bad_file(tmp_path, case, "curve.png")
     _expect_exit_2(capsys, plot_log.main, [tmp_path / "log.csv", "--out", out], out)
+
+
+@pytest.mark.parametrize("case", ["FIFO", "folder"])
+def test_results_store_appends_only_to_a_regular_file(tmp_path, case):
+    from benchmarks.results import RowStore
+
+    make, kind = NOT_FILES[case]
+    path = make(tmp_path / "rows.csv")
+    with pytest.raises(OutputPathError, match=f"rows.csv: is {kind}"):
+        RowStore(path)  # a FIFO would have blocked the read (and the append) for ever
+    assert _kind(path) == (stat.S_IFIFO if case == "FIFO" else stat.S_IFDIR)
