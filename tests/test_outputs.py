@@ -158,8 +158,10 @@ def test_check_output_dir(tmp_path, case):
     with pytest.raises(OutputPathError, match=f"^--out {path}: ") as caught:
         check_output_dir(path, "--out")
     assert "\n" not in str(caught.value)
-    good = check_output_dir(tmp_path / "new" / "run", "--out")
-    assert good.is_dir() and not any(good.iterdir())  # created, probe file gone
+    before = sorted(tmp_path.rglob("*"))
+    assert check_output_dir(tmp_path / "new" / "run", "--out") == tmp_path / "new" / "run"
+    assert check_output_dir(tmp_path, "--out") == tmp_path
+    assert sorted(tmp_path.rglob("*")) == before  # nothing created, probe files gone
 
 
 @pytest.mark.parametrize("case", FILE_CASES)
@@ -168,8 +170,9 @@ def test_check_output_file(tmp_path, case):
     with pytest.raises(OutputPathError, match=f"^--out {path}: ") as caught:
         check_output_file(path, "--out")
     assert "\n" not in str(caught.value)
+    before = sorted(tmp_path.rglob("*"))
     assert check_output_file(tmp_path / "a" / "sr.png", "--out") == (tmp_path / "a" / "sr.png").resolve()
-    assert not (tmp_path / "a" / "sr.png").exists()
+    assert sorted(tmp_path.rglob("*")) == before  # nothing created, probe files gone
 
 
 # --------------------------------------------------------------------------- every CLI, before any work

@@ -108,6 +108,7 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, ti
         if sha256_matches(sha256_file(dest), sha256):
             return dest
         raise UserError(f"{dest}: exists but its sha256 is not {sha256}…; delete it and fetch again")
+    target.parent.mkdir(parents=True, exist_ok=True)
     part = resolve_output_file(part_path(target))
     offset = part.stat().st_size if part.is_file() else 0
     digest = hashlib.sha256()

@@ -12,9 +12,11 @@ the link itself stays as it is); a link to anything else is refused like that th
 link creates its target, as shell redirection does.
 
 The CLIs check their output locations right after parsing arguments, before any computing or
-network (`check_output_dir` for a folder option, `check_output_file` for a file option): the
-folder is created when missing, a probe file is created and removed in it, and every failure is
-a one-line `OutputPathError` (a `UserError`: exit code 2 in the CLIs).
+network (`check_output_dir` for a folder option, `check_output_file` for a file option): a probe
+file is created and removed in the folder, or, when it does not exist yet, in its nearest existing
+ancestor (where the folder will be created). The check leaves nothing behind, so a command that
+fails later for another reason leaves no empty run folder. Every failure is a one-line
+`OutputPathError` (a `UserError`: exit code 2 in the CLIs).
 """
 from __future__ import annotations
 
@@ -97,11 +99,16 @@ def _make_folder(folder: Path, label: str) -> None:
 
 
 def _probe(folder: Path, label: str) -> None:
+    """Create and remove a file in `folder`, or in its nearest existing ancestor when it is missing."""
+    blocker = _file_in_the_way(folder)
+    if blocker is not None:
+        raise OutputPathError(f"{label}: cannot be written: {blocker} is a file, not a folder")
+    base = next(candidate for candidate in (folder, *folder.parents) if candidate.exists())
     try:
-        fd, name = tempfile.mkstemp(dir=folder, prefix=".write-probe.", suffix=".tmp")
+        fd, name = tempfile.mkstemp(dir=base, prefix=".write-probe.", suffix=".tmp")
     except OSError as err:
-        raise OutputPathError(f"{label}: cannot create files in {folder} ({_reason(err)}); "
-                              "choose a writable location") from err
+        what = f"cannot create files in {folder}" if base == folder else f"cannot create {folder} under {base}"
+        raise OutputPathError(f"{label}: {what} ({_reason(err)}); choose a writable location") from err
     os.close(fd)
     os.unlink(name)
 
@@ -109,16 +116,15 @@ def _probe(folder: Path, label: str) -> None:
 def check_output_dir(path: str | os.PathLike, option: str | None = None) -> Path:
     """Make sure `path` is a folder this process can create files in, before any work starts.
 
-    Creates the folder (and its parents) when missing, then creates and removes a probe file in
-    it. `option` (e.g. ``"--out"``) prefixes the message. Returns `path` as a `Path`.
-    Raises `OutputPathError` (one line) when `path` or an ancestor is a file, the folder cannot
-    be created (e.g. under /proc), or it is not writable.
+    Creates and removes a probe file in it (in its nearest existing ancestor when it is missing;
+    nothing is left behind, the folder is made by the writes later). `option` (e.g. ``"--out"``)
+    prefixes the message. Returns `path` as a `Path`. Raises `OutputPathError` (one line) when
+    `path` or an ancestor is a file, or the folder cannot be created (e.g. under /proc) or written.
     """
     folder = Path(path)
     label = _label(path, option)
     if folder.exists() and not folder.is_dir():
         raise OutputPathError(f"{label}: exists and is not a folder; give a folder to write into")
-    _make_folder(folder, label)
     _probe(folder, label)
     return folder
 
@@ -127,12 +133,12 @@ def check_output_file(path: str | os.PathLike, option: str | None = None) -> Pat
     """Make sure the file `path` can be written (atomically), before any work starts.
 
     The target must be missing or a regular file (symlinks followed, see the module docstring);
-    its folder is created when missing and must accept new files (the temporary file of the
-    atomic write). Returns the file that will be replaced. Raises `OutputPathError` (one line).
+    its folder (or, when missing, the ancestor it will be created in) must accept new files, as
+    the temporary file of the atomic write needs. Nothing is left behind. Returns the file that
+    will be replaced. Raises `OutputPathError` (one line).
     """
     label = _label(path, option)
     target = resolve_output_file(path, option)
-    _make_folder(target.parent, label)
     _probe(target.parent, label)
     return target
 
