@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ttsr.errors import UserError
+from ttsr.safeload import load_torch_file
 
 # Wrapper keys seen in published files, in order of preference (BasicSR's EMA weights first).
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "generator")
@@ -35,12 +36,7 @@ def read_checkpoint(path: str | os.PathLike) -> object:
             return load_file(str(path), device="cpu")
         except Exception as err:  # noqa: BLE001 - a bad file on the user's disk
             raise UserError(f"{path}: not a readable safetensors file ({err})") from err
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001
-        raise UserError(f"{path}: not a readable PyTorch state dict (weights_only load failed: "
-                        f"{str(err).splitlines()[0] if str(err) else type(err).__name__}); "
-                        "pass a plain state_dict checkpoint") from err
+    return load_torch_file(path, "a readable PyTorch state dict", "pass a plain state_dict checkpoint")
 
 
 def unwrap(obj: object, path: str | os.PathLike = "checkpoint") -> StateDict:

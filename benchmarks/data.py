@@ -13,6 +13,7 @@ from tabulate import tabulate
 
 from benchmarks.datasets import DATASETS, check_root, default_root, load, locate, survey
 from ttsr.errors import cli_main
+from ttsr.fileio import check_output_dir
 from ttsr.imageio import write_image
 
 
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "sources":
         print(render_sources())
         return 0
+    check_output_dir(args.out, "--out")
     for sample in load("demo", None):
         write_image(args.out / "hr" / f"{sample.name}.png", sample.hr)
         write_image(args.out / "ref" / f"{sample.name}.png", sample.refs[0])

@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from ttsr.errors import UserError
+from ttsr.safeload import load_torch_file
 from ttsr.pretrained import find_backbone, hub_checkpoint_dir, load_backbone_state_dict, missing_backbone_message
 
 DISTS_WEIGHTS_FILE = "dists_weights.pt"
@@ -155,8 +156,8 @@ def build_dists(device: str | torch.device = "cpu") -> torch.nn.Module:
         raise UserError(f"{find_backbone('vgg16')}: not a torchvision VGG16 state dict ({err}); "
                         "delete it and fetch it again") from err
     path = dists_weights_path()
+    alpha_beta = load_torch_file(path, "piq's DISTS weights", f"delete it and download {DISTS_WEIGHTS_URL} again")
     try:
-        alpha_beta = torch.load(path, map_location="cpu", weights_only=True)
         alpha, beta = alpha_beta["alpha"], alpha_beta["beta"]
     except Exception as err:  # noqa: BLE001 - any failure is a bad file on the user's disk
         raise UserError(f"{path}: not piq's DISTS weights ({err}); delete it and download "

@@ -27,7 +27,7 @@ import pandas as pd
 from benchmarks import plots, published, visuals
 from benchmarks.report_text import as_number, fmt, render_markdown
 from ttsr.errors import UserError, cli_main
-from ttsr.fileio import atomic_write_text
+from ttsr.fileio import atomic_write_text, check_output_dir, check_output_file
 
 KEY = ["method", "dataset", "protocol", "ref_mode", "image"]
 NON_METRIC = set(KEY) | {"seconds", "peak_mem_mb", "run", "finished", "config_id", "weights_sha256", "data_sha256"}
@@ -848,6 +848,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--published", nargs="+", metavar="FILE", help="your published-numbers TOML file(s), applied over benchmarks/published.toml (default $TTSR_BENCH_PUBLISHED)")
     args = parser.parse_args(argv)
     published.use_files(args.published)
+    check_output_dir(args.out, "--out")
+    if args.screenshot:
+        check_output_file(args.screenshot, "--screenshot")
     report = render(args.runs, args.out, visual_images=args.visual_images, visual_limit=args.visual_limit,
                     title=args.title)
     print(f"report: {report.index} ({len(report.runs)} run(s), {report.seconds:.1f} s)")

@@ -1,10 +1,17 @@
 """The report's text forms: Markdown tables (README.md / report.md, tabulate "github") and the plain
 tables `benchmarks.reproduce` prints. They read the view model of `benchmarks.report` (tables of
 `CellView`s, pass groups) and add nothing to it.
+
+Every text in the Markdown that comes from data (method, image, dataset and run names, reasons,
+fixes, paths, the --title) goes through `md_escape`, so a file name cannot inject HTML into a
+viewer that renders it, nor break a table or turn into emphasis or a link.
 """
 from __future__ import annotations
 
+import html
 import math
+import re
+import urllib.parse
 
 from tabulate import tabulate
 
@@ -18,6 +25,24 @@ def as_number(value) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if math.isnan(value) else value
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+
+
+def md_escape(value) -> str:
+    """`value` as literal Markdown text, one rule for every text from data:
+
+    1. every run of whitespace (newlines included) becomes one space: a row stays one line;
+    2. ``&``, ``<``, ``>`` become ``&amp;``, ``&lt;``, ``&gt;``: no HTML tag or entity survives;
+    3. a backslash goes before each of ``\\ ` * _ [ ] | ~``: CommonMark backslash escapes, so no
+       code span, emphasis, link or strikethrough starts, and ``\\|`` keeps a GFM table cell whole.
+
+    Anything else (letters, digits, ``-``, ``.``, ``/``, ``#``, non-ASCII) is unchanged, so common
+    names such as ``ttsr-rec`` or ``CUFED5`` read as before. Returns a `str`.
+    """
+    text = html.escape(" ".join(str(value).split()), quote=False)
+    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 def fmt(value, digits: int = 2, signed: bool = False) -> str:
@@ -49,24 +74,24 @@ def _md_cell(cell, paper_only: bool = False) -> str:
     elif not paper_only:
         parts.append("not measured")
     if cell.paper is not None:
-        origin = f" ({cell.paper.origin_file})" if cell.paper.from_user_file else ""
+        origin = f" ({md_escape(cell.paper.origin_file)})" if cell.paper.from_user_file else ""
         parts.append((cell.paper_text() if paper_only else f"paper {cell.paper_text()}") + origin)
     delta = cell.delta_text()
     if delta:
         parts.append(f"Δ {delta} {_STATUS_MD.get(cell.status, '')}".rstrip())
     if cell.measured is not None:
-        parts.append(f"run `{cell.measured.run}`" + (f", config `{cell.measured.config_id}`"
-                                                      if cell.measured.config_id else ""))
+        parts.append(f"run {md_escape(cell.measured.run)}" + (f", config {md_escape(cell.measured.config_id)}"
+                                                              if cell.measured.config_id else ""))
     return "<br>".join(parts)
 
 
 def table_markdown(view) -> str:
-    headers = ["Method"] + [f"{f}" for f in view.flag_names] + (["Params (suite)", "Params (paper)"] if view.has_params else []) \
-        + [c.label for c in view.columns]
+    headers = ["Method"] + [md_escape(f) for f in view.flag_names] + (["Params (suite)", "Params (paper)"] if view.has_params else []) \
+        + [md_escape(c.label) for c in view.columns]
     body = []
     for row in view.rows:
         measured = any(c.measured for c in row.cells.values())
-        label = row.label + ("" if row.in_paper else " (not in paper)") + (" (RANDOM WEIGHTS)" if row.random and measured else "")
+        label = md_escape(row.label) + ("" if row.in_paper else " (not in paper)") + (" (RANDOM WEIGHTS)" if row.random and measured else "")
         line = [label] + ["✓" if row.flags.get(f) else "" for f in view.flag_names]
         if view.has_params:
             pp = row.params_paper or {}
@@ -79,16 +104,16 @@ def table_markdown(view) -> str:
 
 def render_markdown(context: dict) -> str:
     tables = context["tables"]
-    lines = [f"# {context['title']}", "",
+    lines = [f"# {md_escape(context['title'])}", "",
              f"Generated {context['generated']} from {len(context['runs'])} run(s): "
-             + ", ".join(f"`{r.name}`" for r in context["runs"]) + ". Open `index.html` for the full report "
+             + ", ".join(md_escape(r.name) for r in context["runs"]) + ". Open `index.html` for the full report "
              "(per-image tables, visual comparisons, manifests).", "",
              "Each cell: **measured PSNR / SSIM**, the paper's value, Δ = measured − paper "
              "(✓ within tolerance, ⚑ outside, ‼ far outside). ⚠ = paper value not confirmed from a source "
              "(see \"Sources of the paper's numbers\" at the end); check it against the paper PDF.", ""]
     if context["random"]:
         lines += [f"> **Random weights** (not published checkpoints; numbers mean nothing): "
-                  f"{', '.join(context['random'])}", ""]
+                  f"{', '.join(md_escape(m) for m in context['random'])}", ""]
     for name in context["table_order"]:
         view = tables[name]
         lines += [f"## {view.title}", "", view.note, "",
@@ -97,20 +122,21 @@ def render_markdown(context: dict) -> str:
                   table_markdown(view), ""]
         gaps = view.gaps()
         if gaps:
-            lines += ["Not measured:", ""] + [f"- {r.label} · {c.column}: {c.reason}" for r, c in gaps[:40]] + [""]
+            lines += ["Not measured:", ""] + [f"- {md_escape(r.label)} · {md_escape(c.column)}: {md_escape(c.reason)}"
+                                              for r, c in gaps[:40]] + [""]
         for plot in view.plots:
-            lines += [f"![{plot['caption']}]({plot['src']})", ""]
+            lines += [_md_image(plot), ""]
     if context["other_groups"]:
         lines += ["## Other measured results", ""]
         for g in context["other_groups"]:
-            lines += [f"### {g.title}", "", _group_markdown(g, context), ""]
+            lines += [f"### {md_escape(g.title)}", "", _group_markdown(g, context), ""]
     if context["perceptual_groups"]:
         lines += ["## Perceptual measures", "", "↑ higher is better, ↓ lower is better.", ""]
         for g in context["perceptual_groups"]:
-            lines += [f"### {g.title}", "", _group_markdown(g, context), ""]
+            lines += [f"### {md_escape(g.title)}", "", _group_markdown(g, context), ""]
             for plot in g.plots:
                 if plot["kind"] == "perception":
-                    lines += [f"![{plot['caption']}]({plot['src']})", ""]
+                    lines += [_md_image(plot), ""]
     if context["paper_only_order"]:
         lines += ["## Paper tables not measured in these runs", "",
                   "The paper's numbers (run `python -m benchmarks.reproduce tableN` to measure them).", ""]
@@ -119,11 +145,11 @@ def render_markdown(context: dict) -> str:
             lines += [f"### {view.title}", "", view.note, "", table_markdown(view), ""]
     if context["skipped"]:
         lines += ["## Skipped", ""]
-        rows = [[s.get("run", ""), s.get("what", ""), s.get("reason", ""), s.get("fix", "")] for s in context["skipped"]]
+        rows = [[md_escape(s.get(key, "")) for key in ("run", "what", "reason", "fix")] for s in context["skipped"]]
         lines += [tabulate(rows, headers=["run", "what", "reason", "fix"], tablefmt="github"), ""]
     lines += ["## Runs", ""]
-    rows = [[m["name"], m["protocol"], m["device"], str(m["commit"])[:12], m["rows"],
-             ", ".join(m["random"]) or "–"] for m in context["manifests"]]
+    rows = [[md_escape(m["name"]), md_escape(m["protocol"]), md_escape(m["device"]), md_escape(str(m["commit"])[:12]),
+             m["rows"], ", ".join(md_escape(r) for r in m["random"]) or "–"] for m in context["manifests"]]
     lines += [tabulate(rows, headers=["run", "protocol", "device", "commit", "rows", "random weights"],
                        tablefmt="github"), ""]
     lines += _sources_markdown(context)
@@ -138,20 +164,26 @@ def _sources_markdown(context: dict) -> list[str]:
             for c in view.columns if row.cells[c.key].paper is not None and row.cells[c.key].paper.from_user_file]
     files = list(dict.fromkeys([s.origin_file for s in sources.values()] + [p.origin_file for *_, p in user]))
     lines = ["## Sources of the paper's numbers", "",
-             "From " + ", ".join(f"`{f}`" for f in files) + ". ⚠ marks a figure no source opened here confirmed.", ""]
+             "From " + ", ".join(md_escape(f) for f in files) + ". ⚠ marks a figure no source opened here confirmed.", ""]
     for sid, s in sources.items():
         where = ", ".join(x for x in (s.where, f"commit {s.commit}" if s.commit else "") if x)
-        lines.append(f"- **{sid}**: {s.title}" + (f" ({where})" if where else "") + f", <{s.url}> [`{s.origin_file}`]")
+        lines.append(f"- **{md_escape(sid)}**: {md_escape(s.title)}" + (f" ({md_escape(where)})" if where else "")
+                     + f", <{urllib.parse.quote(s.url, safe=':/?#=&%~+@')}> [{md_escape(s.origin_file)}]")
     if user:
         lines += ["", "Paper numbers from your files:", ""]
-        lines += [f"- {name} · {row.label} · {c.label}: {p.format()} (source {p.source}, `{p.origin_file}`)"
-                  for name, row, c, p in user]
+        lines += [f"- {md_escape(name)} · {md_escape(row.label)} · {md_escape(c.label)}: {md_escape(p.format())} "
+                  f"(source {md_escape(p.source)}, {md_escape(p.origin_file)})" for name, row, c, p in user]
     return lines + [""]
+
+
+def _md_image(plot: dict) -> str:
+    """A plot as a Markdown image: escaped caption; the file name made by the report is URL-quoted."""
+    return f"![{md_escape(plot['caption'])}]({urllib.parse.quote(plot['src'])})"
 
 
 def _group_markdown(g, context: dict) -> str:
     arrow = context["metric_arrow"]
-    headers = ["Method", "images"] + [f"{m} {arrow(m)}" for m in g.metrics]
+    headers = ["Method", "images"] + [f"{md_escape(m)} {arrow(m)}" for m in g.metrics]
     body = []
     for method in g.methods:
         n = g.counts.get(method, 0)
@@ -162,7 +194,7 @@ def _group_markdown(g, context: dict) -> str:
             text = fmt(v, digits)
             text = f"**{text}**" if g.best.get(metric) == method else text
             cells.append(text + (" (RANDOM WEIGHTS)" if method in g.random else ""))
-        body.append([method + (" (RANDOM WEIGHTS)" if method in g.random else ""), n] + cells)
+        body.append([md_escape(method) + (" (RANDOM WEIGHTS)" if method in g.random else ""), n] + cells)
     return tabulate(body, headers=headers, tablefmt="github")
 
 

@@ -52,6 +52,7 @@ from benchmarks import report_text
 from benchmarks import published
 from ttsr.errors import (EXIT_INTERRUPTED, EXIT_NOTHING_MEASURED, EXIT_OK, EXIT_STRICT, EXIT_USER_ERROR, UserError,
                          cli_main)
+from ttsr.fileio import check_output_dir
 
 TABLES = ("table1", "table2", "table3", "table4", "sisr", "demo")
 CONFIG_ENV = "TTSR_BENCH_CONFIG"
@@ -245,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-run", action="store_true", help="only render the report from existing runs")
     parser.add_argument("--published", nargs="+", metavar="FILE", help="your published-numbers TOML file(s), applied over benchmarks/published.toml (default: the config's published, $TTSR_BENCH_PUBLISHED)")
     args = parser.parse_args(argv)
+    check_output_dir(args.runs_dir, "--runs-dir")
+    check_output_dir(args.reports_dir, "--reports-dir")
 
     settings = resolve(args)
     published.use_files(published.choose(args.published, settings["config"]), export=True)

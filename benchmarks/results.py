@@ -35,7 +35,7 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from ttsr.fileio import atomic_write_text
+from ttsr.fileio import atomic_write_text, resolve_output_file
 
 KEY_COLUMNS = ("method", "dataset", "protocol", "ref_mode", "image")
 IDENTITY_COLUMNS = ("config_id", "weights_sha256", "data_sha256")
@@ -190,6 +190,7 @@ class RowStore:
 
     def __init__(self, path: str | os.PathLike, columns: Sequence[str] = BASE_COLUMNS):
         self.path = Path(path)
+        resolve_output_file(self.path)  # appended to in place: a regular file or none (a FIFO would block)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         header, rows, good = (None, [], 0)
         if self.path.exists():

@@ -41,7 +41,7 @@ import numpy as np
 from benchmarks import distributed, manifest, protocols, results, runlock
 from benchmarks.protocols import Evaluation
 from ttsr.errors import EXIT_NOTHING_MEASURED, UserError, cli_main
-from ttsr.fileio import atomic_write_bytes, atomic_write_text
+from ttsr.fileio import atomic_write_bytes, atomic_write_text, check_output_dir
 
 EXIT_HELP = ("A row is reused only when its identity (method, weights sha256, options, protocol, data, seed, "
              "metric settings) matches; the folder's views show its latest command's results. Exit status: 0 done; "
@@ -892,6 +892,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = make_plan(args)
     if args.out is None:
         args.out = Path("runs") / plan.protocol.name
+    check_output_dir(args.out, "--out")
     dist = distributed.init(device.type)
     out = sys.stdout
     try:

@@ -22,8 +22,9 @@ from tabulate import tabulate
 
 from baselines import registry
 from ttsr import pretrained
-from ttsr.download import download
+from ttsr.download import check_url, download
 from ttsr.errors import UserError, cli_main
+from ttsr.fileio import check_output_dir
 
 
 def default_dest() -> Path:
@@ -121,6 +122,13 @@ def cmd_fetch(args) -> int:
     for name in args.names:
         if name not in valid:
             raise UserError(f"unknown name {name!r}; valid names: {', '.join(valid)}")
+    if args.url:
+        check_url(args.url, "--url")
+    for name in args.names:  # every destination that gets a download is writable before the first one
+        if name in pretrained.BACKBONES:
+            check_output_dir(dest or pretrained.hub_checkpoint_dir(), "--dest" if dest else None)
+        elif registry.get(name).weights is not None and (args.url or registry.get(name).weights.fetchable):
+            check_output_dir(dest or default_dest(), "--dest" if dest else None)
     for name in args.names:
         if name in pretrained.BACKBONES:
             path = fetch_backbone(name, args.url, dest)

@@ -193,3 +193,74 @@ def test_cli_exit_code_and_one_line_error(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: rcan: RCAN_BIX4.pt has no direct download link")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# --------------------------------------------------------------------------- bad URLs and destinations
+
+BAD_URLS = ("notaurl", "ftp://x/w.pth", "http://[bad", "http://", "https://host:port/w.pth", "file:///etc/passwd")
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_malformed_url_is_a_one_line_error_before_any_request(server, tmp_path, url):
+    with pytest.raises(UserError, match="not a valid URL|not an http:// or https:// URL"):
+        download(url, tmp_path / "w.pth", progress=False)
+    assert not any(tmp_path.iterdir())  # nothing written, not even the folder's part file
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_weights_fetch_with_malformed_url_exits_2(server, tmp_path, url, capsys):
+    from ttsr.errors import cli_main
+
+    fake = registry.WeightsSpec(files=("fake.pth",), source="test", url=f"{server}/weights.pth", sha256=SHA)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(registry.get("imdn")), "weights", fake)
+        code = cli_main(weights_cli.main)(["fetch", "imdn", "--dest", str(tmp_path), "--url", url])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"error: --url {url!r}: not ") and len(err.strip().splitlines()) == 1
+    assert Handler.requests == [] and not (tmp_path / "fake.pth").exists()
+
+
+def _bad_folders(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "file.txt").write_text("x")
+    return {"under /proc": Path("/proc/ttsr-bench-test/weights"), "a file": tmp_path / "file.txt",
+            "below a file": tmp_path / "file.txt" / "sub"}
+
+
+@pytest.mark.parametrize("case", ["under /proc", "a file", "below a file"])
+def test_weights_fetch_to_unwritable_dest_exits_2_before_downloading(server, tmp_path, case, capsys):
+    from ttsr.errors import cli_main
+
+    dest = _bad_folders(tmp_path)[case]
+    fake = registry.WeightsSpec(files=("fake.pth",), source="test", url=f"{server}/weights.pth", sha256=SHA)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(registry.get("imdn")), "weights", fake)
+        code = cli_main(weights_cli.main)(["fetch", "imdn", "--dest", str(dest)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: --dest {dest}: ") and len(err.strip().splitlines()) == 1
+    assert Handler.requests == []  # checked before the network
+
+
+def test_download_never_replaces_a_fifo(server, tmp_path):
+    import os
+
+    dest = tmp_path / "w.pth"
+    os.mkfifo(dest)
+    with pytest.raises(UserError, match=r"w.pth: is a FIFO \(named pipe\), not a regular file"):
+        download(f"{server}/weights.pth", dest, sha256=SHA, progress=False)
+    assert dest.is_fifo() and Handler.requests == []
+    os.unlink(dest)
+    os.mkfifo(part_path(dest))  # a FIFO as the part file would block the open for ever
+    with pytest.raises(UserError, match=r"w.pth.part: is a FIFO"):
+        download(f"{server}/weights.pth", dest, sha256=SHA, progress=False)
+    assert part_path(dest).is_fifo() and not dest.exists() and Handler.requests == []
+
+
+def test_download_through_a_dangling_symlink_creates_its_target(server, tmp_path):
+    target = tmp_path / "store" / "w.pth"
+    target.parent.mkdir()
+    link = tmp_path / "w.pth"
+    link.symlink_to(target)
+    assert download(f"{server}/weights.pth", link, sha256=SHA, progress=False) == link
+    assert link.is_symlink() and target.read_bytes() == PAYLOAD
+    assert not part_path(link).exists() and not part_path(target).exists()

@@ -19,9 +19,7 @@ from __future__ import annotations
 import io
 import json
 import os
-import pickle
 import re
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -32,6 +30,7 @@ from ttsr.config import TTSRConfig
 from ttsr.errors import UserError
 from ttsr.fileio import atomic_write_bytes
 from ttsr.model import TTSR
+from ttsr.safeload import load_torch_file
 
 #: Wrappers around a state dict that are looked through, outermost first.
 WRAPPER_KEYS = ("state_dict", "model")
@@ -107,26 +106,6 @@ def _read_safetensors(path: Path) -> Checkpoint:
     return Checkpoint(tensors, config, metadata)
 
 
-def _torch_load(path: Path) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        text = str(err)
-        found = re.search(r"GLOBAL\s+([\w.]+)", text) or re.search(r"[Uu]nsupported global:?\s+([\w.]+)", text)
-        if found or "Unsupported class" in text:  # a pickled object, not a garbled file
-            what = f" (it refers to {found.group(1)})" if found else ""
-            raise UserError(
-                f"{path}: a pickle that needs code to load{what}; it is refused for safety "
-                "(weights_only=True). Re-save it as a plain state dict, e.g. "
-                "torch.save(model.state_dict(), path), or as .safetensors") from err
-        detail = next((line.strip() for line in text.splitlines() if line.startswith("Unsupported")), "bad pickle")
-        raise UserError(f"{path}: not a PyTorch checkpoint ({detail}); re-download it or check the path") from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, AttributeError,
-            IndexError, KeyError, TypeError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise UserError(f"{path}: not a PyTorch checkpoint ({first}); re-download it or check the path") from err
-
-
 def _unwrap(obj: Any, path: Path) -> Checkpoint:
     if not isinstance(obj, Mapping):
         raise UserError(f"{path}: holds a {type(obj).__name__}, not a state dict (a mapping of names to tensors)")
@@ -163,7 +142,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
         head = handle.read(16)
     if _is_safetensors(path, head):
         return _read_safetensors(path)
-    return _unwrap(_torch_load(path), path)
+    return _unwrap(load_torch_file(path), path)
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -14,10 +14,12 @@ import http.client
 import os
 import socket
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 from ttsr.errors import UserError
+from ttsr.fileio import check_output_file, resolve_output_file
 
 CHUNK = 1 << 20
 USER_AGENT = "ttsr-bench-downloader/1"
@@ -37,6 +39,24 @@ def sha256_matches(digest: str, expected: str | None) -> bool:
         return True
     expected = expected.strip().lower()
     return len(expected) >= 6 and digest.lower().startswith(expected)
+
+
+URL_SCHEMES = ("http", "https")
+
+
+def check_url(url: str, option: str | None = None) -> str:
+    """`url` when it is an http(s) URL with a host; else a one-line `UserError` (`option` names
+    the command-line option, e.g. ``"--url"``). Nothing is requested."""
+    label = f"{option} {url!r}" if option else repr(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as err:
+        raise UserError(f"{label}: not a valid URL ({err}); give an http:// or https:// address") from err
+    if parts.scheme.lower() not in URL_SCHEMES or not parts.hostname:
+        raise UserError(f"{label}: not an http:// or https:// URL with a host name; "
+                        "give the full address, e.g. https://example.org/file.pth")
+    return url
 
 
 def part_path(dest: Path) -> Path:
@@ -75,17 +95,21 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, ti
              progress: bool = True, desc: str | None = None) -> Path:
     """Download `url` to `dest` (resuming `<dest>.part`), verify `sha256`, rename atomically.
 
-    An existing `dest` whose hash matches is kept and returned without a request.
+    An existing `dest` whose hash matches is kept and returned without a request. A malformed
+    `url`, or a `dest` / part file that is not a regular file (see `ttsr.fileio`), is a
+    `UserError` before any request; a symlink `dest` gets its target replaced.
     """
     from tqdm import tqdm
 
+    check_url(url)
     dest = Path(dest)
+    target = check_output_file(dest)
     if dest.is_file():
         if sha256_matches(sha256_file(dest), sha256):
             return dest
         raise UserError(f"{dest}: exists but its sha256 is not {sha256}…; delete it and fetch again")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = part_path(dest)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = resolve_output_file(part_path(target))
     offset = part.stat().st_size if part.is_file() else 0
     digest = hashlib.sha256()
     if offset:
@@ -127,5 +151,6 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, ti
         part.unlink(missing_ok=True)
         raise UserError(f"{url}: sha256 mismatch (expected {sha256}…, got {actual}); the partial file was "
                         "deleted; the source may have changed: check it, or download the file by hand")
-    os.replace(part, dest)
+    resolve_output_file(target)
+    os.replace(part, target)
     return dest

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from ttsr.errors import UserError, cli_main
-from ttsr.fileio import atomic_write_bytes
+from ttsr.fileio import atomic_write_bytes, check_output_file
 
 LOSS_COLUMNS = ("rec", "per", "tpl", "adv")
 
@@ -77,6 +77,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="PNG path (default: beside the log)")
     args = parser.parse_args(argv)
     out = args.out or args.log.with_name("curve.png")
+    check_output_file(out, "--out")
     passed = plot(args.log, out)
     print(f"{out}" + (f" (validation passes bicubic at step {passed})" if passed else ""))
     return 0

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ttsr.errors import UserError
+from ttsr.safeload import load_torch_file
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,4 @@ def require_backbone(name: str, purpose: str) -> Path:
 
 def load_backbone_state_dict(name: str, purpose: str) -> dict[str, torch.Tensor]:
     path = require_backbone(name, purpose)
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any failure here is a bad file on the user's disk
-        raise UserError(f"{path}: not a readable {name} state dict ({err}); delete it and fetch it again") from err
+    return load_torch_file(path, f"a readable {name} state dict", "delete it and fetch it again")

@@ -21,6 +21,7 @@ import torch
 
 from ttsr.checkpoint import load_ttsr
 from ttsr.errors import UserError, cli_main
+from ttsr.fileio import check_output_file
 from ttsr.imageio import read_image, write_image
 from ttsr.resize import crop_to_multiple, reference_pair, upscale
 
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--max-memory", help="working-memory bound of the texture search, e.g. 4GB")
     args = parser.parse_args(argv)
+    check_output_file(args.out, "--out")  # before 20 s of compute, not after
 
     budget = parse_size(args.max_memory) if args.max_memory else None
     device = pick_device(args.device)

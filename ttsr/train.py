@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from ttsr.errors import UserError, cli_main
+from ttsr.fileio import check_output_dir
 from ttsr.pretrained import find_backbone, missing_backbone_message
 from ttsr.train_config import TrainConfig, load_config
 from ttsr.train_data import IMAGE_SUFFIXES, CUFEDPairs, RefSRTrainSet, SelfReferencePairs, to_tensor
@@ -294,6 +295,7 @@ def main(argv=None) -> int:
     if args.dry_run:
         print(describe_parameters(cfg))
         return 0
+    check_output_dir(out, "--out")
     trainer = build(cfg, allow_random_vgg=args.allow_random_vgg, root=data_root(cfg, args.data_root), out=out,
                     device=args.device, progress=not args.no_progress)
     return fit_and_report(trainer, args, out)

@@ -64,6 +64,7 @@ from ttsr.discriminator import Discriminator
 from ttsr.errors import UserError
 from ttsr.fileio import atomic_write_bytes, atomic_write_text
 from ttsr.losses import critic_loss, generator_adversarial_loss, perceptual_loss, reconstruction_loss
+from ttsr.safeload import load_torch_file
 from ttsr.train_config import LossConfig, OptimConfig, TrainConfig
 from ttsr.train_data import EpochBatchSampler
 
@@ -400,10 +401,7 @@ class Trainer:
                 "train_config": self.cfg.name}
 
     def load(self, path: Path) -> None:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001 - a damaged file on the user's disk
-            raise UserError(f"{path}: not a readable training checkpoint ({err}); delete it to start over") from err
+        state = load_torch_file(path, "a readable training checkpoint", "delete it to start over")
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise UserError(f"{path}: not a ttsr-bench training checkpoint (format {CHECKPOINT_FORMAT})")
         if state["recipe"] != self.recipe.name:

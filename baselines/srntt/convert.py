@@ -29,9 +29,12 @@ from torch import nn
 from baselines.srntt.network import SRNTT, ContentExtractor, TextureTransfer, Upsample2x
 from baselines.srntt.vgg import CONV_NAMES, MatConvNetVGG19
 from ttsr.errors import UserError, cli_main
-from ttsr.fileio import atomic_write_bytes
+from ttsr.fileio import atomic_write_bytes, check_output_file
+from ttsr.safeload import refused_pickle_message
 
 PIXEL_SHUFFLE_FACTOR = 2
+#: How to get a loadable file when a .npz holds pickled objects (the release's hold only arrays).
+NPZ_FIX = "re-download it from the SRNTT release, whose files hold only arrays"
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,14 @@ def convert_array(slot: ArraySlot, array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array))
 
 
+class _RefusedGlobal(pickle.UnpicklingError):
+    """A pickled object the array-only unpickler will not rebuild; `name` is its module.name."""
+
+    def __init__(self, name: str):
+        super().__init__(f"refusing to load {name}")
+        self.name = name
+
+
 class _ArrayOnlyUnpickler(pickle.Unpickler):
     """Unpickles NumPy arrays and nothing else: the object array of a `save_npz` file needs
     pickle, but a file must never be able to run code (DESIGN.md: never unpickle arbitrary objects)."""
@@ -90,7 +101,7 @@ class _ArrayOnlyUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) not in self.ALLOWED:
-            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+            raise _RefusedGlobal(f"{module}.{name}")
         return super().find_class(module, name)
 
 
@@ -117,6 +128,8 @@ def read_npz_params(path: Path) -> list[np.ndarray]:
         arrays = [np.asarray(a) for a in params]
     except UserError:
         raise
+    except _RefusedGlobal as err:
+        raise UserError(refused_pickle_message(path, err.name, NPZ_FIX)) from err
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, pickle.UnpicklingError, TypeError) as err:
         raise UserError(f"{path}: not a readable SRNTT release .npz ({err}); re-download it") from err
     if any(a.dtype.hasobject or a.dtype.kind not in "fiu" for a in arrays):
@@ -185,7 +198,10 @@ def npz_origin(path: Path) -> str | None:
         if "origin.npy" not in archive.namelist():
             return None
         with archive.open("origin.npy") as member:
-            return str(np.lib.format.read_array(member, allow_pickle=False))
+            try:
+                return str(np.lib.format.read_array(member, allow_pickle=False))
+            except ValueError as err:  # an object array: never unpickled
+                raise UserError(refused_pickle_message(f"{path} (origin.npy)", None, NPZ_FIX)) from err
 
 
 def convert(upscale: Path, texture: Path, vgg: Path) -> dict[str, torch.Tensor]:
@@ -209,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vgg", type=Path, required=True, help="imagenet-vgg-verydeep-19.mat")
     parser.add_argument("--out", type=Path, required=True, help="output .safetensors")
     args = parser.parse_args(argv)
+    check_output_file(args.out, "--out")
     state = convert(args.upscale, args.texture, args.vgg)
     origins = {npz_origin(args.upscale), npz_origin(args.texture)} - {None}
     origin = "; ".join(sorted(origins)) or (

@@ -15,6 +15,7 @@ from torch import nn
 from baselines.srntt.convert import release_order
 from baselines.srntt.network import SRNTT
 from baselines.srntt.vgg import CONV_NAMES, MatConvNetVGG19
+from ttsr.fileio import atomic_open
 
 
 def random_release_arrays(module: nn.Module, seed: int) -> list[np.ndarray]:
@@ -41,7 +42,8 @@ def save_npz_params(path: Path, arrays: list, origin: str | None = RANDOM_ORIGIN
     params = np.empty(len(arrays), dtype=object)
     params[:] = arrays
     extra = {} if origin is None else {"origin": np.array(origin)}
-    np.savez(path, params=params, **extra)
+    with atomic_open(path) as handle:
+        np.savez(handle, params=params, **extra)
     return path
 
 
@@ -62,7 +64,8 @@ def save_matconvnet_vgg19(path: Path, seed: int = 0, drop: str | None = None) ->
     cells = np.empty((1, len(layers)), dtype=object)
     for i, layer in enumerate(layers):
         cells[0, i] = layer
-    savemat(path, {"layers": cells})
+    with atomic_open(path) as handle:
+        savemat(handle, {"layers": cells})
     return path
 
 

@@ -33,6 +33,7 @@ from baselines.srntt.network import SRNTT, release_init
 from baselines.srntt.recipe import SRNTTRecipe
 from baselines.srntt.vgg import MatConvNetVGG19
 from ttsr.errors import UserError, cli_main
+from ttsr.fileio import check_output_dir
 from ttsr.train_config import TrainConfig, load_config
 
 METHODS = ("srntt", "srntt-rec")
@@ -141,6 +142,7 @@ def main(argv=None) -> int:
     if args.dry_run:
         print(parameter_line(cfg))
         return 0
+    check_output_dir(out, "--out")
     if args.init_from is None:
         raise UserError(f"--init-from is required: the frozen content extractor and VGG19 of SRNTT; {CONVERT_HINT}")
     trainer = build(cfg, init_from=args.init_from, allow_random_vgg=args.allow_random_vgg,
