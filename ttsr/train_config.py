@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -250,6 +251,8 @@ def describe_type(annotation: Any, metadata: list | None = None) -> str:
     """Plain-words type and range of a field, e.g. "an integer ≥ 1", "a list of 2 numbers, each ≥ 0 and < 1"."""
     metadata = list(metadata or [])
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):  # X | None: optional keys
+        return " or ".join(describe_type(a, metadata) for a in args if a is not type(None))
     if origin is Annotated:
         return describe_type(args[0], metadata + list(getattr(args[1], "metadata", [])))
     if origin is Literal:
@@ -273,7 +276,7 @@ def describe_type(annotation: Any, metadata: list | None = None) -> str:
         return f"a list of {count}{noun}" + (f", each {rest}" if rest else "")
     if origin is dict:
         return "a table"
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+    if _is_table(annotation):
         return "a table"
     return str(annotation)
 
@@ -294,58 +297,71 @@ def _toml(value: Any) -> str:
         return str(value)
 
 
-def _where(loc: tuple, prefix: tuple) -> tuple[str, list]:
-    """`[section] key` text and the remaining path for an error location."""
-    path = list(prefix) + [str(p) for p in loc]
-    if len(path) == 1:
-        return path[0], []
-    return f"[{path[0]}] {path[1]}", path[2:]
+def _locate(model: type[BaseModel], loc: tuple) -> tuple[list[str], type[BaseModel], str | None, list[str]]:
+    """(tables, model of the key, key, rest) of an error location: `[tables] key`, then list
+    indexes / table entries / union members in `rest`."""
+    tables, owner = [], model
+    for i, part in enumerate(loc):
+        info = owner.model_fields.get(part) if isinstance(part, str) else None
+        if info is None:
+            return tables, owner, None, [str(p) for p in loc[i:]]
+        annotation = info.annotation
+        if _is_table(annotation) and i < len(loc) - 1:
+            tables.append(part)
+            owner = annotation
+            continue
+        return tables, owner, part, [str(p) for p in loc[i + 1:]]
+    return tables, owner, None, []
+
+
+def _is_table(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _name(tables: list[str], key: str) -> str:
+    return f"[{'.'.join(tables)}] {key}" if tables else key
 
 
 def describe_errors(err: ValidationError, model: type[BaseModel], prefix: tuple = ()) -> str:
-    """One line for all the errors of a validation: key, value found, type and range expected."""
+    """One line for all the errors of a validation: key, value found, type and range expected.
+    `prefix`: the tables `model` sits in (e.g. ("model",) for a `[model]` schema)."""
     messages: list[str] = []
-    unknown: dict[tuple, list[str]] = {}
+    unknown: dict[tuple, tuple[type[BaseModel], list[str]]] = {}
     for item in err.errors():
-        loc = tuple(item["loc"])
+        tables, owner, key, rest = _locate(model, tuple(item["loc"]))
+        tables = list(prefix) + tables
         kind = item["type"]
-        # the model (section) the error belongs to, to describe its field
-        owner, field_model, key = model, None, None
-        for depth, part in enumerate(loc):
-            fields = getattr(owner, "model_fields", {})
-            if part in fields:
-                key, field_model = part, owner
-                annotation = fields[part].annotation
-                if isinstance(annotation, type) and issubclass(annotation, BaseModel) and depth < len(loc) - 1:
-                    owner = annotation
-                    continue
-            break
         if kind == "extra_forbidden":
-            unknown.setdefault(tuple(prefix) + loc[:-1], []).append(str(loc[-1]))
+            unknown.setdefault(tuple(tables), (owner, []))[1].append(rest[0] if key is None else key)
             continue
-        if kind == "value_error":  # a cross-field rule of a table: its own message
-            table = "[" + ".".join(map(str, prefix + loc)) + "] " if prefix + loc else ""
-            messages.append(f"{table}{item['ctx']['error']}")
+        if kind == "value_error" and key is not None and _is_table(owner.model_fields[key].annotation):
+            tables, key = tables + [key], None
+        if key is None:  # a rule of a whole table (model validator): its own message
+            text = str(item.get("ctx", {}).get("error", item["msg"]))
+            messages.append(f"[{'.'.join(tables)}] {text}" if tables else text)
             continue
-        if kind in ("model_type", "model_attributes_type", "dict_type") and field_model is not None and \
-                describe_field(field_model, key) == "a table":
-            messages.append(f"[{'.'.join(map(str, prefix + loc))}] must be a table, not {_toml(item['input'])}")
+        annotation = owner.model_fields[key].annotation
+        members = (annotation, *typing.get_args(annotation))
+        if kind in ("model_type", "model_attributes_type", "dict_type") and not rest and any(
+                typing.get_origin(a) is dict or _is_table(a) for a in members):
+            messages.append(f"[{'.'.join(tables + [key])}] must be a table, not {_toml(item['input'])}")
             continue
-        where, rest = _where(loc, prefix)
-        expected = describe_field(field_model, key) if field_model is not None else item["msg"]
-        value = item["input"]
-        if rest:  # an element of a list: show the whole list's expectation with the element
+        where, expected = _name(tables, key), describe_field(owner, key)
+        container = next((a for a in members if typing.get_origin(a) in (list, dict)), None)
+        if rest and typing.get_origin(container) is dict:  # an entry of a table: [table] NAME = value
+            where, expected = _name(tables + [key], rest[0]), describe_type(typing.get_args(container)[1])
+        elif rest and rest[0].isdigit():  # an element of a list: the whole list's expectation
             where += f"[{rest[0]}]"
-        messages.append(f"{where} = {_toml(value)}: expected {expected}")
-    for table, keys in unknown.items():
-        owner = model
-        for part in table[len(prefix):]:
-            owner = owner.model_fields[part].annotation
+        message = f"{where} = {_toml(item['input'])}: expected {expected}"
+        if message not in messages:  # a union reports once per member
+            messages.append(message)
+    for tables, (owner, keys) in unknown.items():
         known = sorted(owner.model_fields)
-        if table:
-            messages.insert(0, f"unknown key(s) {sorted(keys)} in [{'.'.join(map(str, table))}]; known: {known}")
+        if tables:
+            messages.insert(0, f"unknown key(s) {sorted(keys)} in [{'.'.join(tables)}]; known: {known}")
         else:
-            messages.insert(0, f"unknown key or table {', '.join(f'[{k}]' for k in sorted(keys))}; known: {', '.join(known)}")
+            messages.insert(0, f"unknown key or table {', '.join(f'[{k}]' for k in sorted(keys))}; "
+                               f"known: {', '.join(known)}")
     return "; ".join(messages)
 
 
