@@ -315,10 +315,13 @@ def _state_problem(err: ValidationError) -> str:
     problems = []
     for item in err.errors()[:3]:
         where = ".".join(str(p) for p in item["loc"])
+        value = item["input"]
         if item["type"] == "missing":
             problems.append(f"key '{where}' is missing")
+        elif isinstance(value, (bool, int, float, str)) or value is None:
+            problems.append(f"'{where}' = {value!r} ({item['msg'].lower()})")
         else:
-            problems.append(f"'{where}' is a {type(item['input']).__name__} ({item['msg'].lower()})")
+            problems.append(f"'{where}' is a {type(value).__name__} ({item['msg'].lower()})")
     more = len(err.errors()) - len(problems)
     return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
 
