@@ -101,6 +101,20 @@ def test_resume_at_an_epoch_boundary_with_validation(tmp_path, uninterrupted, in
     assert_same_state(_full_and_state(full), _full_and_state(tmp_path / "part"))
 
 
+def test_resuming_a_finished_run_adds_no_row(tmp_path):
+    """A finished run (final validation at step 8, off the every-3 grid) resumed again: nothing is redone."""
+    cfg = small_config(val={"every": 3})
+    trainer = small_trainer(cfg, tmp_path)
+    trainer.validator = lambda predict: {"val_psnr": 1.0}
+    trainer.fit()
+    before = log_rows(tmp_path)
+    assert [r["step"] for r in before if r["kind"] == "val"] == ["3", "6", "8"]
+    again = small_trainer(cfg, tmp_path)
+    again.validator = lambda predict: pytest.fail("validated again")
+    assert again.fit(resume=True)["step"] == 8
+    assert log_rows(tmp_path) == before
+
+
 # ----------------------------------------------------------------------------- crafted train_state.pt
 
 @pytest.fixture(scope="module")

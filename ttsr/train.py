@@ -18,6 +18,12 @@ The ImageNet VGG19 weights (LTE initialisation and perceptual loss) must be in t
 cache; `--allow-random-vgg` replaces them by random weights for smoke tests only, and the
 checkpoints say so. SRNTT's configs (`configs/srntt*.toml`) train with `python -m baselines.srntt.train`,
 which reuses this module's data, validation and command line.
+
+The config is checked whole (`ttsr.train_config`: every key's type and range, `[model]` too)
+before any model or data is built. Numeric options and their ranges (`--help`): `--max-steps`
+N ≥ 0 (0: the config's epochs), `--stop-after` N ≥ 1, `--val-every` N ≥ 0, `--checkpoint-every`
+N ≥ 1, `--num-workers` N ≥ 0, `--threads` N ≥ 0; a value out of range, like any usage error,
+is one line and exit status 2.
 """
 from __future__ import annotations
 

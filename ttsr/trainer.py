@@ -305,6 +305,7 @@ class TrainState(_Part):
     best: _Best
     position: _Position
     log_window: _Window | None = None  # absent in checkpoints of older versions
+    validated_step: int = -1  # likewise
     critic: dict[str, torch.Tensor] | None = None
     opt_d: dict[str, Any] | None = None
     scaler_d: dict[str, Any] | None = None
@@ -385,6 +386,7 @@ class Trainer:
         self.step, self.epoch, self.step_in_epoch = 0, 0, 0
         self.best = {"metric": -math.inf, "step": -1}
         self.log_window: tuple[dict[str, float], int] = ({}, 0)  # loss sums and steps since the last log row
+        self.validated_step = -1  # global step of the last validation (none: -1)
         self.log_fields = (["kind", "step", "epoch", "phase", "lr", "loss", "rec", "per", "adv"]
                            + [n for n in recipe.loss_names if n not in ("rec", "per", "adv")]
                            + ["d_loss", "d_wasserstein", "d_gp", "val_psnr", "val_ssim",
@@ -486,7 +488,8 @@ class Trainer:
                  "schedule": self.schedule.state_dict(), "scaler_g": self.scaler_g.state_dict(),
                  "rng": rng_state(), "metadata": self.metadata, "best": dict(self.best),
                  "position": {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "step": self.step},
-                 "log_window": {"sums": dict(self.log_window[0]), "count": self.log_window[1]}}
+                 "log_window": {"sums": dict(self.log_window[0]), "count": self.log_window[1]},
+                 "validated_step": self.validated_step}
         if self.critic is not None:
             state.update(critic=self.critic.state_dict(), opt_d=self.opt_d.state_dict(),
                          scaler_d=self.scaler_d.state_dict())
@@ -572,6 +575,7 @@ class Trainer:
         self.best = state.best.model_dump()
         window = state.log_window
         self.log_window = (dict(window.sums), window.count) if window is not None else ({}, 0)
+        self.validated_step = state.validated_step
 
     # -- validation ------------------------------------------------------------------------
     def validate(self) -> dict[str, float] | None:
@@ -658,7 +662,8 @@ class Trainer:
                         break
                 if status == "stopped":
                     break
-            if status == "finished" and cfg.val.every > 0 and self.step % cfg.val.every != 0:
+            if (status == "finished" and cfg.val.every > 0 and self.step % cfg.val.every != 0
+                    and self.validated_step != self.step):  # not again when a finished run is resumed
                 self._validate_and_log(log, self.phase(max(0, self.epoch - 1)), bar, started)
             self.save()
         finally:
@@ -676,6 +681,7 @@ class Trainer:
 
     def _validate_and_log(self, log: RunLog, phase: str, bar, started: float) -> None:
         result = self.validate()
+        self.validated_step = self.step
         if result:
             log.write({"kind": "val", "step": self.step, "epoch": self.epoch, "phase": phase, **result,
                        "seconds": round(time.perf_counter() - started, 3)})
