@@ -38,9 +38,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Sequence
-
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
