@@ -28,8 +28,12 @@ MANIFEST_FILE = "manifest.json"
 PACKAGES = ("ttsr-bench", "torch", "torchvision", "numpy", "pillow", "scipy", "scikit-image",
             "pandas", "lpips", "piq", "safetensors", "tqdm")
 RANDOM_LABEL = "RANDOM WEIGHTS (test-made, not a published checkpoint): numbers mean nothing"
-# Metadata keys/values a checkpoint may carry to say it is not a trained model.
-_ORIGIN_KEYS = ("origin", "weights_origin", "source", "note", "random")
+# Metadata a checkpoint may carry to say it is not a trained model (ttsr.trainer's exports write
+# "random" (bool) and "origin"; baselines.srntt.convert of random_release files writes "origin").
+_FLAG_KEYS = ("random", "allow_random_vgg")  # a true value says random ("random" decides when present)
+_ORIGIN_KEYS = ("origin", "weights_origin", "source", "note", "init_origin", "vgg19_weights")
+_RANDOM_WORDS = ("random", "test-made", "untrained")
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "", "none")
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -90,9 +94,21 @@ def _checkpoint_metadata(path: Path) -> dict[str, str]:
     return {}
 
 
-def is_random_label(meta: Mapping[str, str]) -> bool:
-    text = " ".join(f"{k}={v}" for k, v in meta.items() if k in _ORIGIN_KEYS).lower()
-    return any(word in text for word in ("random", "test-made", "untrained", "=true"))
+def is_random_label(meta: Mapping[str, object]) -> bool:
+    """Whether checkpoint metadata says the weights are random or test-made: a true "random" flag
+    (else a true "allow_random_vgg": trained from a random VGG19/LTE), or an origin text with
+    "random", "test-made" or "untrained". Values may be bools or their `str` ("True")."""
+    def flag(value: object) -> bool | None:
+        text = str(value).strip().lower()
+        return True if text in _TRUE else False if text in _FALSE else None
+
+    flags = {key: flag(meta[key]) for key in _FLAG_KEYS if key in meta}
+    if flags.get("random") or ("random" not in flags and flags.get("allow_random_vgg")):
+        return True
+    texts = [str(meta[k]) for k in _ORIGIN_KEYS if k in meta]
+    texts += [str(meta[k]) for k in _FLAG_KEYS if k in flags and flags[k] is None]  # a sentence, not a flag
+    text = " ".join(texts).lower()
+    return any(word in text for word in _RANDOM_WORDS)
 
 
 def weights_record(path: str | os.PathLike | None, found_in: str | None) -> dict[str, object]:

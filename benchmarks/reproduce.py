@@ -42,10 +42,11 @@ import argparse
 import os
 import subprocess
 import sys
-import tomllib
 from collections import Counter
 from pathlib import Path
-from typing import Sequence
+from typing import Annotated, Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchmarks import report as report_mod
 from benchmarks import report_text
@@ -53,33 +54,58 @@ from benchmarks import published
 from ttsr.errors import (EXIT_INTERRUPTED, EXIT_NOTHING_MEASURED, EXIT_OK, EXIT_STRICT, EXIT_USER_ERROR, UserError,
                          cli_main)
 from ttsr.fileio import check_output_dir
+from ttsr.train_config import describe_errors, read_toml
 
 TABLES = ("table1", "table2", "table3", "table4", "sisr", "demo")
 CONFIG_ENV = "TTSR_BENCH_CONFIG"
 DATA_ENV = "TTSR_BENCH_DATA"
 DEFAULT_CONFIG = "ttsr-bench.toml"
-_CONFIG_KEYS = {"data_root", "device", "metrics", "methods", "weights", "max_memory", "published"}
+
+
+class ReproduceConfig(BaseModel):
+    """The keys of a reproduce config file (see the module docstring), types checked strictly."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    data_root: str | None = Field(None, min_length=1, description="a folder path (a string)")
+    device: Literal["auto", "cpu", "cuda"] | None = None
+    metrics: list[str] | None = None
+    methods: list[str] | None = None
+    weights: dict[str, str] = Field(default_factory=dict)
+    max_memory: str | Annotated[int, Field(ge=1)] | None = Field(
+        None, description='a size such as "8GiB" (a string) or bytes (an integer ≥ 1)')
+    published: str | list[str] | None = Field(
+        None, description="your published-numbers file, or a list of them (benchmarks.published)")
+
+
+def _config_path_value(value: str, base: Path) -> Path:
+    """A path from the config file: `~` expanded, relative to the file's folder."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else base / p
 
 
 def load_config(path: str | os.PathLike | None) -> tuple[dict, Path | None]:
-    """The config file named, or `$TTSR_BENCH_CONFIG`, or ./ttsr-bench.toml; ({}, None) when none."""
+    """The config file named, or `$TTSR_BENCH_CONFIG`, or ./ttsr-bench.toml; ({}, None) when none.
+
+    Every key is checked (type, allowed values, `data_root` an existing folder); a `UserError`
+    names the file and the key. Keys that are absent are left out of the returned dict."""
     explicit = path or os.environ.get(CONFIG_ENV)
     candidate = Path(explicit).expanduser() if explicit else Path(DEFAULT_CONFIG)
     if not candidate.is_file():
         if explicit:
             raise UserError(f"config file {candidate} not found (from {'--config' if path else '$' + CONFIG_ENV})")
         return {}, None
+    data = read_toml(candidate, what="reproduce config")
     try:
-        with open(candidate, "rb") as handle:
-            data = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as err:
-        raise UserError(f"{candidate}: not valid TOML ({err}); see `python -m benchmarks.reproduce --help`") from err
-    unknown = sorted(set(data) - _CONFIG_KEYS)
-    if unknown:
-        raise UserError(f"{candidate}: unknown keys {unknown}; known: {sorted(_CONFIG_KEYS)}")
-    if not isinstance(data.get("weights", {}), dict):
-        raise UserError(f"{candidate}: [weights] must be a table of NAME = \"PATH\"")
-    return data, candidate
+        checked = ReproduceConfig.model_validate(data)
+    except ValidationError as err:
+        raise UserError(f"{candidate}: {describe_errors(err, ReproduceConfig)}; "
+                        f"see `python -m benchmarks.reproduce --help`") from None
+    if checked.data_root is not None:
+        folder = _config_path_value(checked.data_root, candidate.parent)
+        if not folder.is_dir():
+            raise UserError(f"{candidate}: data_root = {checked.data_root!r}: folder {folder} not found; "
+                            f"fix data_root in the config (relative paths start at the config's folder)")
+    return {key: getattr(checked, key) for key in data}, candidate
 
 
 def resolve(args: argparse.Namespace) -> dict:
@@ -87,19 +113,18 @@ def resolve(args: argparse.Namespace) -> dict:
     config, config_path = load_config(args.config)
     base = config_path.parent if config_path else Path.cwd()
 
-    def config_path_value(value: str) -> str:
-        p = Path(str(value)).expanduser()
-        return str(p if p.is_absolute() else base / p)
-
     if args.data_root:
         data_root, data_from = args.data_root, "--data-root"
     elif config.get("data_root"):
-        data_root, data_from = config_path_value(config["data_root"]), str(config_path)
+        data_root, data_from = str(_config_path_value(config["data_root"], base)), f"{config_path} data_root"
     elif os.environ.get(DATA_ENV):
         data_root, data_from = os.environ[DATA_ENV], f"${DATA_ENV}"
+        if not Path(data_root).expanduser().is_dir():
+            raise UserError(f"${DATA_ENV} = {data_root!r}: folder not found; set it to the folder holding "
+                            f"the test sets, or pass --data-root")
     else:
         data_root, data_from = None, "runner default (./data, else the built-in demo set)"
-    weights = {str(k): config_path_value(v) for k, v in (config.get("weights") or {}).items()}
+    weights = {name: str(_config_path_value(value, base)) for name, value in config.get("weights", {}).items()}
     for item in args.weights or []:
         if "=" not in item:
             raise UserError(f"--weights {item!r}: expected NAME=PATH, e.g. --weights ttsr-rec=TTSR-rec.pt")

@@ -87,6 +87,8 @@ def test_strict_fails_far_outside_tolerance(tmp_path, monkeypatch, capsys):
 def test_settings_from_config_and_environment(tmp_path, monkeypatch):
     config = tmp_path / "ttsr-bench.toml"
     config.write_text('data_root = "sets"\ndevice = "cpu"\n[weights]\nttsr-rec = "ckpt/TTSR-rec.pt"\n', encoding="utf-8")
+    (tmp_path / "sets").mkdir()
+    (tmp_path / "env-data").mkdir()
     ns = argparse.Namespace(config=str(config), data_root=None, weights=["ttsr=/abs/TTSR.pt"], device=None,
                             metrics=None, methods=None)
     settings = reproduce.resolve(ns)
@@ -107,8 +109,54 @@ def test_bad_config_is_a_user_error(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text('data_rot = "x"\n', encoding="utf-8")
     assert reproduce.main(["table1", "--config", str(bad), "--no-run"]) == 2
-    assert "unknown keys ['data_rot']" in capsys.readouterr().err
+    assert "unknown key or table [data_rot]" in capsys.readouterr().err
     assert reproduce.main(["table1", "--config", str(tmp_path / "none.toml")]) == 2
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('metrics = "psnr"\n', 'metrics = "psnr": expected a list of strings'),
+    ('methods = ["ttsr", 3]\n', "methods[1] = 3: expected a list of strings"),
+    ('device = "gpu"\n', 'device = "gpu": expected one of "auto", "cpu", "cuda"'),
+    ('data_root = 7\n', "data_root = 7: expected a folder path (a string)"),
+    ('data_root = "missing-folder"\n', "data_root = 'missing-folder': folder "),
+    ('weights = "w.pt"\n', '[weights] must be a table, not "w.pt"'),
+    ('[weights]\nttsr = 1\n', "[weights] ttsr = 1: expected a string"),
+    ('max_memory = 1.5\n', 'max_memory = 1.5: expected a size such as "8GiB" (a string) or bytes (an integer ≥ 1)'),
+    ('max_memory = true\n', "max_memory = true: expected"),
+    (b'device = "cpu\xff"\n', "not UTF-8 text (byte 0xff on line 1)"),
+])
+def test_config_keys_are_checked_naming_the_file_and_key(tmp_path, capsys, text, expected):
+    """A wrong type or value in the config is blamed on the file and key (not on --data-root), one line, exit 2;
+    a string where a list is expected is not split into letters."""
+    config = tmp_path / "conf.toml"
+    config.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    assert reproduce.main(["table1", "--config", str(config), "--no-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {config}: "), err
+    assert expected in err and "--data-root" not in err, err
+
+
+def test_config_values_reach_the_runner_unchanged(tmp_path):
+    (tmp_path / "sets").mkdir()
+    config = tmp_path / "conf.toml"
+    config.write_text('data_root = "sets"\nmetrics = ["psnr", "ssim"]\nmethods = ["bicubic"]\n'
+                      'max_memory = "2GiB"\ndevice = "auto"\n', encoding="utf-8")
+    ns = argparse.Namespace(config=str(config), data_root=None, weights=None, device=None, metrics=None, methods=None)
+    settings = reproduce.resolve(ns)
+    assert settings["data_from"] == f"{config} data_root"
+    command = reproduce.runner_command("table1", Path("runs/table1"), settings, force=False)
+    assert command[command.index("--metrics") + 1:command.index("--metrics") + 3] == ["psnr", "ssim"]
+    assert command[command.index("--methods") + 1] == "bicubic"
+    assert command[command.index("--max-memory") + 1] == "2GiB"
+
+
+def test_missing_environment_data_root_names_the_variable(tmp_path, monkeypatch):
+    monkeypatch.setenv("TTSR_BENCH_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.delenv("TTSR_BENCH_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    ns = argparse.Namespace(config=None, data_root=None, weights=None, device=None, metrics=None, methods=None)
+    with pytest.raises(reproduce.UserError, match=r"^\$TTSR_BENCH_DATA = .*nowhere'?: folder not found"):
+        reproduce.resolve(ns)
 
 
 @pytest.mark.parametrize("env", ["reproduce-table1", "reproduce-table2", "reproduce-table3", "reproduce-table4", "demo"])

@@ -96,6 +96,11 @@ def test_steps_are_finite_frozen_parts_stay_and_the_export_loads(init_file, tmp_
     with safe_open(str(exported), framework="pt") as handle:
         origin = handle.metadata()["origin"]
     assert "trained by ttsr-bench" in origin and "random" in origin
+    from benchmarks.manifest import weights_record
+
+    record = weights_record(exported, "--weights")
+    assert record["random"] is True and record["metadata"]["random"] == "True"
+    assert "RANDOM initialisation: random content extractor and VGG19" in record["metadata"]["origin"]
     method = registry.get("srntt").load(exported, "cpu")
     lr = torch.rand(1, 3, 8, 8) * 255
     lr_up = torch.nn.functional.interpolate(lr, scale_factor=4, mode="bicubic").clamp(0, 255)

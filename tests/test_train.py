@@ -64,14 +64,66 @@ def test_missing_vgg_weights_stop_with_one_line(tmp_path, monkeypatch, capsys):
 
 
 def test_random_vgg_is_recorded_in_the_exported_generator(tmp_path):
-    from ttsr.checkpoint import load_ttsr
+    """Test-made weights (random VGG19/LTE): every file the trainer writes is labelled random for the manifest."""
+    from benchmarks.manifest import weights_record
+    from ttsr.checkpoint import load_ttsr, save_ttsr
 
     cfg = small_config(schedule={"init_epochs": 1, "epochs": 0})
-    small_trainer(cfg, tmp_path).fit()
+    trainer = small_trainer(cfg, tmp_path)
+    trainer.validator = lambda predict: {"val_psnr": 20.0}
+    trainer.fit()
     model = load_ttsr(tmp_path / "model_last.pt")
-    assert model.checkpoint_metadata["allow_random_vgg"] is True
+    assert model.checkpoint_metadata["allow_random_vgg"] is True and model.checkpoint_metadata["random"] is True
+    assert "RANDOM initialisation" in model.checkpoint_metadata["origin"]
     state = torch.load(tmp_path / STATE_FILE, weights_only=True)
     assert state["metadata"]["allow_random_vgg"] is True
+    for name in ("model_last.pt", "model_best.pt", STATE_FILE):
+        record = weights_record(tmp_path / name, "--weights")
+        assert record["random"] is True and "RANDOM" in record["origin"], name
+    # the same network saved as a plain state dict, without metadata: nothing says it is random
+    save_ttsr(model, tmp_path / "plain.pt", release_format=True)
+    assert weights_record(tmp_path / "plain.pt", "--weights")["random"] is False
+
+
+def test_a_cli_run_with_random_vgg_says_so_in_its_checkpoints(tmp_path):
+    """`ttsr.train.build(allow_random_vgg=True)` (what --allow-random-vgg runs): the exports' metadata has
+    "random": true and an "origin" naming the random VGG19; the manifest labels them random."""
+    from benchmarks.manifest import is_random_label, weights_record
+    from ttsr.train import build
+
+    cfg = small_config(data={"kind": "demo", "repeats": 1}, schedule={"init_epochs": 1, "epochs": 0, "max_steps": 2})
+    trainer = build(cfg, allow_random_vgg=True, root=tmp_path, out=tmp_path / "run", device="cpu", progress=False,
+                    with_validation=False)
+    trainer.fit()
+    for name in ("model_last.pt", STATE_FILE):
+        record = weights_record(tmp_path / "run" / name, "--weights")
+        assert record["random"] is True, name
+        assert "random VGG19" in record["metadata"]["origin" if name != STATE_FILE else "random_parts"], record
+    exported = torch.load(tmp_path / "run" / "model_last.pt", weights_only=True)["metadata"]
+    assert exported["random"] is True and exported["allow_random_vgg"] is True
+    assert exported["origin"].startswith("trained by ttsr-bench (ttsr recipe, config test, step 2); RANDOM")
+    # what the trainer writes for a run from ImageNet VGG19 is not labelled random
+    real = {**exported, "random": False, "allow_random_vgg": False, "vgg19_weights": "imagenet", "random_parts": "",
+            "origin": "trained by ttsr-bench (ttsr recipe, config test, step 2)"}
+    assert not is_random_label({k: str(v) for k, v in real.items()})
+
+
+@pytest.mark.parametrize("meta, random", [
+    ({}, False),
+    ({"origin": "random weights (test)"}, True),
+    ({"origin": "converted from the official SRNTT release files"}, False),
+    ({"allow_random_vgg": "True"}, True),
+    ({"allow_random_vgg": "False"}, False),
+    ({"random": "True", "origin": "trained by ttsr-bench"}, True),
+    ({"random": "False", "allow_random_vgg": "True", "origin": "trained by ttsr-bench"}, False),
+    ({"random": "False", "origin": "trained from random values in the release layout (test-made)"}, True),
+    ({"init_origin": "random values in the release layout (test-made, not the official SRNTT weights)"}, True),
+    ({"note": "untrained"}, True),
+])
+def test_is_random_label(meta, random):
+    from benchmarks.manifest import is_random_label
+
+    assert is_random_label(meta) is random
 
 
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):

@@ -58,3 +58,44 @@ def small_trainer(cfg: TrainConfig, out, images=None, **kwargs) -> Trainer:
 
 def generator_state(path) -> dict[str, torch.Tensor]:
     return torch.load(path, map_location="cpu", weights_only=True)["generator"]
+
+
+class Crash(Exception):
+    """Stands for kill -9 / Ctrl-C: the process stops where it is, nothing more is written."""
+
+
+def crash_in_step(trainer: Trainer, step: int) -> None:
+    """Make `trainer` stop (raise `Crash`) when it is about to run global step `step`."""
+    real = trainer.train_step
+
+    def train_step(batch, phase):
+        if trainer.step + 1 == step:
+            raise Crash(f"killed before step {step}")
+        return real(batch, phase)
+
+    trainer.train_step = train_step
+
+
+def assert_same_state(a, b, where: str = "train_state") -> None:
+    """Recursive bitwise equality of two loaded `train_state.pt` (tensors: dtype and values)."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape, where
+        assert torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and a.keys() == b.keys(), (where, sorted(a), sorted(b))
+        for key in a:
+            assert_same_state(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_state(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, (where, a, b)
+
+
+def log_rows(folder, timing=("seconds",)) -> list[dict]:
+    """`log.csv` rows without the timing columns."""
+    import csv
+
+    with open(folder / "log.csv", newline="", encoding="utf-8") as handle:
+        return [{k: v for k, v in row.items() if k not in timing} for row in csv.DictReader(handle)]

@@ -18,6 +18,12 @@ The ImageNet VGG19 weights (LTE initialisation and perceptual loss) must be in t
 cache; `--allow-random-vgg` replaces them by random weights for smoke tests only, and the
 checkpoints say so. SRNTT's configs (`configs/srntt*.toml`) train with `python -m baselines.srntt.train`,
 which reuses this module's data, validation and command line.
+
+The config is checked whole (`ttsr.train_config`: every key's type and range, `[model]` too)
+before any model or data is built. Numeric options and their ranges (`--help`): `--max-steps`
+N ≥ 0 (0: the config's epochs), `--stop-after` N ≥ 1, `--val-every` N ≥ 0, `--checkpoint-every`
+N ≥ 1, `--num-workers` N ≥ 0, `--threads` N ≥ 0; a value out of range, like any usage error,
+is one line and exit status 2.
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -33,7 +40,8 @@ import torch
 from ttsr.errors import UserError, cli_main
 from ttsr.fileio import check_output_dir
 from ttsr.pretrained import find_backbone, missing_backbone_message
-from ttsr.train_config import TrainConfig, load_config
+from ttsr.train_config import CheckpointConfig, DataConfig, DeviceConfig, ScheduleConfig, TrainConfig, \
+    TTSRModelTable, ValConfig, load_config
 from ttsr.train_data import IMAGE_SUFFIXES, CUFEDPairs, RefSRTrainSet, SelfReferencePairs, to_tensor
 
 
@@ -151,10 +159,11 @@ def needs_vgg(cfg: TrainConfig, model_config) -> bool:
 
 
 def check_method(cfg: TrainConfig) -> None:
-    """This CLI trains TTSR; other methods' configs name their own training CLI."""
+    """This CLI trains TTSR (its `[model]` table checked too); other methods' configs name their own CLI."""
     if cfg.method != "ttsr":
         hint = "; SRNTT configs train with python -m baselines.srntt.train" if cfg.method.startswith("srntt") else ""
-        raise UserError(f"method {cfg.method!r} has no training recipe here (known: ttsr){hint}")
+        raise UserError(f"{cfg.source}: method = {cfg.method!r} has no training recipe here (known: ttsr){hint}")
+    cfg.check_model(TTSRModelTable)
 
 
 def build(cfg: TrainConfig, *, allow_random_vgg: bool, root: Path, out: Path, device: str | None = None,
@@ -168,7 +177,7 @@ def build(cfg: TrainConfig, *, allow_random_vgg: bool, root: Path, out: Path, de
     try:
         model_config = build_model_config(cfg.model)
     except (TypeError, ValueError) as err:
-        raise UserError(f"[model] in the config: {err}") from err
+        raise UserError(f"{cfg.source}: [model] {err}") from err
     if needs_vgg(cfg, model_config) and not allow_random_vgg and find_backbone("vgg19") is None:
         raise UserError(missing_backbone_message(
             "vgg19", "training (LTE initialisation §3.1 and perceptual loss §3.4)")
@@ -181,7 +190,8 @@ def build(cfg: TrainConfig, *, allow_random_vgg: bool, root: Path, out: Path, de
         vgg = VGG19Relu51(random_ok=allow_random_vgg)
     info = dist_info or init_distributed("cuda" if (device or "").startswith("cuda") or
                                          (device is None and torch.cuda.is_available()) else "cpu")
-    metadata = {"allow_random_vgg": bool(allow_random_vgg),
+    metadata = {"allow_random_vgg": bool(allow_random_vgg), "random": bool(allow_random_vgg),
+                "random_parts": "random VGG19 (perceptual loss) and LTE (--allow-random-vgg)" if allow_random_vgg else "",
                 "vgg19_weights": "random (--allow-random-vgg, smoke test only)" if allow_random_vgg else "imagenet",
                 "git_commit": git_commit(), "torch": str(torch.__version__), "config_name": cfg.name}
     trainer = Trainer(cfg, recipe, dataset, out, perceptual_net=vgg, metadata=metadata, device=device,
@@ -216,7 +226,7 @@ def describe_parameters(cfg: TrainConfig) -> str:
     try:
         model_config = build_model_config(cfg.model)
     except (TypeError, ValueError) as err:
-        raise UserError(f"[model] in the config: {err}") from err
+        raise UserError(f"{cfg.source}: [model] {err}") from err
     total, lte = parameter_count(model_config), parameter_count(model_config, "LTE")
     return (f"{cfg.name}: TTSR {total / 1e6:.3f}M parameters (MainNet {(total - lte) / 1e6:.3f}M, "
             f"LTE {lte / 1e6:.3f}M)")
@@ -237,15 +247,46 @@ def apply_overrides(cfg: TrainConfig, args: argparse.Namespace) -> TrainConfig:
         cfg.device.tf32 = True
     if args.threads is not None:
         cfg.device.threads = args.threads
-    cfg.validate("command line")
+    cfg.validate(f"{cfg.source} with the command-line options")
     return cfg
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (`UserError`, exit 2 through `cli_main`)."""
+
+    def error(self, message: str):
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def int_option(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high]; a clear message naming the range otherwise."""
+    expected = f"an integer ≥ {low}" + (f" and ≤ {high}" if high is not None else "")
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer; expected {expected}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{value} is out of range; expected {expected}")
+        return value
+
+    parse.__name__ = expected
+    return parse
+
+
+def config_option(section: type, key: str) -> Callable[[str], int]:
+    """An argparse type with the range of the config key `[section] key` (`ttsr.train_config`)."""
+    metadata = section.model_fields[key].metadata
+    low = next(getattr(m, "ge") for m in metadata if getattr(m, "ge", None) is not None)
+    high = next((getattr(m, "le") for m in metadata if getattr(m, "le", None) is not None), None)
+    return int_option(low, high)
 
 
 def make_parser(prog: str = "python -m ttsr.train", description: str = __doc__.split("\n")[0]
                 ) -> argparse.ArgumentParser:
     """The training CLI's options (other methods' training CLIs add their own to it)."""
-    p = argparse.ArgumentParser(prog=prog, description=description,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="training TOML (configs/*.toml)")
     p.add_argument("--data-root", help="data root (CUFED: holds train/input and train/ref; "
                                        "default [data] root, $TTSR_BENCH_DATA, ./data)")
@@ -254,12 +295,18 @@ def make_parser(prog: str = "python -m ttsr.train", description: str = __doc__.s
     p.add_argument("--allow-random-vgg", action="store_true",
                    help="random VGG19 when the ImageNet weights are absent (smoke tests only; recorded)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when present)")
-    p.add_argument("--max-steps", type=int, help="stop after this many steps in total")
-    p.add_argument("--stop-after", type=int, help="checkpoint and stop at this step (as if interrupted)")
-    p.add_argument("--val-every", type=int, help="validate every N steps (0: every epoch)")
-    p.add_argument("--checkpoint-every", type=int)
-    p.add_argument("--num-workers", type=int)
-    p.add_argument("--threads", type=int, help="CPU threads per process")
+    p.add_argument("--max-steps", type=config_option(ScheduleConfig, "max_steps"), metavar="N",
+                   help="stop after N ≥ 0 steps in total (0: run the config's epochs) [schedule] max_steps")
+    p.add_argument("--stop-after", type=int_option(1), metavar="N",
+                   help="checkpoint and stop at global step N ≥ 1 (as if interrupted)")
+    p.add_argument("--val-every", type=config_option(ValConfig, "every"), metavar="N",
+                   help="validate every N ≥ 0 steps (0: every epoch) [val] every")
+    p.add_argument("--checkpoint-every", type=config_option(CheckpointConfig, "every"), metavar="N",
+                   help="write train_state.pt every N ≥ 1 steps [checkpoint] every")
+    p.add_argument("--num-workers", type=config_option(DataConfig, "num_workers"), metavar="N",
+                   help="data-loader processes, N ≥ 0 [data] num_workers")
+    p.add_argument("--threads", type=config_option(DeviceConfig, "threads"), metavar="N",
+                   help="CPU threads per process, N ≥ 0 (0: torch's default) [device] threads")
     p.add_argument("--amp", choices=("none", "bf16", "fp16"), help="CUDA mixed precision")
     p.add_argument("--tf32", action="store_true", help="allow TF32 matmuls/convolutions on CUDA")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
@@ -291,6 +338,7 @@ def fit_and_report(trainer, args: argparse.Namespace, out: Path) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     cfg = apply_overrides(load_config(args.config), args)
+    check_method(cfg)  # the whole config, [model] included, before anything is built
     out = Path(args.out) if args.out else Path("runs") / "train" / cfg.name
     if args.dry_run:
         print(describe_parameters(cfg))

@@ -1,187 +1,394 @@
-"""Training configuration: a TOML file (stdlib `tomllib`) read into dataclasses.
+"""Training configuration: a TOML file (stdlib `tomllib`) validated with pydantic v2 models.
 
-Tables and their defaults (the release's `train.sh` / `option.py` recipe, paper §4.1):
+Every key, its type and range, and its default (the release's `train.sh` / `option.py` recipe,
+paper §4.1). Numbers are TOML integers or floats ("a number" also takes an integer; "an integer"
+takes no float); nothing is converted from a string.
 
-    [model]       TTSRConfig fields: n_feats = 64, num_res_blocks = [16, 16, 8, 4], res_scale,
-                  hard_attention, soft_attention, learnable_lte, csfi (all true)
-    [data]        kind = "cufed" | "folder" | "demo"; root; folders = [...] (kind "folder", paths
-                  relative to root); repeats (self-reference epochs); patch = 160; scale = 4;
-                  batch_size = 9 (global); num_workers = 4; seed = 0
-    [schedule]    init_epochs = 2 (reconstruction only), epochs = 50 (all losses), max_steps = 0
-                  (0: run the epochs), lr_decay_epochs = 0 (StepLR step in epochs, 0: none — the
-                  release's 999999), lr_gamma = 0.5
-    [optim]       lr = 1e-4, lr_lte = 1e-5, betas = [0.9, 0.999], eps = 1e-8,
-                  lr_d = 1e-4, betas_d = [0.0, 0.9]
-    [loss]        rec = 1, per = 1e-2, tpl = 1e-2, adv = 1e-3 (weights, 0 disables), rec_type = "l1",
-                  tpl_type = "l2", tpl_use_S = false, gan_k = 2, gp_weight = 10
-    [val]         every = 0 (steps; 0: at the end of each epoch), dataset = "auto" | "cufed5" |
-                  "demo" | "none", max_images = 0 (all), ref_level = 1
-    [checkpoint]  every = 500 (steps)
-    [log]         every = 10 (steps)
-    [device]      amp = "none" | "bf16" | "fp16" (CUDA only), tf32 = false, channels_last = true,
-                  cudnn_benchmark = true, threads = 0 (CPU threads, 0: torch's default)
+    name                 a name of letters, digits, '.', '_', '-' (the default run folder)   "ttsr"
+    method               a non-empty string: "ttsr" (python -m ttsr.train), "srntt" or
+                         "srntt-rec" (python -m baselines.srntt.train)                   "ttsr"
+    [model]              a table, checked by the method's training CLI before anything is built:
+                         TTSR: n_feats (an integer ≥ 2), num_res_blocks (a list of 4 integers,
+                         each ≥ 0), res_scale (a number > 0), hard_attention, soft_attention,
+                         learnable_lte, csfi (true or false; soft_attention needs hard_attention);
+                         SRNTT: see baselines.srntt.train
+    [data]
+      kind               one of "cufed", "folder", "demo"                                      "cufed"
+      root               a string (data root; "": --data-root, $TTSR_BENCH_DATA, ./data)       ""
+      folders            a list of strings (kind "folder": HR image folders under root)        []
+      repeats            an integer ≥ 1 (self-reference samples per image and epoch)           1
+      patch              an integer ≥ 16 (HR patch side in pixels; a multiple of scale;
+                         VGG19 relu5_1 pools 4 times)                                          160
+      scale              4 (TTSR and SRNTT are 4× networks)                             4
+      batch_size         an integer ≥ 1 (global, over all processes)                           9
+      num_workers        an integer ≥ 0 (data-loader processes)                                4
+      seed               an integer ≥ 0 and ≤ 4294967295                                       0
+    [schedule]
+      init_epochs        an integer ≥ 0 (reconstruction only)                                  2
+      epochs             an integer ≥ 0 (all losses; init_epochs + epochs ≥ 1)                 50
+      max_steps          an integer ≥ 0 (stop after this many steps; 0: run the epochs)       0
+      lr_decay_epochs    an integer ≥ 0 (StepLR step in epochs; 0: none, the release's 999999) 0
+      lr_gamma           a number > 0 and ≤ 1 (StepLR factor)                                  0.5
+    [optim]
+      lr                 a number > 0 (Adam, generator)                                       1e-4
+      lr_lte             a number ≥ 0 (Adam, TTSR's LTE)                                       1e-5
+      betas              a list of 2 numbers, each ≥ 0 and < 1                                 [0.9, 0.999]
+      eps                a number > 0                                                          1e-8
+      lr_d               a number > 0 (Adam, critic)                                           1e-4
+      betas_d            a list of 2 numbers, each ≥ 0 and < 1                                 [0.0, 0.9]
+    [loss]
+      rec                a number > 0 (weights; the reconstruction loss always trains)         1
+      per                a number ≥ 0 (0 disables)                                             1e-2
+      tpl                a number ≥ 0 (0 disables)                                             1e-2
+      adv                a number ≥ 0 (0 disables)                                             1e-3
+      rec_type           one of "l1", "l2"                                                     "l1"
+      tpl_type           one of "l1", "l2"                                                     "l2"
+      tpl_use_S          true or false                                                         false
+      gan_k              an integer ≥ 1 (critic updates per generator update)                  2
+      gp_weight          a number ≥ 0 (WGAN-GP λ)                                              10
+    [val]
+      every              an integer ≥ 0 (steps; 0: at the end of each epoch)                   0
+      dataset            one of "auto", "cufed5", "demo", "none"                               "auto"
+      max_images         an integer ≥ 0 (0: all)                                               0
+      ref_level          an integer ≥ 1 and ≤ 5 (CUFED5 reference level)                      1
+    [checkpoint]
+      every              an integer ≥ 1 (steps)                                                500
+    [log]
+      every              an integer ≥ 1 (steps)                                                10
+    [device]
+      amp                one of "none", "bf16", "fp16" (CUDA only)                             "none"
+      tf32               true or false                                                         false
+      channels_last      true or false                                                         true
+      cudnn_benchmark    true or false                                                         true
+      threads            an integer ≥ 0 (CPU threads; 0: torch's default)                      0
 
-Unknown tables or keys are errors (a typo must not silently fall back to a default).
+Unknown tables or keys are errors (a typo must not silently fall back to a default). The whole
+file is checked at once, before any model or data is built: every problem is reported on one
+line naming the file, the key, the value and the expected type and range (`UserError`, exit 2).
 """
 from __future__ import annotations
 
-import dataclasses
+import json
 import tomllib
-from dataclasses import dataclass, field
+import types
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from ttsr.errors import UserError
 
+_STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+Beta = Annotated[float, Field(ge=0, lt=1)]
 
-@dataclass
-class DataConfig:
-    kind: str = "cufed"
+
+class _Section(BaseModel):
+    model_config = _STRICT
+
+
+class DataConfig(_Section):
+    kind: Literal["cufed", "folder", "demo"] = "cufed"
     root: str = ""
-    folders: list[str] = field(default_factory=list)
-    repeats: int = 1
-    patch: int = 160
-    scale: int = 4
-    batch_size: int = 9
-    num_workers: int = 4
-    seed: int = 0
+    folders: list[str] = Field(default_factory=list)
+    repeats: int = Field(1, ge=1)
+    patch: int = Field(160, ge=16)
+    scale: Literal[4] = 4
+    batch_size: int = Field(9, ge=1)
+    num_workers: int = Field(4, ge=0)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+
+    @model_validator(mode="after")
+    def _patch_fits_scale(self) -> "DataConfig":
+        if self.patch % self.scale:
+            raise ValueError(f"patch = {self.patch}: expected a multiple of scale ({self.scale})")
+        return self
 
 
-@dataclass
-class ScheduleConfig:
-    init_epochs: int = 2
-    epochs: int = 50
-    max_steps: int = 0
-    lr_decay_epochs: int = 0
-    lr_gamma: float = 0.5
+class ScheduleConfig(_Section):
+    init_epochs: int = Field(2, ge=0)
+    epochs: int = Field(50, ge=0)
+    max_steps: int = Field(0, ge=0)
+    lr_decay_epochs: int = Field(0, ge=0)
+    lr_gamma: float = Field(0.5, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _some_epochs(self) -> "ScheduleConfig":
+        if self.init_epochs + self.epochs < 1:
+            raise ValueError("init_epochs + epochs = 0: expected at least one epoch")
+        return self
 
 
-@dataclass
-class OptimConfig:
-    lr: float = 1e-4
-    lr_lte: float = 1e-5
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    eps: float = 1e-8
-    lr_d: float = 1e-4
-    betas_d: list[float] = field(default_factory=lambda: [0.0, 0.9])
+class OptimConfig(_Section):
+    lr: float = Field(1e-4, gt=0)
+    lr_lte: float = Field(1e-5, ge=0)
+    betas: list[Beta] = Field(default_factory=lambda: [0.9, 0.999], min_length=2, max_length=2)
+    eps: float = Field(1e-8, gt=0)
+    lr_d: float = Field(1e-4, gt=0)
+    betas_d: list[Beta] = Field(default_factory=lambda: [0.0, 0.9], min_length=2, max_length=2)
 
 
-@dataclass
-class LossConfig:
-    rec: float = 1.0
-    per: float = 1e-2
-    tpl: float = 1e-2
-    adv: float = 1e-3
-    rec_type: str = "l1"
-    tpl_type: str = "l2"
+class LossConfig(_Section):
+    rec: float = Field(1.0, gt=0)
+    per: float = Field(1e-2, ge=0)
+    tpl: float = Field(1e-2, ge=0)
+    adv: float = Field(1e-3, ge=0)
+    rec_type: Literal["l1", "l2"] = "l1"
+    tpl_type: Literal["l1", "l2"] = "l2"
     tpl_use_S: bool = False
-    gan_k: int = 2
-    gp_weight: float = 10.0
+    gan_k: int = Field(2, ge=1)
+    gp_weight: float = Field(10.0, ge=0)
 
 
-@dataclass
-class ValConfig:
-    every: int = 0
-    dataset: str = "auto"
-    max_images: int = 0
-    ref_level: int = 1
+class ValConfig(_Section):
+    every: int = Field(0, ge=0)
+    dataset: Literal["auto", "cufed5", "demo", "none"] = "auto"
+    max_images: int = Field(0, ge=0)
+    ref_level: int = Field(1, ge=1, le=5)
 
 
-@dataclass
-class CheckpointConfig:
-    every: int = 500
+class CheckpointConfig(_Section):
+    every: int = Field(500, ge=1)
 
 
-@dataclass
-class LogConfig:
-    every: int = 10
+class LogConfig(_Section):
+    every: int = Field(10, ge=1)
 
 
-@dataclass
-class DeviceConfig:
-    amp: str = "none"
+class DeviceConfig(_Section):
+    amp: Literal["none", "bf16", "fp16"] = "none"
     tf32: bool = False
     channels_last: bool = True
     cudnn_benchmark: bool = True
-    threads: int = 0
+    threads: int = Field(0, ge=0)
 
 
-@dataclass
-class TrainConfig:
-    name: str = "ttsr"
-    method: str = "ttsr"
-    model: dict[str, Any] = field(default_factory=dict)
-    data: DataConfig = field(default_factory=DataConfig)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    val: ValConfig = field(default_factory=ValConfig)
-    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
-    log: LogConfig = field(default_factory=LogConfig)
-    device: DeviceConfig = field(default_factory=DeviceConfig)
+class TTSRModelTable(_Section):
+    """`[model]` of a TTSR config (`ttsr.config.TTSRConfig`'s fields, types checked)."""
+
+    n_feats: int = Field(64, ge=2)
+    num_res_blocks: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [16, 16, 8, 4],
+                                                             min_length=4, max_length=4)
+    res_scale: float = Field(1.0, gt=0)
+    hard_attention: bool = True
+    soft_attention: bool = True
+    learnable_lte: bool = True
+    csfi: bool = True
+
+    @model_validator(mode="after")
+    def _soft_needs_hard(self) -> "TTSRModelTable":
+        if self.soft_attention and not self.hard_attention:
+            raise ValueError("soft_attention = true needs hard_attention = true (S weights the transferred textures)")
+        return self
+
+
+class TrainConfig(_Section):
+    name: str = Field("ttsr", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                      description="a name of letters, digits, '.', '_', '-'")
+    method: str = Field("ttsr", min_length=1, description="a non-empty string")
+    model: dict[str, Any] = Field(default_factory=dict)
+    data: DataConfig = Field(default_factory=DataConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    val: ValConfig = Field(default_factory=ValConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+    device: DeviceConfig = Field(default_factory=DeviceConfig)
+    _source: str = PrivateAttr("config")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self.model_dump()
+
+    @property
+    def source(self) -> str:
+        """The file (or "command line", "config") the configuration came from, for messages."""
+        return self._source
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], source: str = "config") -> "TrainConfig":
-        sections = {f.name: f for f in dataclasses.fields(cls)}
-        kwargs: dict[str, Any] = {}
-        for key, value in raw.items():
-            if key not in sections:
-                raise UserError(f"{source}: unknown key or table [{key}]; known: {', '.join(sections)}")
-            if key in ("name", "method"):
-                kwargs[key] = str(value)
-            elif key == "model":
-                if not isinstance(value, dict):
-                    raise UserError(f"{source}: [model] must be a table")
-                kwargs[key] = dict(value)
-            else:
-                section_type = sections[key].default_factory  # type: ignore[misc]
-                if not isinstance(value, dict):
-                    raise UserError(f"{source}: [{key}] must be a table")
-                known = {f.name for f in dataclasses.fields(section_type)}
-                unknown = set(value) - known
-                if unknown:
-                    raise UserError(f"{source}: unknown key(s) {sorted(unknown)} in [{key}]; known: {sorted(known)}")
-                kwargs[key] = section_type(**value)
-        config = cls(**kwargs)
-        config.validate(source)
+        """Validate a parsed TOML document; `UserError` listing every problem, prefixed by `source`."""
+        try:
+            config = cls.model_validate(raw)
+        except ValidationError as err:
+            raise UserError(f"{source}: {describe_errors(err, cls)}") from None
+        config._source = source
         return config
 
-    def validate(self, source: str = "config") -> None:
-        checks = [
-            (self.data.kind in ("cufed", "folder", "demo"), "[data] kind must be cufed, folder or demo"),
-            (self.data.batch_size >= 1, "[data] batch_size must be ≥ 1"),
-            (self.data.patch % self.data.scale == 0, "[data] patch must be a multiple of scale"),
-            (self.device.amp in ("none", "bf16", "fp16"), "[device] amp must be none, bf16 or fp16"),
-            (self.loss.rec > 0, "[loss] rec must be > 0 (the reconstruction loss always trains)"),
-            (self.loss.rec_type in ("l1", "l2"), "[loss] rec_type must be l1 or l2"),
-            (self.loss.tpl_type in ("l1", "l2"), "[loss] tpl_type must be l1 or l2"),
-            (self.loss.gan_k >= 1, "[loss] gan_k must be ≥ 1"),
-            (self.schedule.init_epochs >= 0 and self.schedule.epochs >= 0, "[schedule] epochs must be ≥ 0"),
-            (self.val.dataset in ("auto", "cufed5", "demo", "none"), "[val] dataset must be auto, cufed5, demo or none"),
-            (self.checkpoint.every >= 1 and self.log.every >= 1, "[checkpoint]/[log] every must be ≥ 1"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise UserError(f"{source}: {message}")
+    def validate(self, source: str | None = None) -> None:
+        """Check the configuration again (after command-line overrides); `UserError` when invalid."""
+        self.from_dict(self.to_dict(), source or self.source)
+
+    def check_model(self, schema: type[BaseModel]) -> BaseModel:
+        """The `[model]` table validated with the method's `schema`; `UserError` naming the file."""
+        try:
+            return schema.model_validate(self.model)
+        except ValidationError as err:
+            raise UserError(f"{self.source}: {describe_errors(err, schema, prefix=('model',))}") from None
 
     @property
     def total_epochs(self) -> int:
         return self.schedule.init_epochs + self.schedule.epochs
 
 
-def load_config(path: str | Path) -> TrainConfig:
-    """Read a training TOML file; UserError naming the file on any problem."""
+# ----------------------------------------------------------------------------- messages
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
+
+
+def _bounds(metadata: list) -> list[str]:
+    parts = []
+    for item in metadata:
+        for attr, symbol in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤")):
+            value = getattr(item, attr, None)
+            if value is not None:
+                parts.append(f"{symbol} {_number(value)}")
+    return parts
+
+
+def describe_type(annotation: Any, metadata: list | None = None) -> str:
+    """Plain-words type and range of a field, e.g. "an integer ≥ 1", "a list of 2 numbers, each ≥ 0 and < 1"."""
+    metadata = list(metadata or [])
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):  # X | None: optional keys
+        return " or ".join(describe_type(a, metadata) for a in args if a is not type(None))
+    if origin is Annotated:
+        return describe_type(args[0], metadata + list(getattr(args[1], "metadata", [])))
+    if origin is Literal:
+        return json.dumps(args[0]) if len(args) == 1 else "one of " + ", ".join(json.dumps(a) for a in args)
+    bounds = " and ".join(_bounds(metadata))
+    if annotation is bool:
+        return "true or false"
+    if annotation is int:
+        return "an integer" + (f" {bounds}" if bounds else "")
+    if annotation is float:
+        return "a number" + (f" {bounds}" if bounds else "")
+    if annotation is str:
+        return "a string"
+    if origin is list:
+        lengths = {getattr(m, "min_length", None) for m in metadata} | {getattr(m, "max_length", None) for m in metadata}
+        lengths.discard(None)
+        element = describe_type(args[0])
+        count = f"{lengths.pop()} " if len(lengths) == 1 else ""
+        noun = element.split(" ", 2)[1] + "s"  # "an integer ≥ 0" → "integers"
+        rest = element.split(" ", 2)[2] if element.count(" ") >= 2 else ""
+        return f"a list of {count}{noun}" + (f", each {rest}" if rest else "")
+    if origin is dict:
+        return "a table"
+    if _is_table(annotation):
+        return "a table"
+    return str(annotation)
+
+
+def describe_field(model: type[BaseModel], key: str) -> str:
+    info = model.model_fields[key]
+    if info.description:
+        return info.description
+    return describe_type(info.annotation, info.metadata)
+
+
+def _toml(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _locate(model: type[BaseModel], loc: tuple) -> tuple[list[str], type[BaseModel], str | None, list[str]]:
+    """(tables, model of the key, key, rest) of an error location: `[tables] key`, then list
+    indexes / table entries / union members in `rest`."""
+    tables, owner = [], model
+    for i, part in enumerate(loc):
+        info = owner.model_fields.get(part) if isinstance(part, str) else None
+        if info is None:
+            return tables, owner, None, [str(p) for p in loc[i:]]
+        annotation = info.annotation
+        if _is_table(annotation) and i < len(loc) - 1:
+            tables.append(part)
+            owner = annotation
+            continue
+        return tables, owner, part, [str(p) for p in loc[i + 1:]]
+    return tables, owner, None, []
+
+
+def _is_table(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _name(tables: list[str], key: str) -> str:
+    return f"[{'.'.join(tables)}] {key}" if tables else key
+
+
+def describe_errors(err: ValidationError, model: type[BaseModel], prefix: tuple = ()) -> str:
+    """One line for all the errors of a validation: key, value found, type and range expected.
+    `prefix`: the tables `model` sits in (e.g. ("model",) for a `[model]` schema)."""
+    messages: list[str] = []
+    unknown: dict[tuple, tuple[type[BaseModel], list[str]]] = {}
+    for item in err.errors():
+        tables, owner, key, rest = _locate(model, tuple(item["loc"]))
+        tables = list(prefix) + tables
+        kind = item["type"]
+        if kind == "extra_forbidden":
+            unknown.setdefault(tuple(tables), (owner, []))[1].append(rest[0] if key is None else key)
+            continue
+        if kind == "value_error" and key is not None and _is_table(owner.model_fields[key].annotation):
+            tables, key = tables + [key], None
+        if key is None:  # a rule of a whole table (model validator): its own message
+            text = str(item.get("ctx", {}).get("error", item["msg"]))
+            messages.append(f"[{'.'.join(tables)}] {text}" if tables else text)
+            continue
+        annotation = owner.model_fields[key].annotation
+        members = (annotation, *typing.get_args(annotation))
+        if kind in ("model_type", "model_attributes_type", "dict_type") and not rest and any(
+                typing.get_origin(a) is dict or _is_table(a) for a in members):
+            messages.append(f"[{'.'.join(tables + [key])}] must be a table, not {_toml(item['input'])}")
+            continue
+        where, expected = _name(tables, key), describe_field(owner, key)
+        container = next((a for a in members if typing.get_origin(a) in (list, dict)), None)
+        if rest and typing.get_origin(container) is dict:  # an entry of a table: [table] NAME = value
+            where, expected = _name(tables + [key], rest[0]), describe_type(typing.get_args(container)[1])
+        elif rest and rest[0].isdigit():  # an element of a list: the whole list's expectation
+            where += f"[{rest[0]}]"
+        message = f"{where} = {_toml(item['input'])}: expected {expected}"
+        if message not in messages:  # a union reports once per member
+            messages.append(message)
+    for tables, (owner, keys) in unknown.items():
+        known = sorted(owner.model_fields)
+        if tables:
+            messages.insert(0, f"unknown key(s) {sorted(keys)} in [{'.'.join(tables)}]; known: {known}")
+        else:
+            messages.insert(0, f"unknown key or table {', '.join(f'[{k}]' for k in sorted(keys))}; "
+                               f"known: {', '.join(known)}")
+    return "; ".join(messages)
+
+
+# ----------------------------------------------------------------------------- files
+
+def read_toml(path: str | Path, what: str = "config") -> dict[str, Any]:
+    """A TOML file's document; `UserError` naming the file when it is missing, unreadable, not
+    UTF-8 or not TOML."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: config file not found (see configs/*.toml)")
+        raise UserError(f"{path}: {what} file not found" + (" (see configs/*.toml)" if what == "config" else ""))
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+    except OSError as err:
+        raise UserError(f"{path}: cannot read the {what} file ({err.strerror or err})") from err
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise UserError(f"{path}: not UTF-8 text (byte 0x{data[err.start]:02x} on line {line}); "
+                        f"save the file as UTF-8") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise UserError(f"{path}: not valid TOML ({err})") from err
-    try:
-        return TrainConfig.from_dict(raw, source=str(path))
-    except TypeError as err:
-        raise UserError(f"{path}: {err}") from err
+        raise UserError(f"{path}: not valid TOML ({err})") from None
+
+
+def load_config(path: str | Path) -> TrainConfig:
+    """Read and validate a training TOML file; `UserError` naming the file and key on any problem."""
+    return TrainConfig.from_dict(read_toml(path), source=str(path))

@@ -31,9 +31,17 @@ checkpoints, validation and logs. SRNTT, for example, returns its texture (Gram)
 
 Exact resume. The checkpoint (`train_state.pt`, written atomically, loaded with
 `weights_only=True`) holds the generator, critic, both optimisers, the LR schedule, the grad
-scalers, the RNG states (Python, NumPy, torch, CUDA) and the data position (epoch, step in the
-epoch, global step). Sample randomness (crops, flips, GP mixing factors) is a function of
-(seed, epoch, index) (`ttsr.train_data`), so a resumed run sees the same batches.
+scalers, the RNG states (Python, NumPy, torch CPU, CUDA), the data position (epoch, step in the
+epoch, global step) and the partial log window (losses summed since the last `log.csv` row).
+Sample randomness (crops, flips, GP mixing factors) is a function of (seed, epoch, index)
+(`ttsr.train_data`); the sampler's order is torch's `DistributedSampler` seeded by seed + epoch,
+and the data loader draws its workers' base seed from its own generator seeded by (seed, epoch)
+(`loader_generator`), never from the global torch RNG. So a resumed run sees the same batches,
+and after it the RNG states equal those of an uninterrupted run. A checkpoint is written only
+between steps, after the step's log rows and after the end-of-epoch validation (the position is
+then the start of the next epoch); on resume `log.csv`/`log.jsonl` are cut back to the
+checkpointed step, so no row is missing or written twice. A `train_state.pt` that is damaged, of
+another format, recipe or config is refused with one line naming the file (`UserError`).
 
 DDP (`torchrun --nproc_per_node N -m ttsr.train …`): the global batch is split over the ranks
 (`EpochBatchSampler` on torch's `DistributedSampler` order); the generator is wrapped in
@@ -59,6 +67,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ttsr.discriminator import Discriminator
 from ttsr.errors import UserError
@@ -150,6 +160,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def loader_generator(seed: int, epoch: int) -> torch.Generator:
+    """The data loader's own generator for `epoch` (it draws the workers' base seed from it), so
+    iterating a loader leaves the global torch RNG untouched and a resumed epoch starts alike."""
+    state = np.random.SeedSequence([seed, epoch, 0x6C6F6164]).generate_state(1, np.uint64)[0]
+    return torch.Generator().manual_seed(int(state))
+
+
 # ----------------------------------------------------------------------------- schedule
 
 class EpochStepDecay:
@@ -224,6 +241,93 @@ class RunLog:
             handle.write(json.dumps(row) + "\n")
 
 
+# ----------------------------------------------------------------------------- checkpoint layout
+
+class _Part(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow", arbitrary_types_allowed=True)
+
+
+class _Position(_Part):
+    epoch: int = Field(ge=0)
+    step_in_epoch: int = Field(ge=0)
+    step: int = Field(ge=0)
+
+
+class _Best(_Part):
+    metric: float
+    step: int
+
+
+class _Schedule(_Part):
+    epoch: int = Field(ge=0)
+    base: list[float]
+    step_epochs: int
+    gamma: float
+
+
+class _PythonRng(_Part):
+    version: int
+    state: list[int] = Field(min_length=625, max_length=625)
+    gauss: float | None
+
+
+class _NumpyRng(_Part):
+    kind: str
+    keys: torch.Tensor
+    pos: int
+    has_gauss: int
+    cached: float
+
+
+class _Rng(_Part):
+    python: _PythonRng
+    numpy: _NumpyRng
+    torch: torch.Tensor
+    cuda: list[torch.Tensor] | None = None
+
+
+class _Window(_Part):
+    sums: dict[str, float]
+    count: int = Field(ge=0)
+
+
+class TrainState(_Part):
+    """The layout of `train_state.pt` (checked before anything of it is loaded)."""
+
+    format: str
+    recipe: str
+    config: dict[str, Any]
+    generator: dict[str, torch.Tensor]
+    opt_g: dict[str, Any]
+    schedule: _Schedule
+    scaler_g: dict[str, Any]
+    rng: _Rng
+    metadata: dict[str, Any]
+    best: _Best
+    position: _Position
+    log_window: _Window | None = None  # absent in checkpoints of older versions
+    validated_step: int = -1  # likewise
+    critic: dict[str, torch.Tensor] | None = None
+    opt_d: dict[str, Any] | None = None
+    scaler_d: dict[str, Any] | None = None
+
+
+def _state_problem(err: ValidationError) -> str:
+    """The first problems of a `TrainState` validation in words, e.g. "key 'recipe' is missing"."""
+    problems = []
+    for item in err.errors()[:3]:
+        where = ".".join(str(p) for p in item["loc"])
+        value = item["input"]
+        if item["type"] == "missing":
+            problems.append(f"key '{where}' is missing")
+        elif isinstance(value, (bool, int, float, str)) or value is None:
+            problems.append(f"'{where}' = {value!r} ({item['msg'].lower()})")
+        else:
+            problems.append(f"'{where}' is a {type(value).__name__} ({item['msg'].lower()})")
+    more = len(err.errors()) - len(problems)
+    return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
+
+
 # ----------------------------------------------------------------------------- trainer
 
 class Trainer:
@@ -282,6 +386,8 @@ class Trainer:
         self.total_steps = min(total, cfg.schedule.max_steps) if cfg.schedule.max_steps > 0 else total
         self.step, self.epoch, self.step_in_epoch = 0, 0, 0
         self.best = {"metric": -math.inf, "step": -1}
+        self.log_window: tuple[dict[str, float], int] = ({}, 0)  # loss sums and steps since the last log row
+        self.validated_step = -1  # global step of the last validation (none: -1)
         self.log_fields = (["kind", "step", "epoch", "phase", "lr", "loss", "rec", "per", "adv"]
                            + [n for n in recipe.loss_names if n not in ("rec", "per", "adv")]
                            + ["d_loss", "d_wasserstein", "d_gp", "val_psnr", "val_ssim",
@@ -382,7 +488,9 @@ class Trainer:
                  "generator": self.generator.state_dict(), "opt_g": self.opt_g.state_dict(),
                  "schedule": self.schedule.state_dict(), "scaler_g": self.scaler_g.state_dict(),
                  "rng": rng_state(), "metadata": self.metadata, "best": dict(self.best),
-                 "position": {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "step": self.step}}
+                 "position": {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "step": self.step},
+                 "log_window": {"sums": dict(self.log_window[0]), "count": self.log_window[1]},
+                 "validated_step": self.validated_step}
         if self.critic is not None:
             state.update(critic=self.critic.state_dict(), opt_d=self.opt_d.state_dict(),
                          scaler_d=self.scaler_d.state_dict())
@@ -396,35 +504,75 @@ class Trainer:
         atomic_write_bytes(self.out / STATE_FILE, buffer.getvalue())
         self.recipe.export(self.out / LAST_FILE, self.export_metadata())
 
+    @property
+    def random_init(self) -> bool:
+        """Whether the run started from random weights where the method needs trained ones: the
+        metadata's "random" (set by the training CLIs), else its "allow_random_vgg"."""
+        return bool(self.metadata.get("random", self.metadata.get("allow_random_vgg", False)))
+
     def export_metadata(self) -> dict:
+        """The metadata of every exported generator. Besides the run's own metadata: "step",
+        "epoch", "recipe", "train_config", "random" (bool, see `random_init`) and "origin", a
+        sentence that says RANDOM when "random" is true (what `benchmarks.manifest` reads)."""
+        origin = f"trained by ttsr-bench ({self.recipe.name} recipe, config {self.cfg.name}, step {self.step})"
+        if self.random_init:
+            origin += (f"; RANDOM initialisation: {self.metadata.get('random_parts') or 'random VGG19/LTE weights'}"
+                       f" (smoke test only, numbers mean nothing about the method)")
         return {**self.metadata, "step": self.step, "epoch": self.epoch, "recipe": self.recipe.name,
-                "train_config": self.cfg.name}
+                "train_config": self.cfg.name, "random": self.random_init, "origin": origin}
 
     def load(self, path: Path) -> None:
-        state = load_torch_file(path, "a readable training checkpoint", "delete it to start over")
-        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-            raise UserError(f"{path}: not a ttsr-bench training checkpoint (format {CHECKPOINT_FORMAT})")
-        if state["recipe"] != self.recipe.name:
-            raise UserError(f"{path}: trained with recipe {state['recipe']!r}, not {self.recipe.name!r}")
-        mismatch = _config_mismatch(state["config"], self.cfg.to_dict())
+        """Restore a `state_dict()` written by `save`; `UserError` naming the file, what is wrong and
+        what to do when it is damaged, of another format, recipe or config."""
+        start_over = f"delete {path} (or use another --out) to start over"
+        raw = load_torch_file(path, "a readable training checkpoint", start_over)
+        if not isinstance(raw, dict) or raw.get("format") != CHECKPOINT_FORMAT:
+            found = raw.get("format") if isinstance(raw, dict) else f"a {type(raw).__name__}"
+            raise UserError(f"{path}: not a ttsr-bench training checkpoint (format {found!r}, expected "
+                            f"{CHECKPOINT_FORMAT!r}); {start_over}")
+        try:
+            state = TrainState.model_validate(raw)
+        except ValidationError as err:
+            raise UserError(f"{path}: a damaged training checkpoint ({_state_problem(err)}); {start_over}") from None
+        if state.recipe != self.recipe.name:
+            raise UserError(f"{path}: trained with recipe {state.recipe!r}, not {self.recipe.name!r}; resume it "
+                            f"with that method's config, or {start_over}")
+        mismatch = _config_mismatch(state.config, self.cfg.to_dict())
         if mismatch:
-            raise UserError(f"{path}: the run was started with a different config ({'; '.join(mismatch)}); "
-                            f"resume with the same config or use another --out")
-        if state.get("metadata", {}).get("allow_random_vgg") != self.metadata.get("allow_random_vgg"):
+            raise UserError(f"{path}: the run was started with a different config ({'; '.join(mismatch[:4])}"
+                            f"{'; …' if len(mismatch) > 4 else ''}); resume with the same config "
+                            f"(saved as {path.parent / 'config.json'}), or {start_over}")
+        if state.metadata.get("allow_random_vgg") != self.metadata.get("allow_random_vgg"):
             raise UserError(f"{path}: the run was started with allow_random_vgg="
-                            f"{state.get('metadata', {}).get('allow_random_vgg')}; resume with the same flag")
-        self.generator.load_state_dict(state["generator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.schedule.load_state_dict(state["schedule"])
-        self.scaler_g.load_state_dict(state["scaler_g"])
-        if self.critic is not None:
-            self.critic.load_state_dict(state["critic"])
-            self.opt_d.load_state_dict(state["opt_d"])
-            self.scaler_d.load_state_dict(state["scaler_d"])
-        set_rng_state(state["rng"])
-        position = state["position"]
-        self.epoch, self.step_in_epoch, self.step = position["epoch"], position["step_in_epoch"], position["step"]
-        self.best = dict(state["best"])
+                            f"{state.metadata.get('allow_random_vgg')}; resume with the same flag, or {start_over}")
+        if (state.critic is None) != (self.critic is None) or (self.critic is not None and (
+                state.opt_d is None or state.scaler_d is None)):
+            raise UserError(f"{path}: {'no' if state.critic is None else 'a'} critic in the checkpoint, "
+                            f"{'but' if state.critic is None else 'not'} in this run; {start_over}")
+        position = state.position
+        if position.step_in_epoch > self.steps_per_epoch or position.epoch > self.cfg.total_epochs:
+            raise UserError(f"{path}: its position (epoch {position.epoch}, step {position.step_in_epoch} of the "
+                            f"epoch) does not fit this run ({self.cfg.total_epochs} epochs of "
+                            f"{self.steps_per_epoch} steps); {start_over}")
+        try:
+            self.generator.load_state_dict(state.generator)
+            self.opt_g.load_state_dict(state.opt_g)
+            self.schedule.load_state_dict(state.schedule.model_dump())
+            self.scaler_g.load_state_dict(state.scaler_g)
+            if self.critic is not None:
+                self.critic.load_state_dict(state.critic)
+                self.opt_d.load_state_dict(state.opt_d)
+                self.scaler_d.load_state_dict(state.scaler_d)
+            set_rng_state(raw["rng"])
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as err:
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            raise UserError(f"{path}: its weights or optimiser states do not fit this model ({first[:200]}); "
+                            f"resume with the config it was started with, or {start_over}") from None
+        self.epoch, self.step_in_epoch, self.step = position.epoch, position.step_in_epoch, position.step
+        self.best = state.best.model_dump()
+        window = state.log_window
+        self.log_window = (dict(window.sums), window.count) if window is not None else ({}, 0)
+        self.validated_step = state.validated_step
 
     # -- validation ------------------------------------------------------------------------
     def validate(self) -> dict[str, float] | None:
@@ -463,53 +611,56 @@ class Trainer:
             from tqdm.auto import tqdm
             bar = tqdm(total=self.total_steps, initial=self.step, desc=f"train {cfg.name}", dynamic_ncols=True)
         self.generator.train()
-        window: dict[str, float] = {}
-        window_n = 0
         started = time.perf_counter()
         status = "finished"
         try:
             while self.epoch < cfg.total_epochs and self.step < self.total_steps:
                 phase = self.phase(self.epoch)
+                if self.step_in_epoch >= self.steps_per_epoch:
+                    # a checkpoint of an older version, saved before its epoch-end validation
+                    self._end_epoch(log, phase, bar, started)
+                    continue
                 self.schedule.set_epoch(self.epoch)
                 sampler = EpochBatchSampler(len(self.dataset), cfg.data.batch_size, epoch=self.epoch,
                                             seed=cfg.data.seed, rank=self.dist.rank, world=self.dist.world,
                                             start_step=self.step_in_epoch)
                 loader = DataLoader(self.dataset, batch_sampler=sampler, num_workers=cfg.data.num_workers,
-                                    pin_memory=self.device.type == "cuda",
-                                    persistent_workers=False)
+                                    pin_memory=self.device.type == "cuda", persistent_workers=False,
+                                    generator=loader_generator(cfg.data.seed, self.epoch))
                 for batch in loader:
                     numbers = self.train_step(batch, phase)
                     self.step += 1
                     self.step_in_epoch += 1
+                    sums, count = self.log_window
                     for key, value in numbers.items():
-                        window[key] = window.get(key, 0.0) + value
-                    window_n += 1
+                        sums[key] = sums.get(key, 0.0) + value
+                    self.log_window = (sums, count + 1)
                     if bar is not None:
                         bar.update(1)
                         bar.set_postfix({k: f"{numbers[k]:.4g}" for k in ("loss", "rec") if k in numbers}, refresh=False)
                     if self.step % cfg.log.every == 0 or self.step == self.total_steps:
+                        sums, count = self.log_window
                         log.write({"kind": "train", "step": self.step, "epoch": self.epoch, "phase": phase,
                                    "lr": self.opt_g.param_groups[0]["lr"],
-                                   **{k: v / window_n for k, v in window.items()},
+                                   **{k: v / count for k, v in sums.items()},
                                    "seconds": round(time.perf_counter() - started, 3)})
-                        window, window_n = {}, 0
+                        self.log_window = ({}, 0)
                     if cfg.val.every > 0 and self.step % cfg.val.every == 0:
                         self._validate_and_log(log, phase, bar, started)
+                    if self.step_in_epoch >= self.steps_per_epoch:
+                        # before any checkpoint: a state saved here already holds the validation
+                        self._end_epoch(log, phase, bar, started)
                     if self.step % cfg.checkpoint.every == 0:
                         self.save()
                     if stop_after is not None and self.step >= stop_after:
                         status = "stopped"
                         break
-                    if self.step >= self.total_steps:
+                    if self.step >= self.total_steps or self.step_in_epoch == 0:
                         break
                 if status == "stopped":
                     break
-                if self.step_in_epoch >= self.steps_per_epoch:
-                    if cfg.val.every == 0:
-                        self._validate_and_log(log, phase, bar, started)
-                    self.epoch += 1
-                    self.step_in_epoch = 0
-            if status == "finished" and cfg.val.every > 0 and self.step % cfg.val.every != 0:
+            if (status == "finished" and cfg.val.every > 0 and self.step % cfg.val.every != 0
+                    and self.validated_step != self.step):  # not again when a finished run is resumed
                 self._validate_and_log(log, self.phase(max(0, self.epoch - 1)), bar, started)
             self.save()
         finally:
@@ -518,8 +669,16 @@ class Trainer:
         return {"status": status, "step": self.step, "best": dict(self.best),
                 "out": str(self.out)}
 
+    def _end_epoch(self, log: RunLog, phase: str, bar, started: float) -> None:
+        """Validation at the end of an epoch (`[val] every = 0`), then the position moves to the next epoch."""
+        if self.cfg.val.every == 0:
+            self._validate_and_log(log, phase, bar, started)
+        self.epoch += 1
+        self.step_in_epoch = 0
+
     def _validate_and_log(self, log: RunLog, phase: str, bar, started: float) -> None:
         result = self.validate()
+        self.validated_step = self.step
         if result:
             log.write({"kind": "val", "step": self.step, "epoch": self.epoch, "phase": phase, **result,
                        "seconds": round(time.perf_counter() - started, 3)})

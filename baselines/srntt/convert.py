@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
-from baselines.srntt.network import SRNTT, ContentExtractor, TextureTransfer, Upsample2x
+from baselines.srntt.network import SRNTT, Upsample2x
 from baselines.srntt.vgg import CONV_NAMES, MatConvNetVGG19
 from ttsr.errors import UserError, cli_main
 from ttsr.fileio import atomic_write_bytes, check_output_file

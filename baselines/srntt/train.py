@@ -17,10 +17,15 @@ random initialisation, or from the file's with `--init-texture` (e.g. SRNTT from
 Exports (`model_last.safetensors`, `model_best.safetensors` in the run folder) load with
 `registry.get("srntt").load(path)` and `benchmarks.run --weights srntt=PATH`.
 
-`[model]` options: `use_weight_map` (weight the texture loss by the similarity map, §1.5;
-default false), `content_batch_stats` (the frozen content extractor's BatchNorm uses batch
-statistics while training, as the release's `is_train=True` graph; default false),
-`max_swap_memory` (bytes for the memory-bounded swap; default: automatic).
+`[model]` options (checked with the rest of the config before anything is built; every other key
+is `ttsr.train_config`'s): `use_weight_map` (true or false: weight the texture loss by the
+similarity map, §1.5; default false), `content_batch_stats` (true or false: the frozen content
+extractor's BatchNorm uses batch statistics while training, as the release's `is_train=True`
+graph; default false), `max_swap_memory` (an integer ≥ 1048576: bytes for the memory-bounded
+swap; default: automatic). The numeric options are `ttsr.train`'s, with the same ranges.
+
+Exports say where their frozen parts came from ("init_origin") and whether the run started from
+random ones ("random": true and "RANDOM" in "origin", as `benchmarks.manifest` reads them).
 """
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ import sys
 from pathlib import Path
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field
 
 from baselines.srntt.network import SRNTT, release_init
 from baselines.srntt.recipe import SRNTTRecipe
@@ -37,18 +43,27 @@ from ttsr.fileio import check_output_dir
 from ttsr.train_config import TrainConfig, load_config
 
 METHODS = ("srntt", "srntt-rec")
-MODEL_OPTIONS = {"use_weight_map": bool, "content_batch_stats": bool, "max_swap_memory": int}
+
+
+class SRNTTModelTable(BaseModel):
+    """`[model]` of an SRNTT config (see the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    use_weight_map: bool = False
+    content_batch_stats: bool = False
+    max_swap_memory: int | None = Field(None, ge=2**20)
+
+
 CONVERT_HINT = ("convert the official release with python -m baselines.srntt.convert --upscale upscale.npz "
                 "--texture srntt_init.npz --vgg imagenet-vgg-verydeep-19.mat --out weights/srntt.safetensors")
 
 
 def model_options(cfg: TrainConfig) -> dict:
-    unknown = set(cfg.model) - set(MODEL_OPTIONS)
-    if unknown:
-        raise UserError(f"[model] of an SRNTT config: unknown key(s) {sorted(unknown)}; known: {sorted(MODEL_OPTIONS)}")
+    """The checked `[model]` options of an SRNTT config; `UserError` naming the file and key."""
     if cfg.method not in METHODS:
-        raise UserError(f"method {cfg.method!r} is not trained by baselines.srntt.train (known: {', '.join(METHODS)})")
-    return {key: MODEL_OPTIONS[key](value) for key, value in cfg.model.items()}
+        raise UserError(f"{cfg.source}: method = {cfg.method!r} is not trained by baselines.srntt.train "
+                        f"(known: {', '.join(METHODS)})")
+    return cfg.check_model(SRNTTModelTable).model_dump(exclude_unset=True)
 
 
 def parameter_line(cfg: TrainConfig, network: SRNTT | None = None) -> str:
@@ -112,7 +127,10 @@ def build(cfg: TrainConfig, *, init_from: Path, allow_random_vgg: bool, root: Pa
     uses_per = cfg.loss.per > 0 and cfg.schedule.epochs > 0
     info = dist_info or init_distributed("cuda" if (device or "").startswith("cuda") or
                                          (device is None and torch.cuda.is_available()) else "cpu")
-    metadata = {"allow_random_vgg": bool(allow_random_vgg), "init_from": str(init_from), "init_origin": origin,
+    random_init = "random" in origin.lower()  # as load_init: a file labelled random by its converter
+    metadata = {"allow_random_vgg": bool(allow_random_vgg), "random": random_init,
+                "random_parts": f"random content extractor and VGG19 from {Path(init_from).name}" if random_init else "",
+                "init_from": str(init_from), "init_origin": origin,
                 "offline_swap": "online, bicubic LR↑ and Ref↓↑ (release: SRGAN-upsampled; issue #13)",
                 "git_commit": git_commit(), "torch": str(torch.__version__), "config_name": cfg.name}
     trainer = Trainer(cfg, recipe, dataset, out, perceptual_net=recipe.perceptual_net if uses_per else None,
@@ -137,7 +155,7 @@ def main(argv=None) -> int:
                         help="also start the texture transfer from --init-from (default: release initialisation)")
     args = parser.parse_args(argv)
     cfg = apply_overrides(load_config(args.config), args)
-    model_options(cfg)
+    model_options(cfg)  # the whole config, [model] included, before anything is built
     out = Path(args.out) if args.out else Path("runs") / "train" / cfg.name
     if args.dry_run:
         print(parameter_line(cfg))
