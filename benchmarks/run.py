@@ -29,7 +29,6 @@ import contextlib
 import io
 import json
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -40,8 +39,11 @@ import numpy as np
 
 from benchmarks import distributed, manifest, protocols, results
 from benchmarks.protocols import Evaluation
+from ttsr.budget import parse_memory
+from ttsr.cli_types import whole_number
 from ttsr.errors import UserError, cli_main
 from ttsr.fileio import atomic_write_bytes, atomic_write_text
+from ttsr.imageio import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV
 
 DATA_ENV = "TTSR_BENCH_DATA"
 WEIGHTS_ENV_NAME = "TTSR_BENCH_WEIGHTS"
@@ -76,21 +78,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also write SR images, HR/refs and TTSR attention maps into the run folder")
     parser.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS), metavar="NAME",
                         help="measures to compute (default: psnr ssim lpips)")
-    parser.add_argument("--limit", type=int, default=None, metavar="N",
-                        help="only the first N images of each dataset (a quick look; recorded in the manifest)")
+    parser.add_argument("--limit", type=whole_number(1), default=None, metavar="N",
+                        help="only the first N ≥ 1 images of each dataset (a quick look; recorded in the manifest)")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
-                        help="memory budget for methods that can bound it (TTSR texture search), e.g. 4G")
+                        help="memory budget for methods that can bound it (TTSR texture search), e.g. 4G or "
+                             "512M; a bare number is MiB; at least 16M; it never changes a result")
+    parser.epilog = (f"Images over ${MAX_PIXELS_ENV} pixels (default {DEFAULT_MAX_PIXELS:,}) are refused "
+                     "before decoding and skipped with the reason.")
     return parser
 
 
 def parse_size(text: str | None) -> int | None:
-    if text is None:
-        return None
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)i?b?\s*", text.lower())
-    if not match:
-        raise UserError(f"--max-memory {text!r}: expected a size such as 4G, 512M or 1000000")
-    factor = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[match.group(2)]
-    return int(float(match.group(1)) * factor)
+    """``--max-memory`` → bytes (None stays None): `ttsr.budget.parse_memory`, bare numbers are MiB."""
+    return None if text is None else parse_memory(text)
 
 
 # ------------------------------------------------------------------------------------ planning
