@@ -92,6 +92,13 @@ def test_bomb_in_a_dataset_is_skipped_with_the_reason(tmp_path):
     reasons = {item["what"]: item["reason"] for item in seq.skipped}
     assert "001_0.png: image too large" in reasons["cufed5/001"]
     assert "002_1.png: 12000×12000" in reasons["cufed5/002"]
+    # stitched mode probes every reference's size first: a bomb there is a skipped group, not a failed load
+    (root / "000_3.png").write_bytes(bomb_png(100_000, 100_000))
+    stitched = quiet("cufed5", root, ref_mode="stitched", skip_bad=True)
+    assert stitched.names == ["000", "002"] and list(stitched) == []
+    reasons = {item["what"]: item["reason"] for item in stitched.skipped}
+    assert "000_3.png: image too large" in reasons["cufed5/000"]
+    assert "002_1.png: 12000×12000" in reasons["cufed5/002"]
 
 
 # ----------------------------------------------------------------------------- LR/HR sizes

@@ -105,20 +105,20 @@ def test_relevance_blocks_have_one_fixed_shape(monkeypatch):
     """Every relevance product is one tile × tile block of the same shape (the budget-independent
     computation), and its working set is far below the 16 MiB floor of ttsr.budget at 256 channels."""
     f = _feats(4, 2, 8, 16, 24, 20, 30)
-    shapes, real_mm = set(), torch.mm
+    shapes, real_bmm = set(), torch.bmm
 
     def spy(a, b):
         shapes.add((tuple(a.shape), tuple(b.shape)))
-        return real_mm(a, b)
+        return real_bmm(a, b)
 
-    monkeypatch.setattr(torch, "mm", spy)
+    monkeypatch.setattr(torch, "bmm", spy)
     s1, i1 = relevance_chunked(f["lrsr_lv3"], f["refsr_lv3"], max_memory_bytes=64_000, tile=64)
     monkeypatch.undo()
-    assert shapes == {((64, 72), (72, 64))}
+    assert shapes == {((2, 64, 72), (2, 72, 64))}  # K = 8 channels × 9
     s0, i0 = relevance_dense(f["lrsr_lv3"], f["refsr_lv3"])
     _assert_same_search(f["lrsr_lv3"], f["refsr_lv3"], s0, i0, s1, i1)
-    k, t = 256 * 9, st.TILE
-    assert 4 * (4 * k * t + t * t) < 16 << 20
+    k, t = 256 * 9, st.TILE  # one TTSR image: query and key tile, one being built, relevance block
+    assert 4 * (3 * k * t + t * t) < 16 << 20
 
 
 BUDGETS = [16 << 20, 64_000, 1_000, 1 << 30]  # keeps or rebuilds the reference tiles
@@ -170,10 +170,10 @@ def test_exact_and_near_tie_across_a_tile_boundary(nudged, want):
             assert torch.equal(i, i0)
             assert (s - s0).abs().max().item() <= 1e-6
     if nudged is None:  # exact in the tiled computation: both copies have the same relevance
-        q = st._tile(lr[0], 12, 25, 1, 64)[:, :1]
-        k50, k80 = st._tile(ref[0], 50, 144, 1, 64)[:, :1], st._tile(ref[0], 80, 144, 1, 64)[:, :1]
+        q = st._tile(lr, 12, 25, 1, 64)[0, :, :1]
+        k50, k80 = st._tile(ref, 50, 144, 1, 64)[0, :, :1], st._tile(ref, 80, 144, 1, 64)[0, :, :1]
         assert torch.equal(k50, k80)
-        assert torch.equal(k50.t() @ q, k80.t() @ q)
+        assert torch.equal(torch.bmm(q.t()[None], k50[None]), torch.bmm(q.t()[None], k80[None]))
 
 
 def _one_hot_sparse(n, c, h, w, seed):

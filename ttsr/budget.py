@@ -5,10 +5,11 @@
 ``T``/``TB``/``TiB`` (2⁴⁰). **A bare number means MiB** (``--max-memory 512`` is 512 MiB), so a
 forgotten unit cannot ask for a few bytes. Fractions are allowed (``1.5G``).
 
-Floor: ``MIN_MEMORY`` = 16 MiB. Below it the chunked texture search of a CUFED5-sized image
-(LR 125×83, reference 500×332, 256 feature channels at ¼ scale) works in slivers that take far
-longer than the search itself (measured in tests/test_budget.py's module docstring figures:
-see the README's performance notes); a smaller budget is a `UserError`, not a silent crawl.
+Floor: ``MIN_MEMORY`` = 16 MiB, the smallest budget the texture search can honour: its fixed
+tiles (`ttsr.search_transfer.TILE`) need ≈ 15 MB for one image with TTSR's 256 channels. At the
+floor a CUFED5-sized search (LR↑ 500×332 against a 500×332 reference: 125×83 positions each at
+¼ scale) took 72 s against 44 s at the 128 MiB CPU default and 50 s at 32 MiB (2 shared CPU cores,
+`torch.randn` features); below it the budget could not be kept, so it is a one-line `UserError`.
 The budget never changes a result, only memory and time (`ttsr.search_transfer`).
 """
 from __future__ import annotations

@@ -13,8 +13,8 @@ matrix alone of a Manga109 page searched against an HR-size page.
 
 ``relevance_chunked`` / ``transfer_gather`` give the same result in bounded memory:
 
-* the search walks over fixed-size tiles of LR × reference positions (``TILE`` = 512 each, one
-  image of the batch at a time), building only the normalised patches a tile needs, and keeps a
+* the search walks over fixed-size tiles of LR × reference positions (``TILE`` = 512 each, the
+  whole batch at once), building only the normalised patches a tile needs, and keeps a
   running max/argmax (no relevance matrix);
 * the transfer gathers, for each of the 3×3 block offsets of a patch, the selected blocks from a
   block-major copy of the reference (made in budget-sized bands when the level is large) and adds
@@ -30,8 +30,8 @@ differently) two relevances equal to float rounding (~1e-7) can still pick diffe
 
 Memory budget (``max_memory_bytes``): bounds the working memory these functions allocate on top
 of their inputs and outputs (patch tiles, relevance blocks, reference bands, gathered blocks).
-The search needs about 4·(4·C·9·TILE + 2·TILE²) bytes (≈ 10 MB for TTSR's 256 channels, under
-the 16 MiB floor of `ttsr.budget`) and keeps as many normalised reference tiles as the rest of
+The search needs about N·4·(3·C·9·TILE + TILE²) bytes (≈ 15 MB for one image with TTSR's 256
+channels, under the 16 MiB floor of `ttsr.budget`) and keeps as many normalised reference tiles as the rest of
 the budget holds (all of a CUFED5 reference from ≈ 100 MiB); the transfer's chunk sizes are derived from it. Not counted: the transfer's accumulator,
 one output-sized buffer per level. ``SearchTransfer`` halves the budget and retries when an
 allocation fails. The budget never changes an output.
@@ -102,42 +102,35 @@ def transfer_dense(
 
 
 def _patch_tile(rows: torch.Tensor, y0: int, grid_w: int, p0: int, p1: int, tile: int) -> torch.Tensor:
-    """L2-normalised 3×3 patches at flat grid positions [p0, p1) as a fixed-shape [C*9, tile] matrix.
+    """L2-normalised 3×3 patches at flat grid positions [p0, p1) as a fixed-shape [N, C*9, tile] tensor.
 
-    ``rows``: [C, R, W'] the zero-padded feature rows from grid row ``y0`` on (patch (gy, gx) has its
-    top-left at rows[:, gy - y0, gx]). Columns past ``p1 - p0`` are zero. Values are copied (no
+    ``rows``: [N, C, R, W'] the zero-padded feature rows from grid row ``y0`` on (patch (gy, gx) has
+    its top-left at rows[..., gy - y0, gx]). Columns past ``p1 - p0`` are zero. Values are copied (no
     arithmetic) into unfold's (c, ky, kx) order, then each column is divided by its norm
     (``F.normalize``'s eps) in a tensor of the same shape every time, so a patch's normalised
     values do not depend on where a tile starts.
     """
-    c, _, row_w = rows.shape
+    n, c, _, row_w = rows.shape
     m = p1 - p0
     pos = torch.arange(p0, p1, device=rows.device)
-    top_left = (pos // grid_w - y0) * row_w + pos % grid_w  # [m] flat offsets into rows[c]
+    top_left = (pos // grid_w - y0) * row_w + pos % grid_w  # [m] flat offsets into rows[n, c]
     off = torch.arange(3, device=rows.device)
     taps = (off.view(3, 1) * row_w + off.view(1, 3)).view(9, 1)  # (ky, kx) offsets
-    out = rows.reshape(c, -1).index_select(1, (taps + top_left).view(-1)).view(c * 9, m)
+    out = rows.reshape(n, c, -1).index_select(2, (taps + top_left).view(-1)).view(n, c * 9, m)
     if m < tile:
         out = F.pad(out, (0, tile - m))
-    return out.div_(out.norm(dim=0, keepdim=True).clamp_min_(1e-12))
-
-
-def _tile_source(feat: torch.Tensor, p0: int, p1: int, padding: int) -> tuple[torch.Tensor, int]:
-    """The zero-padded rows of ``feat`` [C, H, W] that the grid positions [p0, p1) read, and their
-    first grid row: (rows [C, R, W + 2·padding], y0)."""
-    h, w = feat.shape[-2:]
-    grid_w = w + 2 * padding - 2
-    y0, y1 = p0 // grid_w, (p1 - 1) // grid_w + 1
-    top, bottom = y0 - padding, y1 + 2 - padding  # feature rows under grid rows [y0, y1)
-    rows = feat[:, max(top, 0) : min(bottom, h)]
-    return F.pad(rows, (padding, padding, max(0, -top), max(0, bottom - h))), y0
+    return out.div_(out.norm(dim=1, keepdim=True).clamp_min_(1e-12))
 
 
 def _tile(feat: torch.Tensor, p0: int, n_pos: int, padding: int, tile: int) -> torch.Tensor:
-    """Tile starting at grid position ``p0`` of ``feat`` [C, H, W]: [C*9, tile] (see `_patch_tile`)."""
+    """Tile starting at grid position ``p0`` of ``feat`` [N, C, H, W]: [N, C*9, tile] (`_patch_tile`)."""
+    h, w = feat.shape[-2:]
     p1 = min(p0 + tile, n_pos)
-    grid_w = feat.shape[-1] + 2 * padding - 2
-    rows, y0 = _tile_source(feat, p0, p1, padding)
+    grid_w = w + 2 * padding - 2
+    y0, y1 = p0 // grid_w, (p1 - 1) // grid_w + 1
+    top, bottom = y0 - padding, y1 + 2 - padding  # feature rows under grid rows [y0, y1)
+    rows = feat[:, :, max(top, 0) : min(bottom, h)]
+    rows = F.pad(rows, (padding, padding, max(0, -top), max(0, bottom - h)))
     return _patch_tile(rows, y0, grid_w, p0, p1, tile)
 
 
@@ -155,8 +148,8 @@ def relevance_chunked(
     SRNTT's swap (outputs over the (H−2)×(W−2) grid, index into the (Hr−2)×(Wr−2) grid).
 
     The relevance is computed in tiles of ``tile`` LR × ``tile`` reference positions (``TILE``
-    = 256; ``tile`` is a test hook), one image of the batch at a time, every tile padded to the
-    same shape: each relevance value is made by a matrix product of one fixed shape over the same
+    = 512; ``tile`` is a test hook) for the whole batch at once, every tile padded to the same
+    shape: each relevance value is made by a matrix product of one fixed shape over the same
     normalised values, whatever the budget or the tile's place. So ``max_memory_bytes`` (None:
     ``default_memory_budget``) changes memory and speed only — never ``S`` or ``index``; it decides
     how many normalised reference tiles are kept at once (the LR tiles are rebuilt once per such
@@ -177,41 +170,40 @@ def relevance_chunked(
     ref_starts = list(range(0, n_ref, tile))
     # Reference tiles built once and kept per pass ("slab"): what the budget leaves after one query
     # tile, one tile being built and the relevance block. More slabs = the LR tiles rebuilt per slab.
-    work = es * (4 * k * tile + 2 * tile * tile)
-    slab = int(max(1, (budget - work) // (es * k * tile)))
+    work = es * n * (4 * k * tile + 2 * tile * tile)
+    slab = int(max(1, (budget - work) // (es * n * k * tile)))
 
     best = torch.empty(n, n_query, dtype=lrsr_lv3.dtype, device=lrsr_lv3.device)
     index = torch.empty(n, n_query, dtype=torch.long, device=lrsr_lv3.device)
+    lr_f, ref_f = lrsr_lv3.detach(), refsr_lv3.detach()
     with torch.no_grad():
-        for b in range(n):
-            lr_b, ref_b = lrsr_lv3[b].detach(), refsr_lv3[b].detach()
-            for s0 in range(0, len(ref_starts), slab):
-                starts = ref_starts[s0 : s0 + slab]
-                keys = [_tile(ref_b, r0, n_ref, padding, tile) for r0 in starts]
-                for q0 in range(0, n_query, tile):
-                    q1 = min(q0 + tile, n_query)
-                    query = _tile(lr_b, q0, n_query, padding, tile)  # [K, tile]
-                    run_v = run_i = None
-                    for r0, key in zip(starts, keys):
-                        rel = torch.mm(key.t(), query)  # [tile, tile], one shape for every tile
-                        if r0 + tile > n_ref:  # padding rows of the last tile are never a match
-                            rel[n_ref - r0 :] = float("-inf")
-                        v, i = torch.max(rel, dim=0)  # first maximum within the tile
-                        i += r0
-                        if run_v is None:
-                            run_v, run_i = v, i
-                        else:  # strict: an earlier tile wins ties (first maximum)
-                            better = v > run_v
-                            run_v, run_i = torch.where(better, v, run_v), torch.where(better, i, run_i)
-                        del rel
-                    run_v, run_i = run_v[: q1 - q0], run_i[: q1 - q0]
-                    if s0 > 0:  # earlier slabs hold earlier positions: same strict rule
-                        better = run_v > best[b, q0:q1]
-                        run_v = torch.where(better, run_v, best[b, q0:q1])
-                        run_i = torch.where(better, run_i, index[b, q0:q1])
-                    best[b, q0:q1] = run_v
-                    index[b, q0:q1] = run_i
-                del keys
+        for s0 in range(0, len(ref_starts), slab):
+            starts = ref_starts[s0 : s0 + slab]
+            keys = [_tile(ref_f, r0, n_ref, padding, tile) for r0 in starts]  # [N, K, tile] each
+            for q0 in range(0, n_query, tile):
+                q1 = min(q0 + tile, n_query)
+                query = _tile(lr_f, q0, n_query, padding, tile).transpose(1, 2)  # [N, tile, K]
+                run_v = run_i = None
+                for r0, key in zip(starts, keys):
+                    rel = torch.bmm(query, key)  # [N, LR tile, Ref tile], one shape for every tile
+                    if r0 + tile > n_ref:  # padding columns of the last tile are never a match
+                        rel[:, :, n_ref - r0 :] = float("-inf")
+                    v, i = torch.max(rel, dim=2)  # first maximum within the tile
+                    i += r0
+                    if run_v is None:
+                        run_v, run_i = v, i
+                    else:  # strict: an earlier tile wins ties (first maximum)
+                        better = v > run_v
+                        run_v, run_i = torch.where(better, v, run_v), torch.where(better, i, run_i)
+                    del rel
+                run_v, run_i = run_v[:, : q1 - q0], run_i[:, : q1 - q0]
+                if s0 > 0:  # earlier slabs hold earlier positions: same strict rule
+                    better = run_v > best[:, q0:q1]
+                    run_v = torch.where(better, run_v, best[:, q0:q1])
+                    run_i = torch.where(better, run_i, index[:, q0:q1])
+                best[:, q0:q1] = run_v
+                index[:, q0:q1] = run_i
+            del keys
 
     if torch.is_grad_enabled() and (lrsr_lv3.requires_grad or refsr_lv3.requires_grad):
         if padding != 1:
