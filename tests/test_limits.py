@@ -12,8 +12,15 @@ from benchmarks import report, run
 from benchmarks.datasets.files import probe_size
 from ttsr.budget import MIN_MEMORY, parse_memory
 from ttsr.errors import UserError
-from ttsr.imageio import (DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, image_size, parse_pixel_count, pixel_limit,
-                          read_image, write_image)
+from ttsr.imageio import (
+    DEFAULT_MAX_PIXELS,
+    MAX_PIXELS_ENV,
+    image_size,
+    parse_pixel_count,
+    pixel_limit,
+    read_image,
+    write_image,
+)
 from ttsr.resize import check_lr_hr
 
 
