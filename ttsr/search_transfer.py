@@ -228,7 +228,7 @@ def gather_patches(ref: torch.Tensor, index: torch.Tensor, s: int) -> torch.Tens
     patches of a few LR rows at a time (``index`` is centre-indexed on the (H/s)×(W/s) grid).
     """
     n, c = ref.shape[:2]
-    hr, wr = ref.shape[-2] // s, ref.shape[-1] // s
+    wr = ref.shape[-1] // s
     padded = F.pad(ref, (s, s, s, s))
     ry, rx = index // wr, index % wr
     off = torch.arange(3 * s, device=ref.device)
