@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ttsr.errors import UserError
-from ttsr.resize import crop_to_multiple, pil_bicubic, reference_pair, upscale
+from ttsr.resize import check_lr_hr, crop_to_multiple, pil_bicubic, reference_pair, upscale
 
 __all__ = ["pil_bicubic", "matlab_imresize", "RefSRInputs", "refsr_inputs", "SISRInputs",
            "sisr_inputs", "crop_to_multiple"]
@@ -157,13 +157,14 @@ class SISRInputs(NamedTuple):
 
 def sisr_inputs(hr: np.ndarray, lr: np.ndarray | None = None, scale: int = 4) -> SISRInputs:
     """SISR protocol: the distributed LR when given (HR cropped top-left to scale × its size),
-    else LR = `matlab_imresize(HR cropped to a multiple of scale, 1/scale)`."""
+    else LR = `matlab_imresize(HR cropped to a multiple of scale, 1/scale)`.
+
+    A given LR must match the HR: each HR side in [scale·lr, scale·lr + scale − 1]
+    (`ttsr.resize.check_lr_hr`), else `UserError` (a skipped image in a run)."""
     if lr is None:
         _check_size(hr, scale, "HR image")
         hr = crop_to_multiple(hr, scale)
         return SISRInputs(hr=np.ascontiguousarray(hr), lr=matlab_imresize(hr, 1.0 / scale))
+    check_lr_hr(lr.shape, hr.shape, scale, lr_name="the given LR", hr_name="the HR image")
     height, width = lr.shape[0] * scale, lr.shape[1] * scale
-    if hr.shape[0] < height or hr.shape[1] < width:
-        raise UserError(f"the HR image ({hr.shape[1]}×{hr.shape[0]}) is smaller than ×{scale} its LR "
-                        f"({lr.shape[1]}×{lr.shape[0]}); the pair does not belong together")
     return SISRInputs(hr=np.ascontiguousarray(hr[:height, :width]), lr=np.ascontiguousarray(lr))

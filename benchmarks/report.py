@@ -26,6 +26,7 @@ import pandas as pd
 
 from benchmarks import plots, published, visuals
 from benchmarks.report_text import as_number, fmt, render_markdown
+from ttsr.cli_types import whole_number
 from ttsr.errors import UserError, cli_main
 from ttsr.fileio import atomic_write_text, check_output_dir, check_output_file
 
@@ -839,9 +840,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", nargs="+", default=["runs"],
                         help="run folders, or folders of run folders (default: runs)")
     parser.add_argument("--out", default="reports", help="report folder (default: reports)")
-    parser.add_argument("--visual-images", type=int, default=2,
-                        help="images per pass shown as visual comparisons (default 2)")
-    parser.add_argument("--visual-limit", type=int, default=12, help="at most this many comparisons")
+    parser.add_argument("--visual-images", type=whole_number(0), default=2, metavar="N",
+                        help="images per pass shown as visual comparisons, N ≥ 0 (0: none; default 2)")
+    parser.add_argument("--visual-limit", type=whole_number(0), default=12, metavar="N",
+                        help="at most N ≥ 0 comparisons in all (0: none; default 12)")
     parser.add_argument("--title", default="TTSR reproduction report")
     parser.add_argument("--screenshot", metavar="PNG",
                         help="also save a screenshot of index.html through headless Chromium")

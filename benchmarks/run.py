@@ -29,7 +29,6 @@ import contextlib
 import io
 import json
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -40,8 +39,11 @@ import numpy as np
 
 from benchmarks import distributed, manifest, protocols, results, runlock
 from benchmarks.protocols import Evaluation
+from ttsr.budget import parse_memory
+from ttsr.cli_types import whole_number
 from ttsr.errors import EXIT_NOTHING_MEASURED, UserError, cli_main
 from ttsr.fileio import atomic_write_bytes, atomic_write_text, check_output_dir
+from ttsr.imageio import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, parse_pixel_count
 
 EXIT_HELP = ("A row is reused only when its identity (method, weights sha256, options, protocol, data, seed, "
              "metric settings) matches; the folder's views show its latest command's results. Exit status: 0 done; "
@@ -81,21 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also write SR images, HR/refs and TTSR attention maps into the run folder")
     parser.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS), metavar="NAME",
                         help="measures to compute (default: psnr ssim lpips)")
-    parser.add_argument("--limit", type=int, default=None, metavar="N",
-                        help="only the first N images of each dataset (a quick look; recorded in the manifest)")
+    parser.add_argument("--limit", type=whole_number(1), default=None, metavar="N",
+                        help="only the first N ≥ 1 images of each dataset (a quick look; recorded in the manifest)")
     parser.add_argument("--max-memory", default=None, metavar="SIZE",
-                        help="memory budget for methods that can bound it (TTSR texture search), e.g. 4G")
+                        help="memory budget for methods that can bound it (TTSR texture search), e.g. 4G or "
+                             "512M; a bare number is MiB; at least 16M; it never changes a result")
+    parser.add_argument("--max-pixels", type=parse_pixel_count, default=None, metavar="N",
+                        help=f"largest image (pixels, e.g. 16M or 4096x4096) read; larger files are skipped "
+                             f"with the reason before decoding (default ${MAX_PIXELS_ENV}, else "
+                             f"{DEFAULT_MAX_PIXELS:,})")
     return parser
 
 
 def parse_size(text: str | None) -> int | None:
-    if text is None:
-        return None
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)i?b?\s*", text.lower())
-    if not match:
-        raise UserError(f"--max-memory {text!r}: expected a size such as 4G, 512M or 1000000")
-    factor = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}[match.group(2)]
-    return int(float(match.group(1)) * factor)
+    """``--max-memory`` → bytes (None stays None): `ttsr.budget.parse_memory`, bare numbers are MiB."""
+    return None if text is None else parse_memory(text)
 
 
 # ------------------------------------------------------------------------------------ planning
@@ -535,9 +537,10 @@ class Runner:
         if key not in self.data:
             found = {}
             for index, name in enumerate(samples.names):
-                digest = samples.digest(index)
-                if digest is not None:
-                    found[name] = digest
+                try:
+                    found[name] = samples.digest(index)
+                except UserError as err:  # unreadable or too large: a skipped image, with the reason
+                    self.skip_image(evaluation, name, str(err), "replace the file, or leave it out")
             self.data[key] = found
         return self.data[key]
 
@@ -610,12 +613,6 @@ class Runner:
             for record in getattr(item.samples, "skipped", []):
                 if not any(r.get("what") == record.get("what") for r in self.sample_skips):
                     self.sample_skips.append(dict(record))
-            for name in names:
-                if name not in item.digests:
-                    record = {"what": f"{evaluation.dataset}/{name}", "reason": "its files cannot be read",
-                              "fix": "replace or re-download the file"}
-                    if not any(r.get("what") == record["what"] for r in self.sample_skips):
-                        self.sample_skips.append(record)
 
     def sync(self) -> None:
         """After a pass: rank 0 moves the ranks' rows into rows.csv."""
@@ -886,6 +883,8 @@ def print_skipped(records: list[dict], stream, run_dir: Path | None = None) -> N
 @cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.max_pixels is not None:  # every image read of this process (and its loaders) uses it
+        os.environ[MAX_PIXELS_ENV] = str(args.max_pixels)
     world = distributed.requested_world_size()
     local_rank = int(os.environ.get("LOCAL_RANK", "0")) if world > 1 else 0
     device = resolve_device(args.device, local_rank)

@@ -264,11 +264,18 @@ def test_incomplete_srf_set_names_missing_images(tmp_path):
 
 
 def test_given_lr_of_wrong_size_is_an_error_naming_the_file(tmp_path):
-    make_srf(tmp_path / "Set5", numbers=(1, 2))
+    make_srf(tmp_path / "Set5", numbers=(1, 2, 3))
     save(tmp_path / "Set5" / "image_SRF_4" / "img_002_SRF_4_LR.png", img(0, 11, 16))
+    save(tmp_path / "Set5" / "image_SRF_4" / "img_003_SRF_4_LR.png", img(0, 24, 32))  # an LR for ×2
     seq = quiet("set5", tmp_path)
-    with pytest.raises(UserError, match="img_002_SRF_4_LR.png: LR is 16×11, expected 16×12"):
+    with pytest.raises(UserError, match=r"img_002_SRF_4_LR.png \(16×11\) and .*img_002_SRF_4_HR.png \(64×48\) "
+                                        r"are not a ×4 LR/HR pair: the HR must be 64–67 × 44–47"):
         seq[1]
+    lenient = quiet("set5", tmp_path, skip_bad=True)
+    assert [s.name for s in lenient] == ["img_001"]
+    reasons = {item["what"]: item["reason"] for item in lenient.skipped}
+    assert set(reasons) == {"set5/img_002", "set5/img_003"}
+    assert "img_003_SRF_4_LR.png (32×24)" in reasons["set5/img_003"] and "not a ×4 LR/HR pair" in reasons["set5/img_003"]
 
 
 # ----------------------------------------------------------------------------- bad input

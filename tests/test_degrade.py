@@ -67,7 +67,13 @@ def test_sisr_inputs_given_and_made_lr():
     made = degrade.sisr_inputs(hr, scale=4)
     assert made.hr.shape == (68, 64, 3)
     assert (made.lr == degrade.matlab_imresize(hr[:68, :64], 0.25)).all()
-    with pytest.raises(UserError):
-        degrade.sisr_inputs(hr[:60], lr, scale=4)
+    with pytest.raises(UserError, match="not a ×4 LR/HR pair"):
+        degrade.sisr_inputs(hr[:60], lr, scale=4)  # HR smaller than ×4 the LR
+    edge = degrade.sisr_inputs(np.zeros((71, 67, 3), np.uint8), lr, scale=4)
+    assert edge.hr.shape == (68, 64, 3)  # 4·lr + 3 on both sides: the protocol's crop
+    with pytest.raises(UserError, match="the HR must be 64–67 × 68–71"):
+        degrade.sisr_inputs(np.zeros((72, 64, 3), np.uint8), lr, scale=4)  # 4·lr + 4: not this LR's HR
+    with pytest.raises(UserError, match="not a ×4 LR/HR pair"):
+        degrade.sisr_inputs(np.zeros((34, 32, 3), np.uint8), lr, scale=4)  # the HR of a ×2 LR
     with pytest.raises(UserError):
         degrade.refsr_inputs(hr[:3], None, scale=4)

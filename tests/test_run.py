@@ -138,7 +138,7 @@ def test_wrong_weights_exit_2_and_keep_finished_rows(clean_env, capsys):
 
 def test_parse_size():
     assert run.parse_size("4G") == 4 * 2**30 and run.parse_size("512m") == 512 * 2**20
-    assert run.parse_size(None) is None and run.parse_size("1000") == 1000
+    assert run.parse_size(None) is None and run.parse_size("1000") == 1000 * 2**20  # bare number: MiB
 
 
 def test_summary_table_shows_the_paper_and_marks_unconfirmed_cells():

@@ -82,12 +82,12 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES)
-@pytest.mark.parametrize("chunk", [None, 1, 3, 7, 50])
-def test_chunked_equals_dense(case, chunk):
-    """Chunks of 1, 3, 7 split reference rows mid-way; 50 spans several rows."""
+@pytest.mark.parametrize("tile", [None, 1, 3, 7, 50])
+def test_chunked_equals_dense(case, tile):
+    """Tiles of 1, 3, 7 split rows mid-way; 50 spans several rows."""
     f = _feats(hash(case) % 1000, *case)
     s0, i0 = relevance_dense(f["lrsr_lv3"], f["refsr_lv3"])
-    s1, i1 = relevance_chunked(f["lrsr_lv3"], f["refsr_lv3"], chunk=chunk)
+    s1, i1 = relevance_chunked(f["lrsr_lv3"], f["refsr_lv3"], tile=tile)
     _assert_same_search(f["lrsr_lv3"], f["refsr_lv3"], s0, i0, s1, i1)
     assert s1.shape == s0.shape == (case[0], 1, case[2], case[3])
 
@@ -101,24 +101,79 @@ def test_small_budgets_give_same_search(budget):
     _assert_same_search(f["lrsr_lv3"], f["refsr_lv3"], s0, i0, s1, i1)
 
 
-def test_budget_bounds_relevance_blocks(monkeypatch):
-    """Every relevance block with its two patch matrices stays within the budget."""
-    f = _feats(4, 1, 8, 16, 24, 20, 30)  # dense: 600 × 384 × 4 B ≈ 0.9 MB relevance matrix
-    budget = 64_000
-    sizes, real_bmm = [], torch.bmm
+def test_relevance_blocks_have_one_fixed_shape(monkeypatch):
+    """Every relevance product is one tile × tile block of the same shape (the budget-independent
+    computation), and its working set is far below the 16 MiB floor of ttsr.budget at 256 channels."""
+    f = _feats(4, 2, 8, 16, 24, 20, 30)
+    shapes, real_bmm = set(), torch.bmm
 
     def spy(a, b):
-        out = real_bmm(a, b)
-        sizes.append((a.numel() + b.numel() + out.numel()) * out.element_size())
-        return out
+        shapes.add((tuple(a.shape), tuple(b.shape)))
+        return real_bmm(a, b)
 
     monkeypatch.setattr(torch, "bmm", spy)
-    s1, i1 = relevance_chunked(f["lrsr_lv3"], f["refsr_lv3"], max_memory_bytes=budget)
+    s1, i1 = relevance_chunked(f["lrsr_lv3"], f["refsr_lv3"], max_memory_bytes=64_000, tile=64)
     monkeypatch.undo()
+    assert shapes == {((2, 64, 72), (2, 72, 64))}  # K = 8 channels × 9
     s0, i0 = relevance_dense(f["lrsr_lv3"], f["refsr_lv3"])
     _assert_same_search(f["lrsr_lv3"], f["refsr_lv3"], s0, i0, s1, i1)
-    assert len(sizes) > 10
-    assert max(sizes) <= budget
+    k, t = 256 * 9, st.TILE  # one TTSR image: query and key tile, one being built, relevance block
+    assert 4 * (3 * k * t + t * t) < 16 << 20
+
+
+BUDGETS = [16 << 20, 64_000, 1_000, 1 << 30]  # keeps or rebuilds the reference tiles
+
+
+def _search_at_budgets(lr, ref, **kw):
+    return [relevance_chunked(lr, ref, max_memory_bytes=b, **kw) for b in BUDGETS]
+
+
+def test_budget_never_changes_the_search_bitwise():
+    """S and index are bitwise identical at every budget (the row identity has no budget)."""
+    f = _feats(13, 2, 16, 19, 23, 21, 25)
+    outs = _search_at_budgets(f["lrsr_lv3"], f["refsr_lv3"], tile=64)
+    for s, i in outs[1:]:
+        assert torch.equal(s, outs[0][0]) and torch.equal(i, outs[0][1])
+
+
+def _tie_case(nudged: int | None):
+    """LR 5×5 and a 12×12 reference holding the same patch r (the LR's centre patch plus noise,
+    relevance ≈ 0.9 to it) at flat positions 50 and 80, on the two sides of a 64-position tile
+    boundary. The copy at ``nudged`` gets 1e-4 × the LR patch added, which raises its relevance by
+    ~1e-5 (a near tie, a few hundred float32 steps); None: an exact tie."""
+    g = torch.Generator().manual_seed(21)
+    lr = torch.randn(1, 8, 5, 5, generator=g)
+    ref = torch.randn(1, 8, 12, 12, generator=g) * 0.1  # other patches far from the query
+    q = lr[0, :, 1:4, 1:4]
+    r = q + 0.5 * torch.randn(q.shape, generator=g)
+    for pos in (50, 80):
+        y, x = divmod(pos, 12)
+        ref[0, :, y - 1:y + 2, x - 1:x + 2] = r + (1e-4 * q if pos == nudged else 0)
+    return lr, ref
+
+
+@pytest.mark.parametrize("nudged,want", [(None, 50), (80, 80), (50, 50)])
+def test_exact_and_near_tie_across_a_tile_boundary(nudged, want):
+    """The centre LR position (flat 12) finds its patch at 50 and at 80 (a tile boundary at 64 between
+    them): the exact tie resolves to the first (50), a near tie to the larger, as the dense search
+    does, at every budget and with tile boundaries elsewhere (tile 64, 7, 256)."""
+    lr, ref = _tie_case(nudged)
+    s0, i0 = relevance_dense(lr, ref)
+    assert i0[0, 12].item() == want
+    if nudged is not None:  # a near tie indeed: the two copies within 1e-4 in relevance (double)
+        rel = torch.bmm(F.normalize(F.unfold(ref.double(), 3, padding=1), dim=1).transpose(1, 2),
+                        F.normalize(F.unfold(lr.double(), 3, padding=1), dim=1))[0, :, 12]
+        assert 1e-6 < abs(rel[50] - rel[80]).item() < 1e-4 and rel.argmax().item() == want
+    for tile in (64, 7, None):
+        for s, i in _search_at_budgets(lr, ref, tile=tile):
+            assert i[0, 12].item() == want
+            assert torch.equal(i, i0)
+            assert (s - s0).abs().max().item() <= 1e-6
+    if nudged is None:  # exact in the tiled computation: both copies have the same relevance
+        q = st._tile(lr, 12, 25, 1, 64)[0, :, :1]
+        k50, k80 = st._tile(ref, 50, 144, 1, 64)[0, :, :1], st._tile(ref, 80, 144, 1, 64)[0, :, :1]
+        assert torch.equal(k50, k80)
+        assert torch.equal(torch.bmm(q.t()[None], k50[None]), torch.bmm(q.t()[None], k80[None]))
 
 
 def _one_hot_sparse(n, c, h, w, seed):
@@ -134,12 +189,12 @@ def _one_hot_sparse(n, c, h, w, seed):
     return x
 
 
-@pytest.mark.parametrize("chunk", [None, 1, 4, 13])
-def test_exact_ties_pick_first_maximum(chunk):
+@pytest.mark.parametrize("tile", [None, 1, 4, 13])
+def test_exact_ties_pick_first_maximum(tile):
     lr = _one_hot_sparse(2, 2, 8, 10, 5)
     ref = _one_hot_sparse(2, 2, 11, 13, 6)
     s0, i0 = relevance_dense(lr, ref)
-    s1, i1 = relevance_chunked(lr, ref, chunk=chunk)
+    s1, i1 = relevance_chunked(lr, ref, tile=tile)
     # many exact ties exist, and the dense oracle (torch.max) takes the first of them
     k = F.normalize(F.unfold(ref, 3, padding=1), dim=1)
     q = F.normalize(F.unfold(lr, 3, padding=1), dim=1)
@@ -156,7 +211,7 @@ def test_all_zero_reference_gives_index_zero():
     f = _feats(7, 1, 4, 5, 6, 4, 7)
     ref = torch.zeros_like(f["refsr_lv3"])
     s0, i0 = relevance_dense(f["lrsr_lv3"], ref)
-    s1, i1 = relevance_chunked(f["lrsr_lv3"], ref, chunk=3)
+    s1, i1 = relevance_chunked(f["lrsr_lv3"], ref, tile=3)
     assert torch.equal(i0, torch.zeros_like(i0)) and torch.equal(i1, i0)
     assert torch.equal(s1, s0)
 

@@ -13,7 +13,8 @@ from ttsr.checkpoint import save_ttsr
 from ttsr.config import TTSRConfig
 from ttsr.imageio import read_image, write_image
 from ttsr.model import TTSR
-from ttsr.sr import main, parse_size
+from ttsr.sr import main
+from tests.test_limits import bomb_png
 
 SMALL = TTSRConfig(n_feats=8, num_res_blocks=(1, 1, 1, 1))
 
@@ -51,12 +52,14 @@ def test_small_pair_with_hr_and_safetensors(tmp_path, capsys):
     torch.manual_seed(1)
     weights = save_ttsr(TTSR(SMALL), tmp_path / "w.safetensors")
     lr, ref, hr = (random_image(tmp_path / "lr.png", 8, 10), random_image(tmp_path / "ref.png", 27, 30, 1),
-                   random_image(tmp_path / "hr.png", 32, 40, 2))
+                   random_image(tmp_path / "hr.png", 35, 43, 2))  # 4·LR + 3: cropped by the protocol
     rc, out, err = run(capsys, "--lr", lr, "--ref", ref, "--weights", weights, "--out", tmp_path / "out" / "sr.png",
-                       "--hr", hr, "--max-memory", "1MB")
+                       "--hr", hr, "--max-memory", "16M", "--max-pixels", "1505")
     assert rc == 0, err
-    assert read_image(tmp_path / "out" / "sr.png").shape == (32, 40, 3)
-    assert "PSNR" in out or "unavailable" in err
+    sr = read_image(tmp_path / "out" / "sr.png")
+    assert sr.shape == (32, 40, 3)
+    from benchmarks.metrics import psnr
+    assert f"PSNR {psnr(sr, read_image(hr)[:32, :40]):.3f} dB" in out
 
 
 def test_runs_as_a_module():
@@ -90,6 +93,21 @@ def _bad_case(tmp_path, good, weights, case):
         args["weights"] = tmp_path / "none.pt"
     elif case == "bad memory size":
         args["max-memory"] = "lots"
+    elif case == "memory below the floor":
+        args["max-memory"] = "4"
+    elif case == "hr of a x2 pair":
+        args["hr"] = random_image(tmp_path / "hr2.png", 12, 14, 2)  # LR 6×7 at ×2
+    elif case == "hr too small":
+        args["hr"] = random_image(tmp_path / "hr10.png", 10, 10, 2)
+    elif case == "hr one pixel too large":
+        args["hr"] = random_image(tmp_path / "hr28.png", 28, 28, 2)  # 4·6 + 4
+    elif case == "lr bomb":
+        args["lr"] = tmp_path / "bomb.png"
+        args["lr"].write_bytes(bomb_png(100_000, 100_000))
+    elif case == "ref over max-pixels":
+        args["max-pixels"] = "255"  # the 16×16 reference has 256
+    elif case == "bad max-pixels":
+        args["max-pixels"] = "0"
     return [x for k, v in args.items() for x in (f"--{k}", v)]
 
 
@@ -97,6 +115,10 @@ def _bad_case(tmp_path, good, weights, case):
     ("missing lr", "not found"), ("lr not an image", "not a readable image"), ("lr too small", "smaller than 3×3"),
     ("ref too small", "under 4×4"), ("missing ref", "not found"), ("unreadable checkpoint", "not a PyTorch checkpoint"),
     ("missing checkpoint", "checkpoint not found"), ("bad memory size", "--max-memory"),
+    ("memory below the floor", "below the 16 MiB"), ("hr of a x2 pair", "hr2.png (14×12) are not a ×4 LR/HR pair"),
+    ("hr too small", "hr10.png (10×10) are not a ×4"), ("hr one pixel too large", "the HR must be 28–31 × 24–27"),
+    ("lr bomb", "bomb.png: image too large"), ("ref over max-pixels", "ref.png: 16×16 is 256 pixels, over the limit of 255"),
+    ("bad max-pixels", "--max-pixels '0'"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, good, weights, capsys, case, needle):
     rc, out, err = run(capsys, *_bad_case(tmp_path, good, weights, case))
@@ -111,10 +133,3 @@ def test_cuda_requested_without_cuda(tmp_path, good, weights, capsys):
     rc, _, err = run(capsys, "--lr", good["lr"], "--ref", good["ref"], "--weights", weights,
                      "--out", tmp_path / "sr.png", "--device", "cuda")
     assert rc == 2 and "no CUDA" in err
-
-
-def test_parse_size():
-    assert parse_size("4GB") == 4 * 1024**3
-    assert parse_size("512MiB") == 512 * 1024**2
-    assert parse_size("1.5G") == int(1.5 * 1024**3)
-    assert parse_size("1000") == 1000

@@ -1,11 +1,21 @@
 """Reading and writing images: the one place where files become RGB uint8 arrays (DESIGN.md).
 
 Grayscale, palette and RGBA images are converted to RGB; 16-bit images are scaled to 8 bits.
+
+Size limit (decompression bombs): an image whose header declares more than ``max_pixels`` pixels
+(width × height) is refused *before* it is decoded, with a `UserError` naming the file — a 74-byte
+PNG may declare 100000×100000 pixels, and a valid 12000×12000 reference makes the methods allocate
+tens of GB. The limit is, in order: the ``max_pixels`` argument (``--max-pixels`` of
+``python -m ttsr.sr``), ``$TTSR_BENCH_MAX_PIXELS``, else ``DEFAULT_MAX_PIXELS`` = 4096² ≈ 16.8 MP
+per image (the largest benchmark images are ≈ 3 MP: DIV2K 2040×1356, Manga109 1654×1170). PIL's
+own bomb guard (an error over 2 × ``PIL.Image.MAX_IMAGE_PIXELS`` ≈ 179 MP) also applies, so limits
+above that still refuse larger files.
 """
 from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +23,64 @@ from PIL import Image, UnidentifiedImageError
 
 from ttsr.errors import UserError
 from ttsr.fileio import atomic_write_bytes
+
+MAX_PIXELS_ENV = "TTSR_BENCH_MAX_PIXELS"
+DEFAULT_MAX_PIXELS = 4096 * 4096  # pixels per image (≈ 16.8 MP); see the module docstring
+_READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
+
+
+def parse_pixel_count(text: str, what: str = "--max-pixels") -> int:
+    """A pixel count ≥ 1: '16000000', '16M' (10⁶), '4096x4096' (width × height) → int.
+
+    Raises `UserError` naming `what` (an option or environment variable) otherwise.
+    """
+    value = str(text).strip().lower().replace("×", "x")
+    try:
+        if "x" in value:
+            width, height = value.split("x")
+            count = int(width) * int(height)
+        elif value.endswith("m"):
+            count = int(float(value[:-1]) * 1_000_000)
+        else:
+            count = int(value)
+    except ValueError:
+        count = None
+    if count is None or count < 1:
+        raise UserError(f"{what} {text!r}: expected a pixel count of at least 1, such as 16000000, "
+                        f"16M or 4096x4096")
+    return count
+
+
+def pixel_limit(value: int | None = None) -> int:
+    """The pixel limit in force: `value` when given, else ``$TTSR_BENCH_MAX_PIXELS``, else the default."""
+    if value is not None:
+        if int(value) < 1:
+            raise UserError(f"max_pixels {value}: must be at least 1")
+        return int(value)
+    env = os.environ.get(MAX_PIXELS_ENV)
+    if env:
+        return parse_pixel_count(env, f"${MAX_PIXELS_ENV}")
+    return DEFAULT_MAX_PIXELS
+
+
+def _open(path: Path) -> Image.Image:
+    """PIL's lazy open (header only), its bomb guard turned into a `UserError`."""
+    try:
+        with warnings.catch_warnings():  # our own limit decides; PIL's warning is not the user's concern
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(path)
+    except Image.DecompressionBombError as err:
+        raise UserError(f"{path}: image too large to read ({err}); use a smaller image") from err
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) from the file header, without decoding; `UserError` naming the file otherwise."""
+    path = Path(path)
+    try:
+        with _open(path) as image:
+            return image.size
+    except _READ_ERRORS as err:
+        raise UserError(f"{path}: not a readable image ({err}); re-download or replace the file") from err
 
 
 def _to_rgb_uint8(image: Image.Image) -> np.ndarray:
@@ -32,18 +100,28 @@ def _to_rgb_uint8(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as an H×W×3 uint8 RGB array, or raise `UserError` naming the file."""
+def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.ndarray:
+    """Read an image file as an H×W×3 uint8 RGB array, or raise `UserError` naming the file.
+
+    ``max_pixels``: refuse (`UserError`, before decoding) an image whose header declares more
+    pixels; None: ``$TTSR_BENCH_MAX_PIXELS`` or ``DEFAULT_MAX_PIXELS`` (module docstring).
+    """
     path = Path(path)
+    limit = pixel_limit(max_pixels)
     if not path.exists():
         raise UserError(f"{path}: file not found")
     if path.is_dir():
         raise UserError(f"{path}: is a folder, expected an image file")
     try:
-        with Image.open(path) as image:
+        with _open(path) as image:
+            width, height = image.size
+            if width * height > limit:
+                raise UserError(f"{path}: {width}×{height} is {width * height:,} pixels, over the limit of "
+                                f"{limit:,} per image; use a smaller image or raise the limit "
+                                f"(--max-pixels or ${MAX_PIXELS_ENV})")
             image.load()
             return _to_rgb_uint8(image)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+    except _READ_ERRORS as err:
         raise UserError(f"{path}: not a readable image ({err}); re-download or replace the file") from err
 
 

@@ -13,22 +13,28 @@ matrix alone of a Manga109 page searched against an HR-size page.
 
 ``relevance_chunked`` / ``transfer_gather`` give the same result in bounded memory:
 
-* the search tiles the LR positions and walks over chunks of reference positions, unfolding only
-  the reference rows a chunk needs, and keeps a running max/argmax (no relevance matrix);
+* the search walks over fixed-size tiles of LR × reference positions (``TILE`` = 512 each, the
+  whole batch at once), building only the normalised patches a tile needs, and keeps a
+  running max/argmax (no relevance matrix);
 * the transfer gathers, for each of the 3×3 block offsets of a patch, the selected blocks from a
   block-major copy of the reference (made in budget-sized bands when the level is large) and adds
   them into the output (no unfold).
 
 Tie rule: ``index`` is the *first* (smallest flat reference position) maximum, as ``torch.max``
-returns on the full matrix: within a chunk torch.max takes the first, across chunks a later chunk
-replaces the running max only when strictly greater. Relevances that tie in exact arithmetic but
-are rounded differently by the two matrix products (dense vs blocked) can still pick different
-positions; their relevance values then differ by float rounding only (~1e-7).
+returns on the full matrix: within a tile torch.max takes the first, across tiles a later tile
+replaces the running max only when strictly greater. Every tile has the same shape (the last
+ones zero-padded, their padding rows masked), so each relevance value comes out of the same
+computation whatever the budget and wherever tile boundaries fall: the budget cannot change a
+tie or a near-tie (tested bitwise). Against the dense oracle (one big matrix product, rounded
+differently) two relevances equal to float rounding (~1e-7) can still pick different positions.
 
 Memory budget (``max_memory_bytes``): bounds the working memory these functions allocate on top
-of their inputs and outputs (patch unfolds, relevance blocks, reference bands, gathered blocks);
-chunk sizes are derived from it. Not counted: the transfer's accumulator, one output-sized
-buffer per level. ``SearchTransfer`` halves the budget and retries when an allocation fails.
+of their inputs and outputs (patch tiles, relevance blocks, reference bands, gathered blocks).
+The search needs about N·4·(3·C·9·TILE + TILE²) bytes (≈ 15 MB for one image with TTSR's 256
+channels, under the 16 MiB floor of `ttsr.budget`) and keeps as many normalised reference tiles as the rest of
+the budget holds (all of a CUFED5 reference from ≈ 100 MiB); the transfer's chunk sizes are derived from it. Not counted: the transfer's accumulator,
+one output-sized buffer per level. ``SearchTransfer`` halves the budget and retries when an
+allocation fails. The budget never changes an output.
 Training: with gradients enabled the chunked search recomputes ``S`` differentiably from the
 selected patches only (no relevance matrix is kept for backward); the gather's backward keeps
 only indices. Gradients equal the dense oracle's (tested).
@@ -51,8 +57,7 @@ __all__ = [
 
 DEFAULT_CPU_BUDGET = 128 << 20  # bytes; CPU default when no budget is given (measured: no slower than 1 GiB on CUFED5)
 _MIN_BUDGET = 1 << 20  # below this the OOM retry gives up
-_MAX_QUERY_TILE = 8192  # LR positions per tile (speed, not memory: see _search_chunks)
-_MAX_REF_CHUNK = 4096  # reference positions per chunk when the budget allows more
+TILE = 512  # LR and reference positions per relevance tile: fixed, so the budget never changes a result
 
 # (kernel, padding, stride) of the patch grid at each level; lv3 is the search level.
 _LEVELS = {"lv3": (3, 1, 1), "lv2": (6, 2, 2), "lv1": (12, 4, 4)}
@@ -96,43 +101,37 @@ def transfer_dense(
     return out[0], out[1], out[2]
 
 
-def _normalised_patches(feat: torch.Tensor, p0: int, p1: int, padding: int = 1) -> torch.Tensor:
-    """L2-normalised 3×3 patches (zero padding ``padding``) at flat positions [p0, p1) of ``feat``.
+def _patch_tile(rows: torch.Tensor, y0: int, grid_w: int, p0: int, p1: int, tile: int) -> torch.Tensor:
+    """L2-normalised 3×3 patches at flat grid positions [p0, p1) as a fixed-shape [N, C*9, tile] tensor.
 
-    Unfolds only the feature rows those positions need (plus the halo rows), so the cost is
-    O(C·9·(p1 - p0 + 2W)) instead of the whole map. Returns [N, C*9, p1 - p0], the columns of
-    ``F.normalize(F.unfold(feat, 3, padding=padding), dim=1)[..., p0:p1]``. TTSR uses padding 1
-    (a patch at every position); SRNTT's 'VALID' patches are padding 0.
+    ``rows``: [N, C, R, W'] the zero-padded feature rows from grid row ``y0`` on (patch (gy, gx) has
+    its top-left at rows[..., gy - y0, gx]). Columns past ``p1 - p0`` are zero. Values are copied (no
+    arithmetic) into unfold's (c, ky, kx) order, then each column is divided by its norm
+    (``F.normalize``'s eps) in a tensor of the same shape every time, so a patch's normalised
+    values do not depend on where a tile starts.
     """
+    n, c, _, row_w = rows.shape
+    m = p1 - p0
+    pos = torch.arange(p0, p1, device=rows.device)
+    top_left = (pos // grid_w - y0) * row_w + pos % grid_w  # [m] flat offsets into rows[n, c]
+    off = torch.arange(3, device=rows.device)
+    taps = (off.view(3, 1) * row_w + off.view(1, 3)).view(9, 1)  # (ky, kx) offsets
+    out = rows.reshape(n, c, -1).index_select(2, (taps + top_left).view(-1)).view(n, c * 9, m)
+    if m < tile:
+        out = F.pad(out, (0, tile - m))
+    return out.div_(out.norm(dim=1, keepdim=True).clamp_min_(1e-12))
+
+
+def _tile(feat: torch.Tensor, p0: int, n_pos: int, padding: int, tile: int) -> torch.Tensor:
+    """Tile starting at grid position ``p0`` of ``feat`` [N, C, H, W]: [N, C*9, tile] (`_patch_tile`)."""
     h, w = feat.shape[-2:]
+    p1 = min(p0 + tile, n_pos)
     grid_w = w + 2 * padding - 2
     y0, y1 = p0 // grid_w, (p1 - 1) // grid_w + 1
     top, bottom = y0 - padding, y1 + 2 - padding  # feature rows under grid rows [y0, y1)
     rows = feat[:, :, max(top, 0) : min(bottom, h)]
     rows = F.pad(rows, (padding, padding, max(0, -top), max(0, bottom - h)))
-    cols = F.unfold(rows, kernel_size=3)[:, :, p0 - y0 * grid_w : p1 - y0 * grid_w]
-    norm = cols.norm(dim=1, keepdim=True).clamp_min(1e-12)  # F.normalize's eps
-    if cols.requires_grad:
-        return cols / norm
-    return cols.div_(norm)
-
-
-def _search_chunks(n: int, k: int, n_query: int, n_ref: int, ref_w: int, budget: int, es: int,
-                   chunk: int | None) -> tuple[int, int]:
-    """(LR tile, reference chunk) sizes whose working set fits ``budget`` bytes.
-
-    Working set: the normalised LR tile (N·K·qc, twice while it is normalised), a reference chunk
-    (N·K·(rc + 2·Wr) for its rows, plus the normalised copy) and the relevance block N·rc·qc with
-    its max. Chunks are at least one position; an explicit ``chunk`` sets the reference chunk.
-    """
-    # LR tile takes at most half the budget; tiles beyond ~8k LR × 4k Ref positions are no faster
-    # (the relevance block then leaves the cache before its max is taken).
-    qc = max(1, min(n_query, _MAX_QUERY_TILE, budget // (4 * es * n * k)))
-    if chunk is not None:
-        return qc, max(1, min(int(chunk), n_ref))
-    rest = budget - es * n * k * qc - es * n * k * 2 * ref_w - 16 * n * qc
-    rc = rest // (es * n * (2 * k + qc + 2)) if rest > 0 else 1
-    return qc, int(max(1, min(rc, n_ref, _MAX_REF_CHUNK)))
+    return _patch_tile(rows, y0, grid_w, p0, p1, tile)
 
 
 def relevance_chunked(
@@ -140,61 +139,71 @@ def relevance_chunked(
     refsr_lv3: torch.Tensor,
     *,
     max_memory_bytes: int | None = None,
-    chunk: int | None = None,
     padding: int = 1,
+    tile: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``relevance_dense`` in bounded memory: running max/argmax over reference chunks (§3.2).
+    """``relevance_dense`` in bounded memory: running max/argmax over fixed-size tiles (§3.2).
 
     ``padding``: 1 for TTSR (a 3×3 patch at every position); 0 gives the 'VALID' patches of
     SRNTT's swap (outputs over the (H−2)×(W−2) grid, index into the (Hr−2)×(Wr−2) grid).
 
-    ``chunk``: reference positions per chunk (overrides the budget's choice for the reference
-    side); ``max_memory_bytes``: working-memory budget (None: ``default_memory_budget``). Same
-    outputs as the dense oracle: identical ``index`` (first maximum on ties; see the module
-    docstring) and ``S`` within float rounding. Differentiable: when gradients are needed, ``S``
-    is recomputed from the selected patches (the gradient of a max flows through its argmax).
+    The relevance is computed in tiles of ``tile`` LR × ``tile`` reference positions (``TILE``
+    = 512; ``tile`` is a test hook) for the whole batch at once, every tile padded to the same
+    shape: each relevance value is made by a matrix product of one fixed shape over the same
+    normalised values, whatever the budget or the tile's place. So ``max_memory_bytes`` (None:
+    ``default_memory_budget``) changes memory and speed only — never ``S`` or ``index``; it decides
+    how many normalised reference tiles are kept at once (the LR tiles are rebuilt once per such
+    slab of reference tiles).
+    Against the dense oracle: ``index`` identical (first maximum on ties, see the module
+    docstring) except where two relevances are equal to float rounding, ``S`` within rounding.
+    Differentiable: when gradients are needed, ``S`` is recomputed from the selected patches.
     """
     if padding not in (0, 1):
         raise ValueError(f"padding must be 0 or 1, not {padding}")
+    tile = TILE if tile is None else int(tile)
     n, c, h, w = lrsr_lv3.shape
     hr, wr = refsr_lv3.shape[-2:]
     h, w, hr, wr = (size + 2 * padding - 2 for size in (h, w, hr, wr))  # patch grids
     n_query, n_ref, k = h * w, hr * wr, c * 9
     budget = default_memory_budget(lrsr_lv3.device) if max_memory_bytes is None else int(max_memory_bytes)
-    qc, rc = _search_chunks(n, k, n_query, n_ref, wr, budget, lrsr_lv3.element_size(), chunk)
+    es = lrsr_lv3.element_size()
+    ref_starts = list(range(0, n_ref, tile))
+    # Reference tiles built once and kept per pass ("slab"): what the budget leaves after one query
+    # tile, one tile being built and the relevance block. More slabs = the LR tiles rebuilt per slab.
+    work = es * n * (4 * k * tile + 2 * tile * tile)
+    slab = int(max(1, (budget - work) // (es * n * k * tile)))
 
     best = torch.empty(n, n_query, dtype=lrsr_lv3.dtype, device=lrsr_lv3.device)
     index = torch.empty(n, n_query, dtype=torch.long, device=lrsr_lv3.device)
-    es = lrsr_lv3.element_size()
-    # With several LR tiles, a reference small enough (≤ 1/8 of the budget) is unfolded once.
-    keys_all = None
-    if n_query > qc and es * n * k * n_ref * 8 <= budget:
-        with torch.no_grad():
-            keys_all = _normalised_patches(refsr_lv3, 0, n_ref, padding)
+    lr_f, ref_f = lrsr_lv3.detach(), refsr_lv3.detach()
     with torch.no_grad():
-        for q0 in range(0, n_query, qc):
-            q1 = min(q0 + qc, n_query)
-            query = _normalised_patches(lrsr_lv3, q0, q1, padding)  # [N, K, qc]
-            run_v = run_i = None
-            for r0 in range(0, n_ref, rc):
-                r1 = min(r0 + rc, n_ref)
-                if keys_all is not None:
-                    keys = keys_all[:, :, r0:r1]
-                else:
-                    keys = _normalised_patches(refsr_lv3, r0, r1, padding)  # [N, K, rc]
-                v, i = torch.max(torch.bmm(keys.transpose(1, 2), query), dim=1)  # [N, qc]
-                del keys
-                i += r0
-                if run_v is None:
-                    run_v, run_i = v, i
-                else:
-                    better = v > run_v  # strict: earlier chunk wins ties (first maximum)
-                    run_v = torch.where(better, v, run_v)
-                    run_i = torch.where(better, i, run_i)
-            best[:, q0:q1] = run_v
-            index[:, q0:q1] = run_i
-            del query
-    del keys_all
+        for s0 in range(0, len(ref_starts), slab):
+            starts = ref_starts[s0 : s0 + slab]
+            keys = [_tile(ref_f, r0, n_ref, padding, tile) for r0 in starts]  # [N, K, tile] each
+            for q0 in range(0, n_query, tile):
+                q1 = min(q0 + tile, n_query)
+                query = _tile(lr_f, q0, n_query, padding, tile).transpose(1, 2)  # [N, tile, K]
+                run_v = run_i = None
+                for r0, key in zip(starts, keys):
+                    rel = torch.bmm(query, key)  # [N, LR tile, Ref tile], one shape for every tile
+                    if r0 + tile > n_ref:  # padding columns of the last tile are never a match
+                        rel[:, :, n_ref - r0 :] = float("-inf")
+                    v, i = torch.max(rel, dim=2)  # first maximum within the tile
+                    i += r0
+                    if run_v is None:
+                        run_v, run_i = v, i
+                    else:  # strict: an earlier tile wins ties (first maximum)
+                        better = v > run_v
+                        run_v, run_i = torch.where(better, v, run_v), torch.where(better, i, run_i)
+                    del rel
+                run_v, run_i = run_v[:, : q1 - q0], run_i[:, : q1 - q0]
+                if s0 > 0:  # earlier slabs hold earlier positions: same strict rule
+                    better = run_v > best[:, q0:q1]
+                    run_v = torch.where(better, run_v, best[:, q0:q1])
+                    run_i = torch.where(better, run_i, index[:, q0:q1])
+                best[:, q0:q1] = run_v
+                index[:, q0:q1] = run_i
+            del keys
 
     if torch.is_grad_enabled() and (lrsr_lv3.requires_grad or refsr_lv3.requires_grad):
         if padding != 1:
@@ -219,7 +228,7 @@ def gather_patches(ref: torch.Tensor, index: torch.Tensor, s: int) -> torch.Tens
     patches of a few LR rows at a time (``index`` is centre-indexed on the (H/s)×(W/s) grid).
     """
     n, c = ref.shape[:2]
-    hr, wr = ref.shape[-2] // s, ref.shape[-1] // s
+    wr = ref.shape[-1] // s
     padded = F.pad(ref, (s, s, s, s))
     ry, rx = index // wr, index % wr
     off = torch.arange(3 * s, device=ref.device)

@@ -1,46 +1,35 @@
 """Super-resolve one LR image ×4 with a reference: the release's test mode as a command.
 
     python -m ttsr.sr --lr LR.png --ref REF.png --weights TTSR.pt --out SR.png \\
-        [--hr HR.png] [--device auto|cpu|cuda] [--max-memory 4GB]
+        [--hr HR.png] [--device auto|cpu|cuda] [--max-memory 4G] [--max-pixels 16M]
 
 As the release (`trainer.test`): LR↑ = PIL bicubic ×4 of the LR; the reference is cropped
 top-left to a multiple of 4 and Ref↓↑ = PIL bicubic ÷4 then ×4; all mapped to [-1, 1]; the SR is
 mapped back with (x+1)·127.5 and rounded. ``--hr`` prints PSNR/SSIM on Y, the release's metric
-convention (no border crop; top-left common region when the sizes differ). ``--max-memory``
-bounds the texture search's working memory (default: half the free GPU memory, 128 MiB on CPU).
+convention (no border crop); the HR must be 4× the LR (each side 4·lr … 4·lr + 3, cropped
+top-left). ``--max-memory`` bounds the texture search's working memory (default: half the free
+GPU memory, 128 MiB on CPU; a bare number is MiB; at least 16 MiB: `ttsr.budget`); it never
+changes the result. ``--max-pixels`` refuses larger images before decoding them (default
+``$TTSR_BENCH_MAX_PIXELS`` or 4096×4096: `ttsr.imageio`).
 """
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 
 import numpy as np
 import torch
 
+from ttsr.budget import parse_memory
 from ttsr.checkpoint import load_ttsr
 from ttsr.errors import UserError, cli_main
 from ttsr.fileio import check_output_file
-from ttsr.imageio import read_image, write_image
-from ttsr.resize import crop_to_multiple, reference_pair, upscale
+from ttsr.imageio import parse_pixel_count, read_image, write_image
+from ttsr.resize import check_lr_hr, crop_to_multiple, reference_pair, upscale
 
 SCALE = 4
 MIN_LR_SIDE = 3
-
-_UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024**2, "MB": 1024**2,
-          "MIB": 1024**2, "G": 1024**3, "GB": 1024**3, "GIB": 1024**3}
-
-
-def parse_size(text: str) -> int:
-    """'4GB', '512MiB', '1.5G', '1000000' → bytes (binary units)."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
-    if not match or match.group(2).upper() not in _UNITS:
-        raise UserError(f"--max-memory {text!r}: expected a size such as 4GB, 512MB or 1000000 (bytes)")
-    value = int(float(match.group(1)) * _UNITS[match.group(2).upper()])
-    if value <= 0:
-        raise UserError(f"--max-memory {text!r}: must be more than zero")
-    return value
 
 
 def pick_device(name: str) -> torch.device:
@@ -66,13 +55,13 @@ def to_image(sr: torch.Tensor) -> np.ndarray:
     return array.numpy().transpose(1, 2, 0).astype(np.uint8)
 
 
-def prepare_inputs(lr_path, ref_path) -> dict[str, np.ndarray]:
+def prepare_inputs(lr_path, ref_path, max_pixels: int | None = None) -> dict[str, np.ndarray]:
     """Read and check the pair; LR↑, Ref (cropped to ×4), Ref↓↑ as the release's test mode."""
-    lr = read_image(lr_path)
+    lr = read_image(lr_path, max_pixels)
     if min(lr.shape[:2]) < MIN_LR_SIDE:
         raise UserError(f"{lr_path}: LR image is {lr.shape[1]}×{lr.shape[0]}, smaller than "
                         f"{MIN_LR_SIDE}×{MIN_LR_SIDE}; the texture search uses 3×3 patches")
-    ref = crop_to_multiple(read_image(ref_path), SCALE)
+    ref = crop_to_multiple(read_image(ref_path, max_pixels), SCALE)
     if min(ref.shape[:2]) < SCALE:
         raise UserError(f"{ref_path}: reference is under {SCALE}×{SCALE} after cropping to a multiple "
                         f"of {SCALE} ({ref.shape[1]}×{ref.shape[0]}); use a larger reference")
@@ -86,9 +75,7 @@ def report_metrics(sr: np.ndarray, hr: np.ndarray) -> None:
     except ImportError as err:
         print(f"PSNR/SSIM unavailable: benchmarks.metrics could not be imported ({err})", file=sys.stderr)
         return
-    if sr.shape != hr.shape:
-        print(f"note: HR is {hr.shape[1]}×{hr.shape[0]}, SR is {sr.shape[1]}×{sr.shape[0]}; "
-              "comparing the top-left common region", file=sys.stderr)
+    hr = crop_to_multiple(hr, SCALE)  # the protocol's crop; sizes checked by check_lr_hr
     print(f"PSNR {psnr(sr, hr):.3f} dB  SSIM {ssim(sr, hr):.4f}  (Y channel, no border crop, as the TTSR release)")
 
 
@@ -101,14 +88,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="where to write the ×4 SR image")
     parser.add_argument("--hr", help="ground truth: print PSNR/SSIM of the SR against it")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--max-memory", help="working-memory bound of the texture search, e.g. 4GB")
+    parser.add_argument("--max-memory", metavar="SIZE",
+                        help="working-memory bound of the texture search, e.g. 4G or 512M; a bare number is "
+                             "MiB; at least 16M (default: half the free GPU memory, 128M on CPU)")
+    parser.add_argument("--max-pixels", metavar="N",
+                        help="refuse images over N pixels, e.g. 16000000, 16M or 4096x4096 (default: "
+                             "$TTSR_BENCH_MAX_PIXELS, else 4096x4096)")
     args = parser.parse_args(argv)
     check_output_file(args.out, "--out")  # before 20 s of compute, not after
 
-    budget = parse_size(args.max_memory) if args.max_memory else None
+    budget = parse_memory(args.max_memory) if args.max_memory is not None else None
+    max_pixels = parse_pixel_count(args.max_pixels) if args.max_pixels is not None else None
     device = pick_device(args.device)
-    inputs = prepare_inputs(args.lr, args.ref)
-    hr = read_image(args.hr) if args.hr else None  # a bad HR fails before the network runs
+    inputs = prepare_inputs(args.lr, args.ref, max_pixels)
+    hr = None
+    if args.hr:  # a bad HR fails before the network runs
+        hr = read_image(args.hr, max_pixels)
+        check_lr_hr(inputs["lr"].shape, hr.shape, SCALE, lr_name=args.lr, hr_name=args.hr)
     model = load_ttsr(args.weights, device=device)
     model.set_memory_budget(budget)
 

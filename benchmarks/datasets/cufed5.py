@@ -137,7 +137,10 @@ def _warn_large_refs(groups: list[Group]) -> None:
     large = []
     for group in groups:
         for level in LEVELS:
-            width, height = probe_size(group.files[level])
+            try:
+                width, height = probe_size(group.files[level])
+            except UserError:  # unreadable: reported (or skipped) when the sample is read
+                continue
             if width > CANVAS or height > CANVAS:
                 large.append(f"{group.files[level].name} ({width}×{height})")
     if large:

@@ -4,9 +4,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
-from ttsr.errors import UserError
+from ttsr.imageio import image_size
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
@@ -35,12 +33,9 @@ def child_dir(folder: Path, *names: str) -> Path | None:
 
 
 def probe_size(path: Path) -> tuple[int, int]:
-    """(width, height) from the file header, without decoding; UserError naming the file otherwise."""
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise UserError(f"{path}: not a readable image ({err}); re-download or replace the file") from err
+    """(width, height) from the file header, without decoding; UserError naming the file otherwise
+    (also for a decompression bomb PIL refuses to open: `ttsr.imageio.image_size`)."""
+    return image_size(path)
 
 
 def seeded_index(seed: int, key: str, n: int) -> int:

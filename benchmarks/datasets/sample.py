@@ -119,15 +119,16 @@ class SampleSequence(Sequence):
             self._record(entry.name, str(err))
             raise SampleSkipped(f"{self.dataset}/{entry.name} skipped: {err}") from err
 
-    def digest(self, index: int) -> str | None:
-        """`data_sha256` of image `index` (`benchmarks.identity.sample_digest`): what its row's data
-        identity is; None when the image cannot be read (it is then skipped when evaluated)."""
+    def digest(self, index: int) -> str:
+        """`data_sha256` of image `index` (`benchmarks.identity.sample_digest`): its row's data
+        identity. Raises `UserError` naming the file when the image cannot be read."""
         from benchmarks.identity import sample_digest
 
+        entry = self._entries[index]
         try:
-            return sample_digest(self._entries[index])
-        except (OSError, UserError):
-            return None
+            return sample_digest(entry)
+        except OSError as err:
+            raise UserError(f"{err.filename or entry.name}: cannot be read ({err.strerror or err})") from err
 
     def __iter__(self) -> Iterator[Sample]:
         for i in range(len(self)):

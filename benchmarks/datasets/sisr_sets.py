@@ -19,6 +19,7 @@ from benchmarks.datasets.sample import Entry, Sample, SampleSequence, screen_hr,
 from benchmarks.datasets.survey import Survey
 from ttsr.errors import UserError
 from ttsr.imageio import read_image
+from ttsr.resize import check_lr_hr
 
 REF_MODES = ("none", "lr", "random-hr")
 _HR_DIRS = ("HR", "GTmod12", "GT")
@@ -180,10 +181,6 @@ def _build(name, hr_path, lr_path, ref_path, ref_mode, scale, meta) -> Sample:
     lr = None
     if lr_path is not None:
         lr = read_image(lr_path)
-        want = (hr.shape[0] // scale, hr.shape[1] // scale)
-        if lr.shape[:2] != want:
-            raise UserError(f"{lr_path}: LR is {lr.shape[1]}×{lr.shape[0]}, expected "
-                            f"{want[1]}×{want[0]} for the {hr.shape[1]}×{hr.shape[0]} HR at ×{scale}; "
-                            f"replace it or pass given_lr=False")
+        check_lr_hr(lr.shape, hr.shape, scale, lr_name=lr_path, hr_name=hr_path)
     refs = [read_image(ref_path)] if ref_path is not None else []
     return Sample(name, hr, refs, lr=lr, ref_mode=ref_mode, meta=dict(meta))

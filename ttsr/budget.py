@@ -1,0 +1,51 @@
+"""Memory budgets given by the user: one parser for ``--max-memory`` and config ``max_memory``.
+
+``parse_memory("4G")`` → bytes. Accepted: a number with an optional binary unit, case-insensitive:
+``B``; ``K``/``KB``/``KiB`` (2¹⁰); ``M``/``MB``/``MiB`` (2²⁰); ``G``/``GB``/``GiB`` (2³⁰);
+``T``/``TB``/``TiB`` (2⁴⁰). **A bare number means MiB** (``--max-memory 512`` is 512 MiB), so a
+forgotten unit cannot ask for a few bytes. Fractions are allowed (``1.5G``).
+
+Floor: ``MIN_MEMORY`` = 16 MiB, the smallest budget the texture search can honour: its fixed
+tiles (`ttsr.search_transfer.TILE`) need ≈ 15 MB for one image with TTSR's 256 channels. At the
+floor a CUFED5-sized search (LR↑ 500×332 against a 500×332 reference: 125×83 positions each at
+¼ scale) took 72 s against 44 s at the 128 MiB CPU default and 50 s at 32 MiB (2 shared CPU cores,
+`torch.randn` features); below it the budget could not be kept, so it is a one-line `UserError`.
+The budget never changes a result, only memory and time (`ttsr.search_transfer`).
+"""
+from __future__ import annotations
+
+import re
+
+from ttsr.errors import UserError
+
+MIN_MEMORY = 16 << 20  # bytes: the smallest budget accepted from a user
+
+_UNITS = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgt])(?:i?b)?|(b))?\s*", re.IGNORECASE)
+
+
+def parse_memory(text: str | int | float, what: str = "--max-memory") -> int:
+    """A memory size → bytes (int ≥ ``MIN_MEMORY``); see the module docstring for the syntax.
+
+    ``what`` names the option or config key in the error. Raises `UserError` (one line) for text
+    that is not a size and for a size below ``MIN_MEMORY``.
+    """
+    if isinstance(text, bool):
+        text = "invalid"
+    match = _SIZE.fullmatch(str(text))
+    if not match:
+        raise UserError(f"{what} {text!r}: expected a size such as 4G, 512M or 512 (a bare number is MiB)")
+    unit = (match.group(2) or match.group(3) or "m").lower()
+    value = int(float(match.group(1)) * _UNITS[unit])
+    if value < MIN_MEMORY:
+        raise UserError(f"{what} {text!r}: {describe(value)} is below the {describe(MIN_MEMORY)} the texture "
+                        f"search needs to finish in sensible time; give at least {MIN_MEMORY >> 20}M")
+    return value
+
+
+def describe(size: int) -> str:
+    """Bytes as a short human size: '512 B', '16 MiB', '1.5 GiB'."""
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor:
+            return f"{size / factor:g} {unit}"
+    return f"{size} B"
