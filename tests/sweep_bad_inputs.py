@@ -783,11 +783,14 @@ torch.save({**state, "position": {"epoch": "x", "step": -5}}, f / "state_bad_pos
 """
 
 
+LOCAL = "localhost,127.0.0.1,::1"  # direct (Chromium's DevTools, the closed-port URL cases); the rest via a dead proxy
+
+
 def child_env(t: Path, f: Path, extra: Mapping[str, str] = ()) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TTSR_BENCH_")}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1", TORCH_HOME=str(t / ".torch"),
                http_proxy="http://127.0.0.1:9", https_proxy="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9",
-               HTTPS_PROXY="http://127.0.0.1:9", no_proxy="", NO_PROXY="", PYTHONUNBUFFERED="1", COLUMNS="100")
+               HTTPS_PROXY="http://127.0.0.1:9", no_proxy=LOCAL, NO_PROXY=LOCAL, PYTHONUNBUFFERED="1", COLUMNS="100")
     env.update({k: v.format(t=t, f=f) for k, v in dict(extra).items()})
     return env
 
