@@ -119,7 +119,7 @@ def _read_json(path: Path, kind: type, what: str):
         return kind()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
         raise UserError(f"{path}: not readable JSON ({type(err).__name__}); the run folder is damaged: "
                         f"rerun `python -m benchmarks.run` with the same --out to rewrite it") from err
     if not isinstance(data, kind):

@@ -290,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"reproduce {args.table}: the runner measured nothing (see above); no report written",
                   file=sys.stderr)
             return status
+        if status in (EXIT_USER_ERROR, EXIT_INTERRUPTED):
+            return status  # the runner's own last line said what and why; finished rows are kept
         if status != EXIT_OK:
             print(f"reproduce {args.table}: the runner exited with status {status}", file=sys.stderr)
             if not (run_dir / "rows.csv").is_file():

@@ -14,6 +14,7 @@ times 4 are the reference pixels the texture came from.
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -158,8 +159,12 @@ def attention_region(npz_path: Path, crop_box: tuple[int, int, int, int], hr_hw:
     reference size // 4, else the `_ref` image's size // 4. Sizes are (height, width); a size
     that only fits the other way round is swapped.
     """
-    with np.load(npz_path, allow_pickle=False) as npz:
-        data = {k: npz[k] for k in npz.files}
+    try:
+        with np.load(npz_path, allow_pickle=False) as npz:
+            data = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:  # damaged, or holds pickled objects
+        return AttentionRegion(note=f"{npz_path.name}: not shown, not a plain attention map "
+                                    f"({' '.join(str(err).split())[:120]})")
     if "hard_index" not in data:
         return AttentionRegion(note=f"{npz_path.name}: no hard_index")
     index = np.asarray(data["hard_index"]).reshape(-1).astype(np.int64)

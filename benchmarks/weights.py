@@ -64,6 +64,10 @@ def entries(overrides: dict[str, Path]) -> list[dict[str, str]]:
 
 def cmd_list(args) -> int:
     overrides = registry.parse_weight_overrides(args.weights)
+    unknown = sorted(set(overrides) - set(registry.names()))
+    if unknown:
+        raise UserError(f"--weights names unknown method {', '.join(map(repr, unknown))}; valid names: "
+                        f"{', '.join(registry.names())}")
     records = entries(overrides)
     print(tabulate([[r["name"], r["status"], r["file"], r["sha256"], r["how"]] for r in records],
                    headers=["method", "weights", "file", "sha256", "get it"], tablefmt="simple"))

@@ -109,6 +109,7 @@ def test_random_weights_are_labelled_in_every_cell(tmp_path):
     ("rows.csv", None, "not a rows file"),
     ("rows.csv", "method,dataset,protocol,ref_mode,image,psnr,ssim\nx,d,p,r,i,1e308,0.5\n", "psnr = '1e308'"),
     ("manifest.json", '{"plan": {"passes": "all"}}', "its plan is not the runner's"),
+    ("manifest.json", "[" * 100000 + "]" * 100000, "not readable JSON"),
 ])
 def test_damaged_run_folders_give_one_line(tmp_path, capsys, name, content, words):
     folder = make_run(tmp_path / "runs", "table1", images=False)
@@ -136,3 +137,25 @@ def test_strict_fails_on_requested_cells_left_unmeasured(tmp_path):
     empty = report.render([make_run(tmp_path / "runs2", "table4", methods=("bicubic",), passes=(("set5", "none"),),
                                     random_methods=())], tmp_path / "rep3")
     assert reproduce.summarize("table1", empty, strict=False, **quiet) == 3  # nothing measured
+
+
+def test_an_attention_map_holding_pickled_objects_is_not_loaded(tmp_path):
+    """The report never unpickles a run folder's .npz; such a map is left out with a note."""
+    import numpy as np
+
+    folder = make_run(tmp_path / "runs", "table1", methods=("bicubic", "ttsr"), random_methods=())
+    maps = sorted((folder / "attention").rglob("*.npz"))
+    marker = tmp_path / "executed"
+    np.savez(maps[0], hard_index=np.array([_Payload(str(marker))], dtype=object))
+    result = report.render([folder], tmp_path / "rep")
+    assert not marker.exists()
+    assert f"{maps[0].name}: not shown, not a plain attention map" in result.index.read_text()
+
+
+class _Payload:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+

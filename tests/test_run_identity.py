@@ -165,3 +165,11 @@ def test_measuring_nothing_is_not_success(clean_env, capsys):
     assert code == EXIT_NOTHING_MEASURED  # its only image unreadable: skipped, nothing measured
     assert "broken.png" in (clean_env / "o" / "skipped.json").read_text()
     assert run.main(QUICK) == 0  # the documented demo fallback
+
+
+def test_weights_list_refuses_unknown_names(capsys):
+    from benchmarks import weights
+
+    assert weights.main(["list", "--weights", "nope=x.pt"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "'nope'" in err and "bicubic" in err

@@ -193,3 +193,27 @@ def test_numeric_options_in_range_are_applied(capsys):
     assert (cfg.schedule.max_steps, cfg.val.every, cfg.checkpoint.every, cfg.data.num_workers,
             cfg.device.threads) == (7, 0, 3, 0, 2)
     assert "N ≥ 0" in make_parser().format_help()
+
+
+def test_a_training_folder_is_never_overwritten_without_resume(tmp_path, capsys):
+    """A second `ttsr.train` on a folder holding train_state.pt stops in one line; the file is untouched."""
+    import ttsr.train as train
+
+    out = tmp_path / "run"
+    out.mkdir()
+    state = out / "train_state.pt"
+    state.write_bytes(b"finished work")
+    assert train.main(["--config", str(REPO / "configs" / "tiny.toml"), "--allow-random-vgg",
+                       "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "pass --resume to continue it" in err and str(out) in err
+    assert state.read_bytes() == b"finished work"
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:x", "gpu0", "cuda:99"])
+def test_device_option_is_checked(device, capsys):
+    import ttsr.train as train
+
+    assert train.main(["--config", str(REPO / "configs" / "tiny.toml"), "--dry-run", "--device", device]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--device" in err and repr(device) in err

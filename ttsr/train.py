@@ -37,6 +37,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ttsr.cli_types import device_name
 from ttsr.errors import UserError, cli_main
 from ttsr.fileio import check_output_dir
 from ttsr.pretrained import find_backbone, missing_backbone_message
@@ -294,7 +295,7 @@ def make_parser(prog: str = "python -m ttsr.train", description: str = __doc__.s
     p.add_argument("--resume", action="store_true", help="continue from <out>/train_state.pt")
     p.add_argument("--allow-random-vgg", action="store_true",
                    help="random VGG19 when the ImageNet weights are absent (smoke tests only; recorded)")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when present)")
+    p.add_argument("--device", type=device_name, help="cpu, cuda, cuda:1 (default: cuda when present)")
     p.add_argument("--max-steps", type=config_option(ScheduleConfig, "max_steps"), metavar="N",
                    help="stop after N ≥ 0 steps in total (0: run the config's epochs) [schedule] max_steps")
     p.add_argument("--stop-after", type=int_option(1), metavar="N",
@@ -316,6 +317,16 @@ def make_parser(prog: str = "python -m ttsr.train", description: str = __doc__.s
 
 def parse_args(argv=None) -> argparse.Namespace:
     return make_parser().parse_args(argv)
+
+
+def check_run_folder(out: Path, resume: bool) -> None:
+    """A finished or interrupted training in `out` is never overwritten: without `--resume` its
+    train_state.pt is a `UserError` (one line) before anything is built."""
+    from ttsr.trainer import STATE_FILE
+
+    if not resume and (Path(out) / STATE_FILE).exists():
+        raise UserError(f"--out {out}: holds a training run ({STATE_FILE}); pass --resume to continue it, or "
+                        "choose another --out (nothing there is overwritten)")
 
 
 def fit_and_report(trainer, args: argparse.Namespace, out: Path) -> int:
@@ -344,6 +355,7 @@ def main(argv=None) -> int:
         print(describe_parameters(cfg))
         return 0
     check_output_dir(out, "--out")
+    check_run_folder(out, args.resume)
     trainer = build(cfg, allow_random_vgg=args.allow_random_vgg, root=data_root(cfg, args.data_root), out=out,
                     device=args.device, progress=not args.no_progress)
     return fit_and_report(trainer, args, out)

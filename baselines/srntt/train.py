@@ -146,7 +146,7 @@ def build(cfg: TrainConfig, *, init_from: Path, allow_random_vgg: bool, root: Pa
 
 @cli_main
 def main(argv=None) -> int:
-    from ttsr.train import apply_overrides, data_root, fit_and_report, make_parser
+    from ttsr.train import apply_overrides, check_run_folder, data_root, fit_and_report, make_parser
 
     parser = make_parser("python -m baselines.srntt.train", __doc__.split("\n")[0])
     parser.add_argument("--init-from", type=Path,
@@ -161,6 +161,7 @@ def main(argv=None) -> int:
         print(parameter_line(cfg))
         return 0
     check_output_dir(out, "--out")
+    check_run_folder(out, args.resume)
     if args.init_from is None:
         raise UserError(f"--init-from is required: the frozen content extractor and VGG19 of SRNTT; {CONVERT_HINT}")
     trainer = build(cfg, init_from=args.init_from, allow_random_vgg=args.allow_random_vgg,
