@@ -169,7 +169,8 @@ def test_measuring_nothing_is_not_success(clean_env, capsys):
 
 def test_weights_list_refuses_unknown_names(capsys):
     from benchmarks import weights
+    from ttsr.errors import cli_main
 
-    assert weights.main(["list", "--weights", "nope=x.pt"]) == 2
+    assert cli_main(weights.main)(["list", "--weights", "nope=x.pt"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "'nope'" in err and "bicubic" in err
