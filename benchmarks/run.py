@@ -12,6 +12,13 @@ What is skipped, and why, is printed and written to `<out>/skipped.json`.
 
 One evaluation (DESIGN.md): Sample → degradation (protocol) → method → SR clipped to [0, 255] and
 rounded to uint8 → metrics (protocol settings) → one row, appended durably to `<out>/rows.csv`.
+
+Identity (`benchmarks.identity`): before computing anything the runner works out every pass's
+`config_id` and every image's `data_sha256`; a finished row is reused only when both match, and the
+manifest's `plan` records exactly what this command asked for, which is what `summary.csv`, the
+printed table and the report show (earlier commands' rows stay in rows.csv). One command at a time
+per run folder (`benchmarks.runlock`). A method that cannot take an image (too small, ...) skips
+that image with the reason; an unreadable or too-large file is skipped when the plan is made.
 Run folder layout: docs/interfaces.md, "Runs". Under `torchrun` the images of every
 (method, dataset) pass are split across ranks (`benchmarks.distributed`).
 
