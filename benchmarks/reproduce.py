@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from benchmarks import report as report_mod
 from benchmarks import report_text
 from benchmarks import published
+from ttsr.budget import parse_memory
 from ttsr.errors import (EXIT_INTERRUPTED, EXIT_NOTHING_MEASURED, EXIT_OK, EXIT_STRICT, EXIT_USER_ERROR, UserError,
                          cli_main)
 from ttsr.fileio import check_output_dir
@@ -72,7 +73,7 @@ class ReproduceConfig(BaseModel):
     methods: list[str] | None = None
     weights: dict[str, str] = Field(default_factory=dict)
     max_memory: str | Annotated[int, Field(ge=1)] | None = Field(
-        None, description='a size such as "8GiB" (a string) or bytes (an integer ≥ 1)')
+        None, description='a size such as "8GiB" (a string) or MiB (an integer ≥ 16; ttsr.budget)')
     published: str | list[str] | None = Field(
         None, description="your published-numbers file, or a list of them (benchmarks.published)")
 
@@ -135,7 +136,9 @@ def resolve(args: argparse.Namespace) -> dict:
         "device": args.device or config.get("device"),
         "metrics": args.metrics or config.get("metrics"),
         "methods": args.methods or config.get("methods"),
-        "max_memory": config.get("max_memory"),
+        # the runner's own parser, so the config and --max-memory follow one rule (a bare number is MiB)
+        "max_memory": (f"{parse_memory(config['max_memory'], f'{config_path}: max_memory')}B"
+                       if config.get("max_memory") is not None else None),
     }
 
 

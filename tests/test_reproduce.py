@@ -121,7 +121,7 @@ def test_bad_config_is_a_user_error(tmp_path, capsys):
     ('data_root = "missing-folder"\n', "data_root = 'missing-folder': folder "),
     ('weights = "w.pt"\n', '[weights] must be a table, not "w.pt"'),
     ('[weights]\nttsr = 1\n', "[weights] ttsr = 1: expected a string"),
-    ('max_memory = 1.5\n', 'max_memory = 1.5: expected a size such as "8GiB" (a string) or bytes (an integer ≥ 1)'),
+    ('max_memory = 1.5\n', 'max_memory = 1.5: expected a size such as "8GiB" (a string) or MiB (an integer ≥ 16; ttsr.budget)'),
     ('max_memory = true\n', "max_memory = true: expected"),
     (b'device = "cpu\xff"\n', "not UTF-8 text (byte 0xff on line 1)"),
 ])
@@ -147,7 +147,12 @@ def test_config_values_reach_the_runner_unchanged(tmp_path):
     command = reproduce.runner_command("table1", Path("runs/table1"), settings, force=False)
     assert command[command.index("--metrics") + 1:command.index("--metrics") + 3] == ["psnr", "ssim"]
     assert command[command.index("--methods") + 1] == "bicubic"
-    assert command[command.index("--max-memory") + 1] == "2GiB"
+    assert command[command.index("--max-memory") + 1] == f"{2 << 30}B"  # checked by the runner's own parser
+    config.write_text('max_memory = 512\n', encoding="utf-8")  # a bare number is MiB, as on the command line
+    assert reproduce.resolve(ns)["max_memory"] == f"{512 << 20}B"
+    config.write_text('max_memory = 4\n', encoding="utf-8")  # below the floor: one line naming file and key
+    with pytest.raises(reproduce.UserError, match=r"conf.toml: max_memory 4: 4 MiB is below the 16 MiB"):
+        reproduce.resolve(ns)
 
 
 def test_missing_environment_data_root_names_the_variable(tmp_path, monkeypatch):
