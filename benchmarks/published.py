@@ -343,21 +343,6 @@ def _read_spec(path: Path, name: str) -> _FileSpec:
 
 # ----------------------------------------------------------------------------- merging files
 @dataclass
-class _RowState:
-    method: str
-    label: str
-    source: str
-    confirmed: bool
-    note: str
-    aliases: tuple[str, ...]
-    flags: dict[str, bool]
-    config: dict[str, Any]
-    params_paper: dict[str, Any] | None
-    origin_file: str
-    cells: dict[str, PublishedCell] = field(default_factory=dict)
-
-
-@dataclass
 class _TableState:
     name: str
     title: str
@@ -365,7 +350,7 @@ class _TableState:
     tolerance: Tolerance
     far: Tolerance
     columns: dict[str, Column] = field(default_factory=dict)
-    rows: dict[str, _RowState] = field(default_factory=dict)
+    rows: dict[str, PublishedRow] = field(default_factory=dict)  # cells filled in place while merging
 
 
 _DEFAULT_TOLERANCE = Tolerance(0.05, 0.002)
@@ -410,23 +395,20 @@ def _apply(spec: _FileSpec, name: str, sources: dict[str, Source], tables: dict[
         for i, r in enumerate(t.rows):
             rkey = f"{tkey}.rows[{i}] (method {r.method})"
             given = r.model_fields_set
-            row = state.rows.get(r.method)
-            if row is None:
-                row = state.rows[r.method] = _RowState(
-                    method=r.method, label=r.method, source="", confirmed=False, note="", aliases=(), flags={},
-                    config={}, params_paper=None, origin_file=name)
-            for attr in ("label", "note", "flags", "config"):
-                if attr in given:
-                    setattr(row, attr, getattr(r, attr))
+            row = state.rows.get(r.method) or PublishedRow(
+                method=r.method, label=r.method, source="", confirmed=False, note="", aliases=(), flags={},
+                config={}, params_paper=None, cells={}, origin_file=name)
+            changes = {attr: getattr(r, attr) for attr in ("label", "note", "flags", "config") if attr in given}
             if "aliases" in given:
-                row.aliases = tuple(r.aliases or ())
+                changes["aliases"] = tuple(r.aliases or ())
             if r.params_paper is not None:
                 need_source(f"{rkey}.params_paper.source", r.params_paper.source)
-                row.params_paper = r.params_paper.model_dump()
+                changes["params_paper"] = r.params_paper.model_dump()
             if "source" in given:
-                row.source = need_source(f"{rkey}.source", r.source)
+                changes["source"] = need_source(f"{rkey}.source", r.source)
             if "confirmed" in given:
-                row.confirmed = bool(r.confirmed)
+                changes["confirmed"] = bool(r.confirmed)
+            row = state.rows[r.method] = replace(row, **changes)
             for key, raw in (r.model_extra or {}).items():
                 column = state.columns.get(key)
                 if column is None:
@@ -476,9 +458,7 @@ def _freeze(sources: dict[str, Source], states: dict[str, _TableState]) -> dict[
         rows = []
         for r in s.rows.values():
             cells = {c: replace(r.cells[c], label=r.label) for c in s.columns if c in r.cells}
-            rows.append(PublishedRow(method=r.method, label=r.label, source=r.source, confirmed=r.confirmed,
-                                     note=r.note, aliases=r.aliases, flags=dict(r.flags), config=dict(r.config),
-                                     params_paper=r.params_paper, cells=cells, origin_file=r.origin_file))
+            rows.append(replace(r, flags=dict(r.flags), config=dict(r.config), cells=cells))
         tables[tname] = PublishedTable(name=tname, title=s.title, note=s.note, tolerance=s.tolerance, far=s.far,
                                        columns=tuple(s.columns.values()), rows=tuple(rows), sources=dict(sources))
     return tables
