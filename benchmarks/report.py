@@ -136,6 +136,30 @@ def _check_skipped(path: Path, items: list) -> list[dict]:
     return items
 
 
+# the manifest fields a report reads, and the JSON types the runner writes them as
+_MANIFEST_TYPES = {"created": (str,), "argv": (list,), "protocol": (dict, str), "device": (dict, str),
+                   "seeds": (dict,), "weights": (dict,), "random_weights": (list,), "versions": (dict,),
+                   "git": (dict,), "configs": (dict,), "world_size": (int,), "data_root": (str,)}
+_JSON_NAMES = {str: "text", list: "list", dict: "object", int: "whole number"}
+
+
+def _check_manifest(path: Path, manifest: dict) -> dict:
+    """`UserError` (one line naming the file and key) for a field of the wrong JSON type."""
+    for key, kinds in _MANIFEST_TYPES.items():
+        value = manifest.get(key)
+        bad = value is not None and not isinstance(value, kinds)
+        if key == "weights" and not bad and value is not None:
+            bad = not all(isinstance(v, dict) for v in value.values())
+        if key == "random_weights" and not bad and value is not None:
+            bad = not all(isinstance(v, str) for v in value)
+        if bad:
+            wanted = " or ".join(_JSON_NAMES[k] for k in kinds)
+            raise UserError(f"{path}: {key} is {json.dumps(value)[:40]}, expected {wanted}"
+                            f"{' of objects' if key == 'weights' else ' of method names' if key == 'random_weights' else ''}; "
+                            "the run folder is damaged: rerun `python -m benchmarks.run` with the same --out to rewrite it")
+    return manifest
+
+
 def _check_plan(path: Path, manifest: dict) -> dict | None:
     plan = manifest.get("plan")
     if plan is None:
@@ -155,7 +179,8 @@ def load_run(path: Path) -> Run:
     """Read a run folder, checked: `UserError` (one line naming the file) for a damaged or foreign one."""
     from benchmarks import results
 
-    manifest = _read_json(path / "manifest.json", dict, "an object (the run manifest)")
+    manifest = _check_manifest(path / "manifest.json",
+                               _read_json(path / "manifest.json", dict, "an object (the run manifest)"))
     skipped = _check_skipped(path / "skipped.json", _read_json(path / "skipped.json", list, "a list of skip records"))
     plan = _check_plan(path / "manifest.json", manifest)
     try:

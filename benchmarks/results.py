@@ -28,14 +28,16 @@ Readers (`read_rows`, `load_frame`) accept files from runs that lack some column
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
 import io
 import math
 import os
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from ttsr.fileio import atomic_write_text, resolve_output_file
+from ttsr.fileio import STORAGE_ERRORS, atomic_write_text, storage_error, resolve_output_file
 
 KEY_COLUMNS = ("method", "dataset", "protocol", "ref_mode", "image")
 IDENTITY_COLUMNS = ("config_id", "weights_sha256", "data_sha256")
@@ -248,8 +250,17 @@ class RowStore:
         line = self._line(row)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            os.write(fd, line)
-            os.fsync(fd)
+            size = os.fstat(fd).st_size
+            try:
+                if os.write(fd, line) != len(line):
+                    raise OSError(errno.ENOSPC, "short write: no space left")
+                os.fsync(fd)
+            except OSError as err:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)  # no torn row left behind
+                if err.errno in STORAGE_ERRORS:
+                    raise storage_error(str(self.path), err) from err
+                raise
         finally:
             os.close(fd)
         text = {c: format_value(row.get(c)) for c in self.columns}

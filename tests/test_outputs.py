@@ -292,3 +292,36 @@ def test_results_store_appends_only_to_a_regular_file(tmp_path, case):
     with pytest.raises(OutputPathError, match=f"rows.csv: is {kind}"):
         RowStore(path)  # a FIFO would have blocked the read (and the append) for ever
     assert _kind(path) == (stat.S_IFIFO if case == "FIFO" else stat.S_IFDIR)
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch):
+    """ENOSPC/EFBIG while writing: `OutputPathError` naming the file; the earlier version stays."""
+    import errno
+    import os
+
+    from benchmarks.results import RowStore
+    from ttsr.fileio import OutputPathError, atomic_write_text
+
+    target = tmp_path / "summary.csv"
+    target.write_text("old\n")
+    real_fsync = os.fsync
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OutputPathError, match=r"summary.csv: cannot be written \(No space left on device\)"):
+        atomic_write_text(target, "new\n")
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert target.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["summary.csv"]
+
+    store = RowStore(tmp_path / "rows.csv")
+    row = {"method": "m", "dataset": "d", "protocol": "p", "ref_mode": "r", "image": "a", "config_id": "c",
+           "data_sha256": "x", "psnr": 30.0}
+    store.append(row)
+    before = (tmp_path / "rows.csv").read_bytes()
+    monkeypatch.setattr(os, "write", lambda fd, data: len(data) // 2)  # the disk took half the line
+    with pytest.raises(OutputPathError, match="rows.csv: cannot be written"):
+        store.append(dict(row, image="b"))
+    monkeypatch.undo()
+    assert (tmp_path / "rows.csv").read_bytes() == before  # no torn row left behind

@@ -110,6 +110,9 @@ def test_random_weights_are_labelled_in_every_cell(tmp_path):
     ("rows.csv", "method,dataset,protocol,ref_mode,image,psnr,ssim\nx,d,p,r,i,1e308,0.5\n", "psnr = '1e308'"),
     ("manifest.json", '{"plan": {"passes": "all"}}', "its plan is not the runner's"),
     ("manifest.json", "[" * 100000 + "]" * 100000, "not readable JSON"),
+    ("manifest.json", '{"weights": [1, 2]}', "weights is [1, 2], expected object of objects"),
+    ("manifest.json", '{"random_weights": 5}', "random_weights is 5, expected list of method names"),
+    ("manifest.json", '{"argv": 3}', "argv is 3, expected list"),
 ])
 def test_damaged_run_folders_give_one_line(tmp_path, capsys, name, content, words):
     folder = make_run(tmp_path / "runs", "table1", images=False)

@@ -173,3 +173,20 @@ def test_a_short_run_learns(tmp_path):
     print(f"val PSNR {before:.2f} -> {after:.2f} dB; rec loss (mean of 10 steps) {first:.4f} -> {last:.4f}")
     assert last < 0.6 * first
     assert math.isfinite(after) and after >= before + 5.0
+
+
+def test_training_images_too_small_for_the_patch_are_refused(tmp_path):
+    """A 3×3 'HR image' enlarged to a 160×160 patch is no HR image: left out with a warning; none left
+    is one line."""
+    import numpy as np
+
+    from ttsr.errors import UserError
+    from ttsr.train_data import SelfReferencePairs
+
+    tiny = np.zeros((3, 3, 3), np.uint8)
+    with pytest.raises(UserError, match=r"no training image is large enough: each needs at least 40 px per side "
+                                        r"for 160×160 HR patches \(got image 0 \(3×3\)"):
+        SelfReferencePairs([tiny], patch=160)
+    with pytest.warns(UserWarning, match=r"1 training image\(s\) under 40 px per side left out: image 1 \(3×3\)"):
+        pairs = SelfReferencePairs([np.zeros((48, 64, 3), np.uint8), tiny], patch=160)
+    assert len(pairs.images) == 1 and min(pairs.images[0].shape[:2]) == 160  # mild enlargement still allowed

@@ -21,6 +21,7 @@ fails later for another reason leaves no empty run folder. Every failure is a on
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -28,6 +29,17 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from ttsr.errors import UserError
+
+
+#: errno values that mean the storage refused the bytes (full disk, quota, file size limit,
+#: read-only file system, I/O error): a user's problem, reported in one line
+STORAGE_ERRORS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+def storage_error(label: str, err: OSError) -> "OutputPathError":
+    """The one-line error for a write the storage refused (`STORAGE_ERRORS`)."""
+    return OutputPathError(f"{label}: cannot be written ({err.strerror or err}); free some space or choose "
+                           "another location (an earlier version of the file, if any, is unchanged)")
 
 
 class OutputPathError(UserError):
@@ -168,6 +180,12 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs) -> Iterator
         os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         resolve_output_file(target)  # still a regular file or nothing: something may have appeared
         os.replace(tmp_name, target)
+    except OSError as err:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        if err.errno in STORAGE_ERRORS:
+            raise storage_error(label, err) from err
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)

@@ -25,6 +25,7 @@ rank's share of each global batch, starting at any step of the epoch (exact resu
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -73,14 +74,29 @@ class SelfReferencePairs:
     """(HR crop, another crop) of the same image, for folders of HR images without references.
 
     `images`: uint8 arrays or image paths (read once, kept in memory). An epoch visits every image
-    `repeats` times. Images smaller than the patch are enlarged (PIL bicubic) to fit.
+    `repeats` times. Images smaller than the patch are enlarged (PIL bicubic) to fit, up to
+    `MAX_ENLARGE`×: a smaller image is no HR image for this patch and is left out, with a warning
+    naming it (`UserError` when none is left).
     """
+
+    MAX_ENLARGE = 4  # an HR smaller than the LR patch (patch / scale for ×4) is not an HR image
 
     def __init__(self, images: Sequence[np.ndarray | str | os.PathLike], patch: int, repeats: int = 1):
         if not images:
             raise UserError("no training images: give at least one HR image")
-        self.images = [read_image(im) if not isinstance(im, np.ndarray) else im for im in images]
-        self.images = [self._fit(im, patch) for im in self.images]
+        names = [f"image {i}" if isinstance(im, np.ndarray) else str(im) for i, im in enumerate(images)]
+        arrays = [read_image(im) if not isinstance(im, np.ndarray) else im for im in images]
+        smallest = -(-patch // self.MAX_ENLARGE)
+        too_small = [f"{n} ({a.shape[1]}×{a.shape[0]})" for n, a in zip(names, arrays) if min(a.shape[:2]) < smallest]
+        arrays = [a for a in arrays if min(a.shape[:2]) >= smallest]
+        if not arrays:
+            raise UserError(f"no training image is large enough: each needs at least {smallest} px per side for "
+                            f"{patch}×{patch} HR patches (got {', '.join(too_small[:3])}"
+                            f"{', …' if len(too_small) > 3 else ''}); use larger images or a smaller patch")
+        if too_small:
+            warnings.warn(f"{len(too_small)} training image(s) under {smallest} px per side left out: "
+                          f"{', '.join(too_small[:5])}{', …' if len(too_small) > 5 else ''}", UserWarning, stacklevel=2)
+        self.images = [self._fit(im, patch) for im in arrays]
         self.patch, self.repeats = patch, max(1, int(repeats))
 
     @staticmethod
