@@ -1022,7 +1022,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--python", default=sys.executable, help="interpreter for the entry points")
     parser.add_argument("--only", action="append", choices=list(ENTRIES), metavar="ENTRY",
                         help=f"only this entry point (repeatable): {', '.join(ENTRIES)}")
-    parser.add_argument("--case", help="only cases whose name contains this text")
+    parser.add_argument("--case", action="append", help="only cases whose name contains this text (repeatable)")
     parser.add_argument("--jobs", type=int, default=2, help="cases run at once (default 2)")
     parser.add_argument("--json", type=Path, metavar="OUT", help="write every case with its outcome here")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
@@ -1033,7 +1033,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     cases = [case for entry, make in ENTRIES.items() if not args.only or entry in args.only for case in make()]
     if args.case:
-        cases = [c for c in cases if args.case.lower() in c.name.lower()]
+        cases = [c for c in cases if any(text.lower() in c.name.lower() for text in args.case)]
     names = [(c.entry, c.name) for c in cases]
     assert len(names) == len(set(names)), "duplicate case names"
     if args.list:
