@@ -5,13 +5,13 @@
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from tabulate import tabulate
 
 from benchmarks.datasets import DATASETS, check_root, default_root, load, locate, survey
+from ttsr.cli_types import OneLineParser
 from ttsr.errors import cli_main
 from ttsr.fileio import check_output_dir
 from ttsr.imageio import write_image
@@ -90,7 +90,7 @@ def render(root: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.data", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m benchmarks.data", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="list the test sets under a data folder")
     check.add_argument("--root", type=Path, default=None,

@@ -12,7 +12,6 @@ run manifests, and what was skipped.
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import json
 import shutil
@@ -26,7 +25,7 @@ import pandas as pd
 
 from benchmarks import plots, published, visuals
 from benchmarks.report_text import as_number, fmt, render_markdown
-from ttsr.cli_types import whole_number
+from ttsr.cli_types import OneLineParser, whole_number
 from ttsr.errors import UserError, cli_main
 from ttsr.fileio import atomic_write_text, check_output_dir, check_output_file
 
@@ -857,7 +856,7 @@ def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: i
 # ------------------------------------------------------------------------------------------- CLI
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m benchmarks.report",
         description="Render the HTML/Markdown report of benchmark runs (a self-contained folder).",
         epilog="Each run folder shows what its latest command asked for; when folders share a pass, the newer "

@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from benchmarks import report as report_mod
 from benchmarks import report_text
 from benchmarks import published
+from ttsr.cli_types import OneLineParser
 from ttsr.budget import parse_memory
 from ttsr.errors import (EXIT_INTERRUPTED, EXIT_NOTHING_MEASURED, EXIT_OK, EXIT_STRICT, EXIT_USER_ERROR, UserError,
                          cli_main)
@@ -246,7 +247,7 @@ def summarize(table: str, result: report_mod.Report, strict: bool, out=None, err
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m benchmarks.reproduce",
         description="Run a paper table's protocol, render the report, and print measured / paper / Δ "
                     "with what could not be measured.",

@@ -47,7 +47,7 @@ import numpy as np
 from benchmarks import distributed, manifest, protocols, results, runlock
 from benchmarks.protocols import Evaluation
 from ttsr.budget import parse_memory
-from ttsr.cli_types import whole_number
+from ttsr.cli_types import OneLineParser, whole_number
 from ttsr.errors import EXIT_NOTHING_MEASURED, UserError, cli_main
 from ttsr.fileio import atomic_write_bytes, atomic_write_text, check_output_dir
 from ttsr.imageio import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, parse_pixel_count
@@ -67,7 +67,7 @@ SLOW_ENV = "TTSR_BENCH_TEST_ROW_DELAY"
 
 # ------------------------------------------------------------------------------------------ CLI
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m benchmarks.run",
         description="Evaluate super-resolution methods on test sets under a named protocol; "
                     "results go to a resumable run folder (rows.csv, summary.csv, manifest.json).",

@@ -13,7 +13,6 @@ still checked).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from tabulate import tabulate
 
 from baselines import registry
 from ttsr import pretrained
+from ttsr.cli_types import OneLineParser
 from ttsr.download import check_url, download
 from ttsr.errors import UserError, cli_main
 from ttsr.fileio import check_output_dir
@@ -143,7 +143,7 @@ def cmd_fetch(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.weights", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m benchmarks.weights", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_list = sub.add_parser("list", help="show every method's weights: found/missing, source, sha256")
     p_list.add_argument("--weights", nargs="*", metavar="NAME=PATH", default=[],

@@ -155,22 +155,24 @@ def test_runner_uses_the_same_parser():
 
 # ----------------------------------------------------------------------------- numeric options
 
-def _argparse_error(capsys, parse, argv) -> str:
-    with pytest.raises(SystemExit) as exit_:
-        parse(argv)
-    assert exit_.value.code == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    return lines[-1]
+def _argparse_error(capsys, main, argv) -> str:
+    """A CLI's usage error: exit 2 and ONE line on stderr (no usage block)."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0, err
+    return err
 
 
 @pytest.mark.parametrize("value", ["-1", "0", "2.5", "ten"])
 def test_run_limit_must_be_at_least_one(capsys, value):
-    last = _argparse_error(capsys, run.build_parser().parse_args, ["--limit", value])
-    assert last == f"python -m benchmarks.run: error: argument --limit: expected a whole number ≥ 1, got '{value}'"
+    last = _argparse_error(capsys, run.main, ["--limit", value])
+    assert last == (f"error: python -m benchmarks.run: argument --limit: expected a whole number ≥ 1, got '{value}' "
+                    "(see --help)")
     assert run.build_parser().parse_args(["--limit", "3"]).limit == 3
 
 
 @pytest.mark.parametrize("option", ["--visual-images", "--visual-limit"])
 def test_report_visual_counts_are_not_negative(capsys, option):
     last = _argparse_error(capsys, report.main, [option, "-1"])
-    assert last == f"python -m benchmarks.report: error: argument {option}: expected a whole number ≥ 0, got '-1'"
+    assert last == (f"error: python -m benchmarks.report: argument {option}: expected a whole number ≥ 0, got '-1' "
+                    "(see --help)")

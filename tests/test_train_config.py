@@ -155,14 +155,14 @@ def test_srntt_model_table_is_checked(tmp_path, capsys, model, expected):
 
 # ----------------------------------------------------------------------------- numeric CLI options
 
-NUMERIC_OPTIONS = [  # (option, a bad value, the expected range text)
-    ("--max-steps", "-1", "expected an integer ≥ 0"),
-    ("--max-steps", "ten", "'ten' is not an integer; expected an integer ≥ 0"),
-    ("--stop-after", "0", "expected an integer ≥ 1"),
-    ("--val-every", "-5", "expected an integer ≥ 0"),
-    ("--checkpoint-every", "0", "expected an integer ≥ 1"),
-    ("--num-workers", "-1", "expected an integer ≥ 0"),
-    ("--threads", "2.5", "'2.5' is not an integer; expected an integer ≥ 0"),
+NUMERIC_OPTIONS = [  # (option, a bad value, the expected range text: ttsr.cli_types.whole_number)
+    ("--max-steps", "-1", "expected a whole number ≥ 0, got '-1'"),
+    ("--max-steps", "ten", "expected a whole number ≥ 0, got 'ten'"),
+    ("--stop-after", "0", "expected a whole number ≥ 1, got '0'"),
+    ("--val-every", "-5", "expected a whole number ≥ 0, got '-5'"),
+    ("--checkpoint-every", "0", "expected a whole number ≥ 1, got '0'"),
+    ("--num-workers", "-1", "expected a whole number ≥ 0, got '-1'"),
+    ("--threads", "2.5", "expected a whole number ≥ 0, got '2.5'"),
 ]
 
 

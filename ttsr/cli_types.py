@@ -1,13 +1,24 @@
-"""argparse ``type=`` functions for options with a documented range (numbers, devices).
+"""The command lines' shared parts: a parser whose usage errors are one line, and ``type=``
+functions for options with a documented range (numbers, devices).
 
-A value out of range or not a number is reported by argparse as one line,
-``<prog>: error: argument --limit: expected a whole number ≥ 1, got '-1'``, after the usage, and
-exit code 2 (argparse's convention, the same code as `ttsr.errors.UserError`).
+Every CLI uses `OneLineParser`: a usage error (unknown option, a value out of range, not a number)
+becomes a `UserError`, which `ttsr.errors.cli_main` prints as ONE line,
+``error: python -m benchmarks.run: argument --limit: expected a whole number ≥ 1, got '-1' (see
+--help)``, with exit code 2 — no usage block.
 """
 from __future__ import annotations
 
 import argparse
 from typing import Callable
+
+from ttsr.errors import UserError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (`UserError`, exit 2 through `cli_main`)."""
+
+    def error(self, message: str):
+        raise UserError(f"{self.prog}: {message} (see --help)")
 
 
 def whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:

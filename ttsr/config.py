@@ -34,6 +34,7 @@ import dataclasses
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+from ttsr.cli_types import OneLineParser
 
 
 def _parse_blocks(value: Any) -> tuple[int, ...]:
@@ -148,7 +149,7 @@ _FOOTER = ("paper = Table 3 (unconfirmed); it matches total ÷ 2^20 (the paper's
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ttsr.config",
+    parser = OneLineParser(prog="python -m ttsr.config",
                                      description="Print the parameter count of a TTSR configuration.")
     parser.add_argument("--variant", choices=sorted(VARIANTS), help="start from a named ablation variant")
     parser.add_argument("--variants", action="store_true", help="print every variant of Tables 2 and 3")

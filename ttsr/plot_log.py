@@ -6,12 +6,12 @@ the same images as a dashed line; the title says at which step validation first 
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import sys
 from pathlib import Path
 
+from ttsr.cli_types import OneLineParser
 from ttsr.errors import UserError, cli_main
 from ttsr.fileio import atomic_write_bytes, check_output_file
 
@@ -72,7 +72,7 @@ def plot(log_path: Path, out: Path) -> int | None:
 
 @cli_main
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ttsr.plot_log", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="python -m ttsr.plot_log", description=__doc__.split("\n")[0])
     parser.add_argument("log", type=Path, help="log.csv of a training run")
     parser.add_argument("--out", type=Path, default=None, help="PNG path (default: beside the log)")
     args = parser.parse_args(argv)

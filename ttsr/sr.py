@@ -14,7 +14,6 @@ changes the result. ``--max-pixels`` refuses larger images before decoding them 
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -27,6 +26,7 @@ from ttsr.errors import UserError, cli_main
 from ttsr.fileio import check_output_file
 from ttsr.imageio import parse_pixel_count, read_image, write_image
 from ttsr.resize import check_lr_hr, crop_to_multiple, reference_pair, upscale
+from ttsr.cli_types import OneLineParser
 
 SCALE = 4
 MIN_LR_SIDE = 3
@@ -81,7 +81,7 @@ def report_metrics(sr: np.ndarray, hr: np.ndarray) -> None:
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ttsr.sr", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="python -m ttsr.sr", description=__doc__.split("\n\n")[0])
     parser.add_argument("--lr", required=True, help="low-resolution input image")
     parser.add_argument("--ref", required=True, help="reference image (any size ≥ 4×4)")
     parser.add_argument("--weights", required=True, help="TTSR checkpoint (.pt, .pth or .safetensors)")

@@ -37,7 +37,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ttsr.cli_types import device_name
+from ttsr.cli_types import OneLineParser, device_name, whole_number
 from ttsr.errors import UserError, cli_main
 from ttsr.fileio import check_output_dir
 from ttsr.pretrained import find_backbone, missing_backbone_message
@@ -252,36 +252,12 @@ def apply_overrides(cfg: TrainConfig, args: argparse.Namespace) -> TrainConfig:
     return cfg
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """argparse whose usage errors are one line (`UserError`, exit 2 through `cli_main`)."""
-
-    def error(self, message: str):
-        raise UserError(f"{self.prog}: {message} (see --help)")
-
-
-def int_option(low: int, high: int | None = None) -> Callable[[str], int]:
-    """An argparse type: an integer in [low, high]; a clear message naming the range otherwise."""
-    expected = f"an integer ≥ {low}" + (f" and ≤ {high}" if high is not None else "")
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer; expected {expected}") from None
-        if value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"{value} is out of range; expected {expected}")
-        return value
-
-    parse.__name__ = expected
-    return parse
-
-
 def config_option(section: type, key: str) -> Callable[[str], int]:
     """An argparse type with the range of the config key `[section] key` (`ttsr.train_config`)."""
     metadata = section.model_fields[key].metadata
     low = next(getattr(m, "ge") for m in metadata if getattr(m, "ge", None) is not None)
     high = next((getattr(m, "le") for m in metadata if getattr(m, "le", None) is not None), None)
-    return int_option(low, high)
+    return whole_number(low, high)
 
 
 def make_parser(prog: str = "python -m ttsr.train", description: str = __doc__.split("\n")[0]
@@ -298,7 +274,7 @@ def make_parser(prog: str = "python -m ttsr.train", description: str = __doc__.s
     p.add_argument("--device", type=device_name, help="cpu, cuda, cuda:1 (default: cuda when present)")
     p.add_argument("--max-steps", type=config_option(ScheduleConfig, "max_steps"), metavar="N",
                    help="stop after N ≥ 0 steps in total (0: run the config's epochs) [schedule] max_steps")
-    p.add_argument("--stop-after", type=int_option(1), metavar="N",
+    p.add_argument("--stop-after", type=whole_number(1), metavar="N",
                    help="checkpoint and stop at global step N ≥ 1 (as if interrupted)")
     p.add_argument("--val-every", type=config_option(ValConfig, "every"), metavar="N",
                    help="validate every N ≥ 0 steps (0: every epoch) [val] every")

@@ -15,7 +15,6 @@ imagenet-vgg-verydeep-19.mat --out weights/srntt.safetensors` writes one safeten
 """
 from __future__ import annotations
 
-import argparse
 import pickle
 import zipfile
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from torch import nn
 
 from baselines.srntt.network import SRNTT, Upsample2x
 from baselines.srntt.vgg import CONV_NAMES, MatConvNetVGG19
+from ttsr.cli_types import OneLineParser
 from ttsr.errors import UserError, cli_main
 from ttsr.fileio import atomic_write_bytes, check_output_file
 from ttsr.safeload import refused_pickle_message
@@ -218,7 +218,7 @@ def convert(upscale: Path, texture: Path, vgg: Path) -> dict[str, torch.Tensor]:
 
 @cli_main
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m baselines.srntt.convert", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="python -m baselines.srntt.convert", description=__doc__.split("\n")[0])
     parser.add_argument("--upscale", type=Path, required=True, help="upscale.npz (content extractor)")
     parser.add_argument("--texture", type=Path, required=True,
                         help="srntt.npz (SRNTT) or srntt_init.npz (SRNTT-rec / SRNTT-l2)")
