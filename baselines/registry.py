@@ -219,6 +219,10 @@ def parse_weight_overrides(items: Iterable[str] | None) -> dict[str, Path]:
 def weight_dirs() -> list[Path]:
     """The folders searched after `--weights`: `$TTSR_BENCH_WEIGHTS` (os.pathsep list), `./weights`."""
     dirs = [Path(p).expanduser() for p in os.environ.get(WEIGHTS_ENV, "").split(os.pathsep) if p]
+    missing = [str(d) for d in dirs if not d.is_dir()]
+    if missing:  # a folder the user named must exist, as $TTSR_BENCH_DATA must
+        raise UserError(f"${WEIGHTS_ENV}: folder {', '.join(missing)} not found; set it to the folder(s) holding "
+                        f"the weights files (separated by '{os.pathsep}'), or unset it")
     dirs.append(DEFAULT_WEIGHTS_DIR)
     return dirs
 
@@ -232,6 +236,9 @@ def find_weights(method: Method, overrides: Mapping[str, str | os.PathLike] | No
         return None
     if overrides and method.name in overrides:
         path = Path(overrides[method.name]).expanduser()
+        if path.is_dir():
+            raise UserError(f"--weights {method.name}={path}: is a folder; give the weights file itself "
+                            f"(e.g. {path / method.weights.filename})")
         if not path.is_file():
             raise UserError(f"--weights {method.name}={path}: file not found")
         return path

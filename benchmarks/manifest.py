@@ -200,6 +200,24 @@ def write(run_dir: str | os.PathLike, manifest: Mapping[str, object]) -> Path:
     return target
 
 
+def check(run_dir: str | os.PathLike) -> None:
+    """Before a run adds to a folder: its manifest, if any, must be a JSON object (it describes the
+    configurations of the rows already there), else `UserError` (one line); nothing is overwritten."""
+    from ttsr.errors import UserError
+
+    target = Path(run_dir) / MANIFEST_FILE
+    if not target.exists():
+        return
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
+        data = err
+    if not isinstance(data, dict) or not isinstance(data.get("configs", {}), dict):
+        raise UserError(f"{target}: damaged (not the run manifest); it describes the rows already in this folder, "
+                        "so it is not overwritten: move it away (rows.csv keeps each row's identity) or choose "
+                        "another --out")
+
+
 def read(run_dir: str | os.PathLike) -> dict[str, object]:
     target = Path(run_dir) / MANIFEST_FILE
     return json.loads(target.read_text(encoding="utf-8")) if target.exists() else {}

@@ -94,7 +94,8 @@ def load_config(path: str | os.PathLike | None) -> tuple[dict, Path | None]:
     candidate = Path(explicit).expanduser() if explicit else Path(DEFAULT_CONFIG)
     if not candidate.is_file():
         if explicit:
-            raise UserError(f"config file {candidate} not found (from {'--config' if path else '$' + CONFIG_ENV})")
+            what = "is a folder, expected a TOML file" if candidate.is_dir() else "not found"
+            raise UserError(f"config file {candidate} {what} (from {'--config' if path else '$' + CONFIG_ENV})")
         return {}, None
     data = read_toml(candidate, what="reproduce config")
     try:
@@ -107,6 +108,17 @@ def load_config(path: str | os.PathLike | None) -> tuple[dict, Path | None]:
         if not folder.is_dir():
             raise UserError(f"{candidate}: data_root = {checked.data_root!r}: folder {folder} not found; "
                             f"fix data_root in the config (relative paths start at the config's folder)")
+    if checked.weights:
+        from baselines import registry
+
+        for name, value in checked.weights.items():
+            where = f"{candidate}: [weights] {name} = {value!r}"
+            if name not in registry.names():
+                raise UserError(f"{where}: no such method; valid names: {', '.join(registry.names())}")
+            file = _config_path_value(value, candidate.parent)
+            if not file.is_file():
+                raise UserError(f"{where}: {'is a folder' if file.is_dir() else 'file not found'} ({file}); give "
+                                "the weights file (relative paths start at the config's folder)")
     return {key: getattr(checked, key) for key in data}, candidate
 
 

@@ -142,8 +142,9 @@ def _parse(data: bytes, path: Path = Path(ROWS_FILE)) -> tuple[list[str] | None,
         return None, [], 0
     lines = data.split(b"\n")
     complete = lines[:-1]  # the text after the last newline is a torn (or empty) line
-    if not complete:
-        return None, [], 0
+    if not complete:  # the header is written whole (atomically): bytes without one are not ours
+        raise RowsFileError(f"{path}: not a rows file written by benchmarks.run ({len(data)} bytes without a "
+                            "header line); move it away or choose another --out")
     try:
         header = next(csv.reader([complete[0].decode("utf-8")]))
     except (UnicodeDecodeError, StopIteration, csv.Error) as err:

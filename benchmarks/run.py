@@ -233,6 +233,7 @@ def make_plan(args) -> Plan:
                             short=f"put it in {where}/{info.folder}/; get it from {info.sources[0]}"))
 
     valid_methods = registry.names()
+    registry.weight_dirs()  # a $TTSR_BENCH_WEIGHTS folder that does not exist is one line, whatever runs
     overrides = registry.parse_weight_overrides(args.weights)
     bad = [m for m in overrides if m not in valid_methods]
     if bad:
@@ -457,6 +458,7 @@ class Runner:
         if self.dist.is_main:
             try:
                 self.lock = runlock.acquire(self.out)
+                manifest.check(self.out)
                 self.store = results.RowStore(rows_path, self.columns)
                 if self.dist.active or (self.out / distributed.PARTS_DIR).is_dir():
                     distributed.merge_parts(self.out, self.store)  # rows a killed torchrun run left
@@ -544,6 +546,11 @@ class Runner:
         if key not in self.data:
             found = {}
             for index, name in enumerate(samples.names):
+                if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+                    self.skip_image(evaluation, name.encode("unicode_escape").decode(), "its name holds a control "
+                                    "character (a newline, tab, ...), which no result file can carry safely",
+                                    "rename the file")
+                    continue
                 try:
                     found[name] = samples.digest(index)
                 except UserError as err:  # unreadable or too large: a skipped image, with the reason
@@ -635,6 +642,8 @@ class Runner:
         row = self.finished(key)
         if row is None or any(row.get(c, "") == "" for c in required):
             return False
+        if row.get("weights_sha256", "") != item.weights_sha256:  # an edited row does not match its config
+            return False
         if self.args.save_images:
             return self.image_path(item, key[4]).exists()
         return True
@@ -678,6 +687,11 @@ class Runner:
             torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - start
         peak = self.probe.stop()
+        if not bool(torch.isfinite(sr).all()):  # NaN/inf would round to arbitrary pixels: no number
+            self.skip_image(evaluation, image, f"{item.method} returned NaN or infinite values for this image "
+                            "(damaged weights, or a numerical failure)", "check the weights file (sha256 in the "
+                            "manifest) against the published one", method=item.method)
+            return
         sr8 = to_uint8(sr)
         values = self.measurer(sr8, hr, evaluation)
         if self.args.save_images:
@@ -892,6 +906,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.max_pixels is not None:  # every image read of this process (and its loaders) uses it
         os.environ[MAX_PIXELS_ENV] = str(args.max_pixels)
+    elif os.environ.get(MAX_PIXELS_ENV):
+        parse_pixel_count(os.environ[MAX_PIXELS_ENV], f"${MAX_PIXELS_ENV}")  # a bad setting is one line, now
     world = distributed.requested_world_size()
     local_rank = int(os.environ.get("LOCAL_RANK", "0")) if world > 1 else 0
     device = resolve_device(args.device, local_rank)

@@ -38,8 +38,10 @@ def test_bomb_png_is_a_user_error_before_decoding(tmp_path):
     path = tmp_path / "bomb.png"
     path.write_bytes(bomb_png(100_000, 100_000))
     assert path.stat().st_size < 100
-    for read in (read_image, image_size, probe_size):
-        with pytest.raises(UserError, match="bomb.png: image too large"):
+    assert image_size(path) == (100_000, 100_000)  # the header alone
+    for read in (read_image, probe_size):  # refused by the pixel limit, not by PIL, before decoding
+        with pytest.raises(UserError, match=r"bomb.png: 100000×100000 is 10,000,000,000 pixels, over the limit "
+                                            r"of 16,777,216 per image; .*--max-pixels"):
             read(path)
 
 
@@ -97,14 +99,14 @@ def test_bomb_in_a_dataset_is_skipped_with_the_reason(tmp_path):
         seq[1]
     assert [s.name for s in seq] == ["000"]
     reasons = {item["what"]: item["reason"] for item in seq.skipped}
-    assert "001_0.png: image too large" in reasons["cufed5/001"]
+    assert "001_0.png: 100000×100000 is 10,000,000,000 pixels, over the limit" in reasons["cufed5/001"]
     assert "002_1.png: 12000×12000" in reasons["cufed5/002"]
     # stitched mode probes every reference's size first: a bomb there is a skipped group, not a failed load
     (root / "000_3.png").write_bytes(bomb_png(100_000, 100_000))
     stitched = quiet("cufed5", root, ref_mode="stitched", skip_bad=True)
     assert stitched.names == ["000", "002"] and list(stitched) == []
     reasons = {item["what"]: item["reason"] for item in stitched.skipped}
-    assert "000_3.png: image too large" in reasons["cufed5/000"]
+    assert "000_3.png: 100000×100000 is 10,000,000,000 pixels" in reasons["cufed5/000"]
     assert "002_1.png: 12000×12000" in reasons["cufed5/002"]
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from benchmarks import run
@@ -174,3 +175,85 @@ def test_weights_list_refuses_unknown_names(capsys):
     assert cli_main(weights.main)(["list", "--weights", "nope=x.pt"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "'nope'" in err and "bicubic" in err
+
+
+def _set5(root: Path, names: dict[str, tuple[int, int]]) -> Path:
+    (root / "Set5").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for name, (h, w) in names.items():
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(root / "Set5" / name)
+    return root
+
+
+SISR = ["--protocol", "sisr", "--datasets", "set5", *QUICK]
+
+
+def test_a_file_name_with_a_newline_is_a_skip_and_the_folder_stays_readable(clean_env):
+    root = _set5(clean_env / "data", {"a.png": (32, 32), "new\nline.png": (32, 32)})
+    out = clean_env / "o"
+    assert run.main([*SISR, "--methods", "bicubic", "--data-root", str(root), "--out", str(out)]) == 0
+    assert [r["image"] for r in read_rows(out / "rows.csv")[1]] == ["a"]
+    skipped = json.loads((out / "skipped.json").read_text())
+    assert any(s["what"] == "set5/new\\nline" and "control character" in s["reason"] for s in skipped)
+    assert run.main([*SISR, "--methods", "bicubic", "--data-root", str(root), "--out", str(out)]) == 0  # resumes
+
+
+def test_non_finite_output_is_a_skip_not_a_number(clean_env, monkeypatch):
+    """A method returning NaN (damaged weights) gives no PSNR: the image is skipped with the reason."""
+    from baselines.bicubic import Bicubic
+
+    root = _set5(clean_env / "data", {"a.png": (32, 32)})
+    monkeypatch.setattr(Bicubic, "__call__", lambda self, batch: torch.full_like(batch["lr"], float("nan")))
+    out = clean_env / "o"
+    assert run.main([*SISR, "--methods", "bicubic", "--data-root", str(root), "--out", str(out)]) == 3
+    assert read_rows(out / "rows.csv")[1] == []
+    reason = json.loads((out / "skipped.json").read_text())[-1]["reason"]
+    assert "returned NaN or infinite values" in reason
+
+
+def test_a_damaged_manifest_is_not_overwritten_and_edited_rows_are_not_reused(clean_env, capsys):
+    root = _set5(clean_env / "data", {"a.png": (32, 32)})
+    out = clean_env / "o"
+    args = [*SISR, "--methods", "bicubic", "--data-root", str(root), "--out", str(out)]
+    assert run.main(args) == 0
+    manifest = (out / "manifest.json").read_bytes()
+    (out / "manifest.json").write_text("{damaged")
+    assert run.main(args) == 2
+    assert "manifest.json: damaged" in capsys.readouterr().err
+    assert (out / "manifest.json").read_text() == "{damaged"
+    (out / "manifest.json").write_bytes(manifest)
+    header, *lines = (out / "rows.csv").read_text().splitlines()
+    column = header.split(",").index("weights_sha256")
+    fields = lines[0].split(",")
+    fields[column] = "0123abcd"  # weights_sha256 edited by hand, config_id left alone
+    (out / "rows.csv").write_text("\n".join([header, ",".join(fields)]) + "\n")
+    rows_before = read_rows(out / "rows.csv")[1]
+    assert run.main(args) == 0
+    rows = read_rows(out / "rows.csv")[1]
+    assert len(rows) == 1 and rows[0]["weights_sha256"] == "none" and rows_before[0]["weights_sha256"] == "0123abcd"
+
+
+@pytest.mark.parametrize("variable, value, words", [
+    ("TTSR_BENCH_MAX_PIXELS", "lots", "$TTSR_BENCH_MAX_PIXELS 'lots': expected a pixel count"),
+    ("TTSR_BENCH_WEIGHTS", "/nowhere/weights", "$TTSR_BENCH_WEIGHTS: folder /nowhere/weights not found"),
+])
+def test_bad_environment_settings_are_one_line(clean_env, capsys, monkeypatch, variable, value, words):
+    monkeypatch.setenv(variable, value)
+    assert run.main(["--protocol", "demo", "--methods", "bicubic", *QUICK]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and words in err, err
+
+
+def test_config_weights_errors_name_the_config(clean_env, capsys):
+    from benchmarks import reproduce
+
+    config = clean_env / "conf.toml"
+    for entry, words in [('imdn = "nope.pth"', "[weights] imdn = 'nope.pth': file not found"),
+                         ('foo = "x.pth"', "[weights] foo = 'x.pth': no such method"),
+                         ('imdn = "."', "[weights] imdn = '.': is a folder")]:
+        config.write_text(f"[weights]\n{entry}\n")
+        assert reproduce.main(["demo", "--no-run", "--config", str(config)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: {config}: ") and words in err, err
+    assert run.main(["--protocol", "demo", "--weights", f"imdn={clean_env}", *QUICK]) == 2
+    assert "is a folder; give the weights file itself" in capsys.readouterr().err

@@ -60,6 +60,11 @@ def test_small_pair_with_hr_and_safetensors(tmp_path, capsys):
     assert sr.shape == (32, 40, 3)
     from benchmarks.metrics import psnr
     assert f"PSNR {psnr(sr, read_image(hr)[:32, :40]):.3f} dB" in out
+    assert "RANDOM WEIGHTS" not in out  # no metadata says so (the test cannot know these are random)
+    random = save_ttsr(TTSR(SMALL), tmp_path / "r.safetensors", metadata={"origin": "random weights (tests)"})
+    rc, out, err = run(capsys, "--lr", lr, "--ref", ref, "--weights", random, "--out", tmp_path / "r.png",
+                       "--hr", hr)
+    assert rc == 0 and out.count("[RANDOM WEIGHTS: not a measurement of TTSR]") == 2  # the SR line and the PSNR
 
 
 def test_runs_as_a_module():
@@ -117,7 +122,7 @@ def _bad_case(tmp_path, good, weights, case):
     ("missing checkpoint", "checkpoint not found"), ("bad memory size", "--max-memory"),
     ("memory below the floor", "below the 16 MiB"), ("hr of a x2 pair", "hr2.png (14×12) are not a ×4 LR/HR pair"),
     ("hr too small", "hr10.png (10×10) are not a ×4"), ("hr one pixel too large", "the HR must be 28–31 × 24–27"),
-    ("lr bomb", "bomb.png: image too large"), ("ref over max-pixels", "ref.png: 16×16 is 256 pixels, over the limit of 255"),
+    ("lr bomb", "bomb.png: 100000×100000 is 10,000,000,000 pixels, over the limit"), ("ref over max-pixels", "ref.png: 16×16 is 256 pixels, over the limit of 255"),
     ("bad max-pixels", "--max-pixels '0'"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, good, weights, capsys, case, needle):

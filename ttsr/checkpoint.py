@@ -133,7 +133,9 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint file (.pt/.pth pickle with weights_only=True, or safetensors)."""
     path = Path(path)
     if not path.exists():
-        raise UserError(f"{path}: checkpoint not found; check the path (--weights)")
+        raise UserError(f"{path}: checkpoint not found; check the path (--weights). The published TTSR.pt / "
+                        "TTSR-rec.pt come from the TTSR release (links in the researchmm/TTSR README); "
+                        "`python -m benchmarks.weights list` shows where every file comes from")
     if path.is_dir():
         raise UserError(f"{path}: is a folder, expected a checkpoint file (.pt, .pth or .safetensors)")
     if path.stat().st_size == 0:

@@ -8,14 +8,13 @@ PNG may declare 100000×100000 pixels, and a valid 12000×12000 reference makes 
 tens of GB. The limit is, in order: the ``max_pixels`` argument (``--max-pixels`` of
 ``python -m ttsr.sr``), ``$TTSR_BENCH_MAX_PIXELS``, else ``DEFAULT_MAX_PIXELS`` = 4096² ≈ 16.8 MP
 per image (the largest benchmark images are ≈ 3 MP: DIV2K 2040×1356, Manga109 1654×1170). PIL's
-own bomb guard (an error over 2 × ``PIL.Image.MAX_IMAGE_PIXELS`` ≈ 179 MP) also applies, so limits
-above that still refuse larger files.
+own bomb guard is set aside while a file is opened here: this limit is the one that decides, and
+its message names the option that raises it.
 """
 from __future__ import annotations
 
 import io
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -64,13 +63,13 @@ def pixel_limit(value: int | None = None) -> int:
 
 
 def _open(path: Path) -> Image.Image:
-    """PIL's lazy open (header only), its bomb guard turned into a `UserError`."""
+    """PIL's lazy open (header only), without PIL's own bomb guard: `pixel_limit` decides."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
     try:
-        with warnings.catch_warnings():  # our own limit decides; PIL's warning is not the user's concern
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return Image.open(path)
-    except Image.DecompressionBombError as err:
-        raise UserError(f"{path}: image too large to read ({err}); use a smaller image") from err
+        return Image.open(path)
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:
@@ -81,6 +80,21 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
             return image.size
     except _READ_ERRORS as err:
         raise UserError(f"{path}: not a readable image ({err}); re-download or replace the file") from err
+
+
+def checked_size(path: str | os.PathLike, max_pixels: int | None = None) -> tuple[int, int]:
+    """`image_size`, and a `UserError` naming the file when it declares more than `pixel_limit`
+    pixels: what `read_image` would refuse, found without decoding."""
+    width, height = image_size(path)
+    _check_limit(Path(path), width, height, pixel_limit(max_pixels))
+    return width, height
+
+
+def _check_limit(path: Path, width: int, height: int, limit: int) -> None:
+    if width * height > limit:
+        raise UserError(f"{path}: {width}×{height} is {width * height:,} pixels, over the limit of "
+                        f"{limit:,} per image; use a smaller image or raise the limit "
+                        f"(--max-pixels or ${MAX_PIXELS_ENV})")
 
 
 def _to_rgb_uint8(image: Image.Image) -> np.ndarray:
@@ -114,11 +128,7 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> np.nda
         raise UserError(f"{path}: is a folder, expected an image file")
     try:
         with _open(path) as image:
-            width, height = image.size
-            if width * height > limit:
-                raise UserError(f"{path}: {width}×{height} is {width * height:,} pixels, over the limit of "
-                                f"{limit:,} per image; use a smaller image or raise the limit "
-                                f"(--max-pixels or ${MAX_PIXELS_ENV})")
+            _check_limit(path, *image.size, limit)
             image.load()
             return _to_rgb_uint8(image)
     except _READ_ERRORS as err:

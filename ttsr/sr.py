@@ -69,14 +69,26 @@ def prepare_inputs(lr_path, ref_path, max_pixels: int | None = None) -> dict[str
     return {"lr": lr, "lrsr": upscale(lr, SCALE), "ref": ref, "refsr": ref_down_up}
 
 
-def report_metrics(sr: np.ndarray, hr: np.ndarray) -> None:
+def random_label(model) -> str:
+    """' [RANDOM WEIGHTS: ...]' when the checkpoint says it is random, test-made or trained with a
+    random VGG/LTE initialisation (`benchmarks.manifest.is_random_label`), else ''."""
+    meta = {str(k): str(v) for k, v in (getattr(model, "checkpoint_metadata", None) or {}).items()}
+    try:  # a CLI leaf may use the evaluation layer (docs/interfaces.md)
+        from benchmarks.manifest import is_random_label
+    except ImportError:
+        return ""
+    return " [RANDOM WEIGHTS: not a measurement of TTSR]" if is_random_label(meta) else ""
+
+
+def report_metrics(sr: np.ndarray, hr: np.ndarray, label: str = "") -> None:
     try:  # a CLI leaf may use the evaluation layer (docs/interfaces.md)
         from benchmarks.metrics import psnr, ssim
     except ImportError as err:
         print(f"PSNR/SSIM unavailable: benchmarks.metrics could not be imported ({err})", file=sys.stderr)
         return
     hr = crop_to_multiple(hr, SCALE)  # the protocol's crop; sizes checked by check_lr_hr
-    print(f"PSNR {psnr(sr, hr):.3f} dB  SSIM {ssim(sr, hr):.4f}  (Y channel, no border crop, as the TTSR release)")
+    print(f"PSNR {psnr(sr, hr):.3f} dB  SSIM {ssim(sr, hr):.4f}  (Y channel, no border crop, as the TTSR "
+          f"release){label}")
 
 
 @cli_main
@@ -122,10 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:
         raise UserError(f"{args.out}: cannot write the SR image ({err})") from err
     lr = inputs["lr"]
+    label = random_label(model)
     print(f"{args.out}: {sr.shape[1]}×{sr.shape[0]} from {lr.shape[1]}×{lr.shape[0]} LR "
-          f"in {seconds:.2f} s on {device}")
+          f"in {seconds:.2f} s on {device}{label}")
     if hr is not None:
-        report_metrics(sr, hr)
+        report_metrics(sr, hr, label)
     return 0
 
 

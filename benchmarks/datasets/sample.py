@@ -126,6 +126,8 @@ class SampleSequence(Sequence):
 
         entry = self._entries[index]
         try:
+            for path in entry.files:  # what a read would refuse is refused here too (run and resume agree)
+                probe_size(path)
             return sample_digest(entry)
         except OSError as err:
             raise UserError(f"{err.filename or entry.name}: cannot be read ({err.strerror or err})") from err
