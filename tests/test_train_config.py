@@ -217,3 +217,12 @@ def test_device_option_is_checked(device, capsys):
     assert train.main(["--config", str(REPO / "configs" / "tiny.toml"), "--dry-run", "--device", device]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--device" in err and repr(device) in err
+
+
+def test_model_sizes_have_an_upper_bound():
+    """n_feats = 100000 would try to allocate 360 GB: refused by the config check, naming the key."""
+    with pytest.raises(ValueError, match="n_feats"):
+        TTSRModelTable.model_validate({"n_feats": 100_000})
+    with pytest.raises(ValueError, match="num_res_blocks"):
+        TTSRModelTable.model_validate({"num_res_blocks": [16, 16, 8, 100_000]})
+    assert TTSRModelTable.model_validate({"n_feats": 1024}).n_feats == 1024

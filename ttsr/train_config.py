@@ -8,8 +8,8 @@ takes no float); nothing is converted from a string.
     method               a non-empty string: "ttsr" (python -m ttsr.train), "srntt" or
                          "srntt-rec" (python -m baselines.srntt.train)                   "ttsr"
     [model]              a table, checked by the method's training CLI before anything is built:
-                         TTSR: n_feats (an integer ≥ 2), num_res_blocks (a list of 4 integers,
-                         each ≥ 0), res_scale (a number > 0), hard_attention, soft_attention,
+                         TTSR: n_feats (an integer ≥ 2 and ≤ 1024), num_res_blocks (a list of 4
+                         integers, each ≥ 0 and ≤ 256), res_scale (a number > 0), hard_attention, soft_attention,
                          learnable_lte, csfi (true or false; soft_attention needs hard_attention);
                          SRNTT: see baselines.srntt.train
     [data]
@@ -166,8 +166,8 @@ class DeviceConfig(_Section):
 class TTSRModelTable(_Section):
     """`[model]` of a TTSR config (`ttsr.config.TTSRConfig`'s fields, types checked)."""
 
-    n_feats: int = Field(64, ge=2)
-    num_res_blocks: list[Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: [16, 16, 8, 4],
+    n_feats: int = Field(64, ge=2, le=1024)  # 1024: ~2.3 G parameters already; larger is a typo
+    num_res_blocks: list[Annotated[int, Field(ge=0, le=256)]] = Field(default_factory=lambda: [16, 16, 8, 4],
                                                              min_length=4, max_length=4)
     res_scale: float = Field(1.0, gt=0)
     hard_attention: bool = True
