@@ -117,8 +117,8 @@ PROTOCOLS: dict[str, Protocol] = {
         # What `python -m benchmarks.run` runs without --protocol: Table 1's passes and the SISR
         # calibration on whatever is found, the demo set when nothing is. Its passes keep the
         # name of the protocol they come from, so its rows are the same as those of table1/sisr.
-        Protocol("default", "Table 1 passes + SISR calibration on every test set found; the demo set "
-                 "when none is", _TABLE1 + _SISR + _DEMO),
+        Protocol("default", "Table 1 passes + SISR calibration on every test set found; the built-in "
+                 "demo set when no test set is found", _TABLE1 + _SISR + _DEMO),
     )
 }
 
