@@ -1,7 +1,7 @@
 """The two bicubic degradations of the benchmarks: PIL bicubic (RefSR) and MATLAB `imresize` (SISR).
 
 - **PIL bicubic** — the RefSR protocol of TTSR, SRNTT, MASA-SR, C2-Matching (TTSR release
-  `dataset/cufed.py`; published-tables §9.1): HR cropped top-left to a multiple of the scale,
+  `dataset/cufed.py`, researchmm/TTSR at 550e4c9e525b5860083a00c5f936e4bfe2428da2): HR cropped top-left to a multiple of the scale,
   LR = PIL BICUBIC resize of the uint8 HR, LR↑ = PIL BICUBIC back up; the reference cropped to a
   multiple of the scale and Ref↓↑ = PIL bicubic down then up. The resizing itself lives in
   `ttsr.resize` (the single-pair CLI uses the same code); this module only assembles the inputs.

@@ -1,7 +1,7 @@
 """PSNR and SSIM on the Y channel as the TTSR release computes them, and the metrics registry.
 
-**TTSR release convention** (the defaults; release `utils.py` `calc_psnr`/`calc_ssim`, reference
-notes `../shared/reference/published-tables.md` §9.2 and `baselines.md` §4):
+**TTSR release convention** (the defaults; release `utils.py` `calc_psnr`/`calc_ssim`,
+researchmm/TTSR at 550e4c9e525b5860083a00c5f936e4bfe2428da2, https://github.com/researchmm/TTSR):
 - inputs: SR and HR as uint8 RGB (the release maps [-1, 1] to [0, 255] and rounds; the runner
   rounds before calling these);
 - Y = R·65.738/256 + G·129.057/256 + B·25.064/256 + 16, in float64, not rounded;

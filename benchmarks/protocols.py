@@ -7,8 +7,9 @@ do, with Ref and Ref↓↑; `sisr`: the LR shipped with the set, else MATLAB imr
 settings (Y channel, border crop, whether Y is rounded) and which kinds of method it runs.
 The runner (`benchmarks.run`) executes entries; it has no per-table code paths.
 
-Sources for every setting: `../shared/reference/published-tables.md` §9 (TTSR release code and
-the authors' comments in its issues), and the SISR literature's convention (Y, border = scale).
+Sources for every setting: the TTSR release (researchmm/TTSR at 550e4c9e525b5860083a00c5f936e4bfe2428da2: `dataset/cufed.py`, `utils.py`,
+`eval.sh`), the authors' comments in its issues (https://github.com/researchmm/TTSR/issues/3,
+/issues/43), and the SISR literature's convention (Y, border = scale).
 """
 from __future__ import annotations
 

@@ -18,8 +18,8 @@
   texture transformers are stacked on a single branch that is upsampled 1× → 2× → 4×, with no
   coarser branches, no exchange modules and no merging; the tail maps the 4× features to RGB.
 
-Table 3's parameter counts (4.42M, 6.42M, 6.53M, 9.10M; unconfirmed in
-../shared/reference/published-tables.md) are reproduced to the printed digits by this reading when
+Table 3's parameter counts (4.42M, 6.42M, 6.53M, 9.10M; marked unconfirmed in
+benchmarks/published.toml: TTSR paper Table 3, https://arxiv.org/abs/2006.04139) are reproduced to the printed digits by this reading when
 "M" is taken as 2^20 and the LTE is counted: 4,637,327 / 6,729,615 / 6,850,143 / 9,539,887
 parameters. Dropping only the exchange modules, or keeping a merge conv without CSFI, does not
 reproduce them — which is the evidence for the single-branch reading above.
@@ -113,7 +113,7 @@ VARIANTS: dict[str, TTSRConfig] = {
     "ttsr": TTSRConfig(),
 }
 
-#: Parameter counts printed in Table 3 (⚠ unconfirmed: ../shared/reference/published-tables.md).
+#: Parameter counts printed in Table 3 (⚠ unconfirmed: benchmarks/published.toml, TTSR paper Table 3).
 PAPER_TABLE3_PARAMS = {"base+tt": 4.42e6, "base+tt+csfi": 6.42e6, "base+tt-c80": 6.53e6, "base+tt-c96": 9.10e6}
 
 

@@ -1,6 +1,6 @@
 """SRNTT (Zhang et al., CVPR 2019), as in the official TensorFlow release (`SRNTT/model.py`).
 
-Two parts (SRNTT paper §3, ../shared/reference/baselines.md §1.1):
+Two parts (SRNTT paper §3, https://arxiv.org/abs/1903.00834; release github.com/ZZUTK/SRNTT `SRNTT/model.py`):
 - the content extractor: a pre-trained SRGAN-style generator (`upscale.npz`) whose 64-channel
   LR feature is the content feature (its own ×4 output is the "Upscale" image);
 - the conditional texture transfer (`srntt.npz` / `srntt_init.npz`): three scales that
