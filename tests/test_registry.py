@@ -83,9 +83,14 @@ def test_weights_lookup_order(tmp_path, monkeypatch):
     local = cwd / "weights" / "imdn" / "IMDN_x4.pth"
     local.write_bytes(b"x")
     assert registry.find_weights(method).resolve() == local
-    monkeypatch.setenv(registry.WEIGHTS_ENV, f"{tmp_path / 'nowhere'}:{env_dir}")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv(registry.WEIGHTS_ENV, f"{tmp_path / 'empty'}:{env_dir}")
     (env_dir / "IMDN_x4.pth").write_bytes(b"x")
     assert registry.find_weights(method) == env_dir / "IMDN_x4.pth"
+    monkeypatch.setenv(registry.WEIGHTS_ENV, f"{tmp_path / 'nowhere'}:{env_dir}")  # a folder that does not exist
+    with pytest.raises(UserError, match=r"\$TTSR_BENCH_WEIGHTS: folder .*nowhere not found"):
+        registry.find_weights(method)
+    monkeypatch.setenv(registry.WEIGHTS_ENV, str(env_dir))
     explicit = tmp_path / "mine.pth"
     explicit.write_bytes(b"x")
     overrides = registry.parse_weight_overrides([f"imdn={explicit}"])

@@ -89,6 +89,8 @@ def test_settings_from_config_and_environment(tmp_path, monkeypatch):
     config.write_text('data_root = "sets"\ndevice = "cpu"\n[weights]\nttsr-rec = "ckpt/TTSR-rec.pt"\n', encoding="utf-8")
     (tmp_path / "sets").mkdir()
     (tmp_path / "env-data").mkdir()
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "TTSR-rec.pt").write_bytes(b"checked to exist: the config file is named if not")
     ns = argparse.Namespace(config=str(config), data_root=None, weights=["ttsr=/abs/TTSR.pt"], device=None,
                             metrics=None, methods=None)
     settings = reproduce.resolve(ns)
