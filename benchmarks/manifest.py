@@ -111,21 +111,35 @@ def is_random_label(meta: Mapping[str, object]) -> bool:
     return any(word in text for word in _RANDOM_WORDS)
 
 
-def weights_record(path: str | os.PathLike | None, found_in: str | None) -> dict[str, object]:
-    """Manifest entry of one method's weights (None: the method needs no weights)."""
+def weights_record(path: str | os.PathLike | None, found_in: str | None,
+                   published_sha256: str | None = None) -> dict[str, object]:
+    """Manifest entry of one method's weights (None: the method needs no weights).
+
+    `published_sha256`: the published file's sha256 (or a known prefix of it, as hub file names
+    carry) when the method's weights record knows it; `published` then says whether this file is
+    that file (True / False), and a different file's origin says so. None: unknown.
+    """
     if path is None:
         return {"path": None, "sha256": None, "found_in": None, "origin": "none needed", "random": False}
     path = Path(path)
     meta = _checkpoint_metadata(path)
     random = is_random_label(meta)
+    sha = sha256_file(path)
+    published = None if not published_sha256 else sha.startswith(published_sha256.lower())
+    origin = RANDOM_LABEL if random else (meta.get("origin") or meta.get("source") or "as found")
+    if published is False and not random:
+        origin = f"{origin}; sha256 differs from the published file ({published_sha256[:16]}…): not the published weights"
+    elif published:
+        origin = "the published file (sha256 matches)" if origin == "as found" else origin
     return {
         "path": str(path.resolve()),
-        "sha256": sha256_file(path),
+        "sha256": sha,
         "size_bytes": path.stat().st_size,
         "found_in": found_in,
         "metadata": meta,
         "random": random,
-        "origin": RANDOM_LABEL if random else (meta.get("origin") or meta.get("source") or "as found"),
+        "published": published,
+        "origin": origin,
     }
 
 

@@ -564,7 +564,8 @@ class Runner:
 
         for name in self.plan.methods:
             path, found_in = self.weights_for(name)
-            self.weights[name] = manifest.weights_record(path, found_in)
+            spec = self.registry.get(name).weights
+            self.weights[name] = manifest.weights_record(path, found_in, spec.sha256 if spec else None)
         for name in self.plan.methods:
             method = self.registry.get(name)
             for evaluation in self.plan.evaluations:
@@ -951,6 +952,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             randoms = [m for m, w in runner.weights.items() if w.get("random")]
             for name in randoms:
                 print(f"WARNING {name}: {manifest.RANDOM_LABEL}", file=out)
+            for name, record in runner.weights.items():
+                if record.get("published") is False and not record.get("random"):
+                    print(f"WARNING {name}: {record['path']}: sha256 differs from the published file; its numbers "
+                          "are not the published weights' (the manifest records both hashes)", file=out)
             rows = runner.current_rows()
             print(summary_table(rows, plan.evaluations, randoms), file=out)
             print_skipped(runner.skipped_records(), out, args.out)

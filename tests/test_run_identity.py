@@ -257,3 +257,22 @@ def test_config_weights_errors_name_the_config(clean_env, capsys):
         assert err.startswith(f"error: {config}: ") and words in err, err
     assert run.main(["--protocol", "demo", "--weights", f"imdn={clean_env}", *QUICK]) == 2
     assert "is a folder; give the weights file itself" in capsys.readouterr().err
+
+
+def test_a_file_that_is_not_the_published_one_says_so(clean_env, capsys, shared_dir):
+    """IMDN's published sha256 is known: the real file is recognised, a modified copy is labelled."""
+    from benchmarks import manifest
+
+    real = shared_dir / "weights" / "IMDN_x4.pth"
+    if not real.is_file():
+        pytest.skip(f"{real} is absent")
+    from baselines import registry
+
+    expected = registry.get("imdn").weights.sha256
+    record = manifest.weights_record(real, "--weights", expected)
+    assert record["published"] is True and record["origin"] == "the published file (sha256 matches)"
+    copy = clean_env / "IMDN_x4.pth"
+    copy.write_bytes(real.read_bytes() + b"\0")
+    record = manifest.weights_record(copy, "--weights", expected)
+    assert record["published"] is False and "sha256 differs from the published file" in record["origin"]
+    assert manifest.weights_record(copy, "--weights", None)["published"] is None
