@@ -186,7 +186,12 @@ def load_run(path: Path) -> Run:
         _, stored = results.read_rows(path / "rows.csv")
     except results.RowsFileError as err:
         raise UserError(str(err)) from err
-    rows = _frame(results.load_frame("", results.select_current(stored, plan)))
+    current = results.select_current(stored, plan)
+    requested = (manifest.get("metrics") or {}).get("requested") if isinstance(manifest.get("metrics"), dict) else None
+    if plan is not None and isinstance(requested, list):  # only the measures the latest command asked for
+        hidden = {c for r in current for c in r} - set(map(str, requested)) - NON_METRIC - set(results.KEY_COLUMNS)
+        current = [{k: ("" if k in hidden else v) for k, v in r.items()} for r in current]
+    rows = _frame(results.load_frame("", current))
     created = str((plan or {}).get("created") or manifest.get("created") or "")
     return Run(name=path.name, path=path, rows=rows, manifest=manifest, skipped=skipped, created=created,
                stored_rows=len(stored))

@@ -591,7 +591,14 @@ class Runner:
                 "data": self.data}
 
     def current_rows(self) -> list[dict]:
-        return results.select_current(self.store.rows(), self.plan_record()) if self.store is not None else []
+        """The rows this command's views show (`results.select_current`), holding only the measures it
+        asked for (a reused row may carry others from an earlier command: left empty here)."""
+        if self.store is None:
+            return []
+        extra = set(results.METRIC_COLUMNS) | set(self.metric_plan.extra_columns)
+        hidden = extra - set(self.metric_plan.requested)
+        return [{k: ("" if k in hidden else v) for k, v in row.items()}
+                for row in results.select_current(self.store.rows(), self.plan_record())]
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> None:
@@ -829,9 +836,8 @@ def summary_table(rows: Sequence[dict], evaluations: Sequence[Evaluation], rando
                 line.append("")
                 continue
             m = means.loc[key]
-            text = f"{m.psnr:.2f} / {m.ssim:.4f}"
-            if not np.isnan(m.lpips):
-                text += f" / {m.lpips:.3f}"
+            text = " / ".join(f"{value:.{digits}f}" for value, digits in ((m.psnr, 2), (m.ssim, 4), (m.lpips, 3))
+                              if not np.isnan(value)) or "–"
             n = int(counts.loc[key])
             info = DATASETS.get(dataset)
             expected = getattr(info, "expected", None)

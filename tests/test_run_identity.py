@@ -276,3 +276,22 @@ def test_a_file_that_is_not_the_published_one_says_so(clean_env, capsys, shared_
     record = manifest.weights_record(copy, "--weights", expected)
     assert record["published"] is False and "sha256 differs from the published file" in record["origin"]
     assert manifest.weights_record(copy, "--weights", None)["published"] is None
+
+
+def test_views_show_only_the_measures_asked_for(clean_env, capsys):
+    """A reused row carries SSIM from an earlier command; `--metrics psnr` shows PSNR only."""
+    out = clean_env / "o"
+    base = ["--protocol", "demo", "--methods", "bicubic", "--out", str(out), "--limit", "1"]
+    assert run.main(base + ["--metrics", "psnr", "ssim"]) == 0
+    capsys.readouterr()
+    assert run.main(base + ["--metrics", "psnr"]) == 0
+    printed = capsys.readouterr().out
+    cell = next(line for line in printed.splitlines() if line.startswith("│ bicubic")).split("│")[2].strip()
+    assert " / " not in cell and cell.split()[0].replace(".", "").isdigit()  # PSNR alone
+    header, *lines = (out / "summary.csv").read_text().splitlines()
+    ssim = header.split(",").index("ssim")
+    assert all(line.split(",")[ssim] == "" for line in lines)
+    from benchmarks import report
+
+    result = report.render([out], clean_env / "rep")
+    assert result.groups and all(g.metrics == ["psnr"] for g in result.groups)
