@@ -111,6 +111,9 @@ def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
     return unique
 
 
+_DAMAGED = "the run folder is damaged: rerun `python -m benchmarks.run` with the same --out to rewrite it"
+
+
 def _read_json(path: Path, kind: type, what: str):
     """A run folder's JSON file, which must hold a `kind`; absent: an empty one. `UserError` (one line
     naming the file) for a file that cannot be read, is not JSON, or holds something else."""
@@ -119,43 +122,37 @@ def _read_json(path: Path, kind: type, what: str):
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise UserError(f"{path}: not readable JSON ({type(err).__name__}); the run folder is damaged: "
-                        f"rerun `python -m benchmarks.run` with the same --out to rewrite it") from err
+        raise UserError(f"{path}: not readable JSON ({type(err).__name__}); {_DAMAGED}") from err
     if not isinstance(data, kind):
-        raise UserError(f"{path}: holds a JSON {type(data).__name__}, expected {what}; the run folder is "
-                        "damaged: rerun `python -m benchmarks.run` with the same --out to rewrite it")
+        raise UserError(f"{path}: holds a JSON {type(data).__name__}, expected {what}; {_DAMAGED}")
     return data
 
 
 def _check_skipped(path: Path, items: list) -> list[dict]:
     for number, item in enumerate(items):
         if not isinstance(item, dict) or not all(isinstance(item.get(k, ""), str) for k in ("what", "reason", "fix")):
-            raise UserError(f"{path}: item {number} is not a {{what, reason, fix}} record of text; the run "
-                            "folder is damaged: rerun `python -m benchmarks.run` with the same --out to rewrite it")
+            raise UserError(f"{path}: item {number} is not a {{what, reason, fix}} record of text; {_DAMAGED}")
     return items
 
 
-# the manifest fields a report reads, and the JSON types the runner writes them as
-_MANIFEST_TYPES = {"created": (str,), "argv": (list,), "protocol": (dict, str), "device": (dict, str),
-                   "seeds": (dict,), "weights": (dict,), "random_weights": (list,), "versions": (dict,),
-                   "git": (dict,), "configs": (dict,), "world_size": (int,), "data_root": (str,)}
-_JSON_NAMES = {str: "text", list: "list", dict: "object", int: "whole number"}
+# the manifest fields a report reads: (JSON types the runner writes, type of each element or None, words)
+_MANIFEST_TYPES = {"created": ((str,), None, "text"), "argv": ((list,), None, "list"),
+                   "protocol": ((dict, str), None, "object or text"), "device": ((dict, str), None, "object or text"),
+                   "seeds": ((dict,), None, "object"), "weights": ((dict,), dict, "object of objects"),
+                   "random_weights": ((list,), str, "list of method names"), "versions": ((dict,), None, "object"),
+                   "git": ((dict,), None, "object"), "configs": ((dict,), None, "object"),
+                   "world_size": ((int,), None, "whole number"), "data_root": ((str,), None, "text")}
 
 
 def _check_manifest(path: Path, manifest: dict) -> dict:
     """`UserError` (one line naming the file and key) for a field of the wrong JSON type."""
-    for key, kinds in _MANIFEST_TYPES.items():
+    for key, (kinds, element, words) in _MANIFEST_TYPES.items():
         value = manifest.get(key)
-        bad = value is not None and not isinstance(value, kinds)
-        if key == "weights" and not bad and value is not None:
-            bad = not all(isinstance(v, dict) for v in value.values())
-        if key == "random_weights" and not bad and value is not None:
-            bad = not all(isinstance(v, str) for v in value)
-        if bad:
-            wanted = " or ".join(_JSON_NAMES[k] for k in kinds)
-            raise UserError(f"{path}: {key} is {json.dumps(value)[:40]}, expected {wanted}"
-                            f"{' of objects' if key == 'weights' else ' of method names' if key == 'random_weights' else ''}; "
-                            "the run folder is damaged: rerun `python -m benchmarks.run` with the same --out to rewrite it")
+        if value is None:
+            continue
+        elements = (value.values() if isinstance(value, dict) else value) if element else ()
+        if not isinstance(value, kinds) or not all(isinstance(v, element) for v in elements):
+            raise UserError(f"{path}: {key} is {json.dumps(value)[:40]}, expected {words}; {_DAMAGED}")
     return manifest
 
 
@@ -169,8 +166,7 @@ def _check_plan(path: Path, manifest: dict) -> dict | None:
                                                                           "ref_mode", "config_id"))
         for p in passes) and all(isinstance(v, dict) for v in data.values())
     if not ok:
-        raise UserError(f"{path}: its plan is not the runner's ({{passes: [...], data: {{...}}}}); the run folder is "
-                        "damaged: rerun `python -m benchmarks.run` with the same --out to rewrite it")
+        raise UserError(f"{path}: its plan is not the runner's ({{passes: [...], data: {{...}}}}); {_DAMAGED}")
     return plan
 
 
@@ -182,15 +178,11 @@ def load_run(path: Path) -> Run:
                                _read_json(path / "manifest.json", dict, "an object (the run manifest)"))
     skipped = _check_skipped(path / "skipped.json", _read_json(path / "skipped.json", list, "a list of skip records"))
     plan = _check_plan(path / "manifest.json", manifest)
-    try:
-        _, stored = results.read_rows(path / "rows.csv")
-    except results.RowsFileError as err:
-        raise UserError(str(err)) from err
+    _, stored = results.read_rows(path / "rows.csv")
     current = results.select_current(stored, plan)
     requested = (manifest.get("metrics") or {}).get("requested") if isinstance(manifest.get("metrics"), dict) else None
     if plan is not None and isinstance(requested, list):  # only the measures the latest command asked for
-        hidden = {c for r in current for c in r} - set(map(str, requested)) - NON_METRIC - set(results.KEY_COLUMNS)
-        current = [{k: ("" if k in hidden else v) for k, v in r.items()} for r in current]
+        current = results.asked_measures(current, list(map(str, requested)))
     rows = _frame(results.load_frame("", current))
     created = str((plan or {}).get("created") or manifest.get("created") or "")
     return Run(name=path.name, path=path, rows=rows, manifest=manifest, skipped=skipped, created=created,

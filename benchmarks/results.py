@@ -37,7 +37,8 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from ttsr.fileio import STORAGE_ERRORS, atomic_write_text, storage_error, resolve_output_file
+from ttsr.errors import UserError
+from ttsr.fileio import STORAGE_ERRORS, atomic_write_text, resolve_output_file, storage_error
 
 KEY_COLUMNS = ("method", "dataset", "protocol", "ref_mode", "image")
 IDENTITY_COLUMNS = ("config_id", "weights_sha256", "data_sha256")
@@ -59,9 +60,9 @@ _TEXT_COLUMNS = set(KEY_COLUMNS) | set(IDENTITY_COLUMNS) | {"finished"}
 Key = tuple[str, ...]
 
 
-class RowsFileError(Exception):
-    """A rows file this suite did not write, or a damaged one (`UserError` at the command line:
-    `benchmarks.run` and the report turn it into one line naming the file)."""
+class RowsFileError(UserError):
+    """A rows file this suite did not write, or a damaged one: one line naming the file (a
+    `UserError`, so every command prints it and exits 2)."""
 
 
 def row_key(row: Mapping[str, object]) -> Key:
@@ -171,6 +172,20 @@ def _parse(data: bytes, path: Path = Path(ROWS_FILE)) -> tuple[list[str] | None,
     return header, rows, good
 
 
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise RowsFileError(f"{path}: cannot be read ({err.strerror or err})") from err
+
+
+def asked_measures(rows: Sequence[Mapping[str, str]], requested: Sequence[str]) -> list[dict[str, str]]:
+    """`rows` with only the measures a command asked for: other metric cells (a reused row may carry
+    SSIM or LPIPS from an earlier command) are left empty, so a view shows what was asked."""
+    keep = set(requested) | _TEXT_COLUMNS | set(TIMING_COLUMNS)
+    return [{k: (v if k in keep else "") for k, v in row.items()} for row in rows]
+
+
 def read_rows(path: str | os.PathLike) -> tuple[list[str], list[dict[str, str]]]:
     """Read a rows file (torn last line dropped); missing base columns come back as empty cells.
 
@@ -178,10 +193,7 @@ def read_rows(path: str | os.PathLike) -> tuple[list[str], list[dict[str, str]]]
     path = Path(path)
     if not path.exists():
         return list(BASE_COLUMNS), []
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        raise RowsFileError(f"{path}: cannot be read ({err.strerror or err})") from err
+    data = _read_bytes(path)
     header, rows, _ = _parse(data, path)
     header = header or list(BASE_COLUMNS)
     columns = header + [c for c in BASE_COLUMNS if c not in header]
@@ -197,10 +209,7 @@ class RowStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         header, rows, good = (None, [], 0)
         if self.path.exists():
-            try:
-                data = self.path.read_bytes()
-            except OSError as err:
-                raise RowsFileError(f"{self.path}: cannot be read ({err.strerror or err})") from err
+            data = _read_bytes(self.path)
             header, rows, good = _parse(data, self.path)
             if good < len(data):  # torn tail from a kill: drop it before appending
                 with open(self.path, "r+b") as handle:

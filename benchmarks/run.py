@@ -448,6 +448,7 @@ class Runner:
         self.configs: dict[str, dict] = {}     # config_id -> {"config": ..., "weights": ...}
         self.data: dict[str, dict[str, str]] = {}  # results.data_key -> {image: data_sha256}
         self.lock = None
+        self.shown: list[dict] = []            # the rows this command's views show (set by finalize)
 
     # -- storage ---------------------------------------------------------------------------------
     def open_store(self) -> None:
@@ -463,9 +464,7 @@ class Runner:
                 if self.dist.active or (self.out / distributed.PARTS_DIR).is_dir():
                     distributed.merge_parts(self.out, self.store)  # rows a killed torchrun run left
                 self.finished = self.store.get
-            except results.RowsFileError as err:
-                failure = str(err)
-            except UserError as err:
+            except UserError as err:  # the folder is in use, or its rows/manifest are foreign or damaged
                 failure = str(err)
         failure = self.dist.broadcast(failure)
         if failure is not None:
@@ -563,11 +562,10 @@ class Runner:
         from benchmarks import identity
 
         for name in self.plan.methods:
-            path, found_in = self.weights_for(name)
-            spec = self.registry.get(name).weights
-            self.weights[name] = manifest.weights_record(path, found_in, spec.sha256 if spec else None)
-        for name in self.plan.methods:
             method = self.registry.get(name)
+            path, found_in = self.weights_for(name)
+            self.weights[name] = manifest.weights_record(path, found_in,
+                                                         method.weights.sha256 if method.weights else None)
             for evaluation in self.plan.evaluations:
                 if method.kind not in evaluation.kinds:
                     continue
@@ -595,10 +593,8 @@ class Runner:
         asked for (a reused row may carry others from an earlier command: left empty here)."""
         if self.store is None:
             return []
-        extra = set(results.METRIC_COLUMNS) | set(self.metric_plan.extra_columns)
-        hidden = extra - set(self.metric_plan.requested)
-        return [{k: ("" if k in hidden else v) for k, v in row.items()}
-                for row in results.select_current(self.store.rows(), self.plan_record())]
+        return results.asked_measures(results.select_current(self.store.rows(), self.plan_record()),
+                                      self.metric_plan.requested)
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> None:
@@ -627,14 +623,13 @@ class Runner:
                       leave=True, file=sys.stderr, dynamic_ncols=True) as bar:
                 for index in mine:
                     if loaded != item.method:
-                        method, loaded = None, None
+                        method = None  # the previous method's weights go before the next one loads
                         method, loaded = self.load_method(item.method), item.method
                     self.evaluate(method, item, index, keys[index])
                     bar.update(1)
             self.sync()
             for record in getattr(item.samples, "skipped", []):
-                if not any(r.get("what") == record.get("what") for r in self.sample_skips):
-                    self.sample_skips.append(dict(record))
+                self.add_skip(record)
 
     def sync(self) -> None:
         """After a pass: rank 0 moves the ranks' rows into rows.csv."""
@@ -713,9 +708,12 @@ class Runner:
 
     def skip_image(self, evaluation: Evaluation, image: str, reason: str, fix: str, method: str = "") -> None:
         what = f"{evaluation.dataset}/{image}" + (f" ({method})" if method else "")
-        record = {"what": what, "reason": reason, "fix": fix}
-        if not any(r.get("what") == what for r in self.sample_skips):
-            self.sample_skips.append(record)
+        self.add_skip({"what": what, "reason": reason, "fix": fix})
+
+    def add_skip(self, record: dict) -> None:
+        """Record a skipped image once (the first wording of a `what` wins)."""
+        if not any(r.get("what") == record.get("what") for r in self.sample_skips):
+            self.sample_skips.append(dict(record))
 
     def save_images(self, method, item: "Pass", image: str, sr8: np.ndarray, images: dict) -> None:
         from ttsr.imageio import write_image
@@ -792,9 +790,8 @@ class Runner:
                 if "warning" in record:
                     if record["warning"] not in self.dataset_warnings:
                         self.dataset_warnings.append(record["warning"])
-                elif record not in known and not any(r.get("what") == record.get("what")
-                                                     for r in self.sample_skips):
-                    self.sample_skips.append(record)
+                elif record not in known:
+                    self.add_skip(record)
 
     def finalize(self) -> None:
         if not self.dist.is_main or self.store is None:
@@ -802,7 +799,8 @@ class Runner:
         if self.dist.active:
             distributed.merge_parts(self.out, self.store)
         self.store.canonicalize(self.order)
-        results.write_summary(self.out, self.current_rows())
+        self.shown = self.current_rows()
+        results.write_summary(self.out, self.shown)
         atomic_write_text(self.out / "skipped.json", json.dumps(self.skipped_records(), indent=2) + "\n")
         self.write_manifest()
 
@@ -962,7 +960,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if record.get("published") is False and not record.get("random"):
                     print(f"WARNING {name}: {record['path']}: sha256 differs from the published file; its numbers "
                           "are not the published weights' (the manifest records both hashes)", file=out)
-            rows = runner.current_rows()
+            rows = runner.shown
             print(summary_table(rows, plan.evaluations, randoms), file=out)
             print_skipped(runner.skipped_records(), out, args.out)
             print(f"rows: {args.out / results.ROWS_FILE}  summary: {args.out / results.SUMMARY_FILE}  "
