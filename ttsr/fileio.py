@@ -66,12 +66,13 @@ def _umask() -> int:
     return mask
 
 
-def _file_in_the_way(folder: Path) -> Path | None:
-    """The nearest existing ancestor of `folder` (itself included) when it is not a folder."""
+def _no_file_in_the_way(folder: Path, label: str) -> None:
+    """`OutputPathError` when the nearest existing ancestor of `folder` (itself included) is a file."""
     for candidate in (folder, *folder.parents):
         if candidate.exists():
-            return None if candidate.is_dir() else candidate
-    return None
+            if not candidate.is_dir():
+                raise OutputPathError(f"{label}: cannot be written: {candidate} is a file, not a folder")
+            return
 
 
 def resolve_output_file(path: str | os.PathLike, option: str | None = None) -> Path:
@@ -85,9 +86,7 @@ def resolve_output_file(path: str | os.PathLike, option: str | None = None) -> P
     try:
         mode = os.stat(target).st_mode
     except FileNotFoundError:
-        blocker = _file_in_the_way(target.parent)
-        if blocker is not None:
-            raise OutputPathError(f"{label}: cannot be written: {blocker} is a file, not a folder") from None
+        _no_file_in_the_way(target.parent, label)
         return target
     except OSError as err:
         raise OutputPathError(f"{label}: cannot be written ({_reason(err)})") from err
@@ -100,9 +99,7 @@ def resolve_output_file(path: str | os.PathLike, option: str | None = None) -> P
 
 
 def _make_folder(folder: Path, label: str) -> None:
-    blocker = _file_in_the_way(folder)
-    if blocker is not None:
-        raise OutputPathError(f"{label}: cannot be written: {blocker} is a file, not a folder")
+    _no_file_in_the_way(folder, label)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -112,9 +109,7 @@ def _make_folder(folder: Path, label: str) -> None:
 
 def _probe(folder: Path, label: str) -> None:
     """Create and remove a file in `folder`, or in its nearest existing ancestor when it is missing."""
-    blocker = _file_in_the_way(folder)
-    if blocker is not None:
-        raise OutputPathError(f"{label}: cannot be written: {blocker} is a file, not a folder")
+    _no_file_in_the_way(folder, label)
     base = next(candidate for candidate in (folder, *folder.parents) if candidate.exists())
     try:
         fd, name = tempfile.mkstemp(dir=base, prefix=".write-probe.", suffix=".tmp")
@@ -180,15 +175,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb", **kwargs) -> Iterator
         os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
         resolve_output_file(target)  # still a regular file or nothing: something may have appeared
         os.replace(tmp_name, target)
-    except OSError as err:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
-        if err.errno in STORAGE_ERRORS:
+        if isinstance(err, OSError) and err.errno in STORAGE_ERRORS:
             raise storage_error(label, err) from err
-        raise
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
         raise
 
 
