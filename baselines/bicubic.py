@@ -1,7 +1,7 @@
 """`bicubic`: PIL bicubic ×4 of the LR, the RefSR protocol's baseline (TTSR `dataset/cufed.py`).
 
 Needs no weights, so it is always available. The LR (float in [0, 255], integral in practice) is
-rounded to uint8 and enlarged with the same `ttsr.resize.upscale` the degradation uses for LR↑.
+rounded to uint8 and enlarged with the same `foundation.resize.upscale` the degradation uses for LR↑.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from baselines.registry import Method, register
-from ttsr.resize import upscale
+from foundation.resize import upscale
 
 
 def to_uint8_images(batch: torch.Tensor) -> list[np.ndarray]:

@@ -16,8 +16,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 import torch
 from torch import nn
 
-from ttsr.errors import UserError
-from ttsr.safeload import load_torch_file
+from foundation.errors import UserError
+from foundation.safeload import load_torch_file
 
 # Wrapper keys seen in published files, in order of preference (BasicSR's EMA weights first).
 WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "generator")

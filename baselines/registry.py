@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Mapping
 
 import torch
 
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 KINDS = ("sisr", "refsr")
 WEIGHTS_ENV = "TTSR_BENCH_WEIGHTS"

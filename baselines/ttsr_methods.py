@@ -3,7 +3,7 @@
 `ttsr` / `ttsr-rec` run the published `TTSR.pt` / `TTSR-rec.pt` (or any full-TTSR checkpoint:
 a trainer's `model_best.pt`, a `save_ttsr` file). The ablation variants (`ttsr-base`,
 `ttsr-base-ha`, …, one per entry of `ttsr.config.VARIANTS`) have no published weights: they take
-checkpoints trained with `python -m ttsr.train` (one config per variant under configs/).
+checkpoints trained with `python -m benchmarks.train` (one config per variant under configs/).
 
 Conventions: the batch's [0, 255] tensors become the release's [-1, 1] (x/127.5 − 1); LR↑ and
 Ref↓↑ are the PIL-bicubic images the degradation made; SR comes back as (sr + 1)·127.5, clamped
@@ -18,7 +18,7 @@ import torch
 
 from baselines.registry import Method, WeightsSpec, register
 from ttsr.config import VARIANTS, TTSRConfig
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 TTSR_SOURCE = ("the TTSR release's model folder: Google Drive "
                "https://drive.google.com/drive/folders/1CTm-r3hSbdYVCySuQ27GsrqXhhVOS-qh , OneDrive "
@@ -122,7 +122,7 @@ def _variant(variant: str):
     stem = variant.replace("+", "-")
     weights = WeightsSpec(
         files=(f"TTSR-{stem}.pt", f"TTSR-{stem}.safetensors"),
-        source=f"no published weights: train the '{variant}' ablation with `python -m ttsr.train` (its "
+        source=f"no published weights: train the '{variant}' ablation with `python -m benchmarks.train` (its "
                f"config under configs/) and pass its model_best.pt with --weights {name}=PATH",
         formats=TTSR_FORMATS)
     return name, (lambda: TTSRMethod(name, VARIANTS[variant], weights,

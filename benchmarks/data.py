@@ -11,10 +11,10 @@ from pathlib import Path
 from tabulate import tabulate
 
 from benchmarks.datasets import DATASETS, check_root, default_root, load, locate, survey
-from ttsr.cli_types import OneLineParser
-from ttsr.errors import cli_main
-from ttsr.fileio import check_output_dir
-from ttsr.imageio import write_image
+from foundation.cli_types import OneLineParser
+from foundation.errors import cli_main
+from foundation.fileio import check_output_dir
+from foundation.imageio import write_image
 
 
 def status_rows(root: Path) -> list[dict]:

@@ -4,7 +4,7 @@
   `dataset/cufed.py`, researchmm/TTSR at 550e4c9e525b5860083a00c5f936e4bfe2428da2): HR cropped top-left to a multiple of the scale,
   LR = PIL BICUBIC resize of the uint8 HR, LR↑ = PIL BICUBIC back up; the reference cropped to a
   multiple of the scale and Ref↓↑ = PIL bicubic down then up. The resizing itself lives in
-  `ttsr.resize` (the single-pair CLI uses the same code); this module only assembles the inputs.
+  `foundation.resize` (the single-pair CLI uses the same code); this module only assembles the inputs.
 - **MATLAB `imresize(img, scale, 'bicubic')`** with antialiasing — how the SISR test sets' LR
   images were made (Set5/Set14/B100/Urban100/Manga109 in the EDSR/RCAN/IMDN line of work).
   Semantics (MATLAB's documented algorithm, `imresize.m`):
@@ -27,8 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ttsr.errors import UserError
-from ttsr.resize import check_lr_hr, crop_to_multiple, pil_bicubic, reference_pair, upscale
+from foundation.errors import UserError
+from foundation.resize import check_lr_hr, crop_to_multiple, pil_bicubic, reference_pair, upscale
 
 __all__ = ["pil_bicubic", "matlab_imresize", "RefSRInputs", "refsr_inputs", "SISRInputs",
            "sisr_inputs", "crop_to_multiple"]
@@ -160,7 +160,7 @@ def sisr_inputs(hr: np.ndarray, lr: np.ndarray | None = None, scale: int = 4) ->
     else LR = `matlab_imresize(HR cropped to a multiple of scale, 1/scale)`.
 
     A given LR must match the HR: each HR side in [scale·lr, scale·lr + scale − 1]
-    (`ttsr.resize.check_lr_hr`), else `UserError` (a skipped image in a run)."""
+    (`foundation.resize.check_lr_hr`), else `UserError` (a skipped image in a run)."""
     if lr is None:
         _check_size(hr, scale, "HR image")
         hr = crop_to_multiple(hr, scale)

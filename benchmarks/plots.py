@@ -2,7 +2,7 @@
 path, writes the figure atomically and returns the path.
 
 Values that are None, NaN or ±inf (an unmeasured cell, an image too small for a measure, a PSNR
-of an exact reproduction in a run made before `benchmarks.metrics.PSNR_MAX_DB`) are left out of
+of an exact reproduction in a run made before `metrics.PSNR_MAX_DB`) are left out of
 every plot, and axis limits come from the finite values only; a plot with no finite value is
 written as empty axes with a note. No input of that kind raises.
 
@@ -23,7 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ttsr.fileio import atomic_write_bytes  # noqa: E402
+from foundation.fileio import atomic_write_bytes  # noqa: E402
 
 DPI = 100
 _STYLE = {"font.size": 9, "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False,

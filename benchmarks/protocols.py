@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 SCALE = 4
 REFSR_KINDS = ("refsr", "sisr")  # SISR methods take the same LR and ignore the reference

@@ -47,7 +47,7 @@ from typing import Any, Iterable, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 DATA_FILE = Path(__file__).with_name("published.toml")
 SHIPPED_NAME = "benchmarks/published.toml"  # how reports name the shipped file

@@ -25,9 +25,9 @@ import pandas as pd
 
 from benchmarks import plots, published, visuals
 from benchmarks.report_text import as_number, fmt, render_markdown
-from ttsr.cli_types import OneLineParser, whole_number
-from ttsr.errors import UserError, cli_main
-from ttsr.fileio import atomic_write_text, check_output_dir, check_output_file
+from foundation.cli_types import OneLineParser, whole_number
+from foundation.errors import UserError, cli_main
+from foundation.fileio import atomic_write_text, check_output_dir, check_output_file
 
 KEY = ["method", "dataset", "protocol", "ref_mode", "image"]
 NON_METRIC = set(KEY) | {"seconds", "peak_mem_mb", "run", "finished", "config_id", "weights_sha256", "data_sha256"}
@@ -37,7 +37,7 @@ MARKER = ".ttsr-bench-report"
 # (same degradation and metric settings: the TTSR release convention). The SISR protocol differs.
 REFSR_TABLE_PROTOCOLS = ("table1", "table2", "table3", "table4")
 PAPER_ORDER = ("table1", "table2", "table3", "table4", "fig8", "sisr")
-# Directions of measures, for runs made where benchmarks.metrics cannot be imported.
+# Directions of measures, for runs made where metrics cannot be imported.
 _DIRECTIONS = {"psnr": True, "ssim": True, "lpips": False, "ms-ssim": True, "fsim": True, "gmsd": False,
                "vif": True, "haarpsi": True, "dists": False}
 _EXPECTED = {"cufed5": 126, "sun80": 80, "urban100": 100, "manga109": 109, "set5": 5, "set14": 14,
@@ -241,7 +241,7 @@ def metric_columns(frame: pd.DataFrame) -> list[str]:
 
 def higher_is_better(metric: str) -> bool | None:
     try:
-        from benchmarks.metrics import REGISTRY
+        from metrics import REGISTRY
         spec = REGISTRY.get(metric) or REGISTRY.get(metric.replace("_", "-"))
         if spec is not None:
             return bool(spec.higher_is_better)
@@ -881,7 +881,7 @@ def main(argv: list[str] | None = None) -> int:
         if view.measured_count:
             print(f"  {name}: {view.coverage_text()}; {len(view.flagged_cells())} outside tolerance")
     if args.screenshot:
-        from benchmarks import browser
+        import browser_client as browser
         browser.screenshot(report.index, Path(args.screenshot))
         print(f"screenshot: {args.screenshot}")
     return 0

@@ -51,12 +51,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from benchmarks import report as report_mod
 from benchmarks import report_text
 from benchmarks import published
-from ttsr.cli_types import OneLineParser
-from ttsr.budget import parse_memory
-from ttsr.errors import (EXIT_INTERRUPTED, EXIT_NOTHING_MEASURED, EXIT_OK, EXIT_STRICT, EXIT_USER_ERROR, UserError,
+from foundation.cli_types import OneLineParser
+from foundation.budget import parse_memory
+from foundation.errors import (EXIT_INTERRUPTED, EXIT_NOTHING_MEASURED, EXIT_OK, EXIT_STRICT, EXIT_USER_ERROR, UserError,
                          cli_main)
-from ttsr.fileio import check_output_dir
-from ttsr.train_config import describe_errors, read_toml
+from foundation.fileio import check_output_dir
+from training.config import describe_errors, read_toml
 
 TABLES = ("table1", "table2", "table3", "table4", "sisr", "demo")
 CONFIG_ENV = "TTSR_BENCH_CONFIG"
@@ -74,7 +74,7 @@ class ReproduceConfig(BaseModel):
     methods: list[str] | None = None
     weights: dict[str, str] = Field(default_factory=dict)
     max_memory: str | Annotated[int, Field(ge=1)] | None = Field(
-        None, description='a size such as "8GiB" (a string) or MiB (an integer ≥ 16; ttsr.budget)')
+        None, description='a size such as "8GiB" (a string) or MiB (an integer ≥ 16; foundation.budget)')
     published: str | list[str] | None = Field(
         None, description="your published-numbers file, or a list of them (benchmarks.published)")
 

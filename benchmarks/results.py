@@ -37,8 +37,8 @@ import os
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from ttsr.errors import UserError
-from ttsr.fileio import STORAGE_ERRORS, atomic_write_text, resolve_output_file, storage_error
+from foundation.errors import UserError
+from foundation.fileio import STORAGE_ERRORS, atomic_write_text, resolve_output_file, storage_error
 
 KEY_COLUMNS = ("method", "dataset", "protocol", "ref_mode", "image")
 IDENTITY_COLUMNS = ("config_id", "weights_sha256", "data_sha256")
@@ -50,7 +50,7 @@ ROW_ID_COLUMNS = KEY_COLUMNS + ("config_id", "data_sha256")
 ROWS_FILE = "rows.csv"
 SUMMARY_FILE = "summary.csv"
 #: PSNR values a row may hold (dB): 0 for the largest error uint8 images allow, up to the cap of
-#: `benchmarks.metrics` for identical images (kept here too so a reader needs no metric stack)
+#: `metrics` for identical images (kept here too so a reader needs no metric stack)
 PSNR_RANGE = (0.0, 100.0)
 #: value ranges checked when a rows file is read (a value outside is a damaged or foreign file)
 _RANGES = {"psnr": PSNR_RANGE, "ssim": (-1.0, 1.0), "lpips": (0.0, 10.0), "seconds": (0.0, 1e7),
@@ -96,7 +96,7 @@ def columns_for(extra_metrics: Iterable[str] = ()) -> list[str]:
 def known_metric_names() -> set[str]:
     """Names a metric column may have: the metric registry's, or the base ones when it cannot load."""
     try:
-        from benchmarks.metrics import REGISTRY
+        from metrics import REGISTRY
         return set(REGISTRY) | set(METRIC_COLUMNS)
     except Exception:  # noqa: BLE001 - a reader must work without the metric stack
         return set(METRIC_COLUMNS)
@@ -320,7 +320,7 @@ def load_frame(path: str | os.PathLike, rows: Sequence[Mapping[str, str]] | None
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
         else:
             frame[column] = frame[column].astype(str)
-    if "psnr" in frame.columns:  # rows from before the cap (benchmarks.metrics.PSNR_MAX_DB) held +inf
+    if "psnr" in frame.columns:  # rows from before the cap (metrics.PSNR_MAX_DB) held +inf
         frame["psnr"] = frame["psnr"].clip(upper=PSNR_RANGE[1])
     return frame
 

@@ -44,13 +44,14 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from benchmarks import distributed, manifest, protocols, results, runlock
+from benchmarks import distributed, protocols, results, runlock
+from foundation import manifest
 from benchmarks.protocols import Evaluation
-from ttsr.budget import parse_memory
-from ttsr.cli_types import OneLineParser, whole_number
-from ttsr.errors import EXIT_NOTHING_MEASURED, UserError, cli_main
-from ttsr.fileio import atomic_write_bytes, atomic_write_text, check_output_dir
-from ttsr.imageio import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, parse_pixel_count
+from foundation.budget import parse_memory
+from foundation.cli_types import OneLineParser, whole_number
+from foundation.errors import EXIT_NOTHING_MEASURED, UserError, cli_main
+from foundation.fileio import atomic_write_bytes, atomic_write_text, check_output_dir
+from foundation.imageio import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, parse_pixel_count
 
 EXIT_HELP = ("A row is reused only when its identity (method, weights sha256, options, protocol, data, seed, "
              "metric settings) matches; the folder's views show its latest command's results. Exit status: 0 done; "
@@ -103,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_size(text: str | None) -> int | None:
-    """``--max-memory`` → bytes (None stays None): `ttsr.budget.parse_memory`, bare numbers are MiB."""
+    """``--max-memory`` → bytes (None stays None): `foundation.budget.parse_memory`, bare numbers are MiB."""
     return None if text is None else parse_memory(text)
 
 
@@ -342,7 +343,7 @@ class MetricPlan:
 
 
 def plan_metrics(requested: Sequence[str]) -> MetricPlan:
-    from benchmarks import metrics
+    import metrics
 
     registry = metrics.REGISTRY
     valid = list(registry)
@@ -368,7 +369,7 @@ class Measurer:
         self.device = device
 
     def __call__(self, sr: np.ndarray, hr: np.ndarray, evaluation: Evaluation) -> dict[str, float]:
-        from benchmarks import metrics
+        import metrics
 
         if not self.plan.computed:
             return {}
@@ -716,7 +717,7 @@ class Runner:
             self.sample_skips.append(dict(record))
 
     def save_images(self, method, item: "Pass", image: str, sr8: np.ndarray, images: dict) -> None:
-        from ttsr.imageio import write_image
+        from foundation.imageio import write_image
 
         evaluation = item.evaluation
         write_image(self.image_path(item, image), sr8)
@@ -897,7 +898,7 @@ def print_skipped(records: list[dict], stream, run_dir: Path | None = None) -> N
             print(f"  {r['name']:<{width}} {r['short']}", file=stream)
         if unpublished:
             print(f"  {', '.join(r['name'] for r in unpublished)}: no published weights; train them with "
-                  "`python -m ttsr.train` and pass --weights NAME=PATH", file=stream)
+                  "`python -m benchmarks.train` and pass --weights NAME=PATH", file=stream)
     for r in others:
         print(f"skipped {r['what']}: {r['reason']}", file=stream)
     for r in incomplete:

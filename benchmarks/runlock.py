@@ -16,7 +16,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 LOCK_FILE = ".lock"
 

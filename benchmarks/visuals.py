@@ -22,8 +22,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ttsr.fileio import atomic_write_bytes
-from ttsr.imageio import read_image
+from foundation.fileio import atomic_write_bytes
+from foundation.imageio import read_image
 
 SCALE = 4
 LV3_STRIDE = 4  # the reference's lv3 features are at 1/4 of its size

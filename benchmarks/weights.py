@@ -4,9 +4,9 @@
 whether its weights file is found and where, the file name, its source, the sha256 when known,
 and where to put it: `--weights NAME=PATH`, `$TTSR_BENCH_WEIGHTS`, or `./weights`.
 
-`fetch` downloads with resume and a sha256 check (`ttsr.download`): method weights into `--dest`
+`fetch` downloads with resume and a sha256 check (`foundation.download`): method weights into `--dest`
 (default: the first folder of `$TTSR_BENCH_WEIGHTS`, else `./weights`), backbones into the torch
-hub cache (`$TORCH_HOME/hub/checkpoints`) where `ttsr.pretrained` looks for them. Files that are
+hub cache (`$TORCH_HOME/hub/checkpoints`) where `foundation.pretrained` looks for them. Files that are
 only on Google Drive / Dropbox / Baidu cannot be fetched by a script: the command says so and
 prints the manual step. `--url` fetches from a mirror instead of the recorded URL (the hash is
 still checked).
@@ -20,11 +20,11 @@ from pathlib import Path
 from tabulate import tabulate
 
 from baselines import registry
-from ttsr import pretrained
-from ttsr.cli_types import OneLineParser
-from ttsr.download import check_url, download
-from ttsr.errors import UserError, cli_main
-from ttsr.fileio import check_output_dir
+from foundation import pretrained
+from foundation.cli_types import OneLineParser
+from foundation.download import check_url, download
+from foundation.errors import UserError, cli_main
+from foundation.fileio import check_output_dir
 
 
 def default_dest() -> Path:
@@ -113,7 +113,7 @@ def fetch_method(name: str, url: str | None, dest: Path | None) -> Path:
     print(f"{name}: {url or spec.url} -> {target}")
     path = download(url or spec.url, target, sha256=spec.sha256, desc=spec.filename)
     if not spec.sha256:
-        from ttsr.download import sha256_file
+        from foundation.download import sha256_file
         print(f"{name}: no published sha256 to check against; this file's is {sha256_file(path)}")
     return path
 

@@ -640,7 +640,7 @@ def weights_cases() -> list[Case]:
 
 
 def train_cases() -> list[Case]:
-    c = family("ttsr.train", {"--config": "{t}/c.toml", "--out": "{t}/train", "--allow-random-vgg": True,
+    c = family("benchmarks.train", {"--config": "{t}/c.toml", "--out": "{t}/train", "--allow-random-vgg": True,
                               "--device": "cpu", "--no-progress": True})
     def cfg(text: str | bytes) -> list[Step]:  # {t} in a config stands for the case folder
         return [write("c.toml", text if isinstance(text, bytes) else lambda t: text.replace("{t}", str(t)).encode())]
@@ -747,7 +747,7 @@ def _mat_without_layers(t: Path) -> bytes:
 
 ENTRIES = {"ttsr.sr": sr_cases, "benchmarks.run": run_cases, "benchmarks.report": report_cases,
            "benchmarks.reproduce": reproduce_cases, "benchmarks.data": data_cases,
-           "benchmarks.weights": weights_cases, "ttsr.train": train_cases, "baselines.srntt.convert": convert_cases}
+           "benchmarks.weights": weights_cases, "benchmarks.train": train_cases, "baselines.srntt.convert": convert_cases}
 
 
 # ===================================================================================== fixtures
@@ -758,7 +758,7 @@ from ttsr.checkpoint import save_ttsr
 from ttsr.config import TTSRConfig
 from ttsr.model import TTSR
 from baselines import registry
-from baselines.srntt.random_release import write_random_release, save_matconvnet_vgg19
+from srntt_random_release import write_random_release, save_matconvnet_vgg19
 
 f = Path(sys.argv[1])
 torch.manual_seed(0)
@@ -810,7 +810,7 @@ def build_fixtures(python: str, repo: Path, f: Path) -> None:
          f"ttsr={f / 'ttsr.pt'}", "--limit", "1", "--metrics", "psnr", "ssim", "--device", "cpu",
          "--save-images", "--out", str(f / "run")], "finished run")
     (f / "micro.toml").write_text(micro_with())
-    run(["-m", "ttsr.train", "--config", str(f / "micro.toml"), "--out", str(f / "train"), "--allow-random-vgg",
+    run(["-m", "benchmarks.train", "--config", str(f / "micro.toml"), "--out", str(f / "train"), "--allow-random-vgg",
          "--device", "cpu", "--no-progress"], "finished training run")
     run(["-c", STATE_SCRIPT, str(f)], "crafted training states")
 

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 import fixture_runs
-from benchmarks import browser, report
+from benchmarks import report
+import browser_client as browser
 
 CHROMIUM = browser.find_chromium()
 pytestmark = pytest.mark.skipif(

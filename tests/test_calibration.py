@@ -41,7 +41,8 @@ CARN_M_PAPER = {"set5": 31.92, "set14": 28.42}
 
 def measure(name: str, dataset: str) -> np.ndarray:
     """Mean (psnr, ssim, psnr round_y, ssim round_y) of method `name` on a SISR set."""
-    from benchmarks import datasets, degrade, metrics
+    from benchmarks import datasets, degrade
+    import metrics
 
     method = registry.get(name).load(shared_path("weights", WEIGHTS[name]), "cpu")
     samples = datasets.load(dataset, shared_path("data"))

@@ -13,8 +13,8 @@ from benchmarks.datasets import (DATASETS, DatasetWarning, Sample, SampleSkipped
                                  normalize_ref_mode)
 from benchmarks.datasets.cufed5 import stitch
 from tests.conftest import shared_path
-from ttsr.errors import UserError
-from ttsr.imageio import read_image
+from foundation.errors import UserError
+from foundation.imageio import read_image
 
 
 def img(seed: int, h: int, w: int) -> np.ndarray:

@@ -7,8 +7,8 @@ from PIL import Image
 
 from benchmarks import degrade
 from tests.conftest import shared_path
-from ttsr import resize
-from ttsr.errors import UserError
+from foundation import resize
+from foundation.errors import UserError
 
 
 def _read(path) -> np.ndarray:

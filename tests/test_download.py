@@ -1,4 +1,4 @@
-"""`ttsr.download` and `python -m benchmarks.weights` against a local HTTP server on 127.0.0.1
+"""`foundation.download` and `python -m benchmarks.weights` against a local HTTP server on 127.0.0.1
 (started here, Range support, a truncating route to test resume); nothing from the internet."""
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 
 from baselines import registry
 from benchmarks import weights as weights_cli
-from ttsr.download import download, part_path, sha256_matches
-from ttsr.errors import UserError
+from foundation.download import download, part_path, sha256_matches
+from foundation.errors import UserError
 
 PAYLOAD = bytes(range(256)) * 4096 + b"tail"  # ~1 MiB, a few chunks
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
@@ -168,7 +168,7 @@ def test_fetch_method_from_a_mirror(server, tmp_path, monkeypatch, capsys):
 
 
 def test_fetch_backbone_into_the_hub_cache(server, tmp_path, monkeypatch):
-    from ttsr import pretrained
+    from foundation import pretrained
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     spec = pretrained.BackboneWeights("vgg19", "vgg19-test.pth", f"{server}/weights.pth", SHA[:8])
@@ -209,7 +209,7 @@ def test_malformed_url_is_a_one_line_error_before_any_request(server, tmp_path, 
 
 @pytest.mark.parametrize("url", BAD_URLS)
 def test_weights_fetch_with_malformed_url_exits_2(server, tmp_path, url, capsys):
-    from ttsr.errors import cli_main
+    from foundation.errors import cli_main
 
     fake = registry.WeightsSpec(files=("fake.pth",), source="test", url=f"{server}/weights.pth", sha256=SHA)
     with pytest.MonkeyPatch.context() as patch:
@@ -229,7 +229,7 @@ def _bad_folders(tmp_path: Path) -> dict[str, Path]:
 
 @pytest.mark.parametrize("case", ["under /proc", "a file", "below a file"])
 def test_weights_fetch_to_unwritable_dest_exits_2_before_downloading(server, tmp_path, case, capsys):
-    from ttsr.errors import cli_main
+    from foundation.errors import cli_main
 
     dest = _bad_folders(tmp_path)[case]
     fake = registry.WeightsSpec(files=("fake.pth",), source="test", url=f"{server}/weights.pth", sha256=SHA)

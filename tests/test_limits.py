@@ -10,9 +10,9 @@ import pytest
 
 from benchmarks import report, run
 from benchmarks.datasets.files import probe_size
-from ttsr.budget import MIN_MEMORY, parse_memory
-from ttsr.errors import UserError
-from ttsr.imageio import (
+from foundation.budget import MIN_MEMORY, parse_memory
+from foundation.errors import UserError
+from foundation.imageio import (
     DEFAULT_MAX_PIXELS,
     MAX_PIXELS_ENV,
     image_size,
@@ -21,7 +21,7 @@ from ttsr.imageio import (
     read_image,
     write_image,
 )
-from ttsr.resize import check_lr_hr
+from foundation.resize import check_lr_hr
 
 
 def bomb_png(width: int, height: int) -> bytes:

@@ -9,9 +9,10 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from benchmarks import metrics, metrics_lpips
+import metrics
+from metrics import lpips_measure as metrics_lpips
 from tests.conftest import shared_path
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 
 def _golden():

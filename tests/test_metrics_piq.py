@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks import metrics, metrics_piq
+import metrics
+from metrics import piq_measures as metrics_piq
 from benchmarks.degrade import pil_bicubic
 from tests.conftest import shared_path
-from ttsr.errors import UserError
-from ttsr.imageio import read_image
+from foundation.errors import UserError
+from foundation.imageio import read_image
 
 PIQ_NAMES = ["ms-ssim", "fsim", "gmsd", "vif", "haarpsi"]
 
@@ -122,7 +123,7 @@ def _real_pairs():
 
 def test_piq_ssim_cross_check_on_real_images():
     # piq filters with a full 2-D float64 convolution (about 0.4 s per 512×512 image on CPU): the
-    # test compares 160×200 windows of each Set5 pair; `benchmarks.metrics_piq.cross_check_ssim`
+    # test compares 160×200 windows of each Set5 pair; `metrics.piq_measures.cross_check_ssim`
     # on the whole images of ../shared/data gives the figures in its docstring.
     pairs = _real_pairs()
     assert pairs

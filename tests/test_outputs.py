@@ -1,4 +1,4 @@
-"""Output locations (ttsr.fileio): writes replace only regular files, and every CLI checks its
+"""Output locations (foundation.fileio): writes replace only regular files, and every CLI checks its
 output folder / file right after parsing its arguments, before any work: one line, exit 2."""
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT
-from ttsr.errors import UserError, cli_main
-from ttsr.fileio import (OutputPathError, atomic_write_bytes, atomic_write_text, check_output_dir,
+from foundation.errors import UserError, cli_main
+from foundation.fileio import (OutputPathError, atomic_write_bytes, atomic_write_text, check_output_dir,
                          check_output_file)
 
 
@@ -91,7 +91,7 @@ def test_every_writer_inherits_the_rule(tmp_path):
 
     from ttsr.checkpoint import save_ttsr
     from ttsr.config import TTSRConfig
-    from ttsr.imageio import write_image
+    from foundation.imageio import write_image
     from ttsr.model import TTSR
 
     fifo = _fifo(tmp_path / "out.png")
@@ -239,7 +239,7 @@ def test_data_demo_checks_out_before_writing(tmp_path, monkeypatch, capsys, case
     _expect_exit_2(capsys, cli_main(data.main), ["demo", "--out", out], out)
 
 
-@pytest.mark.parametrize("module", ["ttsr.train", "baselines.srntt.train"])
+@pytest.mark.parametrize("module", ["benchmarks.train", "benchmarks.train_srntt"])
 @pytest.mark.parametrize("case", FOLDER_CASES)
 def test_train_checks_out_before_building(tmp_path, monkeypatch, capsys, module, case):
     import importlib
@@ -247,8 +247,8 @@ def test_train_checks_out_before_building(tmp_path, monkeypatch, capsys, module,
     cli = importlib.import_module(module)
     monkeypatch.setattr(cli, "build", _never)
     out = bad_folder(tmp_path, case)
-    config = "srntt-tiny.toml" if module.startswith("baselines") else "tiny.toml"
-    extra = ["--init-from", tmp_path / "x.safetensors"] if module.startswith("baselines") else []
+    config = "srntt-tiny.toml" if module.endswith("srntt") else "tiny.toml"
+    extra = ["--init-from", tmp_path / "x.safetensors"] if module.endswith("srntt") else []
     _expect_exit_2(capsys, cli.main, ["--config", REPO_ROOT / "configs" / config, "--out", out] + extra,
                    out)
 
@@ -276,7 +276,7 @@ def test_reproduce_checks_its_folders_first(tmp_path, monkeypatch, capsys, case)
 
 @pytest.mark.parametrize("case", FILE_CASES)
 def test_plot_log_checks_out_first(tmp_path, monkeypatch, capsys, case):
-    from ttsr import plot_log
+    from training import plot_log
 
     monkeypatch.setattr(plot_log, "plot", _never)
     out = bad_file(tmp_path, case, "curve.png")
@@ -300,7 +300,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch):
     import os
 
     from benchmarks.results import RowStore
-    from ttsr.fileio import OutputPathError, atomic_write_text
+    from foundation.fileio import OutputPathError, atomic_write_text
 
     target = tmp_path / "summary.csv"
     target.write_text("old\n")

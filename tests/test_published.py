@@ -9,7 +9,7 @@ import pytest
 
 from benchmarks import published
 from tests import fixture_runs
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 
 @pytest.fixture(autouse=True)

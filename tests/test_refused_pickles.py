@@ -1,5 +1,5 @@
 """Every loader of torch / .npz files refuses pickled objects with the same short message
-(ttsr.safeload): the file, why (pickled objects could run code), how to re-save the weights; it
+(foundation.safeload): the file, why (pickled objects could run code), how to re-save the weights; it
 never advises weights_only=False and never runs the payload."""
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from ttsr.errors import UserError
-from ttsr.safeload import RESAVE_STATE_DICT, refused_pickle_message
+from foundation.errors import UserError
+from foundation.safeload import RESAVE_STATE_DICT, refused_pickle_message
 
 
 class Payload:
@@ -41,7 +41,7 @@ def _sisr_method(path):
 
 
 def _backbone(path):
-    from ttsr import pretrained
+    from foundation import pretrained
     spec = pretrained.BACKBONES["vgg19"]
     target = pretrained.hub_checkpoint_dir() / spec.filename
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -50,12 +50,12 @@ def _backbone(path):
 
 
 def _train_state(path):
-    from ttsr.trainer import Trainer
+    from training.trainer import Trainer
     return Trainer.load(None, Path(path))  # the file is read before the trainer is used
 
 
 LOADERS = {"ttsr.checkpoint": _ttsr, "baselines.checkpoints": _sisr, "registry imdn": _sisr_method,
-           "ttsr.pretrained": _backbone, "ttsr.trainer": _train_state}
+           "foundation.pretrained": _backbone, "training.trainer": _train_state}
 
 
 def assert_refusal(message: str, path: str, found: str | None) -> None:
@@ -81,7 +81,7 @@ def test_every_torch_loader_refuses_pickled_objects_with_one_message(tmp_path, m
     torch.save({"params": {"w": torch.zeros(2)}, "extra": extra}, "model.pth")
     with pytest.raises(UserError) as caught:
         LOADERS[loader]("model.pth")
-    shown = "t/hub/checkpoints/vgg19-dcbb9e9c.pth" if loader == "ttsr.pretrained" else "model.pth"
+    shown = "t/hub/checkpoints/vgg19-dcbb9e9c.pth" if loader == "foundation.pretrained" else "model.pth"
     assert_refusal(str(caught.value), shown, found)
     assert RESAVE_STATE_DICT in str(caught.value)
     assert not marker.exists()

@@ -13,7 +13,7 @@ import baselines
 from baselines import registry
 from baselines.checkpoints import unwrap
 from tests.conftest import shared_path
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 REQUIRED = ["bicubic", "ttsr", "ttsr-rec", "imdn", "rfdn", "carn-m", "edsr", "mdsr", "rcan", "esrgan",
             "rrdb-psnr", "msrresnet", "msrgan"]
@@ -176,7 +176,7 @@ def test_mean_shift_of_another_normalisation_is_refused(tmp_path):
 # --------------------------------------------------------------------------- bicubic and TTSR
 
 def test_bicubic_is_pil_bicubic_of_the_lr():
-    from ttsr.resize import upscale
+    from foundation.resize import upscale
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(2, 10, 14, 3), dtype=np.uint8)

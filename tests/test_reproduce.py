@@ -123,7 +123,7 @@ def test_bad_config_is_a_user_error(tmp_path, capsys):
     ('data_root = "missing-folder"\n', "data_root = 'missing-folder': folder "),
     ('weights = "w.pt"\n', '[weights] must be a table, not "w.pt"'),
     ('[weights]\nttsr = 1\n', "[weights] ttsr = 1: expected a string"),
-    ('max_memory = 1.5\n', 'max_memory = 1.5: expected a size such as "8GiB" (a string) or MiB (an integer ≥ 16; ttsr.budget)'),
+    ('max_memory = 1.5\n', 'max_memory = 1.5: expected a size such as "8GiB" (a string) or MiB (an integer ≥ 16; foundation.budget)'),
     ('max_memory = true\n', "max_memory = true: expected"),
     (b'device = "cpu\xff"\n', "not UTF-8 text (byte 0xff on line 1)"),
 ])

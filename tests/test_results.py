@@ -5,11 +5,12 @@ import json
 
 import pytest
 
-from benchmarks import manifest, protocols
+from benchmarks import protocols
+from foundation import manifest
 from benchmarks.results import (BASE_COLUMNS, ROWS_FILE, RowsFileError, RowStore, columns_for, data_key,
                                 image_stem, load_frame, read_rows, row_key, select_current, summarize,
                                 write_summary)
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 
 def _row(image: str, psnr: float, method: str = "bicubic", config: str = "c1", data: str = "d1", **extra) -> dict:
@@ -100,7 +101,7 @@ def test_foreign_or_damaged_rows_files_are_refused_untouched(tmp_path, content, 
 
 def test_psnr_of_an_exact_reproduction_reads_as_the_cap(tmp_path):
     """Rows written before PSNR was capped hold inf for identical images: read as 100 dB everywhere."""
-    from benchmarks.metrics import PSNR_MAX_DB
+    from metrics import PSNR_MAX_DB
 
     path = tmp_path / ROWS_FILE
     path.write_text("method,dataset,protocol,ref_mode,image,psnr,ssim\nx,demo,demo,demo,a,inf,1.0\n"

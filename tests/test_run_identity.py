@@ -17,7 +17,7 @@ from PIL import Image
 from benchmarks import run
 from benchmarks.results import read_rows
 from tests.fixture_runs import random_ttsr
-from ttsr.errors import EXIT_NOTHING_MEASURED
+from foundation.errors import EXIT_NOTHING_MEASURED
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = ["--metrics", "psnr", "ssim"]
@@ -170,7 +170,7 @@ def test_measuring_nothing_is_not_success(clean_env, capsys):
 
 def test_weights_list_refuses_unknown_names(capsys):
     from benchmarks import weights
-    from ttsr.errors import cli_main
+    from foundation.errors import cli_main
 
     assert cli_main(weights.main)(["list", "--weights", "nope=x.pt"]) == 2
     err = capsys.readouterr().err.strip()
@@ -261,7 +261,7 @@ def test_config_weights_errors_name_the_config(clean_env, capsys):
 
 def test_a_file_that_is_not_the_published_one_says_so(clean_env, capsys, shared_dir):
     """IMDN's published sha256 is known: the real file is recognised, a modified copy is labelled."""
-    from benchmarks import manifest
+    from foundation import manifest
 
     real = shared_dir / "weights" / "IMDN_x4.pth"
     if not real.is_file():

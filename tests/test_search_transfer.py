@@ -103,7 +103,7 @@ def test_small_budgets_give_same_search(budget):
 
 def test_relevance_blocks_have_one_fixed_shape(monkeypatch):
     """Every relevance product is one tile × tile block of the same shape (the budget-independent
-    computation), and its working set is far below the 16 MiB floor of ttsr.budget at 256 channels."""
+    computation), and its working set is far below the 16 MiB floor of foundation.budget at 256 channels."""
     f = _feats(4, 2, 8, 16, 24, 20, 30)
     shapes, real_bmm = set(), torch.bmm
 

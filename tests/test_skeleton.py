@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ttsr.errors import UserError, cli_main
-from ttsr.fileio import atomic_open
-from ttsr.imageio import read_image, write_image
+from foundation.errors import UserError, cli_main
+from foundation.fileio import atomic_open
+from foundation.imageio import read_image, write_image
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "I;16", "P", "RGB"])

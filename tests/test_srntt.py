@@ -16,10 +16,10 @@ from baselines.srntt.convert import (convert_array, depth_to_space_permutation, 
                                      state_dict_from_matconvnet, state_dict_from_npz)
 from baselines.srntt.network import SRNTT, BN_EPSILON
 from baselines.srntt.pipeline import SRNTTPipeline
-from baselines.srntt.random_release import (random_release_arrays, save_matconvnet_vgg19, save_npz_params,
+from srntt_random_release import (random_release_arrays, save_matconvnet_vgg19, save_npz_params,
                                             write_random_release)
 from baselines.srntt.swap import swap_dense
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,12 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from baselines.srntt import convert
-from baselines.srntt.random_release import write_random_release
-from baselines.srntt.train import build, main
+from srntt_random_release import write_random_release
+from benchmarks.train_srntt import build, main
 from train_helpers import generator_state, synthetic_images
-from ttsr.train_config import TrainConfig, load_config
-from ttsr.train_data import RefSRTrainSet, SelfReferencePairs
-from ttsr.trainer import STATE_FILE
+from training.config import TrainConfig, load_config
+from training.data import RefSRTrainSet, SelfReferencePairs
+from training.trainer import STATE_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -96,7 +96,7 @@ def test_steps_are_finite_frozen_parts_stay_and_the_export_loads(init_file, tmp_
     with safe_open(str(exported), framework="pt") as handle:
         origin = handle.metadata()["origin"]
     assert "trained by ttsr-bench" in origin and "random" in origin
-    from benchmarks.manifest import weights_record
+    from foundation.manifest import weights_record
 
     record = weights_record(exported, "--weights")
     assert record["random"] is True and record["metadata"]["random"] == "True"
@@ -158,7 +158,7 @@ def test_reconstruction_training_drives_the_loss_down(init_file, tmp_path):
 
 
 def test_configs_and_command_line(init_file, tmp_path, capsys):
-    from ttsr.train import main as ttsr_main
+    from benchmarks.train import main as ttsr_main
 
     paper = load_config(REPO / "configs" / "srntt.toml")
     schedule, loss = paper.schedule, paper.loss
@@ -172,7 +172,7 @@ def test_configs_and_command_line(init_file, tmp_path, capsys):
         assert "texture transfer 2.865M trained" in capsys.readouterr().out
     # one-line user errors, exit 2
     cases = [
-        (ttsr_main, ["--config", str(REPO / "configs" / "srntt.toml"), "--dry-run"], "baselines.srntt.train"),
+        (ttsr_main, ["--config", str(REPO / "configs" / "srntt.toml"), "--dry-run"], "benchmarks.train_srntt"),
         (main, ["--config", str(REPO / "configs" / "srntt-tiny.toml")], "--init-from is required"),
         (main, ["--config", str(REPO / "configs" / "srntt-tiny.toml"), "--init-from", str(init_file)],
          "--allow-random-vgg"),

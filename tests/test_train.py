@@ -8,17 +8,17 @@ import pytest
 import torch
 
 from train_helpers import small_config, small_trainer
-from ttsr.errors import UserError
-from ttsr.train_config import TrainConfig, load_config
-from ttsr.trainer import STATE_FILE, NonFiniteLoss
+from foundation.errors import UserError
+from training.config import TrainConfig, load_config
+from training.trainer import STATE_FILE, NonFiniteLoss
 
 REPO = Path(__file__).resolve().parents[1]
-# TTSR's configs (SRNTT's train with python -m baselines.srntt.train, tests/test_srntt_train.py)
+# TTSR's configs (SRNTT's train with python -m benchmarks.train_srntt, tests/test_srntt_train.py)
 CONFIGS = sorted(p for p in (REPO / "configs").glob("*.toml") if load_config(p).method == "ttsr")
 
 
 def test_every_config_parses_and_prints_its_parameter_count(capsys):
-    from ttsr.train import main
+    from benchmarks.train import main
 
     assert {p.stem for p in CONFIGS} >= {"ttsr", "ttsr-rec", "tiny", "ablation-base", "ablation-ha",
                                          "ablation-ha-sa", "ablation-ha-sa-lte", "ablation-no-csfi",
@@ -51,7 +51,7 @@ def test_config_typos_are_user_errors(tmp_path):
 
 
 def test_missing_vgg_weights_stop_with_one_line(tmp_path, monkeypatch, capsys):
-    from ttsr.train import main
+    from benchmarks.train import main
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
     code = main(["--config", str(REPO / "configs" / "tiny.toml"), "--out", str(tmp_path / "run")])
@@ -65,7 +65,7 @@ def test_missing_vgg_weights_stop_with_one_line(tmp_path, monkeypatch, capsys):
 
 def test_random_vgg_is_recorded_in_the_exported_generator(tmp_path):
     """Test-made weights (random VGG19/LTE): every file the trainer writes is labelled random for the manifest."""
-    from benchmarks.manifest import weights_record
+    from foundation.manifest import weights_record
     from ttsr.checkpoint import load_ttsr, save_ttsr
 
     cfg = small_config(schedule={"init_epochs": 1, "epochs": 0})
@@ -86,10 +86,10 @@ def test_random_vgg_is_recorded_in_the_exported_generator(tmp_path):
 
 
 def test_a_cli_run_with_random_vgg_says_so_in_its_checkpoints(tmp_path):
-    """`ttsr.train.build(allow_random_vgg=True)` (what --allow-random-vgg runs): the exports' metadata has
+    """`benchmarks.train.build(allow_random_vgg=True)` (what --allow-random-vgg runs): the exports' metadata has
     "random": true and an "origin" naming the random VGG19; the manifest labels them random."""
-    from benchmarks.manifest import is_random_label, weights_record
-    from ttsr.train import build
+    from foundation.manifest import is_random_label, weights_record
+    from benchmarks.train import build
 
     cfg = small_config(data={"kind": "demo", "repeats": 1}, schedule={"init_epochs": 1, "epochs": 0, "max_steps": 2})
     trainer = build(cfg, allow_random_vgg=True, root=tmp_path, out=tmp_path / "run", device="cpu", progress=False,
@@ -121,13 +121,13 @@ def test_a_cli_run_with_random_vgg_says_so_in_its_checkpoints(tmp_path):
     ({"note": "untrained"}, True),
 ])
 def test_is_random_label(meta, random):
-    from benchmarks.manifest import is_random_label
+    from foundation.manifest import is_random_label
 
     assert is_random_label(meta) is random
 
 
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    import ttsr.trainer as trainer_module
+    import training.trainer as trainer_module
 
     real = trainer_module.reconstruction_loss
     calls = {"n": 0}
@@ -150,7 +150,7 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
 def test_a_short_run_learns(tmp_path):
     """Demo photos, tiny TTSR, reconstruction loss: validation PSNR rises by ≥ 5 dB."""
     from benchmarks.datasets import load
-    from ttsr.train import make_validator
+    from benchmarks.train import make_validator
 
     from types import SimpleNamespace
 
@@ -180,8 +180,8 @@ def test_training_images_too_small_for_the_patch_are_refused(tmp_path):
     is one line."""
     import numpy as np
 
-    from ttsr.errors import UserError
-    from ttsr.train_data import SelfReferencePairs
+    from foundation.errors import UserError
+    from training.data import SelfReferencePairs
 
     tiny = np.zeros((3, 3, 3), np.uint8)
     with pytest.raises(UserError, match=r"no training image is large enough: each needs at least 40 px per side "

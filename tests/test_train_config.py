@@ -2,7 +2,7 @@
 
 Every wrong type or impossible value of a config is one line naming the file, the key, the value and the
 expected type and range, exit 2, before any model or data is built; the ranges are documented in
-`ttsr.train_config`'s docstring; `--max-steps -1` and friends are refused by argparse type functions.
+`training.config`'s docstring; `--max-steps -1` and friends are refused by argparse type functions.
 """
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import ttsr.train_config as train_config
-from ttsr.errors import UserError
-from ttsr.train_config import TrainConfig, TTSRModelTable, describe_field, load_config
+import training.config as train_config
+from foundation.errors import UserError
+from training.config import TrainConfig, TTSRModelTable, describe_field, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = {name: info.annotation for name, info in TrainConfig.model_fields.items()
@@ -126,7 +126,7 @@ def test_every_shipped_config_is_valid():
     ("n_feat = 8", "unknown key(s) ['n_feat'] in [model]"),
 ])
 def test_ttsr_model_table_is_checked_before_anything_is_built(tmp_path, capsys, monkeypatch, model, expected):
-    import ttsr.train as train
+    import benchmarks.train as train
 
     monkeypatch.setattr(train, "build", lambda *a, **k: pytest.fail("built despite a bad config"))
     path = tmp_path / "bad.toml"
@@ -144,7 +144,7 @@ def test_ttsr_model_table_is_checked_before_anything_is_built(tmp_path, capsys, 
     ("n_feats = 64", "unknown key(s) ['n_feats'] in [model]"),
 ])
 def test_srntt_model_table_is_checked(tmp_path, capsys, model, expected):
-    from baselines.srntt.train import main
+    from benchmarks.train_srntt import main
 
     path = tmp_path / "bad.toml"
     path.write_text(f'name = "s"\nmethod = "srntt"\n[model]\n{model}\n', encoding="utf-8")
@@ -155,7 +155,7 @@ def test_srntt_model_table_is_checked(tmp_path, capsys, model, expected):
 
 # ----------------------------------------------------------------------------- numeric CLI options
 
-NUMERIC_OPTIONS = [  # (option, a bad value, the expected range text: ttsr.cli_types.whole_number)
+NUMERIC_OPTIONS = [  # (option, a bad value, the expected range text: foundation.cli_types.whole_number)
     ("--max-steps", "-1", "expected a whole number ≥ 0, got '-1'"),
     ("--max-steps", "ten", "expected a whole number ≥ 0, got 'ten'"),
     ("--stop-after", "0", "expected a whole number ≥ 1, got '0'"),
@@ -167,8 +167,8 @@ NUMERIC_OPTIONS = [  # (option, a bad value, the expected range text: ttsr.cli_t
 
 
 def _training_mains():
-    from baselines.srntt.train import main as srntt_main
-    from ttsr.train import main as ttsr_main
+    from benchmarks.train_srntt import main as srntt_main
+    from benchmarks.train import main as ttsr_main
 
     return [(ttsr_main, REPO / "configs" / "tiny.toml"), (srntt_main, REPO / "configs" / "srntt-tiny.toml")]
 
@@ -182,7 +182,7 @@ def test_numeric_options_are_checked_with_one_line(capsys, option, value, expect
 
 
 def test_numeric_options_in_range_are_applied(capsys):
-    from ttsr.train import apply_overrides, make_parser
+    from benchmarks.train import apply_overrides, make_parser
 
     for main, config in _training_mains():
         assert main(["--config", str(config), "--dry-run", "--max-steps", "0", "--threads", "0"]) == 0
@@ -196,8 +196,8 @@ def test_numeric_options_in_range_are_applied(capsys):
 
 
 def test_a_training_folder_is_never_overwritten_without_resume(tmp_path, capsys):
-    """A second `ttsr.train` on a folder holding train_state.pt stops in one line; the file is untouched."""
-    import ttsr.train as train
+    """A second `benchmarks.train` on a folder holding train_state.pt stops in one line; the file is untouched."""
+    import benchmarks.train as train
 
     out = tmp_path / "run"
     out.mkdir()
@@ -212,7 +212,7 @@ def test_a_training_folder_is_never_overwritten_without_resume(tmp_path, capsys)
 
 @pytest.mark.parametrize("device", ["tpu", "cuda:x", "gpu0", "cuda:99"])
 def test_device_option_is_checked(device, capsys):
-    import ttsr.train as train
+    import benchmarks.train as train
 
     assert train.main(["--config", str(REPO / "configs" / "tiny.toml"), "--dry-run", "--device", device]) == 2
     err = capsys.readouterr().err.strip()

@@ -12,8 +12,8 @@ import torch
 
 from train_helpers import (Crash, assert_same_state, crash_in_step, generator_state, log_rows, small_config,
                            small_trainer, synthetic_images)
-from ttsr.errors import UserError
-from ttsr.trainer import STATE_FILE
+from foundation.errors import UserError
+from training.trainer import STATE_FILE
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,7 +65,7 @@ def test_resume_is_bitwise_exact(tmp_path, uninterrupted, interrupt):
 def _tiny_validator(trainer):
     from types import SimpleNamespace
 
-    from ttsr.train import make_validator
+    from benchmarks.train import make_validator
 
     images = synthetic_images(count=2, size=48, seed=5)
     samples = [SimpleNamespace(hr=image[:32, :32], ref=image[8:40, 8:40]) for image in images]
@@ -226,7 +226,7 @@ def test_ddp_two_gloo_processes_equal_single_process(tmp_path):
     """torchrun, 2 CPU processes (gloo), global batch 4 → the same weights as 1 process, batch 4."""
     config = tmp_path / "ddp.toml"
     config.write_text(TINY_DDP)
-    common = ["-m", "ttsr.train", "--config", str(config), "--allow-random-vgg", "--device", "cpu",
+    common = ["-m", "benchmarks.train", "--config", str(config), "--allow-random-vgg", "--device", "cpu",
               "--no-progress", "--threads", "1"]
     _run([sys.executable, *common, "--out", str(tmp_path / "single")])
     _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",

@@ -9,7 +9,7 @@ import torch
 from conftest import shared_path
 from ttsr.checkpoint import infer_config, load_state_dict_file, load_ttsr, read_checkpoint, save_ttsr
 from ttsr.config import TTSRConfig
-from ttsr.errors import UserError
+from foundation.errors import UserError
 from ttsr.model import TTSR
 
 SMALL = TTSRConfig(n_feats=8, num_res_blocks=(2, 1, 1, 1))

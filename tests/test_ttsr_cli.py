@@ -11,7 +11,7 @@ import torch
 from conftest import REPO_ROOT, shared_path
 from ttsr.checkpoint import save_ttsr
 from ttsr.config import TTSRConfig
-from ttsr.imageio import read_image, write_image
+from foundation.imageio import read_image, write_image
 from ttsr.model import TTSR
 from ttsr.sr import main
 from tests.test_limits import bomb_png
@@ -58,7 +58,7 @@ def test_small_pair_with_hr_and_safetensors(tmp_path, capsys):
     assert rc == 0, err
     sr = read_image(tmp_path / "out" / "sr.png")
     assert sr.shape == (32, 40, 3)
-    from benchmarks.metrics import psnr
+    from metrics import psnr
     assert f"PSNR {psnr(sr, read_image(hr)[:32, :40]):.3f} dB" in out
     assert "RANDOM WEIGHTS" not in out  # no metadata says so (the test cannot know these are random)
     random = save_ttsr(TTSR(SMALL), tmp_path / "r.safetensors", metadata={"origin": "random weights (tests)"})

@@ -7,7 +7,7 @@ import torch
 from conftest import shared_path
 from ttsr.checkpoint import load_ttsr
 from ttsr.config import PAPER_TABLE3_PARAMS, VARIANTS, TTSRConfig, main as config_main, parameter_count
-from ttsr.errors import UserError
+from foundation.errors import UserError
 from ttsr.lte import LTE, imagenet_init_status
 from ttsr.model import TTSR
 

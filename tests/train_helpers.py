@@ -5,10 +5,10 @@ import numpy as np
 import torch
 
 from ttsr.config import TTSRConfig
-from ttsr.train_config import TrainConfig
-from ttsr.train_data import RefSRTrainSet, SelfReferencePairs
-from ttsr.trainer import Trainer, seed_everything
-from ttsr.ttsr_recipe import TTSRRecipe
+from training.config import TrainConfig
+from training.data import RefSRTrainSet, SelfReferencePairs
+from training.trainer import Trainer, seed_everything
+from training.ttsr_recipe import TTSRRecipe
 from ttsr.vgg import VGG19Relu51
 
 

@@ -27,10 +27,10 @@ from typing import Any, Mapping
 import torch
 
 from ttsr.config import TTSRConfig
-from ttsr.errors import UserError
-from ttsr.fileio import atomic_write_bytes
+from foundation.errors import UserError
+from foundation.fileio import atomic_write_bytes
 from ttsr.model import TTSR
-from ttsr.safeload import load_torch_file
+from foundation.safeload import load_torch_file
 
 #: Wrappers around a state dict that are looked through, outermost first.
 WRAPPER_KEYS = ("state_dict", "model")

@@ -34,7 +34,7 @@ import dataclasses
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping
-from ttsr.cli_types import OneLineParser
+from foundation.cli_types import OneLineParser
 
 
 def _parse_blocks(value: Any) -> tuple[int, ...]:

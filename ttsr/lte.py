@@ -17,8 +17,8 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from ttsr.errors import UserError
-from ttsr.pretrained import find_backbone, load_backbone_state_dict, missing_backbone_message
+from foundation.errors import UserError
+from foundation.pretrained import find_backbone, load_backbone_state_dict, missing_backbone_message
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

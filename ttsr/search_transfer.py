@@ -31,7 +31,7 @@ differently) two relevances equal to float rounding (~1e-7) can still pick diffe
 Memory budget (``max_memory_bytes``): bounds the working memory these functions allocate on top
 of their inputs and outputs (patch tiles, relevance blocks, reference bands, gathered blocks).
 The search needs about N·4·(3·C·9·TILE + TILE²) bytes (≈ 15 MB for one image with TTSR's 256
-channels, under the 16 MiB floor of `ttsr.budget`) and keeps as many normalised reference tiles as the rest of
+channels, under the 16 MiB floor of `foundation.budget`) and keeps as many normalised reference tiles as the rest of
 the budget holds (all of a CUFED5 reference from ≈ 100 MiB); the transfer's chunk sizes are derived from it. Not counted: the transfer's accumulator,
 one output-sized buffer per level. ``SearchTransfer`` halves the budget and retries when an
 allocation fails. The budget never changes an output.

@@ -8,9 +8,9 @@ top-left to a multiple of 4 and Ref↓↑ = PIL bicubic ÷4 then ×4; all mapped
 mapped back with (x+1)·127.5 and rounded. ``--hr`` prints PSNR/SSIM on Y, the release's metric
 convention (no border crop); the HR must be 4× the LR (each side 4·lr … 4·lr + 3, cropped
 top-left). ``--max-memory`` bounds the texture search's working memory (default: half the free
-GPU memory, 128 MiB on CPU; a bare number is MiB; at least 16 MiB: `ttsr.budget`); it never
+GPU memory, 128 MiB on CPU; a bare number is MiB; at least 16 MiB: `foundation.budget`); it never
 changes the result. ``--max-pixels`` refuses larger images before decoding them (default
-``$TTSR_BENCH_MAX_PIXELS`` or 4096×4096: `ttsr.imageio`).
+``$TTSR_BENCH_MAX_PIXELS`` or 4096×4096: `foundation.imageio`).
 """
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ import time
 import numpy as np
 import torch
 
-from ttsr.budget import parse_memory
+from foundation.budget import parse_memory
 from ttsr.checkpoint import load_ttsr
-from ttsr.errors import UserError, cli_main
-from ttsr.fileio import check_output_file
-from ttsr.imageio import parse_pixel_count, read_image, write_image
-from ttsr.resize import check_lr_hr, crop_to_multiple, reference_pair, upscale
-from ttsr.cli_types import OneLineParser
+from foundation.errors import UserError, cli_main
+from foundation.fileio import check_output_file
+from foundation.imageio import parse_pixel_count, read_image, write_image
+from foundation.resize import check_lr_hr, crop_to_multiple, reference_pair, upscale
+from foundation.cli_types import OneLineParser
 
 SCALE = 4
 MIN_LR_SIDE = 3
@@ -71,10 +71,10 @@ def prepare_inputs(lr_path, ref_path, max_pixels: int | None = None) -> dict[str
 
 def random_label(model) -> str:
     """' [RANDOM WEIGHTS: ...]' when the checkpoint says it is random, test-made or trained with a
-    random VGG/LTE initialisation (`benchmarks.manifest.is_random_label`), else ''."""
+    random VGG/LTE initialisation (`foundation.manifest.is_random_label`), else ''."""
     meta = {str(k): str(v) for k, v in (getattr(model, "checkpoint_metadata", None) or {}).items()}
     try:  # a CLI leaf may use the evaluation layer (docs/interfaces.md)
-        from benchmarks.manifest import is_random_label
+        from foundation.manifest import is_random_label
     except ImportError:
         return ""
     return " [RANDOM WEIGHTS: not a measurement of TTSR]" if is_random_label(meta) else ""
@@ -82,9 +82,9 @@ def random_label(model) -> str:
 
 def report_metrics(sr: np.ndarray, hr: np.ndarray, label: str = "") -> None:
     try:  # a CLI leaf may use the evaluation layer (docs/interfaces.md)
-        from benchmarks.metrics import psnr, ssim
+        from metrics import psnr, ssim
     except ImportError as err:
-        print(f"PSNR/SSIM unavailable: benchmarks.metrics could not be imported ({err})", file=sys.stderr)
+        print(f"PSNR/SSIM unavailable: metrics could not be imported ({err})", file=sys.stderr)
         return
     hr = crop_to_multiple(hr, SCALE)  # the protocol's crop; sizes checked by check_lr_hr
     print(f"PSNR {psnr(sr, hr):.3f} dB  SSIM {ssim(sr, hr):.4f}  (Y channel, no border crop, as the TTSR "

@@ -6,7 +6,7 @@ torchvision's `vgg19-dcbb9e9c.pth` loads into them without renaming; the classif
 parameters never used by the loss) is not built. Inputs are in [-1, 1] like the network's; they
 are mapped to [0, 1] and normalised with the ImageNet mean/std as the release does.
 
-Weights come only from the torch hub cache (`ttsr.pretrained`). `random_ok=True` builds a
+Weights come only from the torch hub cache (`foundation.pretrained`). `random_ok=True` builds a
 randomly initialised copy instead — for smoke tests only, and the trainer records it.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ttsr.pretrained import load_backbone_state_dict
+from foundation.pretrained import load_backbone_state_dict
 
 #: torchvision's VGG19 ("E") layer plan up to relu5_1: channel counts, "M" = max-pool.
 PLAN = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512)

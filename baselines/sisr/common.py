@@ -14,7 +14,7 @@ from torch import nn
 
 from baselines.checkpoints import StateDict, load_official, rename
 from baselines.registry import Method, missing_weights_message
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)  # EDSR, MDSR, RCAN, CARN: mean of DIV2K, RGB in [0, 1]
 

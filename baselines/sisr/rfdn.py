@@ -23,7 +23,7 @@ from torch import nn
 from baselines.registry import WeightsSpec, register
 from baselines.sisr.common import SISRMethod, conv
 from baselines.sisr.imdn import DistillationNetwork
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 
 class ESA(nn.Module):

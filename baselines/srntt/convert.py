@@ -27,10 +27,10 @@ from torch import nn
 
 from baselines.srntt.network import SRNTT, Upsample2x
 from baselines.srntt.vgg import CONV_NAMES, MatConvNetVGG19
-from ttsr.cli_types import OneLineParser
-from ttsr.errors import UserError, cli_main
-from ttsr.fileio import atomic_write_bytes, check_output_file
-from ttsr.safeload import refused_pickle_message
+from foundation.cli_types import OneLineParser
+from foundation.errors import UserError, cli_main
+from foundation.fileio import atomic_write_bytes, check_output_file
+from foundation.safeload import refused_pickle_message
 
 PIXEL_SHUFFLE_FACTOR = 2
 #: How to get a loadable file when a .npz holds pickled objects (the release's hold only arrays).

@@ -18,8 +18,8 @@ import numpy as np
 from benchmarks.datasets.files import child_dir, list_images, probe_size, short_list
 from benchmarks.datasets.sample import Entry, Sample, SampleSequence, screen_hr, select, warn
 from benchmarks.datasets.survey import Survey
-from ttsr.errors import UserError
-from ttsr.imageio import read_image
+from foundation.errors import UserError
+from foundation.imageio import read_image
 
 LEVELS = (1, 2, 3, 4, 5)
 REF_MODES = ("L1", "L2", "L3", "L4", "L5", "stitched", "all", "lr", "none")

@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 
 from benchmarks.datasets.sample import Entry, Sample, SampleSequence, select
-from ttsr.errors import UserError
-from ttsr.imageio import read_image
+from foundation.errors import UserError
+from foundation.imageio import read_image
 
 REF_MODES = ("graded", "lr", "none")
 SIZE = (192, 144)  # (width, height) of every HR and reference image (LR 48×36 at ×4)

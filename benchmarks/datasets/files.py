@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ttsr.imageio import checked_size
+from foundation.imageio import checked_size
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
@@ -34,7 +34,7 @@ def child_dir(folder: Path, *names: str) -> Path | None:
 
 def probe_size(path: Path) -> tuple[int, int]:
     """(width, height) from the file header, without decoding; UserError naming the file otherwise,
-    and for an image over the pixel limit (`ttsr.imageio.checked_size`: a decompression bomb)."""
+    and for an image over the pixel limit (`foundation.imageio.checked_size`: a decompression bomb)."""
     return checked_size(path)
 
 

@@ -10,7 +10,7 @@ from benchmarks.datasets import cufed5, demo, sisr_sets, sun80
 from benchmarks.datasets.files import child_dir
 from benchmarks.datasets.sample import SampleSequence
 from benchmarks.datasets.survey import Survey
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 DATA_ENV = "TTSR_BENCH_DATA"
 OPTIONS = frozenset({"ref_mode", "seed", "scale", "skip_bad", "names", "limit", "given_lr"})

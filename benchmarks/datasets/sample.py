@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from benchmarks.datasets.files import probe_size, short_list
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 #: reference modes with no reference image in `Sample.refs`
 NO_REF_MODES = ("lr", "none")

@@ -17,9 +17,9 @@ from pathlib import Path
 from benchmarks.datasets.files import child_dir, list_images, seeded_index, short_list
 from benchmarks.datasets.sample import Entry, Sample, SampleSequence, screen_hr, select, warn
 from benchmarks.datasets.survey import Survey
-from ttsr.errors import UserError
-from ttsr.imageio import read_image
-from ttsr.resize import check_lr_hr
+from foundation.errors import UserError
+from foundation.imageio import read_image
+from foundation.resize import check_lr_hr
 
 REF_MODES = ("none", "lr", "random-hr")
 _HR_DIRS = ("HR", "GTmod12", "GT")

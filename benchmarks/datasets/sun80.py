@@ -15,8 +15,8 @@ from pathlib import Path
 from benchmarks.datasets.files import child_dir, list_images, seeded_index, short_list
 from benchmarks.datasets.sample import Entry, Sample, SampleSequence, screen_hr, select, warn
 from benchmarks.datasets.survey import Survey
-from ttsr.errors import UserError
-from ttsr.imageio import read_image
+from foundation.errors import UserError
+from foundation.imageio import read_image
 
 REF_MODES = ("random", "lr", "none")
 GT_DIR = "Sun_Hays_SR_groundtruth"

@@ -9,7 +9,7 @@ Rows:
   `filter2D`, BORDER_REFLECT_101; here `scipy.ndimage.correlate`, mode 'mirror', which is the
   same border rule), then the valid region `[5:-5, 5:-5]`. It is also the oracle: the fast
   paths must give the same values (checked, |Δ| printed).
-- **ours** — `benchmarks.metrics.psnr_ssim` (NumPy, separable filtering of the valid region),
+- **ours** — `metrics.psnr_ssim` (NumPy, separable filtering of the valid region),
   `psnr`+`ssim` called separately, and the batched torch path (`psnr_torch`+`ssim_torch`,
   float64) per pair in a batch of 8.
 - **scikit-image** — `structural_similarity(gaussian_weights=True, sigma=1.5,
@@ -33,8 +33,8 @@ import torch
 from skimage import data as skdata
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from benchmarks import metrics
-from ttsr.resize import pil_bicubic
+import metrics
+from foundation.resize import pil_bicubic
 
 # --------------------------------------------------------------------------- the release, transcribed
 

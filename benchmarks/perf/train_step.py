@@ -6,7 +6,7 @@ Both variants start from the same weights and batch and compute the same losses 
 L_tpl, L_adv with 2 WGAN-GP critic steps; paper §3.4) — the script asserts that the losses of the
 first step agree. "straightforward" is the release's way: NCHW fp32, a frozen LTE copy refreshed
 with `load_state_dict(LTE.state_dict())` at every step, critic parameter gradients computed for
-the generator's adversarial term. "trainer" is `ttsr.trainer.Trainer.train_step`: LTE features
+the generator's adversarial term. "trainer" is `training.trainer.Trainer.train_step`: LTE features
 of SR through detached parameters (no copy), no critic parameter gradients in the generator pass,
 channels_last tensors (mkldnn/cuDNN NHWC kernels), and on CUDA the configured autocast.
 Each variant runs in a fresh process, so peak memory (CPU: max RSS; CUDA: max allocated) is its own.
@@ -30,10 +30,10 @@ HERE = os.path.abspath(__file__)
 
 def make_trainer(args, channels_last: bool):
     from ttsr.config import TTSRConfig
-    from ttsr.train_config import TrainConfig
-    from ttsr.train_data import RefSRTrainSet, SelfReferencePairs
-    from ttsr.trainer import DistInfo, Trainer, seed_everything
-    from ttsr.ttsr_recipe import TTSRRecipe
+    from training.config import TrainConfig
+    from training.data import RefSRTrainSet, SelfReferencePairs
+    from training.trainer import DistInfo, Trainer, seed_everything
+    from training.ttsr_recipe import TTSRRecipe
     from ttsr.vgg import VGG19Relu51
 
     cfg = TrainConfig.from_dict({

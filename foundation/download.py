@@ -18,8 +18,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from ttsr.errors import UserError
-from ttsr.fileio import check_output_file, resolve_output_file
+from foundation.errors import UserError
+from foundation.fileio import check_output_file, resolve_output_file
 
 CHUNK = 1 << 20
 USER_AGENT = "ttsr-bench-downloader/1"
@@ -96,7 +96,7 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, ti
     """Download `url` to `dest` (resuming `<dest>.part`), verify `sha256`, rename atomically.
 
     An existing `dest` whose hash matches is kept and returned without a request. A malformed
-    `url`, or a `dest` / part file that is not a regular file (see `ttsr.fileio`), is a
+    `url`, or a `dest` / part file that is not a regular file (see `foundation.fileio`), is a
     `UserError` before any request; a symlink `dest` gets its target replaced.
     """
     from tqdm import tqdm

@@ -1,4 +1,4 @@
-"""SRNTT's recipe for `ttsr.trainer.Trainer` (SRNTT paper §3.4 objective, baselines.md §1.5).
+"""SRNTT's recipe for `training.trainer.Trainer` (SRNTT paper §3.4 objective, baselines.md §1.5).
 
 What the trainer owns and SRNTT shares: data order, L_rec (L1, weight 1), L_per (MSE of relu5_1,
 weight 1e-4; here through the MatConvNet VGG19 on (SR + 1)·127.5 — `perceptual_net`), WGAN-GP
@@ -44,8 +44,8 @@ from baselines.srntt.network import SRNTT
 from baselines.srntt.pipeline import SWAP_LAYERS
 from baselines.srntt.swap import LEVEL_RATIOS, swap
 from baselines.srntt.vgg import MatConvNetVGG19
-from ttsr.fileio import atomic_write_bytes
-from ttsr.train_config import LossConfig, OptimConfig
+from foundation.fileio import atomic_write_bytes
+from training.config import LossConfig, OptimConfig
 
 # sigmoid(a·w + b) weighting of the texture loss (release constants, baselines.md §1.5).
 WEIGHT_MAP_A, WEIGHT_MAP_B = -20.0, 0.65
@@ -134,7 +134,7 @@ def _crop4(image: torch.Tensor) -> torch.Tensor:
 
 
 class SRNTTRecipe:
-    """Generator adapter of SRNTT; see `ttsr.trainer` for the protocol and the module docstring."""
+    """Generator adapter of SRNTT; see `training.trainer` for the protocol and the module docstring."""
 
     loss_names = ("tex",)
 
@@ -206,7 +206,7 @@ class SRNTTRecipe:
         step = metadata.get("step", "?")
         header = {
             "method": self.name,
-            "origin": (f"trained by ttsr-bench (baselines.srntt.train, config {metadata.get('train_config', '?')}, "
+            "origin": (f"trained by ttsr-bench (benchmarks.train_srntt, config {metadata.get('train_config', '?')}, "
                        f"step {step}); content extractor and VGG19 frozen from: {self.origin or 'unknown'}"),
             "metadata": json.dumps(metadata, default=str, sort_keys=True),
         }

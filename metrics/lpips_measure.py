@@ -1,11 +1,11 @@
 """LPIPS (Zhang et al., CVPR 2018), AlexNet trunk, v0.1 — through the `lpips` package, never downloading.
 
 Convention: RGB, each image mapped from [0, 255] to [-1, 1] (x/127.5 − 1), the whole image (no
-resizing), lower is better. Inputs of `lpips_torch` as every measure of `benchmarks.metrics`
+resizing), lower is better. Inputs of `lpips_torch` as every measure of `metrics`
 (uint8, or [0, data_range] with `data_range` given; checked, `ValueError` otherwise) — pass
 [-1, 1] tensors as `(x + 1) / 2` with `data_range=1.0`. The linear calibration layers (`weights/v0.1/alex.pth`) ship inside
 the `lpips` package. The AlexNet trunk is torchvision's ImageNet AlexNet, read from the hub cache
-(`$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth`, via `ttsr.pretrained`).
+(`$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth`, via `foundation.pretrained`).
 
 `lpips.LPIPS(pretrained=True)` would ask torchvision for pretrained weights and so download them
 when absent. Here the module is built with a random trunk (`pnet_rand=True`, nothing fetched) and
@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from ttsr.errors import UserError
-from ttsr.pretrained import find_backbone, load_backbone_state_dict, missing_backbone_message
+from foundation.errors import UserError
+from foundation.pretrained import find_backbone, load_backbone_state_dict, missing_backbone_message
 
 PURPOSE = "the LPIPS metric (AlexNet, v0.1)"
 _MODELS: dict[tuple[str, str], torch.nn.Module] = {}
@@ -94,9 +94,9 @@ def lpips_torch(sr: torch.Tensor, hr: torch.Tensor, *, data_range: float | None 
 
     Inputs: torch.uint8 in [0, 255], or values in [0, data_range] with `data_range` given; SR and
     HR of the same size, short side ≥ 31 px. Anything else raises `ValueError`
-    (`benchmarks.metrics.check_equal_pair`); a missing AlexNet file raises `UserError`.
+    (`metrics.check_equal_pair`); a missing AlexNet file raises `UserError`.
     """
-    from benchmarks.metrics import check_equal_pair  # noqa: PLC0415 - metrics imports this module
+    from metrics import check_equal_pair  # noqa: PLC0415 - metrics imports this module
 
     sr, hr = check_equal_pair("lpips", sr, hr, data_range, MIN_SIZE)
     return _lpips(sr, hr)
@@ -112,8 +112,8 @@ def _lpips(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
 
 
 def spec():
-    """The registry entry (`benchmarks.metrics.REGISTRY["lpips"]`)."""
-    from benchmarks.metrics import MetricSpec  # noqa: PLC0415 - metrics imports this module
+    """The registry entry (`metrics.REGISTRY["lpips"]`)."""
+    from metrics import MetricSpec  # noqa: PLC0415 - metrics imports this module
 
     return MetricSpec(
         name="lpips", higher_is_better=False,

@@ -1,4 +1,4 @@
-"""Train TTSR: `python -m ttsr.train --config configs/ttsr.toml [--data-root DIR] [--out runs/train/NAME] [--resume]`.
+"""Train TTSR: `python -m benchmarks.train --config configs/ttsr.toml [--data-root DIR] [--out runs/train/NAME] [--resume]`.
 
 The paper's recipe (§3.4, §4.1) is in `configs/ttsr.toml` (2 epochs reconstruction only, then 50
 with all losses) and `configs/ttsr-rec.toml` (reconstruction only, 200 epochs); one config per
@@ -11,15 +11,15 @@ Data (`[data] kind`): "cufed" — the CUFED training set under the data root (`t
 `train/ref`); "folder" — HR images in `[data] folders` (relative to the data root) with
 self-references; "demo" — the built-in demo photos. Validation (`[val] dataset`): CUFED5 with
 the level-1 reference when the data root holds it ("auto"), else the demo set; PSNR/SSIM on Y
-with the release's protocol (`benchmarks.metrics`, `benchmarks.degrade.refsr_inputs`).
+with the release's protocol (`metrics`, `benchmarks.degrade.refsr_inputs`).
 
-Multi-GPU: `torchrun --nproc_per_node N -m ttsr.train --config …` (batch_size is global).
+Multi-GPU: `torchrun --nproc_per_node N -m benchmarks.train --config …` (batch_size is global).
 The ImageNet VGG19 weights (LTE initialisation and perceptual loss) must be in the torch hub
 cache; `--allow-random-vgg` replaces them by random weights for smoke tests only, and the
-checkpoints say so. SRNTT's configs (`configs/srntt*.toml`) train with `python -m baselines.srntt.train`,
+checkpoints say so. SRNTT's configs (`configs/srntt*.toml`) train with `python -m benchmarks.train_srntt`,
 which reuses this module's data, validation and command line.
 
-The config is checked whole (`ttsr.train_config`: every key's type and range, `[model]` too)
+The config is checked whole (`training.config`: every key's type and range, `[model]` too)
 before any model or data is built. Numeric options and their ranges (`--help`): `--max-steps`
 N ≥ 0 (0: the config's epochs), `--stop-after` N ≥ 1, `--val-every` N ≥ 0, `--checkpoint-every`
 N ≥ 1, `--num-workers` N ≥ 0, `--threads` N ≥ 0; a value out of range, like any usage error,
@@ -37,13 +37,13 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ttsr.cli_types import OneLineParser, device_name, whole_number
-from ttsr.errors import UserError, cli_main
-from ttsr.fileio import check_output_dir
-from ttsr.pretrained import find_backbone, missing_backbone_message
-from ttsr.train_config import CheckpointConfig, DataConfig, DeviceConfig, ScheduleConfig, TrainConfig, \
+from foundation.cli_types import OneLineParser, device_name, whole_number
+from foundation.errors import UserError, cli_main
+from foundation.fileio import check_output_dir
+from foundation.pretrained import find_backbone, missing_backbone_message
+from training.config import CheckpointConfig, DataConfig, DeviceConfig, ScheduleConfig, TrainConfig, \
     TTSRModelTable, ValConfig, load_config
-from ttsr.train_data import IMAGE_SUFFIXES, CUFEDPairs, RefSRTrainSet, SelfReferencePairs, to_tensor
+from training.data import IMAGE_SUFFIXES, CUFEDPairs, RefSRTrainSet, SelfReferencePairs, to_tensor
 
 
 # ----------------------------------------------------------------------------- data
@@ -119,7 +119,7 @@ def validation_samples(cfg: TrainConfig, root: Path):
 def make_validator(samples, device: torch.device, scale: int, max_images: int = 0):
     """Validation by the evaluation protocol: PIL-bicubic inputs, rounded SR, PSNR/SSIM on Y."""
     from benchmarks.degrade import refsr_inputs
-    from benchmarks.metrics import psnr, ssim
+    from metrics import psnr, ssim
 
     items = []
     for i, sample in enumerate(samples):
@@ -162,7 +162,7 @@ def needs_vgg(cfg: TrainConfig, model_config) -> bool:
 def check_method(cfg: TrainConfig) -> None:
     """This CLI trains TTSR (its `[model]` table checked too); other methods' configs name their own CLI."""
     if cfg.method != "ttsr":
-        hint = "; SRNTT configs train with python -m baselines.srntt.train" if cfg.method.startswith("srntt") else ""
+        hint = "; SRNTT configs train with python -m benchmarks.train_srntt" if cfg.method.startswith("srntt") else ""
         raise UserError(f"{cfg.source}: method = {cfg.method!r} has no training recipe here (known: ttsr){hint}")
     cfg.check_model(TTSRModelTable)
 
@@ -170,8 +170,8 @@ def check_method(cfg: TrainConfig) -> None:
 def build(cfg: TrainConfig, *, allow_random_vgg: bool, root: Path, out: Path, device: str | None = None,
           progress: bool = True, with_validation: bool = True, dist_info=None):
     """The Trainer for `cfg` (data, recipe, VGG, validator)."""
-    from ttsr.trainer import Trainer, init_distributed, seed_everything
-    from ttsr.ttsr_recipe import TTSRRecipe, build_model_config, parameter_count
+    from training.trainer import Trainer, init_distributed, seed_everything
+    from training.ttsr_recipe import TTSRRecipe, build_model_config, parameter_count
     from ttsr.vgg import VGG19Relu51
 
     check_method(cfg)
@@ -221,7 +221,7 @@ def attach_validation(trainer, cfg: TrainConfig, root: Path) -> None:
 def describe_parameters(cfg: TrainConfig) -> str:
     """One line: the parameter count of the configured network (built on the meta device)."""
     from ttsr.config import parameter_count
-    from ttsr.ttsr_recipe import build_model_config
+    from training.ttsr_recipe import build_model_config
 
     check_method(cfg)
     try:
@@ -253,14 +253,14 @@ def apply_overrides(cfg: TrainConfig, args: argparse.Namespace) -> TrainConfig:
 
 
 def config_option(section: type, key: str) -> Callable[[str], int]:
-    """An argparse type with the range of the config key `[section] key` (`ttsr.train_config`)."""
+    """An argparse type with the range of the config key `[section] key` (`training.config`)."""
     metadata = section.model_fields[key].metadata
     low = next(getattr(m, "ge") for m in metadata if getattr(m, "ge", None) is not None)
     high = next((getattr(m, "le") for m in metadata if getattr(m, "le", None) is not None), None)
     return whole_number(low, high)
 
 
-def make_parser(prog: str = "python -m ttsr.train", description: str = __doc__.split("\n")[0]
+def make_parser(prog: str = "python -m benchmarks.train", description: str = __doc__.split("\n")[0]
                 ) -> argparse.ArgumentParser:
     """The training CLI's options (other methods' training CLIs add their own to it)."""
     p = OneLineParser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -298,7 +298,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def check_run_folder(out: Path, resume: bool) -> None:
     """A finished or interrupted training in `out` is never overwritten: without `--resume` its
     train_state.pt is a `UserError` (one line) before anything is built."""
-    from ttsr.trainer import STATE_FILE
+    from training.trainer import STATE_FILE
 
     if not resume and (Path(out) / STATE_FILE).exists():
         raise UserError(f"--out {out}: holds a training run ({STATE_FILE}); pass --resume to continue it, or "

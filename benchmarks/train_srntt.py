@@ -1,11 +1,11 @@
-"""Train SRNTT with the project's trainer: `python -m baselines.srntt.train --config configs/srntt.toml
+"""Train SRNTT with the project's trainer: `python -m benchmarks.train_srntt --config configs/srntt.toml
 --init-from weights/srntt.safetensors [--data-root DIR] [--out runs/train/NAME] [--resume]`.
 
 SRNTT's recipe (SRNTT paper §3.4, §4; release defaults, baselines.md §1.5) is in
 `configs/srntt.toml` (5 epochs reconstruction only, then 50 with all losses: rec 1, per 1e-4,
 texture 1e-4, adv 1e-6) and `configs/srntt-rec.toml` (reconstruction only = SRNTT-ℓ2, TTSR's
 "SRNTT-rec"). Everything else — data, resume (`--resume`), AMP (`--amp bf16|fp16`), DDP
-(`torchrun --nproc_per_node N -m baselines.srntt.train …`), logs, validation — is `ttsr.train`'s
+(`torchrun --nproc_per_node N -m benchmarks.train_srntt …`), logs, validation — is `benchmarks.train`'s
 and takes the same options.
 
 The frozen parts come from `--init-from`: a file written by `python -m baselines.srntt.convert`
@@ -18,14 +18,14 @@ Exports (`model_last.safetensors`, `model_best.safetensors` in the run folder) l
 `registry.get("srntt").load(path)` and `benchmarks.run --weights srntt=PATH`.
 
 `[model]` options (checked with the rest of the config before anything is built; every other key
-is `ttsr.train_config`'s): `use_weight_map` (true or false: weight the texture loss by the
+is `training.config`'s): `use_weight_map` (true or false: weight the texture loss by the
 similarity map, §1.5; default false), `content_batch_stats` (true or false: the frozen content
 extractor's BatchNorm uses batch statistics while training, as the release's `is_train=True`
 graph; default false), `max_swap_memory` (an integer ≥ 1048576: bytes for the memory-bounded
-swap; default: automatic). The numeric options are `ttsr.train`'s, with the same ranges.
+swap; default: automatic). The numeric options are `benchmarks.train`'s, with the same ranges.
 
 Exports say where their frozen parts came from ("init_origin") and whether the run started from
-random ones ("random": true and "RANDOM" in "origin", as `benchmarks.manifest` reads them).
+random ones ("random": true and "RANDOM" in "origin", as `foundation.manifest` reads them).
 """
 from __future__ import annotations
 
@@ -36,11 +36,11 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from baselines.srntt.network import SRNTT, release_init
-from baselines.srntt.recipe import SRNTTRecipe
+from training.srntt_recipe import SRNTTRecipe
 from baselines.srntt.vgg import MatConvNetVGG19
-from ttsr.errors import UserError, cli_main
-from ttsr.fileio import check_output_dir
-from ttsr.train_config import TrainConfig, load_config
+from foundation.errors import UserError, cli_main
+from foundation.fileio import check_output_dir
+from training.config import TrainConfig, load_config
 
 METHODS = ("srntt", "srntt-rec")
 
@@ -61,7 +61,7 @@ CONVERT_HINT = ("convert the official release with python -m baselines.srntt.con
 def model_options(cfg: TrainConfig) -> dict:
     """The checked `[model]` options of an SRNTT config; `UserError` naming the file and key."""
     if cfg.method not in METHODS:
-        raise UserError(f"{cfg.source}: method = {cfg.method!r} is not trained by baselines.srntt.train "
+        raise UserError(f"{cfg.source}: method = {cfg.method!r} is not trained by benchmarks.train_srntt "
                         f"(known: {', '.join(METHODS)})")
     return cfg.check_model(SRNTTModelTable).model_dump(exclude_unset=True)
 
@@ -112,9 +112,9 @@ def load_init(path: Path, *, allow_random_vgg: bool, init_texture: bool) -> tupl
 def build(cfg: TrainConfig, *, init_from: Path, allow_random_vgg: bool, root: Path, out: Path,
           init_texture: bool = False, device: str | None = None, progress: bool = True,
           with_validation: bool = True, dist_info=None, dataset=None):
-    """The Trainer for an SRNTT config (data and validation as `ttsr.train.build`)."""
-    from ttsr.train import attach_validation, build_train_set, git_commit
-    from ttsr.trainer import Trainer, init_distributed, seed_everything
+    """The Trainer for an SRNTT config (data and validation as `benchmarks.train.build`)."""
+    from benchmarks.train import attach_validation, build_train_set, git_commit
+    from training.trainer import Trainer, init_distributed, seed_everything
 
     options = model_options(cfg)
     if dataset is None:
@@ -146,9 +146,9 @@ def build(cfg: TrainConfig, *, init_from: Path, allow_random_vgg: bool, root: Pa
 
 @cli_main
 def main(argv=None) -> int:
-    from ttsr.train import apply_overrides, check_run_folder, data_root, fit_and_report, make_parser
+    from benchmarks.train import apply_overrides, check_run_folder, data_root, fit_and_report, make_parser
 
-    parser = make_parser("python -m baselines.srntt.train", __doc__.split("\n")[0])
+    parser = make_parser("python -m benchmarks.train_srntt", __doc__.split("\n")[0])
     parser.add_argument("--init-from", type=Path,
                         help="SRNTT safetensors (baselines.srntt.convert output) with the content extractor and VGG19")
     parser.add_argument("--init-texture", action="store_true",

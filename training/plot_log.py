@@ -1,4 +1,4 @@
-"""Plot a training log: `python -m ttsr.plot_log runs/train/NAME/log.csv --out curve.png`.
+"""Plot a training log: `python -m training.plot_log runs/train/NAME/log.csv --out curve.png`.
 
 Left: training losses (reconstruction, and the other terms when present) against the step.
 Right: validation PSNR (Y, the evaluation protocol) against the step, with the bicubic PSNR of
@@ -11,9 +11,9 @@ import io
 import sys
 from pathlib import Path
 
-from ttsr.cli_types import OneLineParser
-from ttsr.errors import UserError, cli_main
-from ttsr.fileio import atomic_write_bytes, check_output_file
+from foundation.cli_types import OneLineParser
+from foundation.errors import UserError, cli_main
+from foundation.fileio import atomic_write_bytes, check_output_file
 
 LOSS_COLUMNS = ("rec", "per", "tpl", "adv")
 
@@ -72,7 +72,7 @@ def plot(log_path: Path, out: Path) -> int | None:
 
 @cli_main
 def main(argv=None) -> int:
-    parser = OneLineParser(prog="python -m ttsr.plot_log", description=__doc__.split("\n")[0])
+    parser = OneLineParser(prog="python -m training.plot_log", description=__doc__.split("\n")[0])
     parser.add_argument("log", type=Path, help="log.csv of a training run")
     parser.add_argument("--out", type=Path, default=None, help="PNG path (default: beside the log)")
     args = parser.parse_args(argv)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 MIN_MEMORY = 16 << 20  # bytes: the smallest budget accepted from a user
 

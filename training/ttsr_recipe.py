@@ -1,4 +1,4 @@
-"""The TTSR recipe for `ttsr.trainer.Trainer` (paper §3.4 losses, §4.1 optimiser settings).
+"""The TTSR recipe for `training.trainer.Trainer` (paper §3.4 losses, §4.1 optimiser settings).
 
 - Generator: `ttsr.model.TTSR(TTSRConfig)`, the LTE initialised from ImageNet VGG19 (§3.1) — or,
   with `allow_random_vgg`, left random (smoke tests only; the flag is recorded in the metadata).
@@ -21,7 +21,7 @@ from torch import nn
 from ttsr.config import TTSRConfig
 from ttsr.losses import transferal_perceptual_loss
 from ttsr.model import TTSR
-from ttsr.train_config import LossConfig, OptimConfig
+from training.config import LossConfig, OptimConfig
 
 
 def build_model_config(model_table: dict[str, Any]) -> TTSRConfig:
@@ -33,7 +33,7 @@ def parameter_count(model: nn.Module) -> int:
 
 
 class TTSRRecipe:
-    """Generator adapter of TTSR; see `ttsr.trainer` for the protocol."""
+    """Generator adapter of TTSR; see `training.trainer` for the protocol."""
 
     name = "ttsr"
     loss_names = ("tpl",)

@@ -7,7 +7,7 @@ refused with `refused_pickle_message`: which file, why (pickled objects could ru
 loaded), and how to re-save the weights alone. It never suggests turning the safety off; the
 re-save is for the user to run on a file they trust. Other unreadable files are a one-line
 `UserError` too. Used by ttsr.checkpoint, baselines.checkpoints, baselines.srntt.convert (its
-.npz reader), ttsr.pretrained, ttsr.trainer and the metrics' weight files.
+.npz reader), foundation.pretrained, training.trainer and the metrics' weight files.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import re
 import zipfile
 from typing import Any
 
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 #: The re-save advice: the weights alone, as a state dict (run where the model object is loaded).
 RESAVE_STATE_DICT = "torch.save(model.state_dict(), 'weights.pt')"

@@ -15,7 +15,7 @@ from torch import nn
 from baselines.srntt.convert import release_order
 from baselines.srntt.network import SRNTT
 from baselines.srntt.vgg import CONV_NAMES, MatConvNetVGG19
-from ttsr.fileio import atomic_open
+from foundation.fileio import atomic_open
 
 
 def random_release_arrays(module: nn.Module, seed: int) -> list[np.ndarray]:

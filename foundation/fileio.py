@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 
 #: errno values that mean the storage refused the bytes (full disk, quota, file size limit,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 
 def pil_bicubic(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

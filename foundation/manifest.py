@@ -22,13 +22,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Mapping
 
-from ttsr.fileio import atomic_write_text
+from foundation.fileio import atomic_write_text
 
 MANIFEST_FILE = "manifest.json"
 PACKAGES = ("ttsr-bench", "torch", "torchvision", "numpy", "pillow", "scipy", "scikit-image",
             "pandas", "lpips", "piq", "safetensors", "tqdm")
 RANDOM_LABEL = "RANDOM WEIGHTS (test-made, not a published checkpoint): numbers mean nothing"
-# Metadata a checkpoint may carry to say it is not a trained model (ttsr.trainer's exports write
+# Metadata a checkpoint may carry to say it is not a trained model (training.trainer's exports write
 # "random" (bool) and "origin"; baselines.srntt.convert of random_release files writes "origin").
 _FLAG_KEYS = ("random", "allow_random_vgg")  # a true value says random ("random" decides when present)
 _ORIGIN_KEYS = ("origin", "weights_origin", "source", "note", "init_origin", "vgg19_weights")
@@ -217,7 +217,7 @@ def write(run_dir: str | os.PathLike, manifest: Mapping[str, object]) -> Path:
 def check(run_dir: str | os.PathLike) -> None:
     """Before a run adds to a folder: its manifest, if any, must be a JSON object (it describes the
     configurations of the rows already there), else `UserError` (one line); nothing is overwritten."""
-    from ttsr.errors import UserError
+    from foundation.errors import UserError
 
     target = Path(run_dir) / MANIFEST_FILE
     if not target.exists():

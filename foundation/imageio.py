@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ttsr.errors import UserError
-from ttsr.fileio import atomic_write_bytes
+from foundation.errors import UserError
+from foundation.fileio import atomic_write_bytes
 
 MAX_PIXELS_ENV = "TTSR_BENCH_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 4096 * 4096  # pixels per image (≈ 16.8 MP); see the module docstring

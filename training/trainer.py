@@ -27,14 +27,14 @@ an object with
                                                 # (default: TTSR's `ttsr.discriminator.Discriminator`)
 The trainer owns data order, L_rec, L_per, the WGAN-GP critic, optimisers, schedules, AMP, DDP,
 checkpoints, validation and logs. SRNTT, for example, returns its texture (Gram) loss from
-`method_losses` and reuses everything else; `ttsr.ttsr_recipe.TTSRRecipe` is the TTSR recipe.
+`method_losses` and reuses everything else; `training.ttsr_recipe.TTSRRecipe` is the TTSR recipe.
 
 Exact resume. The checkpoint (`train_state.pt`, written atomically, loaded with
 `weights_only=True`) holds the generator, critic, both optimisers, the LR schedule, the grad
 scalers, the RNG states (Python, NumPy, torch CPU, CUDA), the data position (epoch, step in the
 epoch, global step) and the partial log window (losses summed since the last `log.csv` row).
 Sample randomness (crops, flips, GP mixing factors) is a function of (seed, epoch, index)
-(`ttsr.train_data`); the sampler's order is torch's `DistributedSampler` seeded by seed + epoch,
+(`training.data`); the sampler's order is torch's `DistributedSampler` seeded by seed + epoch,
 and the data loader draws its workers' base seed from its own generator seeded by (seed, epoch)
 (`loader_generator`), never from the global torch RNG. So a resumed run sees the same batches,
 and after it the RNG states equal those of an uninterrupted run. A checkpoint is written only
@@ -43,7 +43,7 @@ then the start of the next epoch); on resume `log.csv`/`log.jsonl` are cut back 
 checkpointed step, so no row is missing or written twice. A `train_state.pt` that is damaged, of
 another format, recipe or config is refused with one line naming the file (`UserError`).
 
-DDP (`torchrun --nproc_per_node N -m ttsr.train …`): the global batch is split over the ranks
+DDP (`torchrun --nproc_per_node N -m benchmarks.train …`): the global batch is split over the ranks
 (`EpochBatchSampler` on torch's `DistributedSampler` order); the generator is wrapped in
 DistributedDataParallel. The critic's gradients are averaged by an explicit all-reduce, because
 its gradient penalty differentiates twice, which DDP does not support. Only rank 0 writes.
@@ -71,12 +71,12 @@ from torch.utils.data import DataLoader
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ttsr.discriminator import Discriminator
-from ttsr.errors import UserError
-from ttsr.fileio import atomic_write_bytes, atomic_write_text
+from foundation.errors import UserError
+from foundation.fileio import atomic_write_bytes, atomic_write_text
 from ttsr.losses import critic_loss, generator_adversarial_loss, perceptual_loss, reconstruction_loss
-from ttsr.safeload import load_torch_file
-from ttsr.train_config import LossConfig, OptimConfig, TrainConfig
-from ttsr.train_data import EpochBatchSampler
+from foundation.safeload import load_torch_file
+from training.config import LossConfig, OptimConfig, TrainConfig
+from training.data import EpochBatchSampler
 
 CHECKPOINT_FORMAT = "ttsr-bench-train/1"
 STATE_FILE = "train_state.pt"
@@ -513,7 +513,7 @@ class Trainer:
     def export_metadata(self) -> dict:
         """The metadata of every exported generator. Besides the run's own metadata: "step",
         "epoch", "recipe", "train_config", "random" (bool, see `random_init`) and "origin", a
-        sentence that says RANDOM when "random" is true (what `benchmarks.manifest` reads)."""
+        sentence that says RANDOM when "random" is true (what `foundation.manifest` reads)."""
         origin = f"trained by ttsr-bench ({self.recipe.name} recipe, config {self.cfg.name}, step {self.step})"
         if self.random_init:
             origin += (f"; RANDOM initialisation: {self.metadata.get('random_parts') or 'random VGG19/LTE weights'}"

@@ -1,14 +1,14 @@
 """Extra full-reference measures through piq (Kastryulin et al., `piq` 0.8): MS-SSIM, FSIM, GMSD, VIF,
 HaarPSI, DISTS — one registry entry each (issue 8).
 
-Every registry measure takes the SR/HR batches `benchmarks.metrics.compute` passes (N×3×H×W,
+Every registry measure takes the SR/HR batches `metrics.compute` passes (N×3×H×W,
 float64 in [0, 255], checked, cut to the top-left common region and border-cropped by the
 protocol's `crop_border`) and runs on their device (CUDA when present). The public functions
 (`ms_ssim_torch`, `fsim_torch`, `gmsd_torch`, `vif_torch`, `haarpsi_torch`, `dists_torch`,
-`cross_check_ssim`) check their inputs as every measure of `benchmarks.metrics` does: uint8 in
+`cross_check_ssim`) check their inputs as every measure of `metrics` does: uint8 in
 [0, 255], or values in [0, data_range] with `data_range=` given; SR and HR of one size, short
 side at least the measure's minimum; `ValueError` naming the argument otherwise. None computes
-PSNR (the PSNR cap of `benchmarks.metrics` has nothing to apply to here). Colour conventions:
+PSNR (the PSNR cap of `metrics` has nothing to apply to here). Colour conventions:
 
 | name    | input given to piq                         | direction | piq settings (defaults of the papers)              |
 |---------|--------------------------------------------|-----------|----------------------------------------------------|
@@ -43,9 +43,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ttsr.errors import UserError
-from ttsr.safeload import load_torch_file
-from ttsr.pretrained import find_backbone, hub_checkpoint_dir, load_backbone_state_dict, missing_backbone_message
+from foundation.errors import UserError
+from foundation.safeload import load_torch_file
+from foundation.pretrained import find_backbone, hub_checkpoint_dir, load_backbone_state_dict, missing_backbone_message
 
 DISTS_WEIGHTS_FILE = "dists_weights.pt"
 DISTS_WEIGHTS_URL = "https://github.com/photosynthesis-team/piq/releases/download/v0.4.1/dists_weights.pt"
@@ -68,13 +68,13 @@ def _rgb01(x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 
 def _y01(x: torch.Tensor) -> torch.Tensor:
     """The release's Y (as our `ssim`), float64, divided by 255 → N×1×H×W in [16/255, 235/255]."""
-    from benchmarks.metrics import _rgb_to_y_torch  # noqa: PLC0415 - metrics imports this module
+    from metrics import _rgb_to_y_torch  # noqa: PLC0415 - metrics imports this module
     return _rgb_to_y_torch(x) / 255.0
 
 
 # --------------------------------------------------------------------------- the measures
 # `_name(sr, hr)` take checked float64 [0, 255] batches (the registry's measures, called by
-# `benchmarks.metrics.compute`); the public `name_torch` below check their inputs first.
+# `metrics.compute`); the public `name_torch` below check their inputs first.
 
 def _ms_ssim(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     return _piq().multi_scale_ssim(_y01(sr), _y01(hr), data_range=1.0, reduction="none",
@@ -237,9 +237,9 @@ ENTRIES = (
 
 
 def _checked(entry: _Entry) -> Callable[..., torch.Tensor]:
-    """The public form of a measure: inputs checked (`benchmarks.metrics.check_equal_pair`) first."""
+    """The public form of a measure: inputs checked (`metrics.check_equal_pair`) first."""
     def measure(sr: torch.Tensor, hr: torch.Tensor, *, data_range: float | None = None) -> torch.Tensor:
-        from benchmarks.metrics import check_equal_pair  # noqa: PLC0415 - metrics imports this module
+        from metrics import check_equal_pair  # noqa: PLC0415 - metrics imports this module
 
         sr, hr = check_equal_pair(entry.name, sr, hr, data_range, entry.min_size)
         with torch.no_grad():
@@ -264,8 +264,8 @@ dists_torch = _checked(_BY_NAME["dists"])
 
 
 def specs() -> list:
-    """The registry entries (`benchmarks.metrics.REGISTRY`), one per measure."""
-    from benchmarks.metrics import MetricSpec  # noqa: PLC0415 - metrics imports this module
+    """The registry entries (`metrics.REGISTRY`), one per measure."""
+    from metrics import MetricSpec  # noqa: PLC0415 - metrics imports this module
 
     def checked(entry: _Entry) -> Callable[[], tuple[bool, str]]:
         def check() -> tuple[bool, str]:
@@ -286,9 +286,9 @@ def cross_check_ssim(sr, hr, *, crop_border: int = 0, data_range: float | None =
     """Our SSIM against piq's on one H×W×3 RGB pair: matched settings and piq's defaults.
 
     `sr`, `hr`: uint8, or values in [0, data_range] with `data_range` given (`ValueError` otherwise,
-    as every measure of `benchmarks.metrics`).
+    as every measure of `metrics`).
 
-    `ours`: `benchmarks.metrics.ssim` (release convention). `piq_matched`: `piq.ssim` on the
+    `ours`: `metrics.ssim` (release convention). `piq_matched`: `piq.ssim` on the
     same float64 Y planes, `data_range=255`, `downsample=False` — the same quantity, so the
     difference is float rounding (≤ 2e-14 on 39 real test images: Set5, Set14 and Urban100/Manga109/Sun80 samples). `piq_default`:
     `piq.ssim` as piq's users call it, RGB in [0, 1] (channel mean) with its average-pool
@@ -297,7 +297,7 @@ def cross_check_ssim(sr, hr, *, crop_border: int = 0, data_range: float | None =
     of Y: −0.09 … −0.02; the pre-downscale, for images of short side ≥ 384: up to +0.36).
     `ours_rgb` (`ssim(..., y_channel=False)`) equals `piq_default` where no pre-downscale happens.
     """
-    from benchmarks import metrics  # noqa: PLC0415
+    import metrics  # noqa: PLC0415
 
     piq = _piq()
     sr = metrics.check_image("sr", sr, data_range).astype(np.float64)     # [0, 255]

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from ttsr.errors import UserError
-from ttsr.safeload import load_torch_file
+from foundation.errors import UserError
+from foundation.safeload import load_torch_file
 
 
 @dataclass(frozen=True)

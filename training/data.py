@@ -2,7 +2,7 @@
 
 One training sample is (LR, LR↑, HR, Ref, Ref↓↑) in [-1, 1], CHW float32:
 - HR is a 160×160 patch (the CUFED training inputs are 160×160; larger images are randomly cropped);
-  LR = HR↓4 and LR↑ = LR↑4 with PIL bicubic (`ttsr.resize`), as the release does.
+  LR = HR↓4 and LR↑ = LR↑4 with PIL bicubic (`foundation.resize`), as the release does.
 - Ref↓↑ is made at the reference's own size, then Ref and Ref↓↑ are zero-padded (black, i.e. −1
   after scaling) at the bottom/right to the HR size so that samples batch — the release's
   "complete ref and ref_sr to the same size"; a reference larger than the patch is randomly cropped.
@@ -34,9 +34,9 @@ import torch
 from torch.utils.data import Dataset, Sampler
 from torch.utils.data.distributed import DistributedSampler
 
-from ttsr.errors import UserError
-from ttsr.imageio import read_image
-from ttsr.resize import pil_bicubic
+from foundation.errors import UserError
+from foundation.imageio import read_image
+from foundation.resize import pil_bicubic
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 

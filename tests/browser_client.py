@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlparse
 
-from ttsr.errors import UserError
-from ttsr.fileio import atomic_write_bytes
+from foundation.errors import UserError
+from foundation.fileio import atomic_write_bytes
 
 CHROMIUM_ENV = "TTSR_CHROMIUM"
 _CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")

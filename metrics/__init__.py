@@ -29,7 +29,7 @@ variants take N×3×H×W batches (inputs as below) and compute in float64: on CU
 computation (the same banded products via `unfold`), on the CPU per image through the NumPy path,
 which is faster there. The input checks cost nothing for uint8; other dtypes take one min/max pass.
 
-**Inputs** (every public measure here, in `benchmarks.metrics_lpips` and `benchmarks.metrics_piq`):
+**Inputs** (every public measure here, in `metrics.lpips_measure` and `metrics.piq_measures`):
 - uint8 (NumPy or torch) is taken as [0, 255] — the release's images; `data_range` may be left
   out or be 255;
 - any other real dtype (float, or integers such as uint16) needs `data_range=` — the value of
@@ -52,8 +52,8 @@ scikit-image return inf. Only values above 100 dB change (an MSE below 255²·10
 nearly identical images), so every published and release figure is untouched.
 
 The registry (`REGISTRY`, `MetricSpec`, `compute`, `available`) lets the runner ask for
-measures by name: psnr, ssim, lpips (`benchmarks.metrics_lpips`) and the piq measures of
-`benchmarks.metrics_piq`.
+measures by name: psnr, ssim, lpips (`metrics.lpips_measure`) and the piq measures of
+`metrics.piq_measures`.
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 # --------------------------------------------------------------------------- conventions
 
@@ -609,7 +609,7 @@ register(MetricSpec(
 
 
 def _register_optional() -> None:
-    from benchmarks import metrics_lpips, metrics_piq   # noqa: PLC0415 - they import this module
+    from metrics import lpips_measure as metrics_lpips, piq_measures as metrics_piq  # noqa: PLC0415 - they import this package
     register(metrics_lpips.spec())
     for spec in metrics_piq.specs():
         register(spec)

@@ -2,7 +2,7 @@
 functions for options with a documented range (numbers, devices).
 
 Every CLI uses `OneLineParser`: a usage error (unknown option, a value out of range, not a number)
-becomes a `UserError`, which `ttsr.errors.cli_main` prints as ONE line,
+becomes a `UserError`, which `foundation.errors.cli_main` prints as ONE line,
 ``error: python -m benchmarks.run: argument --limit: expected a whole number ≥ 1, got '-1' (see
 --help)``, with exit code 2 — no usage block.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
-from ttsr.errors import UserError
+from foundation.errors import UserError
 
 
 class OneLineParser(argparse.ArgumentParser):
