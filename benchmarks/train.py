@@ -171,7 +171,8 @@ def build(cfg: TrainConfig, *, allow_random_vgg: bool, root: Path, out: Path, de
           progress: bool = True, with_validation: bool = True, dist_info=None):
     """The Trainer for `cfg` (data, recipe, VGG, validator)."""
     from training.trainer import Trainer, init_distributed, seed_everything
-    from training.ttsr_recipe import TTSRRecipe, build_model_config, parameter_count
+    from training.ttsr_recipe import TTSRRecipe, build_model_config
+    from ttsr.model import parameter_count
     from ttsr.vgg import VGG19Relu51
 
     check_method(cfg)
@@ -220,7 +221,7 @@ def attach_validation(trainer, cfg: TrainConfig, root: Path) -> None:
 
 def describe_parameters(cfg: TrainConfig) -> str:
     """One line: the parameter count of the configured network (built on the meta device)."""
-    from ttsr.config import parameter_count
+    from ttsr.model import parameter_count
     from training.ttsr_recipe import build_model_config
 
     check_method(cfg)

@@ -28,10 +28,6 @@ def build_model_config(model_table: dict[str, Any]) -> TTSRConfig:
     return TTSRConfig.from_dict(model_table)
 
 
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 class TTSRRecipe:
     """Generator adapter of TTSR; see `training.trainer` for the protocol."""
 
