@@ -82,7 +82,7 @@ def survey(folder: Path, expected: int = EXPECTED_GROUPS) -> Survey:
 def load(dataset: str, folder: Path, *, ref_mode="L1", seed: int = 0, skip_bad: bool = False,
          scale: int = 4, names=None, limit: int | None = None, **_ignored) -> SampleSequence:
     """CUFED5 in one reference mode (see the module docstring)."""
-    mode = refmodes.get(ref_mode, dataset, REF_MODES)
+    mode = refmodes.get(ref_mode, dataset)
     found = discover(folder)
     if found is None:
         raise UserError(f"{folder}: no CUFED5 files (NNN_0.png … NNN_5.png) found")

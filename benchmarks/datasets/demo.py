@@ -89,7 +89,7 @@ ITEMS = (
 def load(dataset: str = "demo", folder=None, *, ref_mode: str = "graded", seed: int = 0, names=None,
          limit: int | None = None, scale: int = 4, **_ignored) -> SampleSequence:
     """The demo set in one reference mode; needs no files beyond scikit-image."""
-    mode = refmodes.get(ref_mode, dataset, REF_MODES)
+    mode = refmodes.get(ref_mode, dataset)
     listed = [Listed(item.name, item.hr.render, (item.ref.render,),
                      meta={"hr_source": item.hr.describe(), "source": item.hr.describe()["source"],
                            "ref_source": item.ref.describe(), "similarity": item.similarity,

@@ -195,7 +195,8 @@ def register(mode: RefMode) -> RefMode:
     taken = {s.lower(): m.name for m in MODES.values() for s in m.spellings()}
     clash = [s for s in mode.spellings() if taken.get(s.lower(), mode.name) != mode.name]
     if clash:
-        raise ValueError(f"ref mode {mode.name!r}: {', '.join(clash)} already name mode {taken[clash[0].lower()]!r}")
+        raise ValueError(f"ref mode {mode.name!r}: {', '.join(map(repr, clash))} already name mode "
+                         f"{taken[clash[0].lower()]!r}")
     MODES[mode.name] = mode
     return mode
 
@@ -233,7 +234,8 @@ def get(ref_mode, dataset: str | None = None, offered: Sequence[str] | None = No
     mode = find(ref_mode)
     if mode is None or (offered is not None and mode.name not in offered):
         choices = ", ".join(offered if offered is not None else MODES)
-        raise UserError(f"{dataset + ': ' if dataset else ''}unknown ref_mode {ref_mode!r}; choose one of "
+        why = f" ({mode.name!r} is not offered by this set)" if mode is not None else ""
+        raise UserError(f"{dataset + ': ' if dataset else ''}unknown ref_mode {ref_mode!r}{why}; choose one of "
                         f"{choices}")
     return mode
 

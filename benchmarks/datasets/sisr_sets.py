@@ -132,7 +132,7 @@ def load(dataset: str, folder: Path, *, expected: int, ref_mode: str, seed: int 
          given_lr: bool | None = None, skip_bad: bool = False, names=None, limit: int | None = None,
          ) -> SampleSequence:
     """A SISR set in any accepted layout; see the module docstring for the reference modes."""
-    mode = refmodes.get(ref_mode, dataset, REF_MODES)
+    mode = refmodes.get(ref_mode, dataset)
     found = discover(folder, scale)
     if found is None:
         raise UserError(f"{folder}: no {dataset} images found (expected image_SRF_{scale}/*_HR.png, "

@@ -85,7 +85,7 @@ def survey(folder: Path, expected: int = 80) -> Survey:
 def load(dataset: str, folder: Path, *, ref_mode: str = "random", seed: int = 0, scale: int = 4,
          skip_bad: bool = False, names=None, limit: int | None = None, **_ignored) -> SampleSequence:
     """Sun80 in one reference mode (see the module docstring)."""
-    mode = refmodes.get(ref_mode, dataset, REF_MODES)
+    mode = refmodes.get(ref_mode, dataset)
     found = discover(folder)
     if found is None:
         raise UserError(f"{folder}: no Sun80 images found (expected {GT_DIR}/ and {MATCH_DIR}/)")
