@@ -14,7 +14,7 @@ L1 … L5    l1…l5   candidate k alone (CUFED5 level k, 1 = most similar; TTSR
                    release's `eval.sh` uses level 1)
 stitched   =       all five candidates, each top-left on a 500×500 black tile, tiles stacked
                    vertically into one 2500×500 image (the TTSR authors' CUFED5 setting for
-                   Table 1, researchmm/TTSR issue #3)
+                   Table 1; sources in `benchmarks/protocols.py`)
 all        =       every candidate, as a list (for methods that match several references,
                    `Method.takes_multiple_refs`, e.g. SRNTT §3.2); judged against the same
                    published column as "stitched" (the same five references)
@@ -39,13 +39,14 @@ from typing import Callable, Mapping, Sequence, Union
 
 import numpy as np
 
+from benchmarks.datasets.files import probe_size, short_list
 from foundation.errors import UserError
-from foundation.imageio import checked_size, read_image
+from foundation.imageio import read_image
 
 #: an image a loader lists: a file, or a zero-argument callable returning uint8 H×W×3 (built-in sets)
 Source = Union[Path, Callable[[], np.ndarray]]
 
-CANVAS = 500  # side of each black tile of the stitched reference (TTSR authors, issue #3)
+CANVAS = 500  # side of each black tile of the stitched reference
 NONE, ONE, SEVERAL = "none", "one", "several"  # how many reference images a mode gives
 
 
@@ -111,15 +112,14 @@ def _large_refs(chosen: Sequence[tuple[Source, ...]]) -> str | None:
             if not isinstance(ref, Path):
                 continue
             try:
-                width, height = checked_size(ref)
+                width, height = probe_size(ref)
             except UserError:  # unreadable: reported (or skipped) when the sample is read
                 continue
             if width > CANVAS or height > CANVAS:
                 large.append(f"{ref.name} ({width}×{height})")
     if not large:
         return None
-    shown = ", ".join(large[:8]) + (f", … ({len(large)} in all)" if len(large) > 8 else "")
-    return f"{shown} larger than {CANVAS}×{CANVAS}; cropped top-left to fit its {CANVAS}×{CANVAS} tile"
+    return f"{short_list(large)} larger than {CANVAS}×{CANVAS}; cropped top-left to fit its {CANVAS}×{CANVAS} tile"
 
 
 # --------------------------------------------------------------------------- how each mode chooses

@@ -1,4 +1,5 @@
-"""`Sample` (one test image with its references) and `SampleSequence` (a lazy, registered test set)."""
+"""`Sample` (one test image with its references), `SampleSequence` (a lazy, registered test set) and
+`sequence` (the set a loader's listing gives under one reference mode)."""
 from __future__ import annotations
 
 import functools
