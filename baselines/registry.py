@@ -3,7 +3,9 @@
 A method is a small object: `name`, `kind` ("sisr" | "refsr"), `scale`, `convention` (the colour and
 range its network works in), `weights` (a `WeightsSpec`, or None when it needs no file),
 `load(weights_path, device)` and `__call__(batch) -> sr`. The batch holds float tensors in [0, 255],
-NCHW: `lr` always, and for RefSR also `lr_up`, `ref`, `ref_down_up`; SR comes back float in
+NCHW: `lr` always, and for RefSR also `lr_up`, `ref`, `ref_down_up` (a method with
+`takes_multiple_refs = True` gets `refs` / `refs_down_up`, lists of such tensors, under a mode
+that gives several references, e.g. CUFED5 "all"); SR comes back float in
 [0, 255] (the runner rounds). After a call, `extras` may hold attention maps for the report.
 
 A new method is one small file anywhere under `baselines/`: subclass `Method` (or `SISRMethod` in
@@ -70,6 +72,7 @@ class Method:
     convention: str = ""  # colour / range of the network, e.g. "RGB [0,1]"
     description: str = ""
     weights: WeightsSpec | None = None
+    takes_multiple_refs: bool = False  # reads batch["refs"] (several references); else one `ref`
 
     def __init__(self) -> None:
         self.extras: dict[str, torch.Tensor] = {}

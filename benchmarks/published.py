@@ -47,6 +47,7 @@ from typing import Any, Iterable, Literal, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from benchmarks.datasets import refmodes
 from foundation.errors import UserError
 from ttsr.config import VARIANTS, TTSRConfig
 
@@ -55,25 +56,9 @@ SHIPPED_NAME = "benchmarks/published.toml"  # how reports name the shipped file
 ENV_VAR = "TTSR_BENCH_PUBLISHED"
 UNCONFIRMED_MARK = "⚠"
 
-# Spellings of reference modes accepted by `lookup`, mapped to the names used in published.toml.
-_REF_MODE_ALIASES = {
-    "stitch": "stitched", "stitched5": "stitched", "all": "stitched", "5refs": "stitched",
-    "multi": "stitched", "concat": "stitched",
-    "lr-as-ref": "lr", "self": "lr", "lr_as_ref": "lr",
-    "random1": "random", "seeded": "random", "random-seeded": "random", "scene-match": "random",
-    "none": "*", "": "*", "sisr": "*",
-}
-for _k in range(1, 6):
-    for _spelling in (f"level{_k}", f"level-{_k}", f"level_{_k}", f"ref{_k}", f"{_k}", f"lv{_k}"):
-        _REF_MODE_ALIASES[_spelling] = f"l{_k}"
-
-
-def normalize_ref_mode(ref_mode: str | None) -> str | None:
-    """The canonical name of a reference mode (`stitched`, `l1`…`l5`, `random`, `lr`, `*`)."""
-    if ref_mode is None:
-        return None
-    key = str(ref_mode).strip().lower()
-    return _REF_MODE_ALIASES.get(key, key)
+#: The published column of a reference mode (`stitched`, `l1`…`l5`, `random`, `lr`, `*`): every
+#: spelling and alias is in `benchmarks.datasets.refmodes`; a spelling no mode has is kept lower-cased.
+normalize_ref_mode = refmodes.column_key
 
 
 class PublishedFileError(UserError, ValueError):

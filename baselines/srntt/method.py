@@ -3,7 +3,8 @@
 Both load one safetensors file made once by `python -m baselines.srntt.convert` from the
 official release: `upscale.npz` + `srntt.npz` (SRNTT, all losses) or `srntt_init.npz`
 (SRNTT-rec, reconstruction only) + MatConvNet `imagenet-vgg-verydeep-19.mat`.
-The swap is the memory-bounded one; several references are matched jointly (SRNTT §3.2).
+The swap is the memory-bounded one; several references are matched jointly (SRNTT §3.2): under a
+reference mode that gives several (CUFED5 "all") the runner passes them as `refs` / `refs_down_up`.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ class SRNTTMethod(Method):
     scale = 4
     convention = "LR RGB in [-1,1]; VGG on RGB [0,255] minus the ImageNet mean (MatConvNet)"
     key_signature = ((r"^network\.texture_transfer\.scales\.", r"^vgg\.convs\."),)
+    takes_multiple_refs = True  # batch["refs"]: every reference is searched (SRNTT §3.2)
 
     def __init__(self) -> None:
         super().__init__()
