@@ -167,7 +167,7 @@ def read_checkpoint(path: str | os.PathLike, *, config_key: str | None = None) -
         head = handle.read(16)
     if _is_safetensors(path, head):
         return _read_safetensors(path, config_key)
-    return _unwrap(load_torch_file(path, "a readable PyTorch checkpoint"), path, config_key)
+    return _unwrap(load_torch_file(path), path, config_key)
 
 
 def strip_prefixes(state_dict: Mapping[str, torch.Tensor], prefixes: Sequence[str] = STRIPPED_PREFIXES) -> StateDict:

@@ -163,7 +163,7 @@ def test_missing_unexpected_and_shape_problems_are_user_errors(tmp_path):
     with pytest.raises(UserError, match=r"shape mismatch.*fea_conv.bias: file \(65,\) vs model \(64,\)"):
         registry.get("imdn").load(tmp_path / "shape.pth")
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(UserError, match="junk.pth: not a readable"):
+    with pytest.raises(UserError, match="junk.pth: not a PyTorch checkpoint"):
         registry.get("imdn").load(tmp_path / "junk.pth")
     with pytest.raises(UserError, match="not found"):
         registry.get("imdn").load(tmp_path / "absent.pth")
