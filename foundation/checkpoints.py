@@ -114,9 +114,13 @@ def _read_safetensors(path: Path, config_key: str | None) -> Checkpoint:
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise UserError(f"{path}: not a readable safetensors file ({err}); re-download or re-save it") from err
     config = _json_object(path, header, config_key) if config_key else None
-    metadata = _json_object(path, header, METADATA_KEY) or {}
+    try:  # free-form: a `metadata` field that is not a JSON object is kept as the string it is
+        metadata, used = _json_object(path, header, METADATA_KEY), (config_key, METADATA_KEY)
+    except UserError:
+        metadata, used = None, (config_key,)
+    metadata = metadata or {}
     for key, value in header.items():
-        if key not in (config_key, METADATA_KEY):
+        if key not in used:
             metadata.setdefault(key, value)
     return Checkpoint(path, strip_prefixes(tensors), config, metadata, header)
 
