@@ -12,7 +12,6 @@ from typing import Mapping
 
 import torch
 
-from baselines.checkpoints import load_official
 from baselines.registry import Method, WeightsSpec, register
 from baselines.srntt.pipeline import SRNTTPipeline
 
@@ -45,8 +44,7 @@ class SRNTTMethod(Method):
 
     def load(self, weights_path, device="cpu") -> "SRNTTMethod":
         self.device = torch.device(device)
-        pipeline = load_official(weights_path, method=self.name, checkpoint_filter=dict,
-                                 build=lambda _state: SRNTTPipeline())
+        pipeline = self.load_checkpoint(weights_path, lambda _state: SRNTTPipeline())
         self.pipeline = pipeline.to(self.device).eval()
         self.weights_path = weights_path
         return self
