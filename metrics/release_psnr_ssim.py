@@ -88,27 +88,37 @@ def rgb_to_y(img: np.ndarray, *, data_range: float | None = None) -> np.ndarray:
     return _rgb_to_y(check_image("img", img, data_range))
 
 
+def _common_region(sr, hr, crop_border: int, channels_last: bool):
+    """Top-left common region of two images — H×W×C arrays (`channels_last`) or …×H×W tensors —
+    then `crop_border` pixels shaved from each edge; `ValueError` when nothing is left."""
+    (sr_h, sr_w), (hr_h, hr_w) = (x.shape[:2] if channels_last else x.shape[-2:] for x in (sr, hr))
+    height, width = min(sr_h, hr_h), min(sr_w, hr_w)
+    if crop_border and (height <= 2 * crop_border or width <= 2 * crop_border):
+        raise ValueError(f"crop_border={crop_border} leaves nothing of a {width}×{height} image")
+    window = (slice(crop_border, height - crop_border), slice(crop_border, width - crop_border))
+    index = window if channels_last else (Ellipsis, *window)
+    return sr[index], hr[index]
+
+
 def common_region(sr: np.ndarray, hr: np.ndarray, crop_border: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Top-left common region of two images, then `crop_border` pixels shaved from each edge."""
-    height, width = min(sr.shape[0], hr.shape[0]), min(sr.shape[1], hr.shape[1])
-    sr, hr = sr[:height, :width], hr[:height, :width]
-    if crop_border:
-        if height <= 2 * crop_border or width <= 2 * crop_border:
-            raise ValueError(f"crop_border={crop_border} leaves nothing of a {width}×{height} image")
-        sr = sr[crop_border:-crop_border, crop_border:-crop_border]
-        hr = hr[crop_border:-crop_border, crop_border:-crop_border]
-    return sr, hr
+    """Top-left common region of two H×W×3 images, then `crop_border` pixels shaved from each edge."""
+    return _common_region(sr, hr, crop_border, channels_last=True)
 
 
-def _prepare(sr: np.ndarray, hr: np.ndarray, crop_border: int, y_channel: bool,
-             round_y: bool) -> tuple[np.ndarray, np.ndarray]:
-    """float64 planes to compare, H×W (Y) or H×W×3 (RGB), of two checked images on the [0, 255] scale."""
-    sr, hr = common_region(sr, hr, crop_border)
+def _prepare(sr, hr, crop_border: int, y_channel: bool, round_y: bool):
+    """The float64 planes to compare of two checked images on the [0, 255] scale: H×W (Y) or H×W×3 (RGB)
+    for H×W×3 arrays, N×1×H×W (Y) or N×3×H×W (RGB) for N×3×H×W tensors."""
+    is_tensor = isinstance(sr, torch.Tensor)
+    sr, hr = _common_region(sr, hr, crop_border, channels_last=not is_tensor)
+    if is_tensor:
+        to_y, to_float64, round_ = _rgb_to_y_torch, (lambda x: x.to(torch.float64)), torch.round
+    else:
+        to_y, to_float64, round_ = _rgb_to_y, (lambda x: x.astype(np.float64)), np.round
     if not y_channel:
-        return sr.astype(np.float64), hr.astype(np.float64)
-    a, b = _rgb_to_y(sr), _rgb_to_y(hr)
+        return to_float64(sr), to_float64(hr)
+    a, b = to_y(sr), to_y(hr)
     if round_y:
-        a, b = np.round(a), np.round(b)
+        a, b = round_(a), round_(b)
     return a, b
 
 
@@ -272,42 +282,22 @@ def rgb_to_y_torch(x: torch.Tensor, *, data_range: float | None = None) -> torch
 def common_region_torch(sr: torch.Tensor, hr: torch.Tensor,
                         crop_border: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-left common region of two N×C×H×W batches, then `crop_border` shaved from each edge."""
-    height, width = min(sr.shape[-2], hr.shape[-2]), min(sr.shape[-1], hr.shape[-1])
-    sr, hr = sr[..., :height, :width], hr[..., :height, :width]
-    if crop_border:
-        if height <= 2 * crop_border or width <= 2 * crop_border:
-            raise ValueError(f"crop_border={crop_border} leaves nothing of a {width}×{height} image")
-        sr = sr[..., crop_border:-crop_border, crop_border:-crop_border]
-        hr = hr[..., crop_border:-crop_border, crop_border:-crop_border]
-    return sr, hr
+    return _common_region(sr, hr, crop_border, channels_last=False)
 
 
-def _prepare_torch(sr: torch.Tensor, hr: torch.Tensor, crop_border: int, y_channel: bool,
-                   round_y: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Planes to compare (N×1×H×W Y or N×3×H×W RGB, float64) of two checked [0, 255] batches."""
-    sr, hr = common_region_torch(sr, hr, crop_border)
-    if not y_channel:
-        return sr.to(torch.float64), hr.to(torch.float64)
-    a, b = _rgb_to_y_torch(sr), _rgb_to_y_torch(hr)
-    if round_y:
-        a, b = torch.round(a), torch.round(b)
-    return a, b
-
-
-def _per_image_numpy(pair_measure, sr: torch.Tensor, hr: torch.Tensor, **settings) -> torch.Tensor:
-    """A NumPy pair measure (`_psnr_pair`, `_ssim_pair`) on each pair of two checked CPU batches → N values."""
-    srs = sr.detach().permute(0, 2, 3, 1).numpy()
-    hrs = hr.detach().permute(0, 2, 3, 1).numpy()
-    return torch.tensor([pair_measure(s, h, **settings) for s, h in zip(srs, hrs)], dtype=torch.float64)
-
-
-def _psnr_measure(sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int = 0, y_channel: bool = True,
-                  round_y: bool = False) -> torch.Tensor:
-    """`psnr_torch` without the input checks (the registry's measure: `compute` checked already)."""
-    settings = {"crop_border": crop_border, "y_channel": y_channel, "round_y": round_y}
-    if sr.device.type == "cpu":
-        return _per_image_numpy(_psnr_pair, sr, hr, **settings)
-    return _psnr_batched(sr, hr, **settings)
+def _per_device(pair_measure, batched_measure):
+    """A measure on checked N×3×H×W float64 [0, 255] batches → N values (the registry's form, and
+    `psnr_torch`/`ssim_torch` after their checks): on the CPU the NumPy pair measure (`_psnr_pair`,
+    `_ssim_pair`) per image, elsewhere (CUDA) the batched torch one."""
+    def measure(sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int = 0, y_channel: bool = True,
+                round_y: bool = False) -> torch.Tensor:
+        settings = {"crop_border": crop_border, "y_channel": y_channel, "round_y": round_y}
+        if sr.device.type != "cpu":
+            return batched_measure(sr, hr, **settings)
+        srs = sr.detach().permute(0, 2, 3, 1).numpy()
+        hrs = hr.detach().permute(0, 2, 3, 1).numpy()
+        return torch.tensor([pair_measure(s, h, **settings) for s, h in zip(srs, hrs)], dtype=torch.float64)
+    return measure
 
 
 def psnr_torch(sr: torch.Tensor, hr: torch.Tensor, *, data_range: float | None = None, crop_border: int = 0,
@@ -325,7 +315,7 @@ def psnr_torch(sr: torch.Tensor, hr: torch.Tensor, *, data_range: float | None =
 
 def _psnr_batched(sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int, y_channel: bool,
                   round_y: bool) -> torch.Tensor:
-    a, b = _prepare_torch(sr, hr, crop_border, y_channel, round_y)
+    a, b = _prepare(sr, hr, crop_border, y_channel, round_y)
     mse = (a - b).pow(2).flatten(1).mean(dim=1)
     return torch.clamp(10.0 * torch.log10(PEAK * PEAK / mse), max=PSNR_MAX_DB)   # mse == 0: +inf → the cap
 
@@ -353,15 +343,6 @@ def _ssim_batched(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return _ssim_map_mean(*moments.unbind(0)).flatten(2).mean(dim=2)
 
 
-def _ssim_measure(sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int = 0, y_channel: bool = True,
-                  round_y: bool = False) -> torch.Tensor:
-    """`ssim_torch` without the input checks (the registry's measure: `compute` checked already)."""
-    settings = {"crop_border": crop_border, "y_channel": y_channel, "round_y": round_y}
-    if sr.device.type == "cpu":
-        return _per_image_numpy(_ssim_pair, sr, hr, **settings)
-    return _ssim_batched_images(sr, hr, **settings)
-
-
 def ssim_torch(sr: torch.Tensor, hr: torch.Tensor, *, data_range: float | None = None, crop_border: int = 0,
                y_channel: bool = True, round_y: bool = False) -> torch.Tensor:
     """SSIM per image (float64 tensor of N) of N×3×H×W RGB batches; same conventions as `ssim`.
@@ -377,12 +358,16 @@ def ssim_torch(sr: torch.Tensor, hr: torch.Tensor, *, data_range: float | None =
 
 def _ssim_batched_images(sr: torch.Tensor, hr: torch.Tensor, *, crop_border: int, y_channel: bool,
                          round_y: bool) -> torch.Tensor:
-    a, b = _prepare_torch(sr, hr, crop_border, y_channel, round_y)
+    a, b = _prepare(sr, hr, crop_border, y_channel, round_y)
     if a.shape[-2] < SSIM_WINDOW or a.shape[-1] < SSIM_WINDOW:
         raise ValueError(f"SSIM needs at least {SSIM_WINDOW}×{SSIM_WINDOW} pixels, got "
                          f"{a.shape[-1]}×{a.shape[-2]}")
     return _ssim_batched(a, b).mean(dim=1)
 
+
+
+_psnr_measure = _per_device(_psnr_pair, _psnr_batched)
+_ssim_measure = _per_device(_ssim_pair, _ssim_batched_images)
 
 
 # --------------------------------------------------------------------------- registry entries
