@@ -882,8 +882,8 @@ def main(argv: list[str] | None = None) -> int:
         if view.measured_count:
             print(f"  {name}: {view.coverage_text()}; {len(view.flagged_cells())} outside tolerance")
     if args.screenshot:
-        import browser_client as browser
-        browser.screenshot(report.index, Path(args.screenshot))
+        from benchmarks.screenshot import screenshot
+        screenshot(report.index, args.screenshot)
         print(f"screenshot: {args.screenshot}")
     return 0
 
