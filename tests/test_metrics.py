@@ -139,34 +139,6 @@ def test_registry_entries_and_unknown_name():
         assert all(low <= value <= high for value in got[name]), name
 
 
-# The package's own layers, bottom first: a module imports only modules listed before it (and foundation).
-METRIC_LAYERS = (("spec",), ("inputs",), ("release_psnr_ssim",), ("lpips_alex", "piq_measures"), ("compute",))
-
-
-def test_metrics_modules_import_only_downward():
-    import ast
-    from pathlib import Path
-
-    folder = Path(metrics.__file__).parent
-    level = {name: depth for depth, names in enumerate(METRIC_LAYERS) for name in names}
-    assert set(level) | {"__init__"} == {path.stem for path in folder.glob("*.py")}
-    for name, depth in level.items():
-        tree = ast.parse((folder / f"{name}.py").read_text())
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                targets = [node.module] if node.module != "metrics" else [f"metrics.{a.name}" for a in node.names]
-            else:
-                continue
-            for target in targets:
-                top = target.split(".")[0]
-                assert top not in ("benchmarks", "baselines", "training", "ttsr"), (name, target)
-                if top == "metrics":
-                    assert target != "metrics", f"metrics/{name}.py imports the package itself"
-                    assert level[target.split(".")[1]] < depth, f"metrics/{name}.py imports {target} (not below it)"
-
-
 # --------------------------------------------------------------------------- LPIPS
 
 @pytest.fixture
