@@ -45,7 +45,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from benchmarks import distributed, protocols, results, runlock
-from foundation import manifest
+from benchmarks import manifest
 from benchmarks.protocols import Evaluation
 from foundation.budget import parse_memory
 from foundation.cli_types import OneLineParser, whole_number

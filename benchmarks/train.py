@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
@@ -41,6 +40,7 @@ from foundation.cli_types import OneLineParser, device_name, whole_number
 from foundation.errors import UserError, cli_main
 from foundation.fileio import check_output_dir
 from foundation.pretrained import find_backbone, missing_backbone_message
+from foundation.provenance import git_state
 from training.config import CheckpointConfig, DataConfig, DeviceConfig, ScheduleConfig, TrainConfig, \
     TTSRModelTable, ValConfig, load_config
 from training.data import IMAGE_SUFFIXES, CUFEDPairs, RefSRTrainSet, SelfReferencePairs, to_tensor
@@ -146,14 +146,6 @@ def make_validator(samples, device: torch.device, scale: int, max_images: int = 
 
 # ----------------------------------------------------------------------------- setup
 
-def git_commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                              cwd=Path(__file__).resolve().parent).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def needs_vgg(cfg: TrainConfig, model_config) -> bool:
     per = cfg.loss.per > 0 and cfg.schedule.epochs > 0
     return per or model_config.uses_reference
@@ -194,7 +186,7 @@ def build(cfg: TrainConfig, *, allow_random_vgg: bool, root: Path, out: Path, de
     metadata = {"allow_random_vgg": bool(allow_random_vgg), "random": bool(allow_random_vgg),
                 "random_parts": "random VGG19 (perceptual loss) and LTE (--allow-random-vgg)" if allow_random_vgg else "",
                 "vgg19_weights": "random (--allow-random-vgg, smoke test only)" if allow_random_vgg else "imagenet",
-                "git_commit": git_commit(), "torch": str(torch.__version__), "config_name": cfg.name}
+                "git_commit": git_state()["commit"], "torch": str(torch.__version__), "config_name": cfg.name}
     trainer = Trainer(cfg, recipe, dataset, out, perceptual_net=vgg, metadata=metadata, device=device,
                       progress=progress, dist_info=info)
     if info.main:

@@ -25,7 +25,7 @@ graph; default false), `max_swap_memory` (an integer ≥ 1048576: bytes for the 
 swap; default: automatic). The numeric options are `benchmarks.train`'s, with the same ranges.
 
 Exports say where their frozen parts came from ("init_origin") and whether the run started from
-random ones ("random": true and "RANDOM" in "origin", as `foundation.manifest` reads them).
+random ones ("random": true and "RANDOM" in "origin", as `foundation.provenance` reads them).
 """
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ from training.srntt_recipe import SRNTTRecipe
 from baselines.srntt.vgg import MatConvNetVGG19
 from foundation.errors import UserError, cli_main
 from foundation.fileio import check_output_dir
+from foundation.provenance import git_state
 from training.config import TrainConfig, load_config
 
 METHODS = ("srntt", "srntt-rec")
@@ -113,7 +114,7 @@ def build(cfg: TrainConfig, *, init_from: Path, allow_random_vgg: bool, root: Pa
           init_texture: bool = False, device: str | None = None, progress: bool = True,
           with_validation: bool = True, dist_info=None, dataset=None):
     """The Trainer for an SRNTT config (data and validation as `benchmarks.train.build`)."""
-    from benchmarks.train import attach_validation, build_train_set, git_commit
+    from benchmarks.train import attach_validation, build_train_set
     from training.trainer import Trainer, init_distributed, seed_everything
 
     options = model_options(cfg)
@@ -132,7 +133,7 @@ def build(cfg: TrainConfig, *, init_from: Path, allow_random_vgg: bool, root: Pa
                 "random_parts": f"random content extractor and VGG19 from {Path(init_from).name}" if random_init else "",
                 "init_from": str(init_from), "init_origin": origin,
                 "offline_swap": "online, bicubic LR↑ and Ref↓↑ (release: SRGAN-upsampled; issue #13)",
-                "git_commit": git_commit(), "torch": str(torch.__version__), "config_name": cfg.name}
+                "git_commit": git_state()["commit"], "torch": str(torch.__version__), "config_name": cfg.name}
     trainer = Trainer(cfg, recipe, dataset, out, perceptual_net=recipe.perceptual_net if uses_per else None,
                       metadata=metadata, device=device, progress=progress, dist_info=info)
     if info.main:

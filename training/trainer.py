@@ -513,7 +513,7 @@ class Trainer:
     def export_metadata(self) -> dict:
         """The metadata of every exported generator. Besides the run's own metadata: "step",
         "epoch", "recipe", "train_config", "random" (bool, see `random_init`) and "origin", a
-        sentence that says RANDOM when "random" is true (what `foundation.manifest` reads)."""
+        sentence that says RANDOM when "random" is true (what `foundation.provenance` reads)."""
         origin = f"trained by ttsr-bench ({self.recipe.name} recipe, config {self.cfg.name}, step {self.step})"
         if self.random_init:
             origin += (f"; RANDOM initialisation: {self.metadata.get('random_parts') or 'random VGG19/LTE weights'}"

@@ -25,6 +25,7 @@ from ttsr.checkpoint import load_ttsr
 from foundation.errors import UserError, cli_main
 from foundation.fileio import check_output_file
 from foundation.imageio import parse_pixel_count, read_image, write_image
+from foundation.provenance import is_random_label
 from foundation.resize import check_lr_hr, crop_to_multiple, reference_pair, upscale
 from foundation.cli_types import OneLineParser
 
@@ -71,12 +72,8 @@ def prepare_inputs(lr_path, ref_path, max_pixels: int | None = None) -> dict[str
 
 def random_label(model) -> str:
     """' [RANDOM WEIGHTS: ...]' when the checkpoint says it is random, test-made or trained with a
-    random VGG/LTE initialisation (`foundation.manifest.is_random_label`), else ''."""
+    random VGG/LTE initialisation (`foundation.provenance.is_random_label`), else ''."""
     meta = {str(k): str(v) for k, v in (getattr(model, "checkpoint_metadata", None) or {}).items()}
-    try:  # a CLI leaf may use the evaluation layer (docs/interfaces.md)
-        from foundation.manifest import is_random_label
-    except ImportError:
-        return ""
     return " [RANDOM WEIGHTS: not a measurement of TTSR]" if is_random_label(meta) else ""
 
 
