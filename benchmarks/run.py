@@ -52,6 +52,7 @@ from foundation.cli_types import OneLineParser, whole_number
 from foundation.errors import EXIT_NOTHING_MEASURED, UserError, cli_main
 from foundation.fileio import atomic_write_bytes, atomic_write_text, check_output_dir
 from foundation.imageio import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, parse_pixel_count
+from foundation.tensors import image_to_tensor, tensor_to_image
 
 EXIT_HELP = ("A row is reused only when its identity (method, weights sha256, options, protocol, data, seed, "
              "metric settings) matches; the folder's views show its latest command's results. Exit status: 0 done; "
@@ -379,18 +380,6 @@ class Measurer:
 
 
 # ------------------------------------------------------------------------------------ running
-def to_tensor(image: np.ndarray, device):
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().to(device)
-
-
-def to_uint8(sr) -> np.ndarray:
-    """SR float [0, 255] NCHW → uint8 H×W×3: clipped to [0, 255], rounded (half to even)."""
-    image = sr.detach()[0].float().clamp(0, 255).round().to("cpu")
-    return image.permute(1, 2, 0).numpy().astype(np.uint8)
-
-
 def make_inputs(sample, evaluation: Evaluation, device) -> tuple[dict, np.ndarray, dict]:
     """(batch of float tensors in [0, 255], HR uint8, uint8 images for --save-images)."""
     from benchmarks import degrade
@@ -409,7 +398,7 @@ def make_inputs(sample, evaluation: Evaluation, device) -> tuple[dict, np.ndarra
         images = {"_hr": inputs.hr}
     else:
         raise ValueError(f"unknown degradation {evaluation.degradation!r}")
-    return {k: to_tensor(v, device) for k, v in batch.items()}, inputs.hr, images
+    return {k: image_to_tensor(v, device) for k, v in batch.items()}, inputs.hr, images
 
 
 def _npz_bytes(arrays: dict) -> bytes:
@@ -696,7 +685,7 @@ class Runner:
                             "(damaged weights, or a numerical failure)", "check the weights file (sha256 in the "
                             "manifest) against the published one", method=item.method)
             return
-        sr8 = to_uint8(sr)
+        sr8 = tensor_to_image(sr)
         values = self.measurer(sr8, hr, evaluation)
         if self.args.save_images:
             self.save_images(method, item, image, sr8, images)

@@ -41,9 +41,10 @@ from foundation.errors import UserError, cli_main
 from foundation.fileio import check_output_dir
 from foundation.pretrained import find_backbone, missing_backbone_message
 from foundation.provenance import git_state
+from foundation.tensors import image_to_tensor, tensor_to_image
 from training.config import CheckpointConfig, DataConfig, DeviceConfig, ScheduleConfig, TrainConfig, \
     TTSRModelTable, ValConfig, load_config
-from training.data import IMAGE_SUFFIXES, CUFEDPairs, RefSRTrainSet, SelfReferencePairs, to_tensor
+from training.data import IMAGE_SUFFIXES, CUFEDPairs, RefSRTrainSet, SelfReferencePairs
 
 
 # ----------------------------------------------------------------------------- data
@@ -129,13 +130,13 @@ def make_validator(samples, device: torch.device, scale: int, max_images: int = 
     bicubic = float(np.mean([psnr(x.lr_up, x.hr) for x in items]))
 
     def tensor(array):
-        return to_tensor(array)[None].to(device)
+        return image_to_tensor(array, device, signed=True)
 
     def validate(predict) -> dict[str, float]:
         scores, structure = [], []
         for x in items:
             sr = predict(tensor(x.lr), tensor(x.lr_up), tensor(x.ref), tensor(x.ref_down_up))
-            sr = ((sr.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)[0].permute(1, 2, 0).cpu().numpy()
+            sr = tensor_to_image(sr, signed=True)
             scores.append(psnr(sr, x.hr))
             structure.append(ssim(sr, x.hr))
         return {"val_psnr": float(np.mean(scores)), "val_ssim": float(np.mean(structure)),

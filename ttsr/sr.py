@@ -26,6 +26,7 @@ from foundation.errors import UserError, cli_main
 from foundation.fileio import check_output_file
 from foundation.imageio import parse_pixel_count, read_image, write_image
 from foundation.provenance import is_random_label
+from foundation.tensors import image_to_tensor, tensor_to_image
 from foundation.resize import check_lr_hr, crop_to_multiple, reference_pair, upscale
 from foundation.cli_types import OneLineParser
 
@@ -42,18 +43,6 @@ def pick_device(name: str) -> torch.device:
     if device.type == "cuda":  # full float32 convolutions, as the release computed them (no TF32)
         torch.backends.cudnn.allow_tf32 = False
     return device
-
-
-def to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 H×W×3 → 1×3×H×W float32 in [-1, 1] (the release's x / 127.5 - 1)."""
-    array = image.astype(np.float32) / 127.5 - 1.0
-    return torch.from_numpy(array.transpose(2, 0, 1).copy()).unsqueeze(0).to(device)
-
-
-def to_image(sr: torch.Tensor) -> np.ndarray:
-    """1×3×H×W in [-1, 1] → uint8 H×W×3, rounded as the release saves it."""
-    array = ((sr[0].detach().float().cpu() + 1.0) * 127.5).round().clamp(0, 255)
-    return array.numpy().transpose(1, 2, 0).astype(np.uint8)
 
 
 def prepare_inputs(lr_path, ref_path, max_pixels: int | None = None) -> dict[str, np.ndarray]:
@@ -120,12 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         with torch.no_grad():
-            out = model(**{k: to_tensor(v, device) for k, v in inputs.items()})
+            out = model(**{k: image_to_tensor(v, device, signed=True) for k, v in inputs.items()})
     except torch.OutOfMemoryError as err:
         raise UserError(f"out of memory on {device} for a {inputs['ref'].shape[1]}×{inputs['ref'].shape[0]} "
                         "reference; lower --max-memory, use a smaller reference or --device cpu") from err
     seconds = time.perf_counter() - start
-    sr = to_image(out.sr)
+    sr = tensor_to_image(out.sr, signed=True)
     try:
         write_image(args.out, sr)
     except OSError as err:
