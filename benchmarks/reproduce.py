@@ -53,6 +53,7 @@ from benchmarks import report_text
 from benchmarks import published
 from foundation.cli_types import OneLineParser
 from foundation.budget import parse_memory
+from foundation.devices import DEVICE_HELP, device_arg
 from foundation.errors import (EXIT_INTERRUPTED, EXIT_NOTHING_MEASURED, EXIT_OK, EXIT_STRICT, EXIT_USER_ERROR, UserError,
                          cli_main)
 from foundation.fileio import check_output_dir
@@ -272,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", help="folder holding the test sets")
     parser.add_argument("--weights", nargs="+", metavar="NAME=PATH", help="checkpoint of a method")
     parser.add_argument("--config", help=f"TOML file with data_root and [weights] (default ${CONFIG_ENV} or ./{DEFAULT_CONFIG})")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--device", type=device_arg, help=DEVICE_HELP)
     parser.add_argument("--methods", nargs="+", metavar="NAME", help="only these methods")
     parser.add_argument("--metrics", nargs="+", metavar="NAME", help="measures (default: the runner's)")
     parser.add_argument("--runs-dir", default="runs", help="where run folders live (default runs/)")

@@ -2,7 +2,7 @@
 
     python -m benchmarks.run [--methods ttsr bicubic …] [--datasets cufed5 …]
         [--protocol table1|table2|table3|table4|sisr|demo|default] [--data-root DIR]
-        [--weights NAME=PATH …] [--device auto|cpu|cuda] [--out runs/NAME] [--force]
+        [--weights NAME=PATH …] [--device auto|cpu|cuda|cuda:N] [--out runs/NAME] [--force]
         [--save-images] [--metrics psnr ssim lpips …] [--max-memory 4G]
 
 With no arguments: every registered method whose weights are found, on every dataset found under
@@ -49,6 +49,8 @@ from benchmarks import manifest
 from benchmarks.protocols import Evaluation
 from foundation.budget import parse_memory
 from foundation.cli_types import OneLineParser, whole_number
+from foundation.devices import DEVICE_HELP, device_arg, resolve_device
+from foundation.distributed import Dist, init_distributed
 from foundation.errors import EXIT_NOTHING_MEASURED, UserError, cli_main
 from foundation.fileio import atomic_write_bytes, atomic_write_text, check_output_dir
 from foundation.imageio import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, parse_pixel_count
@@ -84,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"folder holding the test sets (default: ${DATA_ENV}, else ./data)")
     parser.add_argument("--weights", nargs="+", action="extend", default=[], metavar="NAME=PATH",
                         help="checkpoint of a method (else $TTSR_BENCH_WEIGHTS, else ./weights)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--device", default="auto", type=device_arg, help=DEVICE_HELP)
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="run folder (default: runs/<protocol>)")
     parser.add_argument("--force", action="store_true", help="recompute rows that are already finished")
@@ -408,7 +410,7 @@ def _npz_bytes(arrays: dict) -> bytes:
 
 
 class Runner:
-    def __init__(self, args, plan: Plan, dist: distributed.Dist, device) -> None:
+    def __init__(self, args, plan: Plan, dist: Dist, device) -> None:
         from baselines import registry
 
         self.args = args
@@ -603,7 +605,7 @@ class Runner:
             keys = {i: item.key(n) for i, n in enumerate(names) if n in item.digests}
             self.order.extend(keys.values())
             todo = [i for i in keys if self.args.force or not self.is_done(keys[i], item, required)]
-            mine = self.dist.shard(todo)
+            mine = distributed.shard(self.dist, todo)
             desc = f"{item.method} · {evaluation.dataset}/{evaluation.ref_mode}"
             if self.dist.active:  # rank 0's bar counts its own share
                 desc, total, initial = f"{desc} (rank 0 of {self.dist.world_size})", len(mine), 0
@@ -855,16 +857,6 @@ def summary_table(rows: Sequence[dict], evaluations: Sequence[Evaluation], rando
     return tabulate(body, headers=headers, tablefmt="simple_grid", disable_numparse=True)
 
 
-def resolve_device(choice: str, local_rank: int = 0):
-    import torch
-
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is visible to PyTorch; use --device cpu or auto")
-    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    return torch.device("cuda", local_rank)
-
-
 def print_skipped(records: list[dict], stream, run_dir: Path | None = None) -> None:
     """What did not run, one line each; datasets and weights grouped with where to get them."""
     if not records:
@@ -903,14 +895,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ[MAX_PIXELS_ENV] = str(args.max_pixels)
     elif os.environ.get(MAX_PIXELS_ENV):
         parse_pixel_count(os.environ[MAX_PIXELS_ENV], f"${MAX_PIXELS_ENV}")  # a bad setting is one line, now
-    world = distributed.requested_world_size()
-    local_rank = int(os.environ.get("LOCAL_RANK", "0")) if world > 1 else 0
-    device = resolve_device(args.device, local_rank)
+    device = resolve_device(args.device)
     plan = make_plan(args)
     if args.out is None:
         args.out = Path("runs") / plan.protocol.name
     check_output_dir(args.out, "--out")
-    dist = distributed.init(device.type)
+    dist = init_distributed(device)
     out = sys.stdout
     try:
         if dist.is_main:

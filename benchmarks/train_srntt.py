@@ -40,6 +40,8 @@ from training.srntt_recipe import SRNTTRecipe
 from baselines.srntt.vgg import MatConvNetVGG19
 from foundation.errors import UserError, cli_main
 from foundation.fileio import check_output_dir
+from foundation.devices import resolve_device
+from foundation.distributed import init_distributed
 from foundation.provenance import git_state
 from training.config import TrainConfig, load_config
 
@@ -115,7 +117,7 @@ def build(cfg: TrainConfig, *, init_from: Path, allow_random_vgg: bool, root: Pa
           with_validation: bool = True, dist_info=None, dataset=None):
     """The Trainer for an SRNTT config (data and validation as `benchmarks.train.build`)."""
     from benchmarks.train import attach_validation, build_train_set
-    from training.trainer import Trainer, init_distributed, seed_everything
+    from training.trainer import Trainer, seed_everything
 
     options = model_options(cfg)
     if dataset is None:
@@ -126,8 +128,8 @@ def build(cfg: TrainConfig, *, init_from: Path, allow_random_vgg: bool, root: Pa
                          content_batch_stats=options.get("content_batch_stats", False),
                          max_swap_memory=options.get("max_swap_memory"), origin=origin)
     uses_per = cfg.loss.per > 0 and cfg.schedule.epochs > 0
-    info = dist_info or init_distributed("cuda" if (device or "").startswith("cuda") or
-                                         (device is None and torch.cuda.is_available()) else "cpu")
+    device = resolve_device(device)
+    info = dist_info or init_distributed(device)
     random_init = "random" in origin.lower()  # as load_init: a file labelled random by its converter
     metadata = {"allow_random_vgg": bool(allow_random_vgg), "random": random_init,
                 "random_parts": f"random content extractor and VGG19 from {Path(init_from).name}" if random_init else "",
@@ -136,11 +138,11 @@ def build(cfg: TrainConfig, *, init_from: Path, allow_random_vgg: bool, root: Pa
                 "git_commit": git_state()["commit"], "torch": str(torch.__version__), "config_name": cfg.name}
     trainer = Trainer(cfg, recipe, dataset, out, perceptual_net=recipe.perceptual_net if uses_per else None,
                       metadata=metadata, device=device, progress=progress, dist_info=info)
-    if info.main:
+    if info.is_main:
         print(f"{parameter_line(cfg, network)}; {len(dataset)} training pairs, {trainer.steps_per_epoch} "
-              f"steps/epoch, {trainer.total_steps} steps; device {trainer.device}, {info.world} process(es)"
+              f"steps/epoch, {trainer.total_steps} steps; device {trainer.device}, {info.world_size} process(es)"
               + ("; RANDOM content extractor/VGG19 (smoke test)" if allow_random_vgg else ""), flush=True)
-    if with_validation and info.main:
+    if with_validation and info.is_main:
         attach_validation(trainer, cfg, root)
     return trainer
 

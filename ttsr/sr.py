@@ -1,7 +1,7 @@
 """Super-resolve one LR image ×4 with a reference: the release's test mode as a command.
 
     python -m ttsr.sr --lr LR.png --ref REF.png --weights TTSR.pt --out SR.png \\
-        [--hr HR.png] [--device auto|cpu|cuda] [--max-memory 4G] [--max-pixels 16M]
+        [--hr HR.png] [--device auto|cpu|cuda|cuda:N] [--max-memory 4G] [--max-pixels 16M]
 
 As the release (`trainer.test`): LR↑ = PIL bicubic ×4 of the LR; the reference is cropped
 top-left to a multiple of 4 and Ref↓↑ = PIL bicubic ÷4 then ×4; all mapped to [-1, 1]; the SR is
@@ -22,6 +22,7 @@ import torch
 
 from foundation.budget import parse_memory
 from ttsr.checkpoint import load_ttsr
+from foundation.devices import DEVICE_HELP, device_arg, resolve_device
 from foundation.errors import UserError, cli_main
 from foundation.fileio import check_output_file
 from foundation.imageio import parse_pixel_count, read_image, write_image
@@ -32,17 +33,6 @@ from foundation.cli_types import OneLineParser
 
 SCALE = 4
 MIN_LR_SIDE = 3
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is available here; use --device cpu or auto")
-    device = torch.device(name)
-    if device.type == "cuda":  # full float32 convolutions, as the release computed them (no TF32)
-        torch.backends.cudnn.allow_tf32 = False
-    return device
 
 
 def prepare_inputs(lr_path, ref_path, max_pixels: int | None = None) -> dict[str, np.ndarray]:
@@ -85,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", required=True, help="TTSR checkpoint (.pt, .pth or .safetensors)")
     parser.add_argument("--out", required=True, help="where to write the ×4 SR image")
     parser.add_argument("--hr", help="ground truth: print PSNR/SSIM of the SR against it")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--device", default="auto", type=device_arg, help=DEVICE_HELP)
     parser.add_argument("--max-memory", metavar="SIZE",
                         help="working-memory bound of the texture search, e.g. 4G or 512M; a bare number is "
                              "MiB; at least 16M (default: half the free GPU memory, 128M on CPU)")
@@ -97,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
 
     budget = parse_memory(args.max_memory) if args.max_memory is not None else None
     max_pixels = parse_pixel_count(args.max_pixels) if args.max_pixels is not None else None
-    device = pick_device(args.device)
+    device = resolve_device(args.device)
+    if device.type == "cuda":  # full float32 convolutions, as the release computed them (no TF32)
+        torch.backends.cudnn.allow_tf32 = False
     inputs = prepare_inputs(args.lr, args.ref, max_pixels)
     hr = None
     if args.hr:  # a bad HR fails before the network runs
