@@ -41,12 +41,13 @@ from foundation.devices import DEVICE_HELP, device_arg, resolve_device
 from foundation.distributed import init_distributed
 from foundation.errors import UserError, cli_main
 from foundation.fileio import check_output_dir
+from foundation.imageio import is_image_file
 from foundation.pretrained import find_backbone, missing_backbone_message
 from foundation.provenance import git_state
 from foundation.tensors import image_to_tensor, tensor_to_image
 from training.config import CheckpointConfig, DataConfig, DeviceConfig, ScheduleConfig, TrainConfig, \
     TTSRModelTable, ValConfig, load_config
-from training.data import IMAGE_SUFFIXES, CUFEDPairs, RefSRTrainSet, SelfReferencePairs
+from training.data import CUFEDPairs, RefSRTrainSet, SelfReferencePairs
 
 
 # ----------------------------------------------------------------------------- data
@@ -60,7 +61,7 @@ def _folder_images(folder: Path) -> list[Path]:
     """HR images under `folder` (recursive), leaving out the LR copies some SR sets ship."""
     images = []
     for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+        if not is_image_file(path):
             continue
         lowered = [part.lower() for part in path.relative_to(folder).parts]
         if "_lr" in path.stem.lower() or any(p.startswith("lr") for p in lowered[:-1]):

@@ -35,16 +35,9 @@ from torch.utils.data import Dataset, Sampler
 from torch.utils.data.distributed import DistributedSampler
 
 from foundation.errors import UserError
-from foundation.imageio import read_image
+from foundation.imageio import list_images, read_image
 from foundation.resize import pil_bicubic
 from foundation.tensors import image_to_tensor
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-
-
-def list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-
 
 class CUFEDPairs:
     """(HR, Ref) of the CUFED training set: `train/input` and `train/ref`, paired by sorted name."""

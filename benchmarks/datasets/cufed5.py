@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.datasets.files import child_dir, list_images, probe_size, short_list
+from benchmarks.datasets.files import child_dir, probe_size, short_list
+from foundation.imageio import list_images
 from benchmarks.datasets.sample import Entry, Sample, SampleSequence, screen_hr, select, warn
 from benchmarks.datasets.survey import Survey
 from foundation.errors import UserError

@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.datasets.files import child_dir, list_images, seeded_index, short_list
+from benchmarks.datasets.files import child_dir, seeded_index, short_list
+from foundation.imageio import list_images
 from benchmarks.datasets.sample import Entry, Sample, SampleSequence, screen_hr, select, warn
 from benchmarks.datasets.survey import Survey
 from foundation.errors import UserError
