@@ -54,6 +54,7 @@ from foundation.distributed import Dist, init_distributed
 from foundation.errors import EXIT_NOTHING_MEASURED, UserError, cli_main
 from foundation.fileio import atomic_write_bytes, atomic_write_text, check_output_dir
 from foundation.imageio import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, parse_pixel_count
+from foundation.seeding import seed_everything
 from foundation.tensors import image_to_tensor, tensor_to_image
 
 EXIT_HELP = ("A row is reused only when its identity (method, weights sha256, options, protocol, data, seed, "
@@ -590,11 +591,9 @@ class Runner:
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> None:
-        import torch
         from tqdm import tqdm
 
-        torch.manual_seed(SEED)
-        np.random.seed(SEED)
+        seed_everything(SEED)
         self.open_store()
         self.prepare()
         self.write_manifest()  # early, so a killed run still says what it ran

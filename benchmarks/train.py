@@ -166,7 +166,8 @@ def check_method(cfg: TrainConfig) -> None:
 def build(cfg: TrainConfig, *, allow_random_vgg: bool, root: Path, out: Path, device: str | None = None,
           progress: bool = True, with_validation: bool = True, dist_info=None):
     """The Trainer for `cfg` (data, recipe, VGG, validator)."""
-    from training.trainer import Trainer, seed_everything
+    from foundation.seeding import seed_everything
+    from training.trainer import Trainer
     from training.ttsr_recipe import TTSRRecipe, build_model_config, parameter_count
     from ttsr.vgg import VGG19Relu51
 

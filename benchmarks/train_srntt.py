@@ -117,7 +117,8 @@ def build(cfg: TrainConfig, *, init_from: Path, allow_random_vgg: bool, root: Pa
           with_validation: bool = True, dist_info=None, dataset=None):
     """The Trainer for an SRNTT config (data and validation as `benchmarks.train.build`)."""
     from benchmarks.train import attach_validation, build_train_set
-    from training.trainer import Trainer, seed_everything
+    from foundation.seeding import seed_everything
+    from training.trainer import Trainer
 
     options = model_options(cfg)
     if dataset is None:

@@ -131,12 +131,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
 def loader_generator(seed: int, epoch: int) -> torch.Generator:
     """The data loader's own generator for `epoch` (it draws the workers' base seed from it), so
     iterating a loader leaves the global torch RNG untouched and a resumed epoch starts alike."""

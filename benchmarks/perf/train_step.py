@@ -35,7 +35,8 @@ def make_trainer(args, channels_last: bool):
     from training.config import TrainConfig
     from training.data import RefSRTrainSet, SelfReferencePairs
     from foundation.distributed import Dist
-    from training.trainer import Trainer, seed_everything
+    from foundation.seeding import seed_everything
+    from training.trainer import Trainer
     from training.ttsr_recipe import TTSRRecipe
     from ttsr.vgg import VGG19Relu51
 
