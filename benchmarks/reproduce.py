@@ -44,7 +44,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Literal, Sequence
+from typing import Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -52,7 +52,7 @@ from benchmarks import report as report_mod
 from benchmarks import report_text
 from benchmarks import published
 from foundation.cli_types import OneLineParser
-from foundation.budget import parse_memory
+from foundation.budget import CONFIG_SIZE_HELP, ConfigSize, parse_memory
 from foundation.devices import DEVICE_HELP, device_arg
 from foundation.errors import (EXIT_INTERRUPTED, EXIT_NOTHING_MEASURED, EXIT_OK, EXIT_STRICT, EXIT_USER_ERROR, UserError,
                          cli_main)
@@ -74,8 +74,7 @@ class ReproduceConfig(BaseModel):
     metrics: list[str] | None = None
     methods: list[str] | None = None
     weights: dict[str, str] = Field(default_factory=dict)
-    max_memory: str | Annotated[int, Field(ge=1)] | None = Field(
-        None, description='a size such as "8GiB" (a string) or MiB (an integer ≥ 16; foundation.budget)')
+    max_memory: ConfigSize = Field(None, description=CONFIG_SIZE_HELP)
     published: str | list[str] | None = Field(
         None, description="your published-numbers file, or a list of them (benchmarks.published)")
 

@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="measures to compute (default: psnr ssim lpips)")
     parser.add_argument("--limit", type=whole_number(1), default=None, metavar="N",
                         help="only the first N ≥ 1 images of each dataset (a quick look; recorded in the manifest)")
-    parser.add_argument("--max-memory", default=None, metavar="SIZE",
+    parser.add_argument("--max-memory", type=parse_memory, default=None, metavar="SIZE",
                         help="memory budget for methods that can bound it (TTSR texture search), e.g. 4G or "
                              "512M; a bare number is MiB; at least 16M; it never changes a result")
     parser.add_argument("--max-pixels", type=parse_pixel_count, default=None, metavar="N",
@@ -105,11 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
                              f"with the reason before decoding (default ${MAX_PIXELS_ENV}, else "
                              f"{DEFAULT_MAX_PIXELS:,})")
     return parser
-
-
-def parse_size(text: str | None) -> int | None:
-    """``--max-memory`` → bytes (None stays None): `foundation.budget.parse_memory`, bare numbers are MiB."""
-    return None if text is None else parse_memory(text)
 
 
 # ------------------------------------------------------------------------------------ planning
@@ -423,7 +418,7 @@ class Runner:
         self.metric_plan = plan_metrics(args.metrics)
         self.columns = results.columns_for(self.metric_plan.extra_columns)
         self.overrides = registry.parse_weight_overrides(args.weights)
-        self.budget = parse_size(args.max_memory)
+        self.max_memory = args.max_memory  # bytes or None (foundation.budget.parse_memory)
         self.store: results.RowStore | None = None
         self.finished = lambda key: None  # key -> finished row or None
         self.part: results.RowStore | None = None
@@ -527,8 +522,8 @@ class Runner:
         method = self.registry.get(name)
         path, _ = self.weights_for(name)
         method.load(path, self.device)
-        if self.budget is not None and hasattr(method, "set_memory_budget"):
-            method.set_memory_budget(self.budget)
+        if self.max_memory is not None and hasattr(method, "set_max_memory"):
+            method.set_max_memory(self.max_memory)
         return method
 
     # -- the plan ----------------------------------------------------------------------------------

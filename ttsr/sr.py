@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_output_file(args.out, "--out")  # before 20 s of compute, not after
 
-    budget = parse_memory(args.max_memory) if args.max_memory is not None else None
+    max_memory = parse_memory(args.max_memory) if args.max_memory is not None else None
     max_pixels = parse_pixel_count(args.max_pixels) if args.max_pixels is not None else None
     device = resolve_device(args.device)
     if device.type == "cuda":  # full float32 convolutions, as the release computed them (no TF32)
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         hr = read_image(args.hr, max_pixels)
         check_lr_hr(inputs["lr"].shape, hr.shape, SCALE, lr_name=args.lr, hr_name=args.hr)
     model = load_ttsr(args.weights, device=device)
-    model.set_memory_budget(budget)
+    model.set_max_memory(max_memory)
 
     start = time.perf_counter()
     try:

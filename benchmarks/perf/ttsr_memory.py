@@ -108,7 +108,7 @@ def child(spec: dict) -> dict:
             with torch.no_grad():
                 if mode == "dense":
                     return swap_dense(content, conditions, styles)
-                return swap(content, conditions, styles, max_memory_bytes=budget)
+                return swap(content, conditions, styles, max_memory=budget)
     elif spec["stage"] == "stage":
         def r(*shape):
             return torch.randn(1, *shape, device=device)
@@ -125,7 +125,7 @@ def child(spec: dict) -> dict:
 
         model = TTSR(TTSRConfig()).to(device).eval()
         model.SearchTransfer.mode = mode
-        model.set_memory_budget(budget)
+        model.set_max_memory(budget)
 
         def img(h, w):
             return torch.rand(1, 3, h, w, device=device) * 2 - 1
