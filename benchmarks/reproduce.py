@@ -44,7 +44,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Literal, Sequence
+from typing import Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -52,7 +52,8 @@ from benchmarks import report as report_mod
 from benchmarks import report_text
 from benchmarks import protocols, published
 from foundation.cli_types import OneLineParser
-from foundation.budget import parse_memory
+from foundation.budget import CONFIG_SIZE_HELP, ConfigSize, parse_memory
+from foundation.devices import DEVICE_HELP, device_arg
 from foundation.errors import (EXIT_INTERRUPTED, EXIT_NOTHING_MEASURED, EXIT_OK, EXIT_STRICT, EXIT_USER_ERROR, UserError,
                          cli_main)
 from foundation.fileio import check_output_dir
@@ -73,8 +74,7 @@ class ReproduceConfig(BaseModel):
     metrics: list[str] | None = None
     methods: list[str] | None = None
     weights: dict[str, str] = Field(default_factory=dict)
-    max_memory: str | Annotated[int, Field(ge=1)] | None = Field(
-        None, description='a size such as "8GiB" (a string) or MiB (an integer ≥ 16; foundation.budget)')
+    max_memory: ConfigSize = Field(None, description=CONFIG_SIZE_HELP)
     published: str | list[str] | None = Field(
         None, description="your published-numbers file, or a list of them (benchmarks.published)")
 
@@ -272,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", help="folder holding the test sets")
     parser.add_argument("--weights", nargs="+", metavar="NAME=PATH", help="checkpoint of a method")
     parser.add_argument("--config", help=f"TOML file with data_root and [weights] (default ${CONFIG_ENV} or ./{DEFAULT_CONFIG})")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--device", type=device_arg, help=DEVICE_HELP)
     parser.add_argument("--methods", nargs="+", metavar="NAME", help="only these methods")
     parser.add_argument("--metrics", nargs="+", metavar="NAME", help="measures (default: the runner's)")
     parser.add_argument("--runs-dir", default="runs", help="where run folders live (default runs/)")

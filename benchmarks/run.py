@@ -2,7 +2,7 @@
 
     python -m benchmarks.run [--methods ttsr bicubic …] [--datasets cufed5 …]
         [--protocol table1|table2|table3|table4|sisr|demo|default] [--data-root DIR]
-        [--weights NAME=PATH …] [--device auto|cpu|cuda] [--out runs/NAME] [--force]
+        [--weights NAME=PATH …] [--device auto|cpu|cuda|cuda:N] [--out runs/NAME] [--force]
         [--save-images] [--metrics psnr ssim lpips …] [--max-memory 4G]
 
 With no arguments: every registered method whose weights are found, on every dataset found under
@@ -45,13 +45,17 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from benchmarks import distributed, protocols, results, runlock
-from foundation import manifest
+from benchmarks import manifest
 from benchmarks.protocols import Evaluation
 from foundation.budget import parse_memory
 from foundation.cli_types import OneLineParser, whole_number
+from foundation.devices import DEVICE_HELP, device_arg, resolve_device
+from foundation.distributed import Dist, init_distributed
 from foundation.errors import EXIT_NOTHING_MEASURED, UserError, cli_main
 from foundation.fileio import atomic_write_bytes, atomic_write_text, check_output_dir
 from foundation.imageio import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, parse_pixel_count
+from foundation.seeding import seed_everything
+from foundation.tensors import image_to_tensor, tensor_to_image
 
 EXIT_HELP = ("A row is reused only when its identity (method, weights sha256, options, protocol, data, seed, "
              "metric settings) matches; the folder's views show its latest command's results. Exit status: 0 done; "
@@ -83,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"folder holding the test sets (default: ${DATA_ENV}, else ./data)")
     parser.add_argument("--weights", nargs="+", action="extend", default=[], metavar="NAME=PATH",
                         help="checkpoint of a method (else $TTSR_BENCH_WEIGHTS, else ./weights)")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--device", default="auto", type=device_arg, help=DEVICE_HELP)
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="run folder (default: runs/<protocol>)")
     parser.add_argument("--force", action="store_true", help="recompute rows that are already finished")
@@ -93,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="measures to compute (default: psnr ssim lpips)")
     parser.add_argument("--limit", type=whole_number(1), default=None, metavar="N",
                         help="only the first N ≥ 1 images of each dataset (a quick look; recorded in the manifest)")
-    parser.add_argument("--max-memory", default=None, metavar="SIZE",
+    parser.add_argument("--max-memory", type=parse_memory, default=None, metavar="SIZE",
                         help="memory budget for methods that can bound it (TTSR texture search), e.g. 4G or "
                              "512M; a bare number is MiB; at least 16M; it never changes a result")
     parser.add_argument("--max-pixels", type=parse_pixel_count, default=None, metavar="N",
@@ -101,11 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
                              f"with the reason before decoding (default ${MAX_PIXELS_ENV}, else "
                              f"{DEFAULT_MAX_PIXELS:,})")
     return parser
-
-
-def parse_size(text: str | None) -> int | None:
-    """``--max-memory`` → bytes (None stays None): `foundation.budget.parse_memory`, bare numbers are MiB."""
-    return None if text is None else parse_memory(text)
 
 
 # ------------------------------------------------------------------------------------ planning
@@ -379,18 +378,6 @@ class Measurer:
 
 
 # ------------------------------------------------------------------------------------ running
-def to_tensor(image: np.ndarray, device):
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().to(device)
-
-
-def to_uint8(sr) -> np.ndarray:
-    """SR float [0, 255] NCHW → uint8 H×W×3: clipped to [0, 255], rounded (half to even)."""
-    image = sr.detach()[0].float().clamp(0, 255).round().to("cpu")
-    return image.permute(1, 2, 0).numpy().astype(np.uint8)
-
-
 def make_inputs(sample, evaluation: Evaluation, device) -> tuple[dict, np.ndarray, dict]:
     """(batch of float tensors in [0, 255], HR uint8, uint8 images for --save-images)."""
     from benchmarks import degrade
@@ -409,7 +396,7 @@ def make_inputs(sample, evaluation: Evaluation, device) -> tuple[dict, np.ndarra
         images = {"_hr": inputs.hr}
     else:
         raise ValueError(f"unknown degradation {evaluation.degradation!r}")
-    return ({k: [to_tensor(i, device) for i in v] if isinstance(v, list) else to_tensor(v, device)
+    return ({k: [image_to_tensor(i, device) for i in v] if isinstance(v, list) else image_to_tensor(v, device)
              for k, v in batch.items()}, inputs.hr, images)
 
 
@@ -420,7 +407,7 @@ def _npz_bytes(arrays: dict) -> bytes:
 
 
 class Runner:
-    def __init__(self, args, plan: Plan, dist: distributed.Dist, device) -> None:
+    def __init__(self, args, plan: Plan, dist: Dist, device) -> None:
         from baselines import registry
 
         self.args = args
@@ -432,7 +419,7 @@ class Runner:
         self.metric_plan = plan_metrics(args.metrics)
         self.columns = results.columns_for(self.metric_plan.extra_columns)
         self.overrides = registry.parse_weight_overrides(args.weights)
-        self.budget = parse_size(args.max_memory)
+        self.max_memory = args.max_memory  # bytes or None (foundation.budget.parse_memory)
         self.store: results.RowStore | None = None
         self.finished = lambda key: None  # key -> finished row or None
         self.part: results.RowStore | None = None
@@ -536,8 +523,8 @@ class Runner:
         method = self.registry.get(name)
         path, _ = self.weights_for(name)
         method.load(path, self.device)
-        if self.budget is not None and hasattr(method, "set_memory_budget"):
-            method.set_memory_budget(self.budget)
+        if self.max_memory is not None and hasattr(method, "set_max_memory"):
+            method.set_max_memory(self.max_memory)
         return method
 
     # -- the plan ----------------------------------------------------------------------------------
@@ -607,11 +594,9 @@ class Runner:
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> None:
-        import torch
         from tqdm import tqdm
 
-        torch.manual_seed(SEED)
-        np.random.seed(SEED)
+        seed_everything(SEED)
         self.open_store()
         self.prepare()
         self.write_manifest()  # early, so a killed run still says what it ran
@@ -622,7 +607,7 @@ class Runner:
             keys = {i: item.key(n) for i, n in enumerate(names) if n in item.digests}
             self.order.extend(keys.values())
             todo = [i for i in keys if self.args.force or not self.is_done(keys[i], item, required)]
-            mine = self.dist.shard(todo)
+            mine = distributed.shard(self.dist, todo)
             desc = f"{item.method} · {evaluation.dataset}/{evaluation.ref_mode}"
             if self.dist.active:  # rank 0's bar counts its own share
                 desc, total, initial = f"{desc} (rank 0 of {self.dist.world_size})", len(mine), 0
@@ -704,7 +689,7 @@ class Runner:
                             "(damaged weights, or a numerical failure)", "check the weights file (sha256 in the "
                             "manifest) against the published one", method=item.method)
             return
-        sr8 = to_uint8(sr)
+        sr8 = tensor_to_image(sr)
         values = self.measurer(sr8, hr, evaluation)
         if self.args.save_images:
             self.save_images(method, item, image, sr8, images)
@@ -874,16 +859,6 @@ def summary_table(rows: Sequence[dict], evaluations: Sequence[Evaluation], rando
     return tabulate(body, headers=headers, tablefmt="simple_grid", disable_numparse=True)
 
 
-def resolve_device(choice: str, local_rank: int = 0):
-    import torch
-
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is visible to PyTorch; use --device cpu or auto")
-    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    return torch.device("cuda", local_rank)
-
-
 def print_skipped(records: list[dict], stream, run_dir: Path | None = None) -> None:
     """What did not run, one line each; datasets and weights grouped with where to get them."""
     if not records:
@@ -922,14 +897,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ[MAX_PIXELS_ENV] = str(args.max_pixels)
     elif os.environ.get(MAX_PIXELS_ENV):
         parse_pixel_count(os.environ[MAX_PIXELS_ENV], f"${MAX_PIXELS_ENV}")  # a bad setting is one line, now
-    world = distributed.requested_world_size()
-    local_rank = int(os.environ.get("LOCAL_RANK", "0")) if world > 1 else 0
-    device = resolve_device(args.device, local_rank)
+    device = resolve_device(args.device)
     plan = make_plan(args)
     if args.out is None:
         args.out = Path("runs") / plan.protocol.name
     check_output_dir(args.out, "--out")
-    dist = distributed.init(device.type)
+    dist = init_distributed(device)
     out = sys.stdout
     try:
         if dist.is_main:

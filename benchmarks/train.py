@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
@@ -37,13 +36,18 @@ from typing import Callable
 import numpy as np
 import torch
 
-from foundation.cli_types import OneLineParser, device_name, whole_number
+from foundation.cli_types import OneLineParser, whole_number
+from foundation.devices import DEVICE_HELP, device_arg, resolve_device
+from foundation.distributed import init_distributed
 from foundation.errors import UserError, cli_main
 from foundation.fileio import check_output_dir
+from foundation.imageio import is_image_file
 from foundation.pretrained import find_backbone, missing_backbone_message
+from foundation.provenance import git_state
+from foundation.tensors import image_to_tensor, tensor_to_image
 from training.config import CheckpointConfig, DataConfig, DeviceConfig, ScheduleConfig, TrainConfig, \
     TTSRModelTable, ValConfig, load_config
-from training.data import IMAGE_SUFFIXES, CUFEDPairs, RefSRTrainSet, SelfReferencePairs, to_tensor
+from training.data import CUFEDPairs, RefSRTrainSet, SelfReferencePairs
 
 
 # ----------------------------------------------------------------------------- data
@@ -57,7 +61,7 @@ def _folder_images(folder: Path) -> list[Path]:
     """HR images under `folder` (recursive), leaving out the LR copies some SR sets ship."""
     images = []
     for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+        if not is_image_file(path):
             continue
         lowered = [part.lower() for part in path.relative_to(folder).parts]
         if "_lr" in path.stem.lower() or any(p.startswith("lr") for p in lowered[:-1]):
@@ -129,13 +133,13 @@ def make_validator(samples, device: torch.device, scale: int, max_images: int = 
     bicubic = float(np.mean([psnr(x.lr_up, x.hr) for x in items]))
 
     def tensor(array):
-        return to_tensor(array)[None].to(device)
+        return image_to_tensor(array, device, signed=True)
 
     def validate(predict) -> dict[str, float]:
         scores, structure = [], []
         for x in items:
             sr = predict(tensor(x.lr), tensor(x.lr_up), tensor(x.ref), tensor(x.ref_down_up))
-            sr = ((sr.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)[0].permute(1, 2, 0).cpu().numpy()
+            sr = tensor_to_image(sr, signed=True)
             scores.append(psnr(sr, x.hr))
             structure.append(ssim(sr, x.hr))
         return {"val_psnr": float(np.mean(scores)), "val_ssim": float(np.mean(structure)),
@@ -145,14 +149,6 @@ def make_validator(samples, device: torch.device, scale: int, max_images: int = 
 
 
 # ----------------------------------------------------------------------------- setup
-
-def git_commit() -> str | None:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                              cwd=Path(__file__).resolve().parent).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
 
 def needs_vgg(cfg: TrainConfig, model_config) -> bool:
     per = cfg.loss.per > 0 and cfg.schedule.epochs > 0
@@ -170,7 +166,8 @@ def check_method(cfg: TrainConfig) -> None:
 def build(cfg: TrainConfig, *, allow_random_vgg: bool, root: Path, out: Path, device: str | None = None,
           progress: bool = True, with_validation: bool = True, dist_info=None):
     """The Trainer for `cfg` (data, recipe, VGG, validator)."""
-    from training.trainer import Trainer, init_distributed, seed_everything
+    from foundation.seeding import seed_everything
+    from training.trainer import Trainer
     from training.ttsr_recipe import TTSRRecipe, build_model_config
     from ttsr.model import parameter_count
     from ttsr.vgg import VGG19Relu51
@@ -190,22 +187,22 @@ def build(cfg: TrainConfig, *, allow_random_vgg: bool, root: Path, out: Path, de
     vgg = None
     if cfg.loss.per > 0 and cfg.schedule.epochs > 0:
         vgg = VGG19Relu51(random_ok=allow_random_vgg)
-    info = dist_info or init_distributed("cuda" if (device or "").startswith("cuda") or
-                                         (device is None and torch.cuda.is_available()) else "cpu")
+    device = resolve_device(device)
+    info = dist_info or init_distributed(device)
     metadata = {"allow_random_vgg": bool(allow_random_vgg), "random": bool(allow_random_vgg),
                 "random_parts": "random VGG19 (perceptual loss) and LTE (--allow-random-vgg)" if allow_random_vgg else "",
                 "vgg19_weights": "random (--allow-random-vgg, smoke test only)" if allow_random_vgg else "imagenet",
-                "git_commit": git_commit(), "torch": str(torch.__version__), "config_name": cfg.name}
+                "git_commit": git_state()["commit"], "torch": str(torch.__version__), "config_name": cfg.name}
     trainer = Trainer(cfg, recipe, dataset, out, perceptual_net=vgg, metadata=metadata, device=device,
                       progress=progress, dist_info=info)
-    if info.main:
+    if info.is_main:
         total = parameter_count(recipe.generator)
         lte = parameter_count(recipe.generator.LTE) if recipe.generator.LTE is not None else 0
         print(f"{cfg.name}: TTSR {total / 1e6:.3f}M parameters (MainNet {(total - lte) / 1e6:.3f}M, "
               f"LTE {lte / 1e6:.3f}M); {len(dataset)} training pairs, {trainer.steps_per_epoch} steps/epoch, "
-              f"{trainer.total_steps} steps; device {trainer.device}, {info.world} process(es)"
+              f"{trainer.total_steps} steps; device {trainer.device}, {info.world_size} process(es)"
               + ("; VGG19 RANDOM (smoke test)" if allow_random_vgg else ""), flush=True)
-    if with_validation and info.main:
+    if with_validation and info.is_main:
         attach_validation(trainer, cfg, root)
     return trainer
 
@@ -272,7 +269,7 @@ def make_parser(prog: str = "python -m benchmarks.train", description: str = __d
     p.add_argument("--resume", action="store_true", help="continue from <out>/train_state.pt")
     p.add_argument("--allow-random-vgg", action="store_true",
                    help="random VGG19 when the ImageNet weights are absent (smoke tests only; recorded)")
-    p.add_argument("--device", type=device_name, help="cpu, cuda, cuda:1 (default: cuda when present)")
+    p.add_argument("--device", type=device_arg, help=DEVICE_HELP)
     p.add_argument("--max-steps", type=config_option(ScheduleConfig, "max_steps"), metavar="N",
                    help="stop after N ≥ 0 steps in total (0: run the config's epochs) [schedule] max_steps")
     p.add_argument("--stop-after", type=whole_number(1), metavar="N",
@@ -311,11 +308,8 @@ def fit_and_report(trainer, args: argparse.Namespace, out: Path) -> int:
     try:
         result = trainer.fit(resume=args.resume, stop_after=args.stop_after)
     finally:
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.destroy_process_group()
-    if trainer.dist.main:
+        trainer.dist.close()
+    if trainer.dist.is_main:
         best = result["best"]
         best_s = f"; best val PSNR {best['metric']:.3f} dB at step {best['step']}" if best["step"] >= 0 else ""
         print(f"{result['status']} at step {result['step']}{best_s}; run folder {out}", flush=True)

@@ -21,11 +21,11 @@ Exports (`model_last.safetensors`, `model_best.safetensors` in the run folder) l
 is `training.config`'s): `use_weight_map` (true or false: weight the texture loss by the
 similarity map, §1.5; default false), `content_batch_stats` (true or false: the frozen content
 extractor's BatchNorm uses batch statistics while training, as the release's `is_train=True`
-graph; default false), `max_swap_memory` (an integer ≥ 1048576: bytes for the memory-bounded
-swap; default: automatic). The numeric options are `benchmarks.train`'s, with the same ranges.
+graph; default false), `max_memory` (the memory-bounded swap's working
+memory: a size such as "4GiB", or an integer of MiB ≥ 16, `foundation.budget`; default: automatic). The numeric options are `benchmarks.train`'s, with the same ranges.
 
 Exports say where their frozen parts came from ("init_origin") and whether the run started from
-random ones ("random": true and "RANDOM" in "origin", as `foundation.manifest` reads them).
+random ones ("random": true and "RANDOM" in "origin", as `foundation.provenance` reads them).
 """
 from __future__ import annotations
 
@@ -40,6 +40,10 @@ from training.srntt_recipe import SRNTTRecipe
 from baselines.srntt.vgg import MatConvNetVGG19
 from foundation.errors import UserError, cli_main
 from foundation.fileio import check_output_dir
+from foundation.budget import CONFIG_SIZE_HELP, ConfigSize, parse_memory
+from foundation.devices import resolve_device
+from foundation.distributed import init_distributed
+from foundation.provenance import git_state
 from training.config import TrainConfig, load_config
 
 METHODS = ("srntt", "srntt-rec")
@@ -51,7 +55,7 @@ class SRNTTModelTable(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     use_weight_map: bool = False
     content_batch_stats: bool = False
-    max_swap_memory: int | None = Field(None, ge=2**20)
+    max_memory: ConfigSize = Field(None, description=CONFIG_SIZE_HELP)
 
 
 CONVERT_HINT = ("convert the official release with python -m baselines.srntt.convert --upscale upscale.npz "
@@ -63,7 +67,10 @@ def model_options(cfg: TrainConfig) -> dict:
     if cfg.method not in METHODS:
         raise UserError(f"{cfg.source}: method = {cfg.method!r} is not trained by benchmarks.train_srntt "
                         f"(known: {', '.join(METHODS)})")
-    return cfg.check_model(SRNTTModelTable).model_dump(exclude_unset=True)
+    options = cfg.check_model(SRNTTModelTable).model_dump(exclude_unset=True)
+    if options.get("max_memory") is not None:  # bytes from here on
+        options["max_memory"] = parse_memory(options["max_memory"], f"{cfg.source}: [model] max_memory")
+    return options
 
 
 def parameter_line(cfg: TrainConfig, network: SRNTT | None = None) -> str:
@@ -113,8 +120,9 @@ def build(cfg: TrainConfig, *, init_from: Path, allow_random_vgg: bool, root: Pa
           init_texture: bool = False, device: str | None = None, progress: bool = True,
           with_validation: bool = True, dist_info=None, dataset=None):
     """The Trainer for an SRNTT config (data and validation as `benchmarks.train.build`)."""
-    from benchmarks.train import attach_validation, build_train_set, git_commit
-    from training.trainer import Trainer, init_distributed, seed_everything
+    from benchmarks.train import attach_validation, build_train_set
+    from foundation.seeding import seed_everything
+    from training.trainer import Trainer
 
     options = model_options(cfg)
     if dataset is None:
@@ -123,23 +131,23 @@ def build(cfg: TrainConfig, *, init_from: Path, allow_random_vgg: bool, root: Pa
     network, vgg, origin = load_init(init_from, allow_random_vgg=allow_random_vgg, init_texture=init_texture)
     recipe = SRNTTRecipe(network, vgg, name=cfg.method, use_weight_map=options.get("use_weight_map", False),
                          content_batch_stats=options.get("content_batch_stats", False),
-                         max_swap_memory=options.get("max_swap_memory"), origin=origin)
+                         max_memory=options.get("max_memory"), origin=origin)
     uses_per = cfg.loss.per > 0 and cfg.schedule.epochs > 0
-    info = dist_info or init_distributed("cuda" if (device or "").startswith("cuda") or
-                                         (device is None and torch.cuda.is_available()) else "cpu")
+    device = resolve_device(device)
+    info = dist_info or init_distributed(device)
     random_init = "random" in origin.lower()  # as load_init: a file labelled random by its converter
     metadata = {"allow_random_vgg": bool(allow_random_vgg), "random": random_init,
                 "random_parts": f"random content extractor and VGG19 from {Path(init_from).name}" if random_init else "",
                 "init_from": str(init_from), "init_origin": origin,
                 "offline_swap": "online, bicubic LR↑ and Ref↓↑ (release: SRGAN-upsampled; issue #13)",
-                "git_commit": git_commit(), "torch": str(torch.__version__), "config_name": cfg.name}
+                "git_commit": git_state()["commit"], "torch": str(torch.__version__), "config_name": cfg.name}
     trainer = Trainer(cfg, recipe, dataset, out, perceptual_net=recipe.perceptual_net if uses_per else None,
                       metadata=metadata, device=device, progress=progress, dist_info=info)
-    if info.main:
+    if info.is_main:
         print(f"{parameter_line(cfg, network)}; {len(dataset)} training pairs, {trainer.steps_per_epoch} "
-              f"steps/epoch, {trainer.total_steps} steps; device {trainer.device}, {info.world} process(es)"
+              f"steps/epoch, {trainer.total_steps} steps; device {trainer.device}, {info.world_size} process(es)"
               + ("; RANDOM content extractor/VGG19 (smoke test)" if allow_random_vgg else ""), flush=True)
-    if with_validation and info.main:
+    if with_validation and info.is_main:
         attach_validation(trainer, cfg, root)
     return trainer
 

@@ -206,7 +206,7 @@ def test_run_checks_out_before_running(tmp_path, monkeypatch, capsys, case):
     from benchmarks import run
 
     monkeypatch.setattr(run, "Runner", _never)
-    monkeypatch.setattr(run.distributed, "init", _never)
+    monkeypatch.setattr(run, "init_distributed", _never)
     out = bad_folder(tmp_path, case)
     _expect_exit_2(capsys, run.main, ["--protocol", "demo", "--methods", "bicubic", "--device", "cpu",
                                                   "--out", out], out)

@@ -261,7 +261,7 @@ def test_config_weights_errors_name_the_config(clean_env, capsys):
 
 def test_a_file_that_is_not_the_published_one_says_so(clean_env, capsys, shared_dir):
     """IMDN's published sha256 is known: the real file is recognised, a modified copy is labelled."""
-    from foundation import manifest
+    from benchmarks import manifest
 
     real = shared_dir / "weights" / "IMDN_x4.pth"
     if not real.is_file():

@@ -139,13 +139,13 @@ class SRNTTRecipe:
     loss_names = ("tex",)
 
     def __init__(self, network: SRNTT, vgg: MatConvNetVGG19, *, name: str = "srntt", use_weight_map: bool = False,
-                 content_batch_stats: bool = False, max_swap_memory: int | None = None, origin: str = ""):
+                 content_batch_stats: bool = False, max_memory: int | None = None, origin: str = ""):
         self.name = name  # "srntt" or "srntt-rec": the harness method the export is for
         self.generator = FrozenContentSRNTT(network, batch_stats=content_batch_stats)
         self.vgg = vgg.eval().requires_grad_(False)
         self.perceptual_net = VGGRelu51(self.vgg)
         self.use_weight_map = use_weight_map
-        self.max_swap_memory = max_swap_memory
+        self.max_memory = max_memory
         self.origin = origin  # where the frozen content extractor and VGG came from
 
     # -- the protocol --------------------------------------------------------------------------
@@ -172,7 +172,7 @@ class SRNTTRecipe:
             for i in range(lr_up.shape[0]):
                 swapped, weight, _ = swap(content[i].contiguous(), [condition[i].contiguous()],
                                           [[style[name][i].contiguous() for name in SWAP_LAYERS]],
-                                          max_memory_bytes=self.max_swap_memory)
+                                          max_memory=self.max_memory)
                 for level, value in enumerate(swapped):
                     maps[level].append(value)
                 weights.append(weight)
