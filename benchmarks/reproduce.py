@@ -48,9 +48,9 @@ from typing import Annotated, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from benchmarks import report as report_mod
-from benchmarks import report_text
 from benchmarks import published
+from benchmarks import report as report_mod
+from benchmarks.report import text as report_text
 from foundation.cli_types import OneLineParser
 from foundation.budget import parse_memory
 from foundation.errors import (EXIT_INTERRUPTED, EXIT_NOTHING_MEASURED, EXIT_OK, EXIT_STRICT, EXIT_USER_ERROR, UserError,

@@ -37,8 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import numpy as np
-
 from benchmarks import distributed, protocols, results
 from benchmarks.protocols import Evaluation
 from benchmarks.runner import Runner
@@ -103,61 +101,12 @@ def parse_size(text: str | None) -> int | None:
 # ------------------------------------------------------------------------------------- output
 def summary_table(rows: Sequence[dict], evaluations: Sequence[Evaluation], random_methods: Iterable[str]) -> str:
     """method × (dataset/ref mode) of this command's rows: PSNR/SSIM[/LPIPS], with the paper's cell
-    and Δ under it; every cell of a method with random or test-made weights says so."""
-    from tabulate import tabulate
+    and Δ under it; every cell of a method with random or test-made weights says so
+    (`views.pass_table` rendered by `report.text.run_console_table`)."""
+    from benchmarks.report.text import run_console_table
+    from benchmarks.views import pass_table
 
-    from benchmarks import published
-    from benchmarks.datasets import DATASETS
-
-    if not rows:
-        return "(no rows)"
-    frame = results.load_frame("", rows)
-    group = ["method", "dataset", "protocol", "ref_mode"]
-    means = frame.groupby(group, sort=False)[["psnr", "ssim", "lpips"]].mean()
-    counts = frame.groupby(group, sort=False).size()
-    tables = {(e.dataset, e.protocol, e.ref_mode): e.table for e in evaluations}
-    random_methods = set(random_methods)
-    columns = list(dict.fromkeys((r["dataset"], r["protocol"], r["ref_mode"]) for r in rows))
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    body = []
-    for method in methods:
-        random = method in random_methods
-        line = [f"{method} (RANDOM WEIGHTS)" if random else method]
-        for dataset, protocol, ref_mode in columns:
-            key = (method, dataset, protocol, ref_mode)
-            if key not in means.index:
-                line.append("")
-                continue
-            m = means.loc[key]
-            text = " / ".join(f"{value:.{digits}f}" for value, digits in ((m.psnr, 2), (m.ssim, 4), (m.lpips, 3))
-                              if not np.isnan(value)) or "–"
-            n = int(counts.loc[key])
-            info = DATASETS.get(dataset)
-            expected = getattr(info, "expected", None)
-            partial = bool(expected and n < expected)
-            text += f"  (n={n}/{expected})" if partial else f"  (n={n})"
-            if random:
-                text += "\nRANDOM WEIGHTS: not a measurement of the method"
-            table = tables.get((dataset, protocol, ref_mode))
-            cell = published.lookup(table, method, dataset, ref_mode) if table else None
-            if cell is not None:
-                judged = published.judge(table, cell, m.psnr, m.ssim)
-                delta = ""
-                if judged is not None:
-                    bits = []
-                    if judged.delta_psnr is not None:
-                        bits.append(f"{judged.delta_psnr:+.2f}")
-                    if judged.delta_ssim is not None:
-                        bits.append(f"{judged.delta_ssim:+.4f}")
-                    verdict = (" [random weights: not judged]" if random else
-                               " [partial set: not judged]" if partial else
-                               "" if judged.status == "ok" else f" [{judged.status}]")
-                    delta = " Δ " + " / ".join(bits) + verdict
-                text += f"\npaper {cell.format()}{delta}"
-            line.append(text)
-        body.append(line)
-    headers = ["method"] + [f"{d}/{r}\n{p}" for d, p, r in columns]
-    return tabulate(body, headers=headers, tablefmt="simple_grid", disable_numparse=True)
+    return run_console_table(pass_table(rows, evaluations, random_methods))
 
 
 def resolve_device(choice: str, local_rank: int = 0):
