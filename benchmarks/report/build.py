@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Sequence
 
 from benchmarks import published
-from benchmarks.report import plots, visuals
+from benchmarks.report.plots import plots_for_groups, plots_for_tables
 from benchmarks.report.html import render_html
 from benchmarks.report.runs import Run, combined_rows, current_skips, find_run_dirs, load_run, manifest_view
 from benchmarks.report.text import render_markdown, tables_csv
+from benchmarks.report.visuals import build_comparisons
 from benchmarks.views import (CellView, GroupView, RowView, TableView, build_groups, build_table, higher_is_better,
                               suite_methods, summarize)
 from foundation.errors import UserError
@@ -31,6 +32,9 @@ TABLES_CSV = "assets/tables.csv"
 
 @dataclass
 class Report:
+    """What `render` wrote: the folder, index.html, the table views by name, the pass groups and runs,
+    and the seconds it took."""
+
     out: Path
     index: Path
     tables: dict[str, TableView]
@@ -90,9 +94,9 @@ def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: i
     groups = build_groups(frame, random)
     other_groups = [g for g in groups if g.protocol not in paper_protocols
                     or not any(g.dataset == c.dataset for t in tables.values() for c in t.columns)]
-    plots.plots_for_tables(tables, plot_dir, "assets/plots")
-    plots.plots_for_groups(groups, frame, plot_dir, "assets/plots")
-    comparisons = visuals.build_comparisons(runs, visual_images, visual_limit, img_dir, "assets/img")
+    plots_for_tables(tables, plot_dir, "assets/plots")
+    plots_for_groups(groups, frame, plot_dir, "assets/plots")
+    comparisons = build_comparisons(runs, visual_images, visual_limit, img_dir, "assets/img")
     perceptual_groups = [g for g in groups if any(m not in ("psnr", "ssim") for m in g.metrics)]
     # the paper's order; tables nothing was measured for come after the measured results
     order = [n for n in PAPER_ORDER if n in tables] + [n for n in tables if n not in PAPER_ORDER]

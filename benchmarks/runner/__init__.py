@@ -13,12 +13,11 @@ import sys
 
 import numpy as np
 
-from benchmarks import distributed
+from benchmarks import distributed, results
 from benchmarks.runner.execute import SEED, Executor
 from benchmarks.runner.plan import Plan, Passes, RunSettings, plan_metrics
 from benchmarks.runner.store import RunStore, Skips
 from foundation import manifest
-from benchmarks import results
 
 __all__ = ["Runner", "RunSettings", "Plan"]
 
