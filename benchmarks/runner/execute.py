@@ -16,6 +16,7 @@ import io
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -142,24 +143,25 @@ def _npz_bytes(arrays: dict) -> bytes:
     return buffer.getvalue()
 
 
+@dataclass
 class Executor:
     """Loads each method once per run of passes and evaluates the images the plan says to compute."""
 
-    def __init__(self, settings: RunSettings, passes: Passes, store: RunStore, skips: Skips,
-                 metric_plan: MetricPlan, device, dist) -> None:
-        self.settings = settings
-        self.passes = passes
-        self.store = store
-        self.skips = skips
-        self.metric_plan = metric_plan
-        self.device = device
-        self.dist = dist
-        self.budget = settings.max_memory  # bytes, or None
-        self.probe = MemoryProbe(device)
-        self.measurer = Measurer(metric_plan, device)
+    settings: RunSettings
+    passes: Passes
+    store: RunStore
+    skips: Skips
+    metric_plan: MetricPlan
+    device: object                      # torch.device
+    dist: object                        # distributed.Dist
+    completed: int = 0
+    order: list = field(default_factory=list)   # every row key (results.Key) of this command, plan order
+
+    def __post_init__(self) -> None:
+        self.budget = self.settings.max_memory  # bytes, or None
+        self.probe = MemoryProbe(self.device)
+        self.measurer = Measurer(self.metric_plan, self.device)
         self.delay = float(os.environ.get(SLOW_ENV, "0") or 0)
-        self.completed = 0
-        self.order: list[results.Key] = []   # every row key of this command, plan order
 
     def load_method(self, name: str):
         method = self.passes.registry.get(name)
