@@ -183,3 +183,28 @@ def test_tox_envs_run_reproduce(env):
     table = env.replace("reproduce-", "")
     assert f"python -m benchmarks.reproduce {table}" in commands
     assert tox.get("testenv", "package") == "editable" and "test" in tox.get("testenv", "extras")
+
+
+def test_a_failing_runner_is_status_1_and_the_kept_rows_still_report(tmp_path, monkeypatch, capsys):
+    """The runner runs in this process: a bug in it prints its traceback, reproduce says the runner's
+    status (1) and still renders the rows the run folder kept; a UserError stays one line, exit 2."""
+    from benchmarks import run
+
+    def broken(settings):
+        fixture_runs.make_run(Path(settings.out).parent, Path(settings.out).name, methods=("bicubic",),
+                              passes=[("cufed5", "stitched")], n_images=2, images=False, attention=False)
+        raise RuntimeError("a bug in the runner")
+
+    monkeypatch.setattr(run, "run", broken)
+    args = ["table1", "--runs-dir", str(tmp_path / "runs"), "--reports-dir", str(tmp_path / "reports")]
+    assert reproduce.main(args) == 1
+    captured = capsys.readouterr()
+    assert "RuntimeError: a bug in the runner" in captured.err and "exited with status 1" in captured.err
+    assert (tmp_path / "reports" / "index.html").is_file()
+
+    def refused(settings):
+        raise reproduce.UserError("--data-root /nowhere: folder not found")
+
+    monkeypatch.setattr(run, "run", refused)
+    assert reproduce.main(args) == 2
+    assert capsys.readouterr().err == "error: --data-root /nowhere: folder not found\n"
