@@ -36,7 +36,7 @@ def build(*, argv: list[str], protocol: Mapping[str, object], device: str, seeds
           peak_memory: str, world_size: int, data_root: str | None,
           created: str | None = None, plan: Mapping[str, object] | None = None,
           configs: Mapping[str, object] | None = None) -> dict[str, object]:
-    """The manifest of one command. `plan`: what it asked for (`benchmarks.run.Runner.plan_record`:
+    """The manifest of one command. `plan`: what it asked for (`benchmarks.runner.plan.Passes.record`:
     the passes with their config ids and the images' data hashes: what the folder's views show);
     `configs`: config_id -> {config, weights} for every configuration (kept across commands)."""
     return {
