@@ -261,7 +261,7 @@ def test_srntt_receives_every_reference_under_mode_all(converted, tmp_path, monk
     from baselines import registry
     from benchmarks.datasets import load
     from benchmarks.protocols import Evaluation
-    from benchmarks.run import make_inputs
+    from benchmarks.runner.execute import make_inputs
     from tests.test_datasets import make_cufed5
 
     make_cufed5(tmp_path / "CUFED5", groups=1)
