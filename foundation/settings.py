@@ -107,7 +107,7 @@ def read_file(path: Path | None) -> dict[str, Any]:
         checked = SettingsFile.model_validate(data)
     except ValidationError as err:
         raise UserError(f"{path}: {describe_errors(err, SettingsFile)}; see the settings table in "
-                        "`python -m benchmarks.cli --help`") from None
+                        "README.md, Settings") from None
     values = {key: getattr(checked, key) for key in data}
     base = path.parent
     if checked.data_root is not None:
@@ -201,7 +201,7 @@ def _data_root(option: str | os.PathLike | None, values: Mapping[str, Any], file
     elif DEFAULT_DATA_ROOT.is_dir():
         return DEFAULT_DATA_ROOT, f"./{DEFAULT_DATA_ROOT}", False
     else:
-        return None, f"none (./{DEFAULT_DATA_ROOT} is absent and ${env} is not set)", False
+        return None, f"{DEFAULT_DATA_ROOT}/ is absent and ${env} is not set", False
     if not root.exists():
         raise UserError(f"{source} = {str(root)!r}: folder not found; set it to the folder holding the test sets "
                         f"(e.g. data/CUFED5, data/Urban100)")
