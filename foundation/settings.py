@@ -211,13 +211,14 @@ def _data_root(option: str | os.PathLike | None, values: Mapping[str, Any], file
 
 
 def resolve(settings_file: str | os.PathLike | None = None, data_root: str | os.PathLike | None = None,
-            weights: Iterable[str] | None = None) -> Settings:
+            weights: Iterable[str] | None = None, data: bool = True) -> Settings:
     """The settings of one command from its options (`--settings`, `--data-root`, `--weights`), the
-    settings file and the environment (module docstring). Raises `UserError` (one line) for a
-    named file or folder that does not exist and for a bad settings-file key."""
+    settings file and the environment (module docstring); `data=False` for a command that reads no
+    test set (the data root is then not looked at: None). Raises `UserError` (one line) for a named
+    file or folder that does not exist and for a bad settings-file key."""
     file = find_file(settings_file)
     values = read_file(file)
-    root, data_from, named = _data_root(data_root, values, file)
+    root, data_from, named = _data_root(data_root, values, file) if data else (None, "not needed", False)
     named_weights = dict(values.get("weights", {}))
     origins = {name: f"{file} [weights]" for name in named_weights}
     for name, path in parse_weight_overrides(weights).items():

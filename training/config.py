@@ -20,7 +20,7 @@ takes no float); nothing is converted from a string.
                          SRNTT: see benchmarks.train_srntt
     [data]
       kind               one of "cufed", "folder", "demo"                                      "cufed"
-      root               a string (data root; "": --data-root, $TTSR_BENCH_DATA, ./data)       ""
+      root               a string (data root; "": foundation.settings; --data-root wins)     ""
       folders            a list of strings (kind "folder": HR image folders under root)        []
       repeats            an integer ≥ 1 (self-reference samples per image and epoch)           1
       patch              an integer ≥ 16 (HR patch side in pixels; a multiple of scale;
