@@ -64,8 +64,7 @@ def entries(overrides: dict[str, Path]) -> list[dict[str, str]]:
 
 
 def cmd_list(args) -> int:
-    named = settings.resolve(args.settings, weights=args.weights, data=False)
-    named.check_method_names(registry.names())
+    named = settings.resolve(args.settings, weights=args.weights, data=False, methods=registry.names())
     records = entries(named.weights)
     print(tabulate([[r["name"], r["status"], r["file"], r["sha256"], r["how"]] for r in records],
                    headers=["method", "weights", "file", "sha256", "get it"], tablefmt="simple"))

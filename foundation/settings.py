@@ -96,10 +96,10 @@ def find_file(option: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
-def read_file(path: Path | None) -> dict[str, Any]:
+def read_file(path: Path | None, methods: Iterable[str] | None = None) -> dict[str, Any]:
     """The keys set in settings file `path` ({} for None), checked: types, values, `data_root` an
-    existing folder, each `[weights]` entry an existing file; paths made absolute from the file's folder.
-    `UserError` naming the file and the key."""
+    existing folder, each `[weights]` entry an existing file (for one of `methods` when given);
+    paths made relative to the file's folder. `UserError` naming the file and the key."""
     if path is None:
         return {}
     data = read_toml(path, what="settings")
@@ -117,7 +117,10 @@ def read_file(path: Path | None) -> dict[str, Any]:
                             "in the settings file (relative paths start at the file's folder)")
         values["data_root"] = folder
     weights = {}
+    methods = None if methods is None else list(methods)
     for name, value in checked.weights.items():
+        if methods is not None and name not in methods:
+            raise UserError(f"{path}: [weights] {name} = {value!r}: no such method; valid names: {', '.join(methods)}")
         file = _from_file(value, base)
         if not file.is_file():
             raise UserError(f"{path}: [weights] {name} = {value!r}: {'is a folder' if file.is_dir() else 'file not found'}"
@@ -180,14 +183,6 @@ class Settings:
         """`option` when given (not None / empty), else the settings file's `key`, else None."""
         return option if option not in (None, [], ()) else self.values.get(key)
 
-    def check_method_names(self, valid: Iterable[str]) -> None:
-        """`UserError` when a named weights file is for a method that does not exist."""
-        valid = list(valid)
-        bad = [name for name in self.weights if name not in valid]
-        if bad:
-            where = "; ".join(f"{self.weights_from[name]} names {name!r}" for name in bad)
-            raise UserError(f"{where}: no such method; valid names: {', '.join(valid)}")
-
 
 def _data_root(option: str | os.PathLike | None, values: Mapping[str, Any], file: Path | None
                ) -> tuple[Path | None, str, bool]:
@@ -211,16 +206,24 @@ def _data_root(option: str | os.PathLike | None, values: Mapping[str, Any], file
 
 
 def resolve(settings_file: str | os.PathLike | None = None, data_root: str | os.PathLike | None = None,
-            weights: Iterable[str] | None = None, data: bool = True) -> Settings:
+            weights: Iterable[str] | None = None, data: bool = True, methods: Iterable[str] | None = None
+            ) -> Settings:
     """The settings of one command from its options (`--settings`, `--data-root`, `--weights`), the
     settings file and the environment (module docstring); `data=False` for a command that reads no
-    test set (the data root is then not looked at: None). Raises `UserError` (one line) for a named
+    test set (the data root is then not looked at: None); `methods`: the valid method names, when
+    the weights named must be for one of them. Raises `UserError` (one line) for a named
     file or folder that does not exist and for a bad settings-file key."""
     file = find_file(settings_file)
-    values = read_file(file)
+    methods = None if methods is None else list(methods)
+    values = read_file(file, methods)
     root, data_from, named = _data_root(data_root, values, file) if data else (None, "not needed", False)
     named_weights = dict(values.get("weights", {}))
     origins = {name: f"{file} [weights]" for name in named_weights}
-    for name, path in parse_weight_overrides(weights).items():
+    overrides = parse_weight_overrides(weights)
+    unknown = [name for name in overrides if methods is not None and name not in methods]
+    if unknown:
+        raise UserError(f"--weights names unknown method {', '.join(map(repr, unknown))}; valid names: "
+                        f"{', '.join(methods)}")
+    for name, path in overrides.items():
         named_weights[name], origins[name] = path, "--weights"
     return Settings(file, values, root, data_from, named, named_weights, origins)

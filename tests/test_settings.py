@@ -79,8 +79,11 @@ def test_weights_named_files_then_folders(home, monkeypatch):
     assert settings.weight_dirs() == [first, second, Path("weights")]
     assert settings.weights_origin(second / "x.pt") == "$TTSR_BENCH_WEIGHTS"
     assert settings.weights_origin(Path("weights") / "x.pt") == "./weights"
-    with pytest.raises(UserError, match="no such method"):
-        found.check_method_names(["ttsr"])
+    with pytest.raises(UserError, match=r"ttsr-bench.toml: \[weights\] ttsr-rec = 'ckpt/TTSR.pt': no such method"):
+        settings.resolve(methods=["ttsr"])
+    (home / "ttsr-bench.toml").unlink()
+    with pytest.raises(UserError, match=r"--weights names unknown method 'ttsr'"):
+        settings.resolve(weights=[f"ttsr={option}"], methods=["ttsr-rec"])
 
 
 def test_published_option_then_settings_file(home):
