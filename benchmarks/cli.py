@@ -11,7 +11,7 @@ command's; 2 for an unknown command (one line on stderr).
 
 The options every command shares have one name and meaning: `--data-root DIR` (where test sets
 are read), `--out` (the output folder, or the file for a command that writes one), `--device
-auto|cpu|cuda|cuda:N`, `--seed N` (commands that draw random numbers), `--weights NAME=PATH`,
+auto|cpu|cuda|cuda:N|mps`, `--seed N` (commands that draw random numbers), `--weights NAME=PATH`,
 `--settings FILE`; data root, weights and the settings file resolve as `foundation.settings` says.
 """
 from __future__ import annotations

@@ -24,7 +24,7 @@ commands' `--config` is the training recipe (configs/*.toml), so the settings fi
 Example `ttsr-bench.toml` (paths relative to the file's folder, `~` expanded):
 
     data_root = "/data/refsr"            # CUFED5/, Sun80/, Urban100/, Manga109/, Set5/ ...
-    device = "cuda"                      # auto | cpu | cuda | cuda:N
+    device = "cuda"                      # auto | cpu | cuda | cuda:N | mps
     metrics = ["psnr", "ssim", "lpips"]
     max_memory = "8GiB"                  # or an integer: MiB (foundation.budget)
     published = "my-published.toml"      # or a list of files (benchmarks.published)
@@ -44,6 +44,7 @@ from typing import Annotated, Any, Iterable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from foundation.budget import CONFIG_SIZE_HELP, ConfigSize
 from foundation.errors import UserError
 from foundation.tomlfile import describe_errors, read_toml
 
@@ -58,7 +59,7 @@ ENV = {
 DEFAULT_FILE = Path("ttsr-bench.toml")
 DEFAULT_DATA_ROOT = Path("data")
 DEFAULT_WEIGHTS_DIR = Path("weights")
-DEVICE_TEXT = 'one of "auto", "cpu", "cuda" or "cuda:N"'
+DEVICE_TEXT = 'one of "auto", "cpu", "cuda", "cuda:N" or "mps" (foundation.devices)'
 
 
 class SettingsFile(BaseModel):
@@ -66,13 +67,12 @@ class SettingsFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     data_root: str | None = Field(None, min_length=1, description="a folder path (a string)")
-    device: Literal["auto", "cpu", "cuda"] | Annotated[str, Field(pattern=r"^cuda:\d+$")] | None = Field(
+    device: Literal["auto", "cpu", "cuda", "mps"] | Annotated[str, Field(pattern=r"^cuda:\d+$")] | None = Field(
         None, description=DEVICE_TEXT)
     metrics: list[str] | None = None
     methods: list[str] | None = None
     weights: dict[str, str] = Field(default_factory=dict)
-    max_memory: str | Annotated[int, Field(ge=1)] | None = Field(
-        None, description='a size such as "8GiB" (a string) or MiB (an integer ≥ 16; foundation.budget)')
+    max_memory: ConfigSize = Field(None, description=CONFIG_SIZE_HELP)
     published: str | list[str] | None = Field(
         None, description="your published-numbers file, or a list of them (benchmarks.published)")
 

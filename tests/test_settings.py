@@ -173,7 +173,7 @@ def test_console_script_and_python_m(home):
     proc = subprocess.run([sys.executable, "-m", "benchmarks.cli", "run", "--device", "tpu"], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
-    assert "--device" in proc.stderr and "expected auto, cpu, cuda or cuda:N" in proc.stderr
+    assert "--device" in proc.stderr and "expected auto, cpu, cuda, cuda:N or mps" in proc.stderr
 
 
 def test_run_seed_replaces_the_protocols_draw_seed_and_is_recorded(home):
