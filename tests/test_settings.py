@@ -185,11 +185,13 @@ def test_run_seed_replaces_the_protocols_draw_seed_and_is_recorded(home):
     data = fixture_runs.make_data_root(home / "data")
     base = ["--protocol", "table1", "--datasets", "sun80", "--methods", "bicubic", "--data-root", str(data),
             "--metrics", "psnr", "ssim", "--device", "cpu"]
-    args = run.apply_settings(run.build_parser().parse_args(base + ["--seed", "7"]))
-    plan = run.make_plan(args)
-    assert [(e.seed, e.load_options["seed"]) for e in plan.evaluations] == [(7, 7)]
-    plain = run.make_plan(run.apply_settings(run.build_parser().parse_args(base)))
-    assert [e.seed for e in plain.evaluations] == [0]  # the protocol's own
+    from benchmarks.runner.plan import RunSettings, make_plan
+
+    def plan(argv):
+        return make_plan(RunSettings(**vars(run.build_parser().parse_args(argv))).apply_file())
+
+    assert [(e.seed, e.load_options["seed"]) for e in plan(base + ["--seed", "7"]).evaluations] == [(7, 7)]
+    assert [e.seed for e in plan(base).evaluations] == [0]  # the protocol's own
     assert run.main(base + ["--seed", "7", "--out", str(home / "runs")]) == 0
     seeds = json.loads((home / "runs" / "manifest.json").read_text(encoding="utf-8"))["seeds"]
     assert seeds["torch"] == seeds["numpy"] == seeds["sun80/random"] == 7
