@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                f"unmeasured or far from the paper; {EXIT_USER_ERROR} bad input (one line on stderr); "
                f"{EXIT_NOTHING_MEASURED} nothing measured; {EXIT_INTERRUPTED} interrupted (finished rows kept).")
     parser.add_argument("table", choices=TABLES, help="the paper table (protocol) to reproduce, or demo")
-    parser.add_argument("--data-root", help="folder holding the test sets")
+    parser.add_argument("--data-root", metavar="DIR", help="folder holding the test sets")
     parser.add_argument("--weights", nargs="+", metavar="NAME=PATH", help="checkpoint of a method")
     parser.add_argument("--settings", metavar="FILE", help="settings file: data_root, [weights], … (default "
                         f"${settings_mod.ENV['settings']} or ./{settings_mod.DEFAULT_FILE})")
