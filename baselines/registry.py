@@ -16,9 +16,10 @@ the first `get()` / `names()`, so nothing else needs editing. Weights load throu
 `Method.load_checkpoint` (the one reader, `foundation.checkpoints`, with the method's remap, its
 build, and a wrong file named by the registered methods' `key_signature`s).
 
-Weights are looked up in `--weights NAME=PATH`, then `$TTSR_BENCH_WEIGHTS` (one or more folders,
-`os.pathsep`-separated), then `./weights`; in each folder as `<folder>/<file>` or
-`<folder>/<method>/<file>` for every file name the method accepts.
+Weights are looked up in the files named (`--weights NAME=PATH`, then the settings file's
+`[weights]`), then in the folders `$TTSR_BENCH_WEIGHTS` (one or more, `os.pathsep`-separated) and
+`./weights` (`foundation.settings`); in each folder as `<folder>/<file>` or `<folder>/<method>/<file>`
+for every file name the method accepts.
 """
 from __future__ import annotations
 
@@ -34,10 +35,10 @@ from torch import nn
 from foundation.checkpoints import Remap, StateDict, load_checkpoint
 from foundation.errors import UserError
 from foundation.registry import Registry
+from foundation.settings import ENV, parse_weight_overrides, weight_dirs  # noqa: F401 (re-exported)
 
 KINDS = ("sisr", "refsr")
-WEIGHTS_ENV = "TTSR_BENCH_WEIGHTS"
-DEFAULT_WEIGHTS_DIR = Path("weights")
+WEIGHTS_ENV = ENV["weights"]
 
 
 @dataclass(frozen=True)
@@ -182,32 +183,12 @@ def guess_method(keys: Iterable[str]) -> str | None:
 # ---------------------------------------------------------------------------------------------
 # Weights lookup
 
-def parse_weight_overrides(items: Iterable[str] | None) -> dict[str, Path]:
-    """`["ttsr=/x/TTSR.pt", ...]` (the `--weights` arguments) -> {method: path}."""
-    overrides: dict[str, Path] = {}
-    for item in items or ():
-        method, sep, path = item.partition("=")
-        if not sep or not method or not path:
-            raise UserError(f"--weights {item!r}: expected NAME=PATH, e.g. --weights imdn=weights/IMDN_x4.pth")
-        overrides[method.strip()] = Path(path).expanduser()
-    return overrides
-
-
-def weight_dirs() -> list[Path]:
-    """The folders searched after `--weights`: `$TTSR_BENCH_WEIGHTS` (os.pathsep list), `./weights`."""
-    dirs = [Path(p).expanduser() for p in os.environ.get(WEIGHTS_ENV, "").split(os.pathsep) if p]
-    missing = [str(d) for d in dirs if not d.is_dir()]
-    if missing:  # a folder the user named must exist, as $TTSR_BENCH_DATA must
-        raise UserError(f"${WEIGHTS_ENV}: folder {', '.join(missing)} not found; set it to the folder(s) holding "
-                        f"the weights files (separated by '{os.pathsep}'), or unset it")
-    dirs.append(DEFAULT_WEIGHTS_DIR)
-    return dirs
-
-
 def find_weights(method: Method, overrides: Mapping[str, str | os.PathLike] | None = None) -> Path | None:
     """The weights file of `method`, or None when it is not found (or the method needs none).
 
-    An override that names a missing file is a `UserError` (the user asked for that file).
+    `overrides`: the files named ({method: path}, `foundation.settings.Settings.weights`); one
+    that is missing is a `UserError` (the user asked for that file). Else the folders of
+    `foundation.settings.weight_dirs`.
     """
     if method.weights is None:
         return None

@@ -1,16 +1,18 @@
-"""`python -m benchmarks.data check --root DIR`: which test sets are present, complete, and where to get the rest.
+"""`python -m benchmarks.data check --data-root DIR`: which test sets are present, complete, and where to get the rest.
 
 `python -m benchmarks.data sources` says where each set is published and how to lay it out;
 `python -m benchmarks.data demo --out DIR` writes the built-in demo set as PNG files to look at.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from tabulate import tabulate
 
-from benchmarks.datasets import DATASETS, check_root, default_root, load, locate, survey
+from benchmarks.datasets import DATASETS, check_root, load, locate, survey
+from foundation import settings
 from foundation.cli_types import OneLineParser
 from foundation.errors import cli_main
 from foundation.fileio import check_output_dir
@@ -93,14 +95,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m benchmarks.data", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     check = commands.add_parser("check", help="list the test sets under a data folder")
-    check.add_argument("--root", type=Path, default=None,
-                       help="data folder holding CUFED5/, Sun80/, Urban100/, … (default $TTSR_BENCH_DATA or ./data)")
+    check.add_argument("--data-root", type=Path, default=None, metavar="DIR",
+                       help="data folder holding CUFED5/, Sun80/, Urban100/, … (default: the settings file's "
+                            "data_root, $TTSR_BENCH_DATA, else ./data)")
+    check.add_argument("--root", dest="data_root", type=Path, help=argparse.SUPPRESS)  # old name, for one release
+    check.add_argument("--settings", metavar="FILE", help="settings file (default: "
+                       f"${settings.ENV['settings']}, else ./{settings.DEFAULT_FILE} when present)")
     commands.add_parser("sources", help="where each test set is published and how to lay it out")
     demo = commands.add_parser("demo", help="write the built-in demo set (HR and reference PNGs)")
     demo.add_argument("--out", type=Path, required=True, help="folder to write into")
     args = parser.parse_args(argv)
     if args.command == "check":
-        root = check_root(args.root if args.root is not None else default_root())
+        found = settings.resolve(args.settings, args.data_root)
+        root = check_root(found.data_root or settings.DEFAULT_DATA_ROOT)
         print(render(root))
         return 0
     if args.command == "sources":

@@ -27,7 +27,8 @@ A user file needs only what it changes, e.g.::
     l2 = [26.74, 0.791]
 
 Which user files are used: `use_files([...])` (what `--published FILE` of `python -m benchmarks.report`
-and `python -m benchmarks.reproduce` and the reproduce config's `published = "file.toml"` call),
+and `python -m benchmarks.reproduce` and the settings file's `published = "file.toml"` call:
+`foundation.settings`),
 else `$TTSR_BENCH_PUBLISHED` (paths separated by the OS path separator, ':' on Linux), else none.
 `tables(files=[...])` and the other lookups also take the files explicitly. A user file that is
 missing, not TOML, or not in the format raises `UserError` naming the file and the key.
@@ -50,10 +51,11 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from benchmarks.datasets import refmodes
 from foundation.errors import UserError
 from ttsr.config import VARIANTS, TTSRConfig
+from foundation.settings import ENV
 
 DATA_FILE = Path(__file__).with_name("published.toml")
 SHIPPED_NAME = "benchmarks/published.toml"  # how reports name the shipped file
-ENV_VAR = "TTSR_BENCH_PUBLISHED"
+ENV_VAR = ENV["published"]
 UNCONFIRMED_MARK = "⚠"
 
 #: The published column of a reference mode (`stitched`, `l1`…`l5`, `random`, `lr`, `*`): every
@@ -505,28 +507,6 @@ def use_files(files: Sequence[str | os.PathLike] | None, export: bool = False) -
     if export and chosen is not None:
         os.environ[ENV_VAR] = os.pathsep.join(str(p.resolve()) for p in chosen)
     return active_files()
-
-
-def choose(cli_files: Sequence[str] | None, config_path: str | os.PathLike | None) -> list[str] | None:
-    """The user files a command asked for: `--published`, else the config file's `published` key
-    (a path or a list of paths, relative to the config file), else None (`$TTSR_BENCH_PUBLISHED`)."""
-    if cli_files:
-        return list(cli_files)
-    if not config_path:
-        return None
-    config_path = Path(config_path)
-    try:
-        with open(config_path, "rb") as handle:
-            value = tomllib.load(handle).get("published")
-    except (OSError, tomllib.TOMLDecodeError) as err:
-        raise UserError(f"{config_path}: cannot read the config ({err})") from None
-    if value is None:
-        return None
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
-        raise UserError(f"{config_path}: published: expected a file name or a list of file names, e.g. "
-                        f"published = \"my-published.toml\"")
-    return [str(p if (p := Path(v).expanduser()).is_absolute() else config_path.parent / p) for v in items]
 
 
 # ----------------------------------------------------------------------------- lookups

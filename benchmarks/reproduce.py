@@ -1,7 +1,7 @@
 """Reproduce one of the paper's tables: run its protocol, render the report, say what is missing.
 
     python -m benchmarks.reproduce table1 [--data-root DIR] [--weights NAME=PATH …]
-                                          [--config ttsr-bench.toml] [--strict]
+                                          [--settings ttsr-bench.toml] [--seed N] [--strict]
 
 What the `tox -e reproduce-table1` … `reproduce-table4` and `tox -e demo` environments run.
 
@@ -13,18 +13,11 @@ What the `tox -e reproduce-table1` … `reproduce-table4` and `tox -e demo` envi
    measured and why (missing dataset, missing weights with file name and source, method not in
    the suite).
 
-Data and weights (first found wins):
-- data root: `--data-root`, the config file's `data_root`, `$TTSR_BENCH_DATA`, `./data`;
-- weights: `--weights NAME=PATH`, the config file's `[weights]` table, then the runner's own lookup
-  (`$TTSR_BENCH_WEIGHTS`, `./weights`);
-- the config file: `--config`, `$TTSR_BENCH_CONFIG`, `./ttsr-bench.toml` when present. Example:
-
-      data_root = "/data/refsr"          # CUFED5/, Sun80/, Urban100/, Manga109/, Set5/ …
-      device = "cuda"                    # optional: auto | cpu | cuda
-      metrics = ["psnr", "ssim", "lpips"]  # optional
-      [weights]
-      ttsr-rec = "/ckpt/TTSR-rec.pt"
-      ttsr = "/ckpt/TTSR.pt"
+Data, weights, device, methods, metrics, memory budget and published files come from the options,
+then the settings file (`--settings FILE`, `$TTSR_BENCH_CONFIG` or `./ttsr-bench.toml`), then the
+environment (`$TTSR_BENCH_DATA`, `$TTSR_BENCH_WEIGHTS`, …), then `./data` / `./weights`: the one
+rule and table of `foundation.settings`, which also shows an example settings file. `--config FILE`
+is the old name of `--settings FILE`.
 
 Which runs the report shows: this table's run folder (`runs/<table>`), or the folders named with
 `--runs`; each folder shows what its latest command asked for (rows of earlier commands stay in
@@ -40,120 +33,45 @@ table's tolerance (always printed loudly); 2 for bad input (one line); 3 when no
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import traceback
 from collections import Counter
 from pathlib import Path
-from typing import Literal, Sequence
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Sequence
 
 from benchmarks import protocols, published, run
 from benchmarks import report as report_mod
 from benchmarks.report import text as report_text
-from foundation.cli_types import OneLineParser
-from foundation.budget import CONFIG_SIZE_HELP, ConfigSize, parse_memory
+from foundation import settings as settings_mod
+from foundation.cli_types import OneLineParser, whole_number
+from foundation.budget import parse_memory
 from foundation.devices import DEVICE_HELP, device_arg
 from foundation.errors import (EXIT_INTERRUPTED, EXIT_NOTHING_MEASURED, EXIT_OK, EXIT_STRICT, EXIT_USER_ERROR, UserError,
                          cli_main)
 from benchmarks.runner.plan import DEFAULT_METRICS, RunSettings
 from foundation.fileio import check_output_dir
-from training.config import describe_errors, read_toml
 
 TABLES = tuple(protocols.tables())
-CONFIG_ENV = "TTSR_BENCH_CONFIG"
-DATA_ENV = "TTSR_BENCH_DATA"
-DEFAULT_CONFIG = "ttsr-bench.toml"
-
-
-class ReproduceConfig(BaseModel):
-    """The keys of a reproduce config file (see the module docstring), types checked strictly."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-    data_root: str | None = Field(None, min_length=1, description="a folder path (a string)")
-    device: Literal["auto", "cpu", "cuda"] | None = None
-    metrics: list[str] | None = None
-    methods: list[str] | None = None
-    weights: dict[str, str] = Field(default_factory=dict)
-    max_memory: ConfigSize = Field(None, description=CONFIG_SIZE_HELP)
-    published: str | list[str] | None = Field(
-        None, description="your published-numbers file, or a list of them (benchmarks.published)")
-
-
-def _config_path_value(value: str, base: Path) -> Path:
-    """A path from the config file: `~` expanded, relative to the file's folder."""
-    p = Path(value).expanduser()
-    return p if p.is_absolute() else base / p
-
-
-def load_config(path: str | os.PathLike | None) -> tuple[dict, Path | None]:
-    """The config file named, or `$TTSR_BENCH_CONFIG`, or ./ttsr-bench.toml; ({}, None) when none.
-
-    Every key is checked (type, allowed values, `data_root` an existing folder); a `UserError`
-    names the file and the key. Keys that are absent are left out of the returned dict."""
-    explicit = path or os.environ.get(CONFIG_ENV)
-    candidate = Path(explicit).expanduser() if explicit else Path(DEFAULT_CONFIG)
-    if not candidate.is_file():
-        if explicit:
-            what = "is a folder, expected a TOML file" if candidate.is_dir() else "not found"
-            raise UserError(f"config file {candidate} {what} (from {'--config' if path else '$' + CONFIG_ENV})")
-        return {}, None
-    data = read_toml(candidate, what="reproduce config")
-    try:
-        checked = ReproduceConfig.model_validate(data)
-    except ValidationError as err:
-        raise UserError(f"{candidate}: {describe_errors(err, ReproduceConfig)}; "
-                        f"see `python -m benchmarks.reproduce --help`") from None
-    if checked.data_root is not None:
-        folder = _config_path_value(checked.data_root, candidate.parent)
-        if not folder.is_dir():
-            raise UserError(f"{candidate}: data_root = {checked.data_root!r}: folder {folder} not found; "
-                            f"fix data_root in the config (relative paths start at the config's folder)")
-    if checked.weights:
-        from baselines import registry
-
-        for name, value in checked.weights.items():
-            where = f"{candidate}: [weights] {name} = {value!r}"
-            if name not in registry.names():
-                raise UserError(f"{where}: no such method; valid names: {', '.join(registry.names())}")
-            file = _config_path_value(value, candidate.parent)
-            if not file.is_file():
-                raise UserError(f"{where}: {'is a folder' if file.is_dir() else 'file not found'} ({file}); give "
-                                "the weights file (relative paths start at the config's folder)")
-    return {key: getattr(checked, key) for key in data}, candidate
 
 
 def resolve(args: argparse.Namespace) -> dict:
-    """Settings from the command line, the config file and the environment, with where each came from."""
-    config, config_path = load_config(args.config)
-    base = config_path.parent if config_path else Path.cwd()
+    """Settings from the command line, the settings file and the environment (`foundation.settings`),
+    with where the data root came from."""
+    from baselines import registry
 
-    if args.data_root:
-        data_root, data_from = args.data_root, "--data-root"
-    elif config.get("data_root"):
-        data_root, data_from = str(_config_path_value(config["data_root"], base)), f"{config_path} data_root"
-    elif os.environ.get(DATA_ENV):
-        data_root, data_from = os.environ[DATA_ENV], f"${DATA_ENV}"
-        if not Path(data_root).expanduser().is_dir():
-            raise UserError(f"${DATA_ENV} = {data_root!r}: folder not found; set it to the folder holding "
-                            f"the test sets, or pass --data-root")
-    else:
-        data_root, data_from = None, "runner default (./data, else the built-in demo set)"
-    weights = {name: str(_config_path_value(value, base)) for name, value in config.get("weights", {}).items()}
-    for item in args.weights or []:
-        if "=" not in item:
-            raise UserError(f"--weights {item!r}: expected NAME=PATH, e.g. --weights ttsr-rec=TTSR-rec.pt")
-        name, path = item.split("=", 1)
-        weights[name.strip()] = path.strip()
+    found = settings_mod.resolve(args.settings, args.data_root, args.weights, methods=registry.names())
+    max_memory = found.values.get("max_memory")
     return {
-        "config": config_path, "data_root": data_root, "data_from": data_from, "weights": weights,
-        "device": args.device or config.get("device"),
-        "metrics": args.metrics or config.get("metrics"),
-        "methods": args.methods or config.get("methods"),
-        # bytes, by the rule of the runner's --max-memory (a bare number is MiB)
-        "max_memory": (parse_memory(config["max_memory"], f"{config_path}: max_memory")
-                       if config.get("max_memory") is not None else None),
+        "config": found.file, "data_root": str(found.data_root) if found.data_named else None,
+        "data_from": found.data_from if found.data_named else "runner default (./data, else the built-in demo set)",
+        "weights": {name: str(path) for name, path in found.weights.items()},
+        "device": found.get("device", args.device),
+        "metrics": found.get("metrics", args.metrics),
+        "methods": found.get("methods", args.methods),
+        "published": found.get("published", getattr(args, "published", None)),
+        "seed": getattr(args, "seed", None),
+        # the runner's own parser, so the settings file and --max-memory follow one rule (a bare number is MiB)
+        "max_memory": parse_memory(max_memory, f"{found.file}: max_memory") if max_memory is not None else None,
     }
 
 
@@ -168,7 +86,8 @@ def run_settings(table: str, run_dir: Path, settings: dict, force: bool) -> RunS
         device=str(settings["device"] or "auto"),
         metrics=list(map(str, settings["metrics"])) if settings["metrics"] else list(DEFAULT_METRICS),
         methods=list(map(str, settings["methods"])) if settings["methods"] else None,
-        max_memory=settings["max_memory"])
+        max_memory=settings["max_memory"], seed=settings.get("seed"),
+        settings=str(settings["config"]) if settings.get("config") else None)
 
 
 def run_protocol(settings: RunSettings) -> int:
@@ -268,16 +187,20 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.reproduce",
         description="Run a paper table's protocol, render the report, and print measured / paper / Δ "
                     "with what could not be measured.",
-        epilog="Data root: --data-root, the config's data_root, $TTSR_BENCH_DATA, ./data. Weights: --weights, "
-               "the config's [weights], $TTSR_BENCH_WEIGHTS, ./weights. Config: --config, $TTSR_BENCH_CONFIG, "
-               f"./ttsr-bench.toml. Exit status: {EXIT_OK} done; {EXIT_STRICT} --strict and a requested cell "
+        epilog="Data root: --data-root, the settings file's data_root, $TTSR_BENCH_DATA, ./data. Weights: "
+               "--weights, the settings file's [weights], $TTSR_BENCH_WEIGHTS, ./weights. Settings file: --settings, "
+               f"$TTSR_BENCH_CONFIG, ./ttsr-bench.toml (foundation.settings). Exit status: {EXIT_OK} done; {EXIT_STRICT} --strict and a requested cell "
                f"unmeasured or far from the paper; {EXIT_USER_ERROR} bad input (one line on stderr); "
                f"{EXIT_NOTHING_MEASURED} nothing measured; {EXIT_INTERRUPTED} interrupted (finished rows kept).")
     parser.add_argument("table", choices=TABLES, help="the paper table (protocol) to reproduce, or demo")
-    parser.add_argument("--data-root", help="folder holding the test sets")
+    parser.add_argument("--data-root", metavar="DIR", help="folder holding the test sets")
     parser.add_argument("--weights", nargs="+", metavar="NAME=PATH", help="checkpoint of a method")
-    parser.add_argument("--config", help=f"TOML file with data_root and [weights] (default ${CONFIG_ENV} or ./{DEFAULT_CONFIG})")
+    parser.add_argument("--settings", metavar="FILE", help="settings file: data_root, [weights], … (default "
+                        f"${settings_mod.ENV['settings']} or ./{settings_mod.DEFAULT_FILE})")
+    parser.add_argument("--config", dest="settings", help=argparse.SUPPRESS)  # the old name, kept for one release
     parser.add_argument("--device", type=device_arg, help=DEVICE_HELP)
+    parser.add_argument("--seed", type=whole_number(0), metavar="N",
+                        help="seed of the random draws (Sun80 reference choice; default: the protocol's)")
     parser.add_argument("--methods", nargs="+", metavar="NAME", help="only these methods")
     parser.add_argument("--metrics", nargs="+", metavar="NAME", help="measures (default: the runner's)")
     parser.add_argument("--runs-dir", default="runs", help="where run folders live (default runs/)")
@@ -290,17 +213,17 @@ def main(argv: list[str] | None = None) -> int:
                              "name several to put runs side by side")
     parser.add_argument("--force", action="store_true", help="recompute finished rows")
     parser.add_argument("--no-run", action="store_true", help="only render the report from existing runs")
-    parser.add_argument("--published", nargs="+", metavar="FILE", help="your published-numbers TOML file(s), applied over benchmarks/published.toml (default: the config's published, $TTSR_BENCH_PUBLISHED)")
+    parser.add_argument("--published", nargs="+", metavar="FILE", help="your published-numbers TOML file(s), applied over benchmarks/published.toml (default: the settings file's published, $TTSR_BENCH_PUBLISHED)")
     args = parser.parse_args(argv)
     check_output_dir(args.runs_dir, "--runs-dir")
     check_output_dir(args.reports_dir, "--reports-dir")
 
     settings = resolve(args)
-    published.use_files(published.choose(args.published, settings["config"]), export=True)
+    published.use_files(settings["published"], export=True)
     runs_dir = Path(args.runs_dir)
     run_dir = runs_dir / args.table
     print(f"reproduce {args.table}: data root {settings['data_root'] or '(default)'} [{settings['data_from']}]"
-          + (f"; config {settings['config']}" if settings["config"] else "")
+          + (f"; settings file {settings['config']}" if settings["config"] else "")
           + (f"; weights given for {', '.join(sorted(settings['weights']))}" if settings["weights"] else ""))
     status = EXIT_OK
     if not args.no_run:

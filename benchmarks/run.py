@@ -3,10 +3,10 @@
     python -m benchmarks.run [--methods ttsr bicubic …] [--datasets cufed5 …]
         [--protocol table1|table2|table3|table4|sisr|demo|default] [--data-root DIR]
         [--weights NAME=PATH …] [--device auto|cpu|cuda|cuda:N] [--out runs/NAME] [--force]
-        [--save-images] [--metrics psnr ssim lpips …] [--max-memory 4G]
+        [--save-images] [--metrics psnr ssim lpips …] [--max-memory 4G] [--seed N] [--settings FILE]
 
 With no arguments: every registered method whose weights are found, on every dataset found under
-the data root (`--data-root`, else `$TTSR_BENCH_DATA`, else `./data`) with the passes of Table 1
+the data root (`--data-root`, the settings file, `$TTSR_BENCH_DATA`, `./data`: `foundation.settings`) with the passes of Table 1
 and the SISR calibration (protocol `default`); with no dataset found, the built-in demo set.
 What is skipped, and why, is printed and written to `<out>/skipped.json`.
 
@@ -41,7 +41,9 @@ from benchmarks import protocols, results
 from benchmarks.protocols import Evaluation
 from benchmarks.runner import Runner
 from benchmarks.runner.execute import SLOW_ENV  # noqa: F401  (the test hook's name, used by tests)
-from benchmarks.runner.plan import DATA_ENV, DEFAULT_METRICS, RunSettings, make_plan
+from benchmarks.runner.execute import SEED
+from benchmarks.runner.plan import RunSettings, make_plan
+from foundation import settings as settings_mod
 from benchmarks import manifest
 from foundation.budget import parse_memory
 from foundation.devices import DEVICE_HELP, device_arg, resolve_device
@@ -55,7 +57,6 @@ EXIT_HELP = ("A row is reused only when its identity (method, weights sha256, op
              "metric settings) matches; the folder's views show its latest command's results. Exit status: 0 done; "
              "2 bad input (one line on stderr; finished rows kept) or the run folder in use by another run; "
              "3 nothing measured (no method, dataset or image usable); 130 interrupted (finished rows kept).")
-WEIGHTS_ENV_NAME = "TTSR_BENCH_WEIGHTS"
 
 
 # ------------------------------------------------------------------------------------------ CLI
@@ -72,17 +73,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--protocol", default=None, metavar="NAME",
                         help=f"one of {', '.join(protocols.names())} (default: default)")
     parser.add_argument("--data-root", type=Path, default=None, metavar="DIR",
-                        help=f"folder holding the test sets (default: ${DATA_ENV}, else ./data)")
+                        help="folder holding the test sets (default: the settings file's data_root, "
+                             f"${settings_mod.ENV['data_root']}, else ./data)")
     parser.add_argument("--weights", nargs="+", action="extend", default=[], metavar="NAME=PATH",
-                        help="checkpoint of a method (else $TTSR_BENCH_WEIGHTS, else ./weights)")
-    parser.add_argument("--device", default="auto", type=device_arg, help=DEVICE_HELP)
+                        help="checkpoint of a method (else the settings file's [weights], "
+                             f"${settings_mod.ENV['weights']}, ./weights)")
+    parser.add_argument("--settings", metavar="FILE", help="settings file (default: "
+                        f"${settings_mod.ENV['settings']}, else ./{settings_mod.DEFAULT_FILE} when present; "
+                        "foundation.settings)")
+    parser.add_argument("--device", type=device_arg, default=None,
+                        help=f"{DEVICE_HELP}; when not given, the settings file's device")
+    parser.add_argument("--seed", type=whole_number(0), default=None, metavar="N",
+                        help=f"seed of the random draws: Sun80's reference choice, torch/numpy (default: the "
+                             f"protocol's, {SEED}); part of each row's identity, recorded in the manifest")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="run folder (default: runs/<protocol>)")
     parser.add_argument("--force", action="store_true", help="recompute rows that are already finished")
     parser.add_argument("--save-images", action="store_true",
                         help="also write SR images, HR/refs and TTSR attention maps into the run folder")
-    parser.add_argument("--metrics", nargs="+", default=list(DEFAULT_METRICS), metavar="NAME",
-                        help="measures to compute (default: psnr ssim lpips)")
+    parser.add_argument("--metrics", nargs="+", default=None, metavar="NAME",
+                        help="measures to compute (default: the settings file's metrics, else psnr ssim lpips)")
     parser.add_argument("--limit", type=whole_number(1), default=None, metavar="N",
                         help="only the first N ≥ 1 images of each dataset (a quick look; recorded in the manifest)")
     parser.add_argument("--max-memory", type=parse_memory, default=None, metavar="SIZE",
@@ -120,7 +130,7 @@ def print_skipped(records: list[dict], stream, run_dir: Path | None = None) -> N
             print(f"  {r['name']:<10} {r['short']}", file=stream)
     if weights:
         print(f"skipped {len(weights)} method(s), weights not found (put the file in ./weights/ or "
-              f"${WEIGHTS_ENV_NAME}, or pass --weights NAME=PATH):", file=stream)
+              f"${settings_mod.ENV['weights']}, or pass --weights NAME=PATH):", file=stream)
         unpublished = [r for r in weights if ": no published weights" in r["short"]]
         listed = [r for r in weights if r not in unpublished]
         width = max([len(r["name"]) for r in listed] + [1])
@@ -154,6 +164,7 @@ def run(settings: RunSettings, out=None) -> RunResult:
     (stdout). `UserError` for bad input (nothing computed, or finished rows kept); KeyboardInterrupt
     passes through after the run folder's views are written. `settings.out` is set when None."""
     out = out or sys.stdout
+    settings.apply_file()
     if settings.max_pixels is not None:  # every image read of this process (and its loaders) uses it
         os.environ[MAX_PIXELS_ENV] = str(settings.max_pixels)
     elif os.environ.get(MAX_PIXELS_ENV):

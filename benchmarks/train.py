@@ -28,7 +28,6 @@ is one line and exit status 2.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -36,6 +35,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from foundation import settings
 from foundation.cli_types import OneLineParser, whole_number
 from foundation.devices import DEVICE_HELP, device_arg, resolve_device
 from foundation.distributed import init_distributed
@@ -52,9 +52,13 @@ from training.data import CUFEDPairs, RefSRTrainSet, SelfReferencePairs
 
 # ----------------------------------------------------------------------------- data
 
-def data_root(cfg: TrainConfig, override: str | None) -> Path:
-    root = override or cfg.data.root or os.environ.get("TTSR_BENCH_DATA") or "data"
-    return Path(root).expanduser()
+def data_root(cfg: TrainConfig, override: str | None, settings_file: str | None = None) -> Path:
+    """`--data-root`, else the config's `[data] root`, else `foundation.settings` (the settings file's
+    data_root, $TTSR_BENCH_DATA, ./data). A folder named by the option, the settings file or the
+    environment that does not exist is a `UserError`."""
+    if cfg.data.root and not override:
+        return Path(cfg.data.root).expanduser()
+    return settings.resolve(settings_file, override).data_root or settings.DEFAULT_DATA_ROOT
 
 
 def _folder_images(folder: Path) -> list[Path]:
@@ -246,6 +250,8 @@ def apply_overrides(cfg: TrainConfig, args: argparse.Namespace) -> TrainConfig:
         cfg.device.tf32 = True
     if args.threads is not None:
         cfg.device.threads = args.threads
+    if args.seed is not None:
+        cfg.data.seed = args.seed
     cfg.validate(f"{cfg.source} with the command-line options")
     return cfg
 
@@ -264,12 +270,16 @@ def make_parser(prog: str = "python -m benchmarks.train", description: str = __d
     p = OneLineParser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="training TOML (configs/*.toml)")
     p.add_argument("--data-root", help="data root (CUFED: holds train/input and train/ref; "
-                                       "default [data] root, $TTSR_BENCH_DATA, ./data)")
+                                       "default [data] root, the settings file's data_root, $TTSR_BENCH_DATA, ./data)")
     p.add_argument("--out", help="run folder (default runs/train/<config name>)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/train_state.pt")
     p.add_argument("--allow-random-vgg", action="store_true",
                    help="random VGG19 when the ImageNet weights are absent (smoke tests only; recorded)")
-    p.add_argument("--device", type=device_arg, help=DEVICE_HELP)
+    p.add_argument("--device", type=device_arg, help=f"{DEVICE_HELP}; when not given, the settings file's device")
+    p.add_argument("--seed", type=config_option(DataConfig, "seed"), metavar="N",
+                   help="seed of crops, flips, order and initialisation, N ≥ 0 [data] seed (recorded in the run's config)")
+    p.add_argument("--settings", metavar="FILE", help="settings file: data_root, device (default: "
+                   f"${settings.ENV['settings']}, else ./{settings.DEFAULT_FILE} when present; foundation.settings)")
     p.add_argument("--max-steps", type=config_option(ScheduleConfig, "max_steps"), metavar="N",
                    help="stop after N ≥ 0 steps in total (0: run the config's epochs) [schedule] max_steps")
     p.add_argument("--stop-after", type=whole_number(1), metavar="N",
@@ -287,6 +297,12 @@ def make_parser(prog: str = "python -m benchmarks.train", description: str = __d
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     p.add_argument("--dry-run", action="store_true", help="print the configuration's parameter count and exit")
     return p
+
+
+def device_option(args: argparse.Namespace) -> str | None:
+    """The device to train on: `--device`, else the settings file's `device`; None for auto."""
+    device = settings.resolve(args.settings, data=False).get("device", args.device)
+    return None if device in (None, "auto") else device
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -327,8 +343,8 @@ def main(argv=None) -> int:
         return 0
     check_output_dir(out, "--out")
     check_run_folder(out, args.resume)
-    trainer = build(cfg, allow_random_vgg=args.allow_random_vgg, root=data_root(cfg, args.data_root), out=out,
-                    device=args.device, progress=not args.no_progress)
+    trainer = build(cfg, allow_random_vgg=args.allow_random_vgg, root=data_root(cfg, args.data_root, args.settings),
+                    out=out, device=device_option(args), progress=not args.no_progress)
     return fit_and_report(trainer, args, out)
 
 

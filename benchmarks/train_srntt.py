@@ -154,7 +154,7 @@ def build(cfg: TrainConfig, *, init_from: Path, allow_random_vgg: bool, root: Pa
 
 @cli_main
 def main(argv=None) -> int:
-    from benchmarks.train import apply_overrides, check_run_folder, data_root, fit_and_report, make_parser
+    from benchmarks.train import apply_overrides, check_run_folder, data_root, device_option, fit_and_report, make_parser
 
     parser = make_parser("python -m benchmarks.train_srntt", __doc__.split("\n")[0])
     parser.add_argument("--init-from", type=Path,
@@ -173,8 +173,8 @@ def main(argv=None) -> int:
     if args.init_from is None:
         raise UserError(f"--init-from is required: the frozen content extractor and VGG19 of SRNTT; {CONVERT_HINT}")
     trainer = build(cfg, init_from=args.init_from, allow_random_vgg=args.allow_random_vgg,
-                    root=data_root(cfg, args.data_root), out=out, init_texture=args.init_texture,
-                    device=args.device, progress=not args.no_progress)
+                    root=data_root(cfg, args.data_root, args.settings), out=out, init_texture=args.init_texture,
+                    device=device_option(args), progress=not args.no_progress)
     return fit_and_report(trainer, args, out)
 
 

@@ -1,10 +1,10 @@
-"""Weights of every method: `python -m benchmarks.weights list | fetch NAME [NAME …] [--dest DIR]`.
+"""Weights of every method: `python -m benchmarks.weights list | fetch NAME [NAME …] [--out DIR]`.
 
 `list` shows, for each registered method (and the torchvision backbones vgg19 / vgg16 / alexnet),
 whether its weights file is found and where, the file name, its source, the sha256 when known,
 and where to put it: `--weights NAME=PATH`, `$TTSR_BENCH_WEIGHTS`, or `./weights`.
 
-`fetch` downloads with resume and a sha256 check (`foundation.download`): method weights into `--dest`
+`fetch` downloads with resume and a sha256 check (`foundation.download`): method weights into `--out`
 (default: the first folder of `$TTSR_BENCH_WEIGHTS`, else `./weights`), backbones into the torch
 hub cache (`$TORCH_HOME/hub/checkpoints`) where `foundation.pretrained` looks for them. Files that are
 only on Google Drive / Dropbox / Baidu cannot be fetched by a script: the command says so and
@@ -13,6 +13,7 @@ still checked).
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from baselines import registry
-from foundation import pretrained
+from foundation import pretrained, settings
 from foundation.cli_types import OneLineParser
 from foundation.download import check_url, download
 from foundation.errors import UserError, cli_main
@@ -28,7 +29,7 @@ from foundation.fileio import check_output_dir
 
 
 def default_dest() -> Path:
-    return registry.weight_dirs()[0]
+    return settings.weight_dirs()[0]
 
 
 def _short(sha: str | None) -> str:
@@ -63,12 +64,8 @@ def entries(overrides: dict[str, Path]) -> list[dict[str, str]]:
 
 
 def cmd_list(args) -> int:
-    overrides = registry.parse_weight_overrides(args.weights)
-    unknown = sorted(set(overrides) - set(registry.names()))
-    if unknown:
-        raise UserError(f"--weights names unknown method {', '.join(map(repr, unknown))}; valid names: "
-                        f"{', '.join(registry.names())}")
-    records = entries(overrides)
+    named = settings.resolve(args.settings, weights=args.weights, data=False, methods=registry.names())
+    records = entries(named.weights)
     print(tabulate([[r["name"], r["status"], r["file"], r["sha256"], r["how"]] for r in records],
                    headers=["method", "weights", "file", "sha256", "get it"], tablefmt="simple"))
     found = [r for r in records if r["path"]]
@@ -82,7 +79,7 @@ def cmd_list(args) -> int:
         for r in missing:
             print(f"  {r['name']} ({r['file']}): {r['source']}")
     print()
-    print(f"Method weights are looked up in --weights NAME=PATH, then ${registry.WEIGHTS_ENV} "
+    print(f"Method weights are looked up in --weights NAME=PATH, the settings file's [weights], then ${registry.WEIGHTS_ENV} "
           f"(folders separated by '{os.pathsep}'), then ./weights, as <dir>/<file> or <dir>/<method>/<file>.")
     print(f"Backbones (vgg19, vgg16, alexnet) live in the torch hub cache: {pretrained.hub_checkpoint_dir()}.")
     print("`python -m benchmarks.weights fetch NAME` downloads the ones marked 'fetch' (resumable, "
@@ -119,7 +116,7 @@ def fetch_method(name: str, url: str | None, dest: Path | None) -> Path:
 
 
 def cmd_fetch(args) -> int:
-    dest = Path(args.dest).expanduser() if args.dest else None
+    dest = Path(args.out).expanduser() if args.out else None
     if args.url and len(args.names) != 1:
         raise UserError("--url applies to one NAME at a time")
     valid = registry.names() + list(pretrained.BACKBONES)
@@ -130,9 +127,9 @@ def cmd_fetch(args) -> int:
         check_url(args.url, "--url")
     for name in args.names:  # every destination that gets a download is writable before the first one
         if name in pretrained.BACKBONES:
-            check_output_dir(dest or pretrained.hub_checkpoint_dir(), "--dest" if dest else None)
+            check_output_dir(dest or pretrained.hub_checkpoint_dir(), "--out" if dest else None)
         elif registry.get(name).weights is not None and (args.url or registry.get(name).weights.fetchable):
-            check_output_dir(dest or default_dest(), "--dest" if dest else None)
+            check_output_dir(dest or default_dest(), "--out" if dest else None)
     for name in args.names:
         if name in pretrained.BACKBONES:
             path = fetch_backbone(name, args.url, dest)
@@ -148,11 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     p_list = sub.add_parser("list", help="show every method's weights: found/missing, source, sha256")
     p_list.add_argument("--weights", nargs="*", metavar="NAME=PATH", default=[],
                         help="explicit weights files, as for benchmarks.run")
+    p_list.add_argument("--settings", metavar="FILE", help="settings file with [weights] (default: "
+                        f"${settings.ENV['settings']}, else ./{settings.DEFAULT_FILE} when present)")
     p_list.set_defaults(func=cmd_list)
     p_fetch = sub.add_parser("fetch", help="download weights (resumable, sha256-checked)")
     p_fetch.add_argument("names", nargs="+", metavar="NAME", help="method or backbone (vgg19, vgg16, alexnet)")
-    p_fetch.add_argument("--dest", help="target folder (default: $TTSR_BENCH_WEIGHTS's first folder or "
-                                        "./weights; backbones: the torch hub cache)")
+    p_fetch.add_argument("--out", metavar="DIR", help="target folder (default: $TTSR_BENCH_WEIGHTS's first "
+                                                      "folder or ./weights; backbones: the torch hub cache)")
+    p_fetch.add_argument("--dest", dest="out", help=argparse.SUPPRESS)  # the old name, kept for one release
     p_fetch.add_argument("--url", help="download from this URL (a mirror) instead of the recorded one")
     p_fetch.set_defaults(func=cmd_fetch)
     args = parser.parse_args(argv)

@@ -22,10 +22,11 @@ from PIL import Image, UnidentifiedImageError
 
 from foundation.errors import UserError
 from foundation.fileio import atomic_write_bytes
+from foundation.settings import ENV
 
 #: the file suffixes read as images (lower-case); every folder listing uses `is_image_file`
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
-MAX_PIXELS_ENV = "TTSR_BENCH_MAX_PIXELS"
+MAX_PIXELS_ENV = ENV["max_pixels"]
 DEFAULT_MAX_PIXELS = 4096 * 4096  # pixels per image (≈ 16.8 MP); see the module docstring
 _READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
 

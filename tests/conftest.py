@@ -43,7 +43,7 @@ def one_torch_thread():
 @pytest.fixture
 def clean_env(tmp_path, monkeypatch):
     """A fresh machine for the runner: an empty working directory, no data or weights variables."""
-    for name in ("TTSR_BENCH_DATA", "TTSR_BENCH_WEIGHTS", "TTSR_BENCH_TEST_ROW_DELAY"):
+    for name in ("TTSR_BENCH_DATA", "TTSR_BENCH_WEIGHTS", "TTSR_BENCH_CONFIG", "TTSR_BENCH_TEST_ROW_DELAY"):
         monkeypatch.delenv(name, raising=False)
     work = tmp_path / "work"
     work.mkdir()

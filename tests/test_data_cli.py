@@ -22,7 +22,7 @@ def test_check_on_fixture_tree(tmp_path, capsys):
     make_sun80(root / "sun80")
     make_srf(root / "Set5", numbers=(1, 2, 3, 4, 5))
     save(root / "notes" / "x.png", img(0, 20, 20))
-    assert main(["check", "--root", str(root)]) == 0
+    assert main(["check", "--data-root", str(root)]) == 0
     out = capsys.readouterr().out
     table = table_rows(out)
     assert table["set5"][:2] == ["found", "5/5"]

@@ -159,12 +159,12 @@ def test_weights_list_shows_found_and_missing(tmp_path, monkeypatch, capsys):
 def test_fetch_method_from_a_mirror(server, tmp_path, monkeypatch, capsys):
     fake = registry.WeightsSpec(files=("fake.pth",), source="test", url=f"{server}/weights.pth", sha256=SHA)
     monkeypatch.setattr(type(registry.get("imdn")), "weights", fake)
-    assert weights_cli.main(["fetch", "imdn", "--dest", str(tmp_path)]) == 0
+    assert weights_cli.main(["fetch", "imdn", "--dest", str(tmp_path)]) == 0  # the old name still works
     assert (tmp_path / "fake.pth").read_bytes() == PAYLOAD
     # the recorded hash is checked on a mirror too
     Handler.files["bad.pth"] = PAYLOAD + b"!"
     with pytest.raises(UserError, match="sha256 mismatch"):
-        weights_cli.main(["fetch", "imdn", "--dest", str(tmp_path / "x"), "--url", f"{server}/bad.pth"])
+        weights_cli.main(["fetch", "imdn", "--out", str(tmp_path / "x"), "--url", f"{server}/bad.pth"])
 
 
 def test_fetch_backbone_into_the_hub_cache(server, tmp_path, monkeypatch):
@@ -179,7 +179,7 @@ def test_fetch_backbone_into_the_hub_cache(server, tmp_path, monkeypatch):
 
 def test_fetch_of_a_drive_only_file_prints_the_manual_step(tmp_path):
     with pytest.raises(UserError, match=r"no direct download link.*drive.google.com.*TTSR.pt.*--weights ttsr=PATH"):
-        weights_cli.main(["fetch", "ttsr", "--dest", str(tmp_path)])
+        weights_cli.main(["fetch", "ttsr", "--out", str(tmp_path)])
     with pytest.raises(UserError, match="unknown name 'nope'; valid names: .*imdn.*vgg19"):
         weights_cli.main(["fetch", "nope"])
 
@@ -188,7 +188,7 @@ def test_cli_exit_code_and_one_line_error(tmp_path):
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "benchmarks.weights", "fetch", "rcan", "--dest", str(tmp_path)],
+    result = subprocess.run([sys.executable, "-m", "benchmarks.weights", "fetch", "rcan", "--out", str(tmp_path)],
                             capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], timeout=120)
     assert result.returncode == 2
     assert result.stderr.startswith("error: rcan: RCAN_BIX4.pt has no direct download link")
@@ -214,7 +214,7 @@ def test_weights_fetch_with_malformed_url_exits_2(server, tmp_path, url, capsys)
     fake = registry.WeightsSpec(files=("fake.pth",), source="test", url=f"{server}/weights.pth", sha256=SHA)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(type(registry.get("imdn")), "weights", fake)
-        code = cli_main(weights_cli.main)(["fetch", "imdn", "--dest", str(tmp_path), "--url", url])
+        code = cli_main(weights_cli.main)(["fetch", "imdn", "--out", str(tmp_path), "--url", url])
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith(f"error: --url {url!r}: not ") and len(err.strip().splitlines()) == 1
@@ -235,9 +235,9 @@ def test_weights_fetch_to_unwritable_dest_exits_2_before_downloading(server, tmp
     fake = registry.WeightsSpec(files=("fake.pth",), source="test", url=f"{server}/weights.pth", sha256=SHA)
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(type(registry.get("imdn")), "weights", fake)
-        code = cli_main(weights_cli.main)(["fetch", "imdn", "--dest", str(dest)])
+        code = cli_main(weights_cli.main)(["fetch", "imdn", "--out", str(dest)])
     err = capsys.readouterr().err
-    assert code == 2 and err.startswith(f"error: --dest {dest}: ") and len(err.strip().splitlines()) == 1
+    assert code == 2 and err.startswith(f"error: --out {dest}: ") and len(err.strip().splitlines()) == 1
     assert Handler.requests == []  # checked before the network
 
 

@@ -239,16 +239,6 @@ def test_later_user_file_wins_and_env_and_use_files(tmp_path, monkeypatch):
     assert published.lookup("table1", "rdn", "cufed5").psnr == 25.95  # the shipped value
 
 
-def test_choose_from_cli_then_config(tmp_path):
-    config = _write(tmp_path / "ttsr-bench.toml", 'published = "sub/mine.toml"\n')
-    assert published.choose(["x.toml"], config) == ["x.toml"]
-    assert published.choose(None, config) == [str(tmp_path / "sub" / "mine.toml")]
-    assert published.choose(None, None) is None
-    assert published.choose(None, _write(tmp_path / "c2.toml", 'data_root = "d"\n')) is None
-    with pytest.raises(UserError, match="published"):
-        published.choose(None, _write(tmp_path / "c3.toml", "published = 3\n"))
-
-
 @pytest.mark.parametrize("text,key", [
     ("[[tables.table1.rows]\nmethod = 1", "not valid TOML"),
     ('[[tables.table1.rows]]\nmethod = "rdn"\nsource = "TTSR-T1"\ncufed5 = [25.9]\n', "tables.table1.rows[0].cufed5"),

@@ -98,7 +98,7 @@ def test_settings_from_config_and_environment(tmp_path, monkeypatch):
     (tmp_path / "env-data").mkdir()
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "ckpt" / "TTSR-rec.pt").write_bytes(b"checked to exist: the config file is named if not")
-    ns = argparse.Namespace(config=str(config), data_root=None, weights=["ttsr=/abs/TTSR.pt"], device=None,
+    ns = argparse.Namespace(settings=str(config), data_root=None, weights=["ttsr=/abs/TTSR.pt"], device=None,
                             metrics=None, methods=None)
     settings = reproduce.resolve(ns)
     assert settings["data_root"] == str(tmp_path / "sets")
@@ -110,7 +110,7 @@ def test_settings_from_config_and_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("TTSR_BENCH_DATA", str(tmp_path / "env-data"))
     monkeypatch.delenv("TTSR_BENCH_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path / "..")
-    ns = argparse.Namespace(config=None, data_root=None, weights=None, device=None, metrics=None, methods=None)
+    ns = argparse.Namespace(settings=None, data_root=None, weights=None, device=None, metrics=None, methods=None)
     assert reproduce.resolve(ns)["data_root"] == str(tmp_path / "env-data")
 
 
@@ -150,7 +150,7 @@ def test_config_values_reach_the_runner_unchanged(tmp_path):
     config = tmp_path / "conf.toml"
     config.write_text('data_root = "sets"\nmetrics = ["psnr", "ssim"]\nmethods = ["bicubic"]\n'
                       'max_memory = "2GiB"\ndevice = "auto"\n', encoding="utf-8")
-    ns = argparse.Namespace(config=str(config), data_root=None, weights=None, device=None, metrics=None, methods=None)
+    ns = argparse.Namespace(settings=str(config), data_root=None, weights=None, device=None, metrics=None, methods=None)
     settings = reproduce.resolve(ns)
     assert settings["data_from"] == f"{config} data_root"
     given = reproduce.run_settings("table1", Path("runs/table1"), settings, force=False)
@@ -168,7 +168,7 @@ def test_missing_environment_data_root_names_the_variable(tmp_path, monkeypatch)
     monkeypatch.setenv("TTSR_BENCH_DATA", str(tmp_path / "nowhere"))
     monkeypatch.delenv("TTSR_BENCH_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
-    ns = argparse.Namespace(config=None, data_root=None, weights=None, device=None, metrics=None, methods=None)
+    ns = argparse.Namespace(settings=None, data_root=None, weights=None, device=None, metrics=None, methods=None)
     with pytest.raises(reproduce.UserError, match=r"^\$TTSR_BENCH_DATA = .*nowhere'?: folder not found"):
         reproduce.resolve(ns)
 

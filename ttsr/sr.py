@@ -29,6 +29,7 @@ from foundation.imageio import parse_pixel_count, read_image, write_image
 from foundation.provenance import is_random_label
 from foundation.tensors import image_to_tensor, tensor_to_image
 from foundation.resize import check_lr_hr, crop_to_multiple, reference_pair, upscale
+from foundation import settings
 from foundation.cli_types import OneLineParser
 
 SCALE = 4
@@ -75,17 +76,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", required=True, help="TTSR checkpoint (.pt, .pth or .safetensors)")
     parser.add_argument("--out", required=True, help="where to write the ×4 SR image")
     parser.add_argument("--hr", help="ground truth: print PSNR/SSIM of the SR against it")
-    parser.add_argument("--device", default="auto", type=device_arg, help=DEVICE_HELP)
+    parser.add_argument("--device", type=device_arg, default=None,
+                        help=f"{DEVICE_HELP}; when not given, the settings file's device")
     parser.add_argument("--max-memory", metavar="SIZE",
                         help="working-memory bound of the texture search, e.g. 4G or 512M; a bare number is "
                              "MiB; at least 16M (default: half the free GPU memory, 128M on CPU)")
     parser.add_argument("--max-pixels", metavar="N",
                         help="refuse images over N pixels, e.g. 16000000, 16M or 4096x4096 (default: "
                              "$TTSR_BENCH_MAX_PIXELS, else 4096x4096)")
+    parser.add_argument("--settings", metavar="FILE", help="settings file: device, max_memory (default: "
+                        f"${settings.ENV['settings']}, else ./{settings.DEFAULT_FILE} when present; foundation.settings)")
     args = parser.parse_args(argv)
     check_output_file(args.out, "--out")  # before 20 s of compute, not after
-
-    max_memory = parse_memory(args.max_memory) if args.max_memory is not None else None
+    found = settings.resolve(args.settings, data=False)
+    args.device = found.get("device", args.device) or "auto"
+    max_memory = found.get("max_memory", args.max_memory)
+    what = "--max-memory" if args.max_memory is not None else f"{found.file}: max_memory"
+    max_memory = parse_memory(max_memory, what) if max_memory is not None else None
     max_pixels = parse_pixel_count(args.max_pixels) if args.max_pixels is not None else None
     device = resolve_device(args.device)
     if device.type == "cuda":  # full float32 convolutions, as the release computed them (no TF32)

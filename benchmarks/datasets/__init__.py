@@ -4,11 +4,11 @@
 is published and how to lay it out; `find(root)` lists the sets present; `load("demo", None)` is
 the built-in set that needs no files.
 """
-from benchmarks.datasets.registry import (DATA_ENV, DATASETS, DatasetInfo, check_root, default_root, find,
+from benchmarks.datasets.registry import (DATASETS, DatasetInfo, check_root, default_root, find,
                                           load, locate, normalize_ref_mode, survey)
 from benchmarks.datasets.sample import DatasetWarning, Sample, SampleSequence, SampleSkipped
 from benchmarks.datasets.survey import Survey
 
-__all__ = ["DATA_ENV", "DATASETS", "DatasetInfo", "DatasetWarning", "Sample", "SampleSequence",
+__all__ = ["DATASETS", "DatasetInfo", "DatasetWarning", "Sample", "SampleSequence",
            "SampleSkipped", "Survey", "check_root", "default_root", "find", "load", "locate",
            "normalize_ref_mode", "survey"]

@@ -1,7 +1,6 @@
 """The test sets by name: where each is published, how to lay it out, and `load` / `find` / `survey`."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -10,9 +9,9 @@ from benchmarks.datasets import cufed5, demo, refmodes, sisr_sets, sun80
 from benchmarks.datasets.files import child_dir
 from benchmarks.datasets.sample import SampleSequence
 from benchmarks.datasets.survey import Survey
+from foundation import settings
 from foundation.errors import UserError
 
-DATA_ENV = "TTSR_BENCH_DATA"
 OPTIONS = frozenset({"ref_mode", "seed", "scale", "skip_bad", "names", "limit", "given_lr"})
 
 
@@ -107,8 +106,8 @@ _MODULES = {"cufed5": cufed5, "sun80": sun80, "demo": demo, **{n: sisr_sets for 
 
 
 def default_root() -> Path:
-    """$TTSR_BENCH_DATA when set, else ./data."""
-    return Path(os.environ.get(DATA_ENV) or "data")
+    """The data root of `foundation.settings` (the settings file's data_root, $TTSR_BENCH_DATA), else ./data."""
+    return settings.resolve().data_root or settings.DEFAULT_DATA_ROOT
 
 
 def _info(name: str) -> DatasetInfo:
@@ -199,7 +198,7 @@ def load(name: str, root=None, **options) -> SampleSequence:
     Options: ref_mode (per set, see DATASETS[name].ref_modes), seed (random modes, default 0),
     scale (4), skip_bad (skip and record unreadable images), names / limit (a subset),
     given_lr (use the LR shipped with the set; default: only in SISR mode "none").
-    `root` None: $TTSR_BENCH_DATA or ./data; not needed for "demo".
+    `root` None: `default_root()`; not needed for "demo".
     """
     info = _info(name)
     unknown = sorted(set(options) - OPTIONS)

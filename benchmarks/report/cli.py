@@ -5,6 +5,7 @@ import sys
 
 from benchmarks import published
 from benchmarks.report.build import render
+from foundation import settings
 from foundation.cli_types import OneLineParser, whole_number
 from foundation.errors import cli_main
 from foundation.fileio import check_output_dir, check_output_file
@@ -27,9 +28,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--title", default="TTSR reproduction report")
     parser.add_argument("--screenshot", metavar="PNG",
                         help="also save a screenshot of index.html through headless Chromium")
-    parser.add_argument("--published", nargs="+", metavar="FILE", help="your published-numbers TOML file(s), applied over benchmarks/published.toml (default $TTSR_BENCH_PUBLISHED)")
+    parser.add_argument("--published", nargs="+", metavar="FILE", help="your published-numbers TOML file(s), applied over benchmarks/published.toml (default: the settings "
+                             "file's published, $TTSR_BENCH_PUBLISHED)")
+    parser.add_argument("--settings", metavar="FILE", help="settings file (default: "
+                        f"${settings.ENV['settings']}, else ./{settings.DEFAULT_FILE} when present; foundation.settings)")
     args = parser.parse_args(argv)
-    published.use_files(args.published)
+    published.use_files(settings.resolve(args.settings, data=False).get("published", args.published))
     check_output_dir(args.out, "--out")
     if args.screenshot:
         check_output_file(args.screenshot, "--screenshot")

@@ -45,11 +45,16 @@ class Runner:
         """method -> the manifest's weights record (path, sha256, found_in, random, published)."""
         return self.passes.weights
 
+    @property
+    def seed(self) -> int:
+        """torch/numpy seed of this command: `--seed`, else `execute.SEED`."""
+        return SEED if self.settings.seed is None else self.settings.seed
+
     def weights_for(self, name: str):
         return self.passes.weights_for(name)
 
     def run(self) -> None:
-        seed_everything(SEED)
+        seed_everything(self.seed)
         self.store.open()
         self.passes.prepare()
         self.write_manifest()  # early, so a killed run still says what it ran
@@ -62,7 +67,7 @@ class Runner:
     def write_manifest(self) -> None:
         if not self.dist.is_main:
             return
-        seeds = {"torch": SEED, "numpy": SEED}
+        seeds = {"torch": self.seed, "numpy": self.seed}
         for e in self.plan.evaluations:
             if e.seed is not None:
                 seeds[f"{e.dataset}/{e.ref_mode}"] = e.seed

@@ -12,9 +12,8 @@
 """
 from __future__ import annotations
 
-import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -22,31 +21,53 @@ from benchmarks import protocols, results
 from benchmarks.protocols import Evaluation
 from benchmarks.runner.store import Skip, Skips, image_path
 from benchmarks import manifest
+from foundation import settings as settings_mod
+from foundation.budget import parse_memory
 from foundation.errors import UserError
 
-DATA_ENV = "TTSR_BENCH_DATA"
-DEFAULT_DATA_ROOT = Path("data")
+DEFAULT_DATA_ROOT = settings_mod.DEFAULT_DATA_ROOT
 DEFAULT_METRICS = ("psnr", "ssim", "lpips")
 
 
 @dataclass
 class RunSettings:
     """One command of the runner: the options of `python -m benchmarks.run` (same names and meaning;
-    `--help` there), as Python values. `out=None`: runs/<protocol>."""
+    `--help` there), as Python values. `out=None`: runs/<protocol>. `settings`: the settings file
+    (`foundation.settings`); `apply_file` fills what is not given from it, then the defaults."""
 
     methods: list[str] | None = None
     datasets: list[str] | None = None
     protocol: str | None = None
     data_root: Path | None = None
     weights: list[str] = field(default_factory=list)   # NAME=PATH
-    device: str = "auto"
+    device: str | None = None                          # None: the settings file's, else auto
     out: Path | None = None
     force: bool = False
     save_images: bool = False
-    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    metrics: list[str] | None = None                   # None: the settings file's, else DEFAULT_METRICS
     limit: int | None = None
     max_memory: int | None = None                      # bytes (foundation.budget.parse_memory)
     max_pixels: int | None = None
+    seed: int | None = None                            # None: the protocol's draw seeds and SEED
+    settings: str | None = None                        # the settings file (None: $TTSR_BENCH_CONFIG, …)
+
+    def apply_file(self) -> "RunSettings":
+        """Fill device, metrics, methods and max_memory not given from the settings file, then the
+        defaults (`foundation.settings`: option > settings file > default)."""
+        found = settings_mod.resolve(self.settings, data=False)
+        self.device = found.get("device", self.device) or "auto"
+        self.metrics = found.get("metrics", self.metrics) or list(DEFAULT_METRICS)
+        self.methods = found.get("methods", self.methods)
+        if self.max_memory is None and found.values.get("max_memory") is not None:
+            self.max_memory = parse_memory(found.values["max_memory"], f"{found.file}: max_memory")
+        return self
+
+    def named_weights(self) -> settings_mod.Settings:
+        """The weights files named by `--weights` and the settings file (`.weights`, `.weights_from`);
+        `UserError` for an unknown method."""
+        from baselines import registry
+
+        return settings_mod.resolve(self.settings, weights=self.weights, data=False, methods=registry.names())
 
 
 @dataclass
@@ -76,30 +97,13 @@ class Pass:
         return (self.method, e.dataset, e.protocol, e.ref_mode, image, self.config_id, self.digests[image])
 
 
-def resolve_data_root(arg: Path | None) -> tuple[Path | None, bool]:
-    """(data root, whether the user named it). A named root that is not a folder is a UserError."""
-    if arg is not None:
-        named, source = arg, "--data-root"
-    elif os.environ.get(DATA_ENV):
-        named, source = Path(os.environ[DATA_ENV]), f"${DATA_ENV}"
-    else:
-        return (DEFAULT_DATA_ROOT if DEFAULT_DATA_ROOT.is_dir() else None), False
-    named = Path(named).expanduser()
-    if not named.exists():
-        raise UserError(f"{source} {named}: folder not found; point it at the folder holding the test "
-                        "sets (e.g. data/CUFED5, data/Urban100), or leave it out to run the demo set")
-    if not named.is_dir():
-        raise UserError(f"{source} {named}: is a file, expected the folder holding the test sets")
-    return named, True
-
-
 def _dataset_fix(name: str, root: Path | None) -> str:
     from benchmarks import datasets
 
     info = datasets.DATASETS[name]
     where = root if root is not None else DEFAULT_DATA_ROOT
     return (f"get it from {info.sources[0]}; put it in {where}/{info.folder} ({info.layout}); "
-            f"check with `python -m benchmarks.data check --root {where}`")
+            f"check with `python -m benchmarks.data check --data-root {where}`")
 
 
 def make_plan(args: RunSettings) -> Plan:
@@ -107,8 +111,12 @@ def make_plan(args: RunSettings) -> Plan:
     from benchmarks import datasets
 
     protocol = protocols.get(args.protocol or "default")
-    data_root, named_root = resolve_data_root(args.data_root)
+    resolved = settings_mod.resolve(args.settings, args.data_root)
+    data_root, named_root = resolved.data_root, resolved.data_named
     evaluations = list(protocol.evaluations)
+    if args.seed is not None:  # --seed replaces the protocol's seed of every random draw
+        evaluations = [replace(e, seed=args.seed, load_options={**e.load_options, "seed": args.seed})
+                       if e.seed is not None else e for e in evaluations]
     known = set(datasets.DATASETS)
     skipped: list[Skip] = []
     notes: list[str] = []
@@ -142,7 +150,7 @@ def make_plan(args: RunSettings) -> Plan:
             available = [e for e in available if e.dataset == "demo"]
             notes.append("no test set found under "
                          f"{data_root if data_root is not None else DEFAULT_DATA_ROOT} "
-                         "(or $TTSR_BENCH_DATA): running the built-in demo set")
+                         f"(or ${settings_mod.ENV['data_root']}): running the built-in demo set")
     for dataset in dict.fromkeys(e.dataset for e in evaluations if e not in available):
         if dataset == "demo" or dataset in found:
             continue
@@ -150,17 +158,13 @@ def make_plan(args: RunSettings) -> Plan:
         where = data_root if data_root is not None else DEFAULT_DATA_ROOT
         skipped.append(Skip(f"dataset {dataset}",
                             f"not found under {data_root}" if data_root else
-                            f"no data folder ({DEFAULT_DATA_ROOT}/ is absent and ${DATA_ENV} is not set)",
+                            f"no data folder ({resolved.data_from})",
                             _dataset_fix(dataset, data_root), kind="dataset", name=dataset,
                             short=f"put it in {where}/{info.folder}/; get it from {info.sources[0]}"))
 
     valid_methods = registry.names()
-    registry.weight_dirs()  # a $TTSR_BENCH_WEIGHTS folder that does not exist is one line, whatever runs
-    overrides = registry.parse_weight_overrides(args.weights)
-    bad = [m for m in overrides if m not in valid_methods]
-    if bad:
-        raise UserError(f"--weights names unknown method {', '.join(map(repr, bad))}; valid names: "
-                        f"{', '.join(valid_methods)}")
+    settings_mod.weight_dirs()  # a $TTSR_BENCH_WEIGHTS folder that does not exist is one line, whatever runs
+    overrides = args.named_weights().weights
     if args.methods:
         unknown = [m for m in args.methods if m not in valid_methods]
         if unknown:
@@ -239,7 +243,8 @@ class Passes:
         self.skips = skips
         self.verbose = verbose                 # rank 0 prints dataset warnings
         self.registry = registry
-        self.overrides = registry.parse_weight_overrides(settings.weights)
+        self.named = settings.named_weights()
+        self.overrides = self.named.weights
         self.items: list[Pass] = []            # in order
         self.weights: dict[str, dict] = {}     # method -> manifest weights record
         self.configs: dict[str, dict] = {}     # config_id -> {"config": ..., "weights": ...}
@@ -247,16 +252,15 @@ class Passes:
         self._samples: dict[tuple, object] = {}
 
     def weights_for(self, name: str) -> tuple[Path | None, str | None]:
-        """(weights file of a method, where it was found: --weights, $TTSR_BENCH_WEIGHTS, ./weights)."""
+        """(weights file of a method, where it was found: --weights, the settings file, $TTSR_BENCH_WEIGHTS,
+        ./weights)."""
         method = self.registry.get(name)
         path = self.registry.find_weights(method, self.overrides)
         if path is None:
             return None, None
         if name in self.overrides:
-            return path, "--weights"
-        env = os.environ.get(self.registry.WEIGHTS_ENV, "")
-        in_env = any(Path(p).expanduser() in path.parents for p in env.split(os.pathsep) if p)
-        return path, (f"${self.registry.WEIGHTS_ENV}" if in_env else "./weights")
+            return path, self.named.weights_from[name]
+        return path, settings_mod.weights_origin(path)
 
     def samples(self, evaluation: Evaluation):
         """The dataset of an evaluation (cached); None when it cannot be loaded (a planned skip)."""
@@ -277,7 +281,7 @@ class Passes:
                 except UserError as err:
                     self._samples[cache_key] = None
                     self.plan.skipped.append(Skip(f"{evaluation.dataset}/{evaluation.ref_mode}", str(err),
-                                                  "see `python -m benchmarks.data check --root DIR`"))
+                                                  "see `python -m benchmarks.data check --data-root DIR`"))
             for warning in caught:  # incomplete sets: one line each, evaluated as far as present
                 if not issubclass(warning.category, datasets.DatasetWarning):
                     warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)

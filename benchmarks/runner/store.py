@@ -69,7 +69,7 @@ class Skips:
                             "fix": "see the reason; the column is left empty until then"})
         for message in self.warnings:
             records.append({"what": message.split(" ", 1)[0] + " (incomplete)", "reason": message,
-                            "fix": "complete the set; `python -m benchmarks.data check --root DIR` lists what is missing",
+                            "fix": "complete the set; `python -m benchmarks.data check --data-root DIR` lists what is missing",
                             "kind": "incomplete", "name": message.split(" ", 1)[0], "short": message})
         records.extend(dict(item) for item in self.images)
         unique: list[dict] = []
