@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
-from foundation.errors import UserError
+from foundation.registry import Registry
 
 SCALE = 4
 REFSR_KINDS = ("refsr", "sisr")  # SISR methods take the same LR and ignore the reference
@@ -99,9 +99,8 @@ def _tag(name: str, evaluations: tuple[Evaluation, ...]) -> tuple[Evaluation, ..
 
 _TABLE1, _TABLE4, _SISR, _DEMO = _tag("table1", _TABLE1), _tag("table4", _TABLE4), _tag("sisr", _SISR), _tag("demo", _DEMO)
 
-PROTOCOLS: dict[str, Protocol] = {
-    p.name: p
-    for p in (
+PROTOCOLS = Registry("protocol")
+for _protocol in (
         Protocol("table1", "TTSR Table 1: CUFED5 (5 refs stitched), Sun80 (random ref, seed 0), "
                  "Urban100 and Manga109 (LR as ref); plus the release-style CUFED5 level-1 run",
                  _TABLE1),
@@ -120,8 +119,8 @@ PROTOCOLS: dict[str, Protocol] = {
         # name of the protocol they come from, so its rows are the same as those of table1/sisr.
         Protocol("default", "Table 1 passes + SISR calibration on every test set found; the built-in "
                  "demo set when no test set is found", _TABLE1 + _SISR + _DEMO),
-    )
-}
+):
+    PROTOCOLS.register(_protocol)
 
 
 def default_ref_mode(dataset: str) -> str | None:
@@ -133,7 +132,7 @@ def default_ref_mode(dataset: str) -> str | None:
 
 
 def names() -> list[str]:
-    return list(PROTOCOLS)
+    return PROTOCOLS.names()
 
 
 def tables() -> list[str]:
@@ -143,7 +142,5 @@ def tables() -> list[str]:
 
 
 def get(name: str) -> Protocol:
-    try:
-        return PROTOCOLS[name]
-    except KeyError:
-        raise UserError(f"unknown protocol {name!r}; valid protocols: {', '.join(PROTOCOLS)}") from None
+    """The protocol `name`; `UserError` naming the valid protocols."""
+    return PROTOCOLS.get(name)

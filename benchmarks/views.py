@@ -79,7 +79,7 @@ def higher_is_better(metric: str) -> bool | None:
 def expected_count(dataset: str) -> int | None:
     try:
         from benchmarks.datasets.registry import DATASETS
-        info = DATASETS.get(dataset)
+        info = DATASETS.get(dataset, None)
         if info is not None:
             return int(info.expected)
     except Exception:  # noqa: BLE001

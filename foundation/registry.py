@@ -10,7 +10,7 @@ package (`discover="baselines"`) so that a new entry is one new file and nothing
     @METHODS.register
     class EDSR(Method): name = "edsr"
 
-    METHODS.get("edsr")      # the registered object (here the class)
+    METHODS.get("edsr")      # the registered object (here the class); METHODS["edsr"] the same
     METHODS.names()          # names in registration order (after discovery)
 
 Errors: an unknown name is a `UserError` that lists the valid names (and any module that failed to
@@ -25,17 +25,20 @@ from typing import Any, Callable, Iterator
 
 from foundation.errors import UserError
 
+_MISSING = object()
+
 
 class Registry:
     """Name → object for one axis (`what` is the singular noun used in messages: "method")."""
 
     def __init__(self, what: str, *, discover: str | None = None,
-                 aliases: dict[str, str] | None = None) -> None:
+                 aliases: dict[str, str] | None = None, case_sensitive: bool = True) -> None:
         self.what = what
+        self._fold = (lambda text: text) if case_sensitive else (lambda text: text.strip().lower())
         self._package = discover
         self._discovered = discover is None
         self._entries: dict[str, Any] = {}
-        self._aliases: dict[str, str] = dict(aliases or {})
+        self._aliases: dict[str, str] = {self._fold(a): n for a, n in (aliases or {}).items()}
         self._import_failures: dict[str, str] = {}
 
     # ------------------------------------------------------------------ filling
@@ -49,9 +52,17 @@ class Registry:
                 raise ValueError(f"{target!r}: a registered {self.what} needs a name")
             if key in self._entries and self._entries[key] is not target:
                 raise ValueError(f"{self.what} {key!r} is registered twice")
+            spellings = {self._fold(s) for s in (key, *aliases)}
+            taken = {self._fold(n): n for n in self._entries if n != key} | {
+                a: n for a, n in self._aliases.items() if n != key}
+            clash = sorted(s for s in spellings if s in taken)
+            if clash:
+                raise ValueError(f"{self.what} {key!r}: {', '.join(map(repr, clash))} already name "
+                                 f"{self.what} {taken[clash[0]]!r}")
             self._entries[key] = target
             for alias in aliases:
-                self._aliases[alias] = key
+                if self._fold(alias) != self._fold(key):
+                    self._aliases[self._fold(alias)] = key
             return target
 
         return add(obj) if obj is not None else add
@@ -78,14 +89,21 @@ class Registry:
 
     # ------------------------------------------------------------------ lookup
     def canonical(self, name: str) -> str:
-        """`name` with aliases resolved (case kept); unknown names come back unchanged."""
-        return self._aliases.get(name, name)
+        """The registered name `name` spells (an alias, or another case where case does not count);
+        unknown names come back unchanged."""
+        folded = self._fold(str(name))
+        if folded in self._aliases:
+            return self._aliases[folded]
+        return next((n for n in self._entries if self._fold(n) == folded), name)
 
-    def get(self, name: str) -> Any:
-        """The object registered under `name` (or an alias); `UserError` naming the valid names."""
+    def get(self, name: str, default: Any = _MISSING) -> Any:
+        """The object registered under `name` (or an alias); without `default`, an unknown name is a
+        `UserError` naming the valid names."""
         self.discover()
         key = self.canonical(name)
         if key not in self._entries:
+            if default is not _MISSING:
+                return default
             message = f"unknown {self.what} {name!r}; valid names: {', '.join(self.names()) or '(none)'}"
             if self._import_failures:
                 message += "; modules that failed to import: " + ", ".join(
@@ -101,6 +119,30 @@ class Registry:
     def items(self) -> list[tuple[str, Any]]:
         self.discover()
         return list(self._entries.items())
+
+    def values(self) -> list[Any]:
+        return [obj for _, obj in self.items()]
+
+    def copy(self) -> "Registry":
+        """A registry with the same entries and aliases (e.g. to add entries for a while)."""
+        self.discover()
+        twin = Registry(self.what)
+        twin._fold, twin._entries, twin._aliases = self._fold, dict(self._entries), dict(self._aliases)
+        return twin
+
+    def __getitem__(self, name: str) -> Any:
+        return self.get(name)
+
+    def __setitem__(self, name: str, obj: Any) -> None:
+        """Replace (or add) the entry `name` on purpose: a user's own definition over the shipped one."""
+        self.discover()
+        self._entries[self.canonical(name)] = obj
+
+    def __delitem__(self, name: str) -> None:
+        self.discover()
+        key = self.canonical(name)
+        del self._entries[key]
+        self._aliases = {a: n for a, n in self._aliases.items() if n != key}
 
     def import_failures(self) -> dict[str, str]:
         self.discover()

@@ -13,7 +13,7 @@ from tests.test_datasets import make_cufed5, make_srf, make_sun80, save, img
 def table_rows(out: str) -> dict[str, list[str]]:
     """{set: [status, found/expected, …]} from the printed table."""
     return {line.split()[0]: line.split()[1:] for line in out.splitlines()
-            if line.split() and line.split()[0] in DATASETS}
+            if line.split() and line.split()[0] in DATASETS.names()}
 
 
 def test_check_on_fixture_tree(tmp_path, capsys):

@@ -155,3 +155,52 @@ def test_seed_everything_repeats_every_generator():
     seed_everything(7)
     assert draw() == first
     seed_everything(2**40 + 7)  # numpy's global generator takes the seed modulo 2**32
+
+
+# --------------------------------------------------------------------------- the one Registry
+
+def test_registry_names_aliases_and_errors():
+    from foundation.errors import UserError
+    from foundation.registry import Registry
+
+    modes = Registry("mode", case_sensitive=False)
+    modes.register("first", name="L1", aliases=("level1", "1"))
+    modes.register("second", name="L2")
+    assert modes.names() == ["L1", "L2"] and modes["l1"] == modes.get(" LEVEL1 ") == "first"
+    assert "1" in modes and "l3" not in modes and modes.get("l3", None) is None
+    with pytest.raises(UserError, match=r"^unknown mode 'l3'; valid names: L1, L2$"):
+        modes.get("l3")
+    with pytest.raises(ValueError, match=r"'level1' already name mode 'L1'"):
+        modes.register("third", name="L3", aliases=("Level1",))
+    assert "L3" not in modes  # a refused entry leaves nothing behind
+    with pytest.raises(ValueError, match="registered twice"):
+        modes.register("other", name="L2")
+    twin = modes.copy()
+    twin.register("third", name="L3")
+    assert "L3" in twin and "L3" not in modes
+    strict = Registry("protocol")
+    strict.register("x", name="table1")
+    assert "TABLE1" not in strict and strict["table1"] == "x"
+
+
+def test_registry_discovery_reports_a_broken_module(tmp_path, monkeypatch):
+    import sys
+
+    from foundation.errors import UserError
+    from foundation.registry import Registry
+
+    package = tmp_path / "plugins_for_test"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "good.py").write_text("from plugins_for_test import REG\nREG.register('ok', name='good')\n")
+    (package / "bad.py").write_text("raise RuntimeError('broken on purpose')\n")
+    reg = Registry("method", discover="plugins_for_test")
+    (package / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(sys.modules, "plugins_for_test", __import__("plugins_for_test"))
+    sys.modules["plugins_for_test"].REG = reg
+    with pytest.warns(RuntimeWarning, match="broken on purpose"):
+        assert reg.names() == ["good"]
+    with pytest.raises(UserError, match=r"valid names: good; modules that failed to import: "
+                                        r"plugins_for_test.bad \(RuntimeError: broken on purpose\)"):
+        reg.get("missing")

@@ -60,7 +60,7 @@ def test_a_spelling_names_one_mode_only():
 
 def test_a_new_mode_is_one_entry_plus_the_sets_declaration(tmp_path, monkeypatch):
     """Levels 1 and 2 as a list: no loader code changes, only the table and CUFED5's offered modes."""
-    monkeypatch.setattr(refmodes, "MODES", dict(refmodes.MODES))
+    monkeypatch.setattr(refmodes, "MODES", refmodes.MODES.copy())
     refmodes.register(RefMode("first-two", "levels 1 and 2 as a list",
                               lambda item, context: tuple(item.candidates[:2]), gives=refmodes.SEVERAL,
                               aliases=("L1+L2",)))

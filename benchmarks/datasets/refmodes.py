@@ -42,6 +42,7 @@ import numpy as np
 from benchmarks.datasets.files import probe_size, short_list
 from foundation.errors import UserError
 from foundation.imageio import read_image
+from foundation.registry import Registry
 
 #: an image a loader lists: a file, or a zero-argument callable returning uint8 H×W×3 (built-in sets)
 Source = Union[Path, Callable[[], np.ndarray]]
@@ -187,18 +188,12 @@ class RefMode:
 
 _LEVEL_SPELLINGS = ("{k}", "l{k}", "level{k}", "level-{k}", "level_{k}", "ref{k}", "lv{k}")
 
-MODES: dict[str, RefMode] = {}
+MODES = Registry("mode", case_sensitive=False)
 
 
 def register(mode: RefMode) -> RefMode:
-    """Add `mode` to the table; its name, label and aliases must not be another mode's."""
-    taken = {s.lower(): m.name for m in MODES.values() for s in m.spellings()}
-    clash = [s for s in mode.spellings() if taken.get(s.lower(), mode.name) != mode.name]
-    if clash:
-        raise ValueError(f"ref mode {mode.name!r}: {', '.join(map(repr, clash))} already name mode "
-                         f"{taken[clash[0].lower()]!r}")
-    MODES[mode.name] = mode
-    return mode
+    """Add `mode` to the table; its name, label and aliases must not be another mode's (`ValueError`)."""
+    return MODES.register(mode, aliases=mode.spellings()[1:])
 
 
 for _k in range(1, 6):
@@ -222,11 +217,7 @@ register(RefMode("none", "no reference: SISR", _nothing, gives=NONE, aliases=("s
 
 def find(ref_mode) -> RefMode | None:
     """The mode spelled `ref_mode` (any case, any alias), or None."""
-    key = str(ref_mode).strip().lower()
-    for mode in MODES.values():
-        if key in (s.lower() for s in mode.spellings()):
-            return mode
-    return None
+    return MODES.get(str(ref_mode), None)
 
 
 def get(ref_mode, dataset: str | None = None, offered: Sequence[str] | None = None) -> RefMode:

@@ -11,6 +11,7 @@ from benchmarks.datasets.sample import SampleSequence
 from benchmarks.datasets.survey import Survey
 from foundation import settings
 from foundation.errors import UserError
+from foundation.registry import Registry
 
 OPTIONS = frozenset({"ref_mode", "seed", "scale", "skip_bad", "names", "limit", "given_lr"})
 
@@ -40,7 +41,8 @@ _SISR_LAYOUT = ("{f}/image_SRF_4/img_NNN_SRF_4_HR.png + img_NNN_SRF_4_LR.png (as
                 "or {f}/HR/<name>.png + {f}/LR_bicubic/X4/<name>x4.png, or {f}/<name>.png (HR only)")
 _SISR_MODES = sisr_sets.REF_MODES
 
-DATASETS: dict[str, DatasetInfo] = {info.name: info for info in (
+DATASETS = Registry("dataset", case_sensitive=False)
+for _dataset in (
     DatasetInfo(
         "cufed5", "CUFED5", 126, "groups of 6 files: NNN_0 HR + 5 references", cufed5.REF_MODES, "L1",
         "Zhang et al., Image Super-Resolution by Neural Texture Transfer (SRNTT), CVPR 2019",
@@ -98,7 +100,8 @@ DATASETS: dict[str, DatasetInfo] = {info.name: info for info in (
         "demo", "", 4, "built-in pairs", demo.REF_MODES, "graded",
         "photos bundled with scikit-image (skimage/data)", ("built in: no download",),
         "nothing to lay out", note="references of graded similarity: stereo view, warped, zoomed, unrelated"),
-)}
+):
+    DATASETS.register(_dataset)
 
 #: which module reads each set
 _MODULES = {"cufed5": cufed5, "sun80": sun80, "demo": demo, **{n: sisr_sets for n in
@@ -111,10 +114,7 @@ def default_root() -> Path:
 
 
 def _info(name: str) -> DatasetInfo:
-    key = str(name).strip().lower()
-    if key not in DATASETS:
-        raise UserError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-    return DATASETS[key]
+    return DATASETS.get(name)
 
 
 def check_root(root) -> Path:
