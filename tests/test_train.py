@@ -13,7 +13,7 @@ from training.config import TrainConfig, load_config
 from training.trainer import STATE_FILE, NonFiniteLoss
 
 REPO = Path(__file__).resolve().parents[1]
-# TTSR's configs (SRNTT's train with python -m benchmarks.train_srntt, tests/test_srntt_train.py)
+# TTSR's configs (SRNTT's configs: tests/test_srntt_train.py)
 CONFIGS = sorted(p for p in (REPO / "configs").glob("*.toml") if load_config(p).method == "ttsr")
 
 

@@ -330,6 +330,12 @@ def _state_problem(err: ValidationError) -> str:
 
 # ----------------------------------------------------------------------------- trainer
 
+def uses_perceptual_loss(cfg: TrainConfig) -> bool:
+    """Whether a run of `cfg` computes L_per (weight > 0 and some full-loss epochs): the trainer then
+    needs the recipe's `perceptual_net`."""
+    return cfg.loss.per > 0 and cfg.schedule.epochs > 0
+
+
 class Trainer:
     """Runs a `Recipe` with a `TrainConfig`; see the module docstring."""
 
@@ -368,7 +374,7 @@ class Trainer:
             self.critic = make_critic(cfg.data.patch).to(self.device, memory_format=self.memory_format)
             self.opt_d = torch.optim.Adam(self.critic.parameters(), lr=o.lr_d, betas=tuple(o.betas_d), eps=o.eps)
         self.vgg = None
-        if loss.per > 0 and cfg.schedule.epochs > 0:
+        if uses_perceptual_loss(cfg):
             if perceptual_net is None:
                 raise ValueError("the perceptual loss needs a VGG19 relu5_1 network (ttsr.vgg.VGG19Relu51)")
             self.vgg = perceptual_net.to(self.device, memory_format=self.memory_format)
