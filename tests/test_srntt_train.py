@@ -174,7 +174,7 @@ def test_configs_and_command_line(init_file, tmp_path, capsys):
     ttsr = REPO / "configs" / "tiny.toml"
     cases = [
         (main, ["--config", str(unknown), "--dry-run"],
-         f"{unknown}: method = 'edsr' has no training recipe (known: ttsr, srntt, srntt-rec)"),
+         f"{unknown}: method = 'edsr' has no training recipe (known: srntt, srntt-rec, ttsr)"),
         (main, ["--config", str(ttsr), "--dry-run", "--init-from", str(init_file)],
          "--init-from: an option of the srntt recipe, not of"),
         (main, ["--config", str(REPO / "configs" / "srntt-tiny.toml")], "--init-from is required"),

@@ -5,13 +5,13 @@ paper §4.1). Numbers are TOML integers or floats ("a number" also takes an inte
 takes no float); nothing is converted from a string.
 
     name                 a name of letters, digits, '.', '_', '-' (the default run folder)   "ttsr"
-    method               a non-empty string: "ttsr" (python -m benchmarks.train), "srntt" or
-                         "srntt-rec" (python -m benchmarks.train_srntt)                   "ttsr"
-    [model]              a table, checked by the method's training CLI before anything is built:
+    method               a non-empty string naming a training recipe (training.recipes):
+                         "ttsr", "srntt" or "srntt-rec"                                   "ttsr"
+    [model]              a table, checked by the method's recipe before anything is built:
                          TTSR: n_feats (an integer ≥ 2 and ≤ 1024), num_res_blocks (a list of 4
                          integers, each ≥ 0 and ≤ 256), res_scale (a number > 0), hard_attention, soft_attention,
                          learnable_lte, csfi (true or false; soft_attention needs hard_attention);
-                         SRNTT: see benchmarks.train_srntt
+                         SRNTT: see training.srntt_recipe
     [data]
       kind               one of "cufed", "folder", "demo"                                      "cufed"
       root               a string (data root; "": --data-root, $TTSR_BENCH_DATA, ./data)       ""

@@ -1,8 +1,7 @@
 """The training recipes by method: `RECIPES`, filled by one small module per method.
 
 A training config's `method` names its recipe (`RECIPES.get(cfg.method)`); the one training
-command (`python -m benchmarks.train`) and anything else that trains look it up there and never
-name a method. `RECIPES` is a `foundation.registry.Registry` that imports every module of the
+command and anything else that trains look it up there and never name a method. `RECIPES` is a `foundation.registry.Registry` that imports every module of the
 `training` package on its first lookup, so a new method's recipe is one new file
 `training/<method>_recipe.py` holding a `Recipe` subclass and its `RECIPES.register(...)` line.
 
@@ -78,7 +77,7 @@ def recipe_for(cfg: TrainConfig) -> type[Recipe]:
     the method has none or the table is wrong."""
     if cfg.method not in RECIPES:
         raise UserError(f"{cfg.source}: method = {cfg.method!r} has no training recipe "
-                        f"(known: {', '.join(RECIPES.names())}); see training/recipes.py to add one")
+                        f"(known: {', '.join(sorted(RECIPES.names()))}); see training/recipes.py to add one")
     recipe = RECIPES.get(cfg.method)
     recipe.check_model(cfg)
     return recipe

@@ -2,7 +2,7 @@
 
 Configs: `configs/srntt.toml` (5 epochs reconstruction only, then 50 with all losses: rec 1, per
 1e-4, texture 1e-4, adv 1e-6) and `configs/srntt-rec.toml` (reconstruction only = SRNTT-ℓ2, TTSR's
-"SRNTT-rec"); `python -m benchmarks.train --config configs/srntt.toml --init-from FILE`.
+"SRNTT-rec"); the training command takes `--init-from FILE` and `--init-texture` for them.
 
 The frozen parts come from `--init-from`: a file written by `python -m baselines.srntt.convert`
 (or a previous export of this recipe) holding `network.content_extractor.*` (the SRGAN of
@@ -11,7 +11,7 @@ not SRNTT, so a file labelled random (test-made release files) needs `--allow-ra
 run records it. The texture transfer starts from the release's random initialisation, or from the
 file's with `--init-texture` (e.g. SRNTT from SRNTT-ℓ2). Exports (`model_last.safetensors`,
 `model_best.safetensors` in the run folder) load with `registry.get("srntt").load(path)` and
-`benchmarks.run --weights srntt=PATH`; they say where their frozen parts came from ("init_origin")
+the harness (`--weights srntt=PATH`); they say where their frozen parts came from ("init_origin")
 and whether the run started from random ones ("random": true and "RANDOM" in "origin", as
 `foundation.manifest` reads them).
 
@@ -329,7 +329,7 @@ class SRNTTRecipe(Recipe):
         step = metadata.get("step", "?")
         header = {
             "method": self.name,
-            "origin": (f"trained by ttsr-bench (benchmarks.train, config {metadata.get('train_config', '?')}, "
+            "origin": (f"trained by ttsr-bench ({self.name} recipe, config {metadata.get('train_config', '?')}, "
                        f"step {step}); content extractor and VGG19 frozen from: {self.origin or 'unknown'}"),
             "metadata": json.dumps(metadata, default=str, sort_keys=True),
         }

@@ -1,7 +1,7 @@
 """Validation during training: the evaluation protocol's PSNR/SSIM of a recipe's predictions.
 
 The inputs are made by the caller (the training command builds them from a dataset with the
-evaluation's degradation, `benchmarks.degrade.refsr_inputs`), so the trainer never reads datasets:
+evaluation's degradation), so the trainer never reads datasets:
 each item has `lr`, `lr_up`, `ref`, `ref_down_up` and `hr`, uint8 H×W×3 arrays (LR, bicubic LR↑,
 Ref, Ref↓↑, HR). The prediction (a tensor in [-1, 1]) is rounded to uint8 like a saved image and
 scored with `metrics.psnr` / `metrics.ssim` (Y channel, the release's protocol).
