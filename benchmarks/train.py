@@ -41,11 +41,10 @@ import torch
 from foundation.cli_types import OneLineParser, device_name, whole_number
 from foundation.errors import UserError, cli_main
 from foundation.fileio import check_output_dir
-from foundation.manifest import git_state
 from training.config import CheckpointConfig, DataConfig, DeviceConfig, ScheduleConfig, TrainConfig, ValConfig, \
     load_config
 from training.data import IMAGE_SUFFIXES, CUFEDPairs, RefSRTrainSet, SelfReferencePairs
-from training.recipes import RECIPES, Recipe, option_dest, recipe_for, unique_recipes
+from training.recipes import RECIPES, Recipe, make_trainer, option_dest, recipe_for, unique_recipes
 
 
 # ----------------------------------------------------------------------------- data
@@ -130,38 +129,19 @@ def make_validator(samples, device: torch.device, scale: int, max_images: int = 
 
 # ----------------------------------------------------------------------------- setup
 
-def device_kind(device: str | None) -> str:
-    """"cuda" or "cpu": the process-group backend's device (`--device`, default cuda when present)."""
-    if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return "cuda" if device.startswith("cuda") else "cpu"
-
-
 def build(cfg: TrainConfig, *, allow_random_vgg: bool, root: Path, out: Path, device: str | None = None,
           progress: bool = True, with_validation: bool = True, dist_info=None, dataset=None,
           options: dict | None = None):
     """The Trainer for `cfg`: the recipe of its `method` (`training.recipes`) with its `options`
     (e.g. {"init_from": path} for SRNTT), the training data (`dataset`, default from `[data]`) and
     the validation of `[val]`."""
-    from training.trainer import Trainer, init_distributed, seed_everything
-
-    recipe_class = recipe_for(cfg)
     options = dict(options or {})
-    recipe_class.check(cfg, allow_random_vgg=allow_random_vgg, **options)
+    recipe_for(cfg).check(cfg, allow_random_vgg=allow_random_vgg, **options)  # before any data is read
     if dataset is None:
         dataset = build_train_set(cfg, root)
-    seed_everything(cfg.data.seed)
-    recipe = recipe_class.from_config(cfg, allow_random_vgg=allow_random_vgg, **options)
-    info = dist_info or init_distributed(device_kind(device))
-    metadata = {"allow_random_vgg": bool(allow_random_vgg), **recipe.metadata,
-                "git_commit": git_state()["commit"], "torch": str(torch.__version__), "config_name": cfg.name}
-    trainer = Trainer(cfg, recipe, dataset, out, perceptual_net=recipe.perceptual_net, metadata=metadata,
-                      device=device, progress=progress, dist_info=info)
-    if info.main:
-        print(f"{recipe_class.parameter_line(cfg)}; {len(dataset)} training pairs, {trainer.steps_per_epoch} "
-              f"steps/epoch, {trainer.total_steps} steps; device {trainer.device}, {info.world} process(es)"
-              + (recipe_class.random_note if allow_random_vgg else ""), flush=True)
-    if with_validation and info.main:
+    trainer = make_trainer(cfg, dataset, out, allow_random_vgg=allow_random_vgg, options=options, device=device,
+                           progress=progress, dist_info=dist_info)
+    if with_validation and trainer.dist.main:
         attach_validation(trainer, cfg, root)
     return trainer
 

@@ -1,9 +1,10 @@
 """The training recipes by method: `RECIPES`, filled by one small module per method.
 
 A training config's `method` names its recipe (`RECIPES.get(cfg.method)`); the one training
-command and anything else that trains look it up there and never name a method. `RECIPES` is a `foundation.registry.Registry` that imports every module of the
-`training` package on its first lookup, so a new method's recipe is one new file
-`training/<method>_recipe.py` holding a `Recipe` subclass and its `RECIPES.register(...)` line.
+command and anything else that trains look it up there and never name a method. `RECIPES` is a
+`foundation.registry.Registry` that imports every module of the `training` package on its first
+lookup, so a new method's recipe is one new file `training/<method>_recipe.py` holding a `Recipe`
+subclass and its `RECIPES.register(...)` line.
 
 A recipe class has two sides:
 - for the command line and the setup (class level, this module's `Recipe`): the `[model]` schema
@@ -14,16 +15,22 @@ A recipe class has two sides:
   optional `make_critic`) — plus `perceptual_net` (the relu5_1 network of L_per, or None) and
   `metadata` (what the exports record about the run's origin: "random", "random_parts", …).
 
+`make_trainer(cfg, dataset, out, options=…)` builds the `Trainer` of a config with its recipe; the
+caller brings the training data and, if it wants one, the validator (`training.validation`).
+
 Registered: "ttsr" (`training.ttsr_recipe`), "srntt" and "srntt-rec" (`training.srntt_recipe`).
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
+import torch
 from pydantic import BaseModel
 from torch import nn
 
 from foundation.errors import UserError
+from foundation.manifest import git_state
 from foundation.registry import Registry
 from training.config import TrainConfig
 
@@ -81,6 +88,32 @@ def recipe_for(cfg: TrainConfig) -> type[Recipe]:
     recipe = RECIPES.get(cfg.method)
     recipe.check_model(cfg)
     return recipe
+
+
+def make_trainer(cfg: TrainConfig, dataset, out: str | Path, *, allow_random_vgg: bool = False,
+                 options: dict[str, Any] | None = None, device: str | None = None, progress: bool = True,
+                 dist_info=None):
+    """A `training.trainer.Trainer` for `cfg` with its method's recipe (`from_config(**options)`, after the
+    data seed is set, so the initial weights follow `[data] seed`) on `dataset`; prints the start line
+    (parameters, pairs, steps, device, processes) on the main process. The exports' metadata: the
+    recipe's, "allow_random_vgg", "git_commit", "torch", "config_name"."""
+    from training.trainer import Trainer, init_distributed, seed_everything
+
+    recipe_class = recipe_for(cfg)
+    seed_everything(cfg.data.seed)
+    recipe = recipe_class.from_config(cfg, allow_random_vgg=allow_random_vgg, **(options or {}))
+    if dist_info is None:
+        kind = device.split(":")[0] if device else ("cuda" if torch.cuda.is_available() else "cpu")
+        dist_info = init_distributed("cuda" if kind == "cuda" else "cpu")
+    metadata = {"allow_random_vgg": bool(allow_random_vgg), **recipe.metadata,
+                "git_commit": git_state()["commit"], "torch": str(torch.__version__), "config_name": cfg.name}
+    trainer = Trainer(cfg, recipe, dataset, out, perceptual_net=recipe.perceptual_net, metadata=metadata,
+                      device=device, progress=progress, dist_info=dist_info)
+    if dist_info.main:
+        print(f"{recipe_class.parameter_line(cfg)}; {len(dataset)} training pairs, {trainer.steps_per_epoch} "
+              f"steps/epoch, {trainer.total_steps} steps; device {trainer.device}, {dist_info.world} process(es)"
+              + (recipe_class.random_note if allow_random_vgg else ""), flush=True)
+    return trainer
 
 
 def unique_recipes() -> list[type[Recipe]]:
