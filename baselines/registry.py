@@ -3,12 +3,18 @@
 A method is a small object: `name`, `kind` ("sisr" | "refsr"), `scale`, `convention` (the colour and
 range its network works in), `weights` (a `WeightsSpec`, or None when it needs no file),
 `load(weights_path, device)` and `__call__(batch) -> sr`. The batch holds float tensors in [0, 255],
-NCHW: `lr` always, and for RefSR also `lr_up`, `ref`, `ref_down_up`; SR comes back float in
+NCHW: `lr` always, and for RefSR also `lr_up`, `ref`, `ref_down_up` (a method with
+`takes_multiple_refs = True` gets `refs` / `refs_down_up`, lists of such tensors, under a mode
+that gives several references, e.g. CUFED5 "all"); SR comes back float in
 [0, 255] (the runner rounds). After a call, `extras` may hold attention maps for the report.
 
 A new method is one small file anywhere under `baselines/`: subclass `Method` (or `SISRMethod` in
-`baselines.sisr.common`) and decorate it with `@register`. Every module and package under
-`baselines/` is imported once, on the first `get()` / `names()`, so nothing else needs editing.
+`baselines.sisr.common`), declare its weights record (`WeightsSpec`: file names, source, url,
+sha256, accepted formats) in that file, and decorate it with `@register`. `METHODS` is a
+`foundation.registry.Registry` that imports every module and package under `baselines/` once, on
+the first `get()` / `names()`, so nothing else needs editing. Weights load through
+`Method.load_checkpoint` (the one reader, `foundation.checkpoints`, with the method's remap, its
+build, and a wrong file named by the registered methods' `key_signature`s).
 
 Weights are looked up in `--weights NAME=PATH`, then `$TTSR_BENCH_WEIGHTS` (one or more folders,
 `os.pathsep`-separated), then `./weights`; in each folder as `<folder>/<file>` or
@@ -16,18 +22,18 @@ Weights are looked up in `--weights NAME=PATH`, then `$TTSR_BENCH_WEIGHTS` (one 
 """
 from __future__ import annotations
 
-import importlib
 import os
-import pkgutil
 import re
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
 import torch
+from torch import nn
 
+from foundation.checkpoints import Remap, StateDict, load_checkpoint
 from foundation.errors import UserError
+from foundation.registry import Registry
 
 KINDS = ("sisr", "refsr")
 WEIGHTS_ENV = "TTSR_BENCH_WEIGHTS"
@@ -70,6 +76,7 @@ class Method:
     convention: str = ""  # colour / range of the network, e.g. "RGB [0,1]"
     description: str = ""
     weights: WeightsSpec | None = None
+    takes_multiple_refs: bool = False  # reads batch["refs"] (several references); else one `ref`
 
     def __init__(self) -> None:
         self.extras: dict[str, torch.Tensor] = {}
@@ -108,96 +115,66 @@ class Method:
                 return True
         return False
 
+    # --- loading weights: the one reader (`foundation.checkpoints`) plus this method's facts -----
+    @property
+    def weights_hint(self) -> str:
+        """`` (expected FILE)`` for error lines, or ""."""
+        return f" (expected {self.weights.filename})" if self.weights else ""
+
+    def identify_file(self, keys: Iterable[str]) -> str | None:
+        """"this looks like a checkpoint of M, expected NAME; …" when the keys carry another registered
+        method's `key_signature` (not this method's family: `ttsr` and `ttsr-base` share one), else None."""
+        guess = guess_method(keys)
+        if guess is None or guess == self.name or self.name.startswith(guess + "-") or guess.startswith(self.name + "-"):
+            return None
+        return (f"this looks like a checkpoint of {guess}, expected {self.name}; pass it as --weights {guess}=PATH "
+                f"and give {self.name} its own file{self.weights_hint}")
+
+    def load_checkpoint(self, weights_path, build: Callable[[StateDict], nn.Module],
+                        remap_with: Remap | None = None) -> nn.Module:
+        """Read, remap, build and strictly load this method's weights file (`foundation.checkpoints`);
+        `UserError` when the file is absent (where to get it), unreadable, or another method's."""
+        if weights_path is None:
+            raise UserError(missing_weights_message(self))
+        model, _ = load_checkpoint(weights_path, what=self.name, build=build, remap_with=remap_with,
+                                   identify=self.identify_file, hint=self.weights_hint)
+        return model
+
 
 # ---------------------------------------------------------------------------------------------
-# The registry
+# The registry: one `foundation.registry.Registry` of classes (`@register`) and zero-argument
+# factories (`register(lambda: TTSRMethod(...), name="ttsr-ha")` for variants).
 
-_FACTORIES: dict[str, Callable[[], Method]] = {}
-_CLASSES: dict[str, type] = {}
-_IMPORT_FAILURES: dict[str, str] = {}
-_discovered = False
-
-
-def register(obj=None, *, name: str | None = None):
-    """Register a `Method` subclass (by its `name`) or a zero-argument factory under `name`.
-
-    `@register` on a class; `register(lambda: TTSRMethod(...), name="ttsr-ha")` for variants.
-    """
-
-    def add(target):
-        key = name or getattr(target, "name", "")
-        if not key:
-            raise ValueError(f"{target!r}: a registered method needs a name")
-        if key in _FACTORIES and _FACTORIES[key] is not target:
-            raise ValueError(f"method {key!r} is registered twice")
-        _FACTORIES[key] = target
-        if isinstance(target, type):
-            _CLASSES[key] = target
-        return target
-
-    return add(obj) if obj is not None else add
+METHODS = Registry("method", discover="baselines")
+register = METHODS.register
 
 
-def discover() -> None:
-    """Import every module and package under `baselines/` once, so their `@register`s run.
-
-    A module that fails to import is reported (warning, and in `get()`'s error) but does not hide
-    the other methods.
-    """
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True
-    import baselines
-
-    for info in pkgutil.walk_packages(baselines.__path__, prefix="baselines."):
-        if info.name == __name__ or info.name.rsplit(".", 1)[-1].startswith("_"):
-            continue
-        try:
-            importlib.import_module(info.name)
-        except Exception as err:  # noqa: BLE001 - one broken plug-in must not hide the others
-            _IMPORT_FAILURES[info.name] = f"{type(err).__name__}: {err}"
-            warnings.warn(f"baselines: could not import {info.name} ({err})", RuntimeWarning, stacklevel=2)
+def _method_class(entry) -> type:
+    return entry if isinstance(entry, type) else type(entry())
 
 
 def names(kind: str | None = None) -> list[str]:
     """Registered method names (bicubic first, then alphabetical), optionally of one kind."""
-    discover()
-    result = sorted(_FACTORIES, key=lambda n: (n != "bicubic", n))
-    if kind is not None:
-        result = [n for n in result if get(n).kind == kind]
-    return result
+    result = sorted(METHODS.names(), key=lambda n: (n != "bicubic", n))
+    return result if kind is None else [n for n in result if _method_class(METHODS.get(n)).kind == kind]
 
 
 def get(name: str) -> Method:
     """A fresh, unloaded instance of method `name`; `UserError` listing the valid names otherwise."""
-    discover()
-    if name not in _FACTORIES:
-        message = f"unknown method {name!r}; valid names: {', '.join(names())}"
-        if _IMPORT_FAILURES:
-            message += "; modules that failed to import: " + ", ".join(
-                f"{mod} ({why})" for mod, why in _IMPORT_FAILURES.items())
-        raise UserError(message)
-    method = _FACTORIES[name]()
+    method = METHODS.get(name)()
     if method.kind not in KINDS:
         raise ValueError(f"{name}: kind must be one of {KINDS}, not {method.kind!r}")
     return method
 
 
 def import_failures() -> dict[str, str]:
-    discover()
-    return dict(_IMPORT_FAILURES)
+    return METHODS.import_failures()
 
 
 def guess_method(keys: Iterable[str]) -> str | None:
     """The registered method whose key signature these state-dict keys carry, if exactly one does."""
-    discover()
     keys = list(keys)
-    hits = []
-    for key, factory in _FACTORIES.items():
-        cls = _CLASSES.get(key) or type(factory())
-        if cls.recognises(keys):
-            hits.append(key)
+    hits = [name for name, entry in METHODS.items() if _method_class(entry).recognises(keys)]
     # variants share their parent's signature: report the shortest name (the parent)
     return min(hits, key=len) if hits else None
 

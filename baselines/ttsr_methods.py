@@ -16,9 +16,10 @@ from typing import Mapping
 
 import torch
 
-from baselines.registry import Method, WeightsSpec, register
-from ttsr.config import VARIANTS, TTSRConfig
+from baselines.registry import Method, WeightsSpec, missing_weights_message, register
 from foundation.errors import UserError
+from ttsr.checkpoint import identify_family, load_ttsr
+from ttsr.config import VARIANTS, TTSRConfig
 
 TTSR_SOURCE = ("the TTSR release's model folder: Google Drive "
                "https://drive.google.com/drive/folders/1CTm-r3hSbdYVCySuQ27GsrqXhhVOS-qh , OneDrive "
@@ -55,16 +56,14 @@ class TTSRMethod(Method):
         self.checkpoint_metadata: dict = {}
 
     def load(self, weights_path, device="cpu") -> "TTSRMethod":
-        from ttsr.checkpoint import load_ttsr, read_checkpoint
-
         if weights_path is None:
-            from baselines.registry import missing_weights_message
             raise UserError(missing_weights_message(self))
-        stored = read_checkpoint(weights_path).config
         # A file that says its configuration is loaded as such and must be this variant; a bare
         # release-format state dict gets this variant's switches (soft attention and the LTE leave
-        # no trace in the weights).
-        model = load_ttsr(weights_path, None if stored is not None else self.config, device)
+        # no trace in the weights). The reader and the strict load are every method's
+        # (`foundation.checkpoints`); a wrong file is named by the registry, else by its family.
+        model = load_ttsr(weights_path, device=device, fallback=self.config,
+                          identify=lambda keys: self.identify_file(keys) or identify_family(keys))
         wrong = config_differences(model.config, self.config)
         if wrong:
             match = [("ttsr or ttsr-rec" if v == "ttsr" else variant_method_name(v))
@@ -105,34 +104,37 @@ class TTSRMethod(Method):
         return ((out.sr + 1.0) * 127.5).clamp_(0.0, 255.0)
 
 
-def _published(name: str, filename: str, what: str):
-    weights = WeightsSpec(files=(filename,), source=TTSR_SOURCE, formats=TTSR_FORMATS,
-                          note="Google Drive / OneDrive / Baidu only: download by hand")
-    return lambda: TTSRMethod(name, VARIANTS["ttsr"], weights, what)
+# --------------------------------------------------------------------------- weights records
 
-
-register(_published("ttsr", "TTSR.pt", "TTSR (Yang et al., CVPR 2020), all losses, published weights"),
-         name="ttsr")
-register(_published("ttsr-rec", "TTSR-rec.pt", "TTSR-rec, reconstruction loss only, published weights"),
-         name="ttsr-rec")
-
-
-def _variant(variant: str):
-    name = variant_method_name(variant)
-    stem = variant.replace("+", "-")
-    weights = WeightsSpec(
-        files=(f"TTSR-{stem}.pt", f"TTSR-{stem}.safetensors"),
+#: The published files (TTSR release, Google Drive / OneDrive / Baidu only).
+PUBLISHED: dict[str, tuple[str, str]] = {  # method → (file, description)
+    "ttsr": ("TTSR.pt", "TTSR (Yang et al., CVPR 2020), all losses, published weights"),
+    "ttsr-rec": ("TTSR-rec.pt", "TTSR-rec, reconstruction loss only, published weights"),
+}
+WEIGHTS: dict[str, WeightsSpec] = {
+    name: WeightsSpec(files=(filename,), source=TTSR_SOURCE, formats=TTSR_FORMATS,
+                      note="Google Drive / OneDrive / Baidu only: download by hand")
+    for name, (filename, _) in PUBLISHED.items()}
+#: The ablation variants (`ttsr.config.VARIANTS` other than the full model): user-trained files.
+VARIANT_OF: dict[str, str] = {variant_method_name(v): v for v in VARIANTS if v != "ttsr"}
+WEIGHTS.update({
+    name: WeightsSpec(
+        files=(f"TTSR-{name.removeprefix('ttsr-')}.pt", f"TTSR-{name.removeprefix('ttsr-')}.safetensors"),
         source=f"no published weights: train the '{variant}' ablation with `python -m benchmarks.train` (its "
                f"config under configs/) and pass its model_best.pt with --weights {name}=PATH",
         formats=TTSR_FORMATS)
-    return name, (lambda: TTSRMethod(name, VARIANTS[variant], weights,
-                                     f"TTSR ablation '{variant}' (Tables 2/3), user-trained weights"))
+    for name, variant in VARIANT_OF.items()})
 
 
-for _v in VARIANTS:
-    if _v != "ttsr":
-        register(_variant(_v)[1], name=_variant(_v)[0])
+def _factory(name: str, variant: str, description: str):
+    return lambda: TTSRMethod(name, VARIANTS[variant], WEIGHTS[name], description)
 
 
-# Recognising a TTSR file when another method is given it (`baselines.checkpoints`).
+for _name, (_, _what) in PUBLISHED.items():
+    register(_factory(_name, "ttsr", _what), name=_name)
+for _name, _variant in VARIANT_OF.items():
+    register(_factory(_name, _variant, f"TTSR ablation '{_variant}' (Tables 2/3), user-trained weights"), name=_name)
+
+
+# Recognising a TTSR file when another method is given it (`Method.identify_file`).
 TTSRMethod.key_signature = ((r"^MainNet\.SFE\.conv_head\.weight$",),)

@@ -136,6 +136,12 @@ def names() -> list[str]:
     return list(PROTOCOLS)
 
 
+def tables() -> list[str]:
+    """The protocols `python -m benchmarks.reproduce TABLE` runs, in the paper's order: every one but
+    "default" (which combines table1, sisr and demo)."""
+    return [name for name in PROTOCOLS if name != "default"]
+
+
 def get(name: str) -> Protocol:
     try:
         return PROTOCOLS[name]

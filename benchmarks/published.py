@@ -41,38 +41,24 @@ import functools
 import math
 import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence, Union
+from typing import Any, Iterable, Literal, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from benchmarks.datasets import refmodes
 from foundation.errors import UserError
+from ttsr.config import VARIANTS, TTSRConfig
 
 DATA_FILE = Path(__file__).with_name("published.toml")
 SHIPPED_NAME = "benchmarks/published.toml"  # how reports name the shipped file
 ENV_VAR = "TTSR_BENCH_PUBLISHED"
 UNCONFIRMED_MARK = "⚠"
 
-# Spellings of reference modes accepted by `lookup`, mapped to the names used in published.toml.
-_REF_MODE_ALIASES = {
-    "stitch": "stitched", "stitched5": "stitched", "all": "stitched", "5refs": "stitched",
-    "multi": "stitched", "concat": "stitched",
-    "lr-as-ref": "lr", "self": "lr", "lr_as_ref": "lr",
-    "random1": "random", "seeded": "random", "random-seeded": "random", "scene-match": "random",
-    "none": "*", "": "*", "sisr": "*",
-}
-for _k in range(1, 6):
-    for _spelling in (f"level{_k}", f"level-{_k}", f"level_{_k}", f"ref{_k}", f"{_k}", f"lv{_k}"):
-        _REF_MODE_ALIASES[_spelling] = f"l{_k}"
-
-
-def normalize_ref_mode(ref_mode: str | None) -> str | None:
-    """The canonical name of a reference mode (`stitched`, `l1`…`l5`, `random`, `lr`, `*`)."""
-    if ref_mode is None:
-        return None
-    key = str(ref_mode).strip().lower()
-    return _REF_MODE_ALIASES.get(key, key)
+#: The published column of a reference mode (`stitched`, `l1`…`l5`, `random`, `lr`, `*`): every
+#: spelling and alias is in `benchmarks.datasets.refmodes`; a spelling no mode has is kept lower-cased.
+normalize_ref_mode = refmodes.column_key
 
 
 class PublishedFileError(UserError, ValueError):
@@ -173,8 +159,8 @@ class PublishedRow:
     confirmed: bool
     note: str
     aliases: tuple[str, ...]
-    flags: dict[str, bool]
-    config: dict[str, Any]
+    flags: dict[str, bool]  # the table's flags, read from the variant's network
+    variant: str | None  # the network, a name of ttsr.config.VARIANTS
     params_paper: dict[str, Any] | None
     cells: dict[str, PublishedCell]  # column key -> cell
     origin_file: str = SHIPPED_NAME  # the file that added the row
@@ -280,8 +266,7 @@ class _RowSpec(_Spec):
     confirmed: bool | None = None
     note: str | None = None
     reason: str | None = None
-    flags: dict[str, bool] | None = None
-    config: dict[str, Any] | None = None
+    variant: Literal[tuple(VARIANTS)] | None = None
     params_paper: _ParamsSpec | None = None
 
 
@@ -290,6 +275,7 @@ class _TableSpec(_Spec):
     note: str | None = None
     tolerance: _ToleranceSpec | None = None
     far: _ToleranceSpec | None = None
+    flags: dict[str, Literal[tuple(f.name for f in fields(TTSRConfig))]] | None = None
     columns: list[_ColumnSpec] = []
     rows: list[_RowSpec] = []
 
@@ -349,6 +335,7 @@ class _TableState:
     note: str
     tolerance: Tolerance
     far: Tolerance
+    flags: dict[str, str] = field(default_factory=dict)  # label -> field of the rows' variant
     columns: dict[str, Column] = field(default_factory=dict)
     rows: dict[str, PublishedRow] = field(default_factory=dict)  # cells filled in place while merging
 
@@ -383,6 +370,8 @@ def _apply(spec: _FileSpec, name: str, sources: dict[str, Source], tables: dict[
             state.tolerance = Tolerance(t.tolerance.psnr, t.tolerance.ssim)
         if t.far is not None:
             state.far = Tolerance(t.far.psnr, t.far.ssim)
+        if t.flags is not None:
+            state.flags = dict(t.flags)
         for i, c in enumerate(t.columns):
             column = Column(key=c.key, dataset=c.dataset.lower(), ref_mode=normalize_ref_mode(c.ref_mode) or "*",
                             label=c.label or c.key)
@@ -397,8 +386,8 @@ def _apply(spec: _FileSpec, name: str, sources: dict[str, Source], tables: dict[
             given = r.model_fields_set
             row = state.rows.get(r.method) or PublishedRow(
                 method=r.method, label=r.method, source="", confirmed=False, note="", aliases=(), flags={},
-                config={}, params_paper=None, cells={}, origin_file=name)
-            changes = {attr: getattr(r, attr) for attr in ("label", "note", "flags", "config") if attr in given}
+                variant=None, params_paper=None, cells={}, origin_file=name)
+            changes = {attr: getattr(r, attr) for attr in ("label", "note", "variant") if attr in given}
             if "aliases" in given:
                 changes["aliases"] = tuple(r.aliases or ())
             if r.params_paper is not None:
@@ -458,7 +447,8 @@ def _freeze(sources: dict[str, Source], states: dict[str, _TableState]) -> dict[
         rows = []
         for r in s.rows.values():
             cells = {c: replace(r.cells[c], label=r.label) for c in s.columns if c in r.cells}
-            rows.append(replace(r, flags=dict(r.flags), config=dict(r.config), cells=cells))
+            flags = {label: bool(getattr(VARIANTS[r.variant], key)) for label, key in s.flags.items()} if r.variant else {}
+            rows.append(replace(r, flags=flags, cells=cells))
         tables[tname] = PublishedTable(name=tname, title=s.title, note=s.note, tolerance=s.tolerance, far=s.far,
                                        columns=tuple(s.columns.values()), rows=tuple(rows), sources=dict(sources))
     return tables

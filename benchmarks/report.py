@@ -36,7 +36,6 @@ MARKER = ".ttsr-bench-report"
 # Protocols whose rows may fill another paper table's cell with the same dataset and reference mode
 # (same degradation and metric settings: the TTSR release convention). The SISR protocol differs.
 REFSR_TABLE_PROTOCOLS = ("table1", "table2", "table3", "table4")
-PAPER_ORDER = ("table1", "table2", "table3", "table4", "fig8", "sisr")
 # Directions of measures, for runs made where metrics cannot be imported.
 _DIRECTIONS = {"psnr": True, "ssim": True, "lpips": False, "ms-ssim": True, "fsim": True, "gmsd": False,
                "vif": True, "haarpsi": True, "dists": False}
@@ -353,7 +352,7 @@ class RowView:
 
     @property
     def params_m(self) -> float | None:
-        """The suite's count in the paper's unit: 'M' = 2^20 parameters, LTE included (ttsr.config)."""
+        """The suite's count in the paper's unit: 'M' = 2^20 parameters, LTE included (ttsr.model)."""
         return None if self.params is None else self.params / 2 ** 20
 
     @property
@@ -468,13 +467,14 @@ def _skip_text(item: dict) -> str:
     return ": ".join(p for p in parts if p) + " (fix: see Skipped)"
 
 
-def _param_count(config: dict, part: str | None = None) -> int | None:
-    """`ttsr.config.parameter_count` of the default configuration with `config` applied."""
-    if not config:
+def _param_count(variant: str | None, part: str | None = None) -> int | None:
+    """`ttsr.model.parameter_count` of a `ttsr.config.VARIANTS` network (None: no variant)."""
+    if not variant:
         return None
     try:
-        from ttsr.config import TTSRConfig, parameter_count
-        return int(parameter_count(TTSRConfig().replace(**config), part))
+        from ttsr.config import VARIANTS
+        from ttsr.model import parameter_count
+        return int(parameter_count(VARIANTS[variant], part))
     except Exception:  # noqa: BLE001 - the network may be absent in a partial checkout
         return None
 
@@ -529,8 +529,8 @@ def build_table(pub: published.PublishedTable, summary: pd.DataFrame, random: se
             note=prow.note if prow else "", random=any(c.random for c in cells.values()) or method in random_rows,
             cells=cells,
             flags=dict(prow.flags) if prow else {},
-            params=_param_count(prow.config) if prow and pub.name == "table3" else None,
-            params_main=_param_count(prow.config, "MainNet") if prow and pub.name == "table3" else None,
+            params=_param_count(prow.variant) if prow and pub.name == "table3" else None,
+            params_main=_param_count(prow.variant, "MainNet") if prow and pub.name == "table3" else None,
             params_paper=prow.params_paper if prow else None))
     flag_names = list(dict.fromkeys(k for r in pub.rows for k in r.flags))
     used_sources = sorted({c.paper.source for r in rows for c in r.cells.values() if c.paper})
@@ -823,8 +823,9 @@ def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: i
     _plots_for_groups(groups, frame, plot_dir, "assets/plots")
     comparisons = build_comparisons(runs, visual_images, visual_limit, img_dir, "assets/img")
     perceptual_groups = [g for g in groups if any(m not in ("psnr", "ssim") for m in g.metrics)]
-    # the paper's order; tables nothing was measured for come after the measured results
-    order = [n for n in PAPER_ORDER if n in tables] + [n for n in tables if n not in PAPER_ORDER]
+    # the paper's order (published.toml's, user tables after); tables nothing was measured for come
+    # after the measured results
+    order = list(tables)
 
     context = {
         "title": title,

@@ -50,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchmarks import report as report_mod
 from benchmarks import report_text
-from benchmarks import published
+from benchmarks import protocols, published
 from foundation.cli_types import OneLineParser
 from foundation.budget import parse_memory
 from foundation.errors import (EXIT_INTERRUPTED, EXIT_NOTHING_MEASURED, EXIT_OK, EXIT_STRICT, EXIT_USER_ERROR, UserError,
@@ -58,7 +58,7 @@ from foundation.errors import (EXIT_INTERRUPTED, EXIT_NOTHING_MEASURED, EXIT_OK,
 from foundation.fileio import check_output_dir
 from training.config import describe_errors, read_toml
 
-TABLES = ("table1", "table2", "table3", "table4", "sisr", "demo")
+TABLES = tuple(protocols.tables())
 CONFIG_ENV = "TTSR_BENCH_CONFIG"
 DATA_ENV = "TTSR_BENCH_DATA"
 DEFAULT_CONFIG = "ttsr-bench.toml"

@@ -396,12 +396,12 @@ def make_inputs(sample, evaluation: Evaluation, device) -> tuple[dict, np.ndarra
     from benchmarks import degrade
 
     if evaluation.degradation == "refsr":
-        if len(sample.refs) > 1:
-            raise ValueError(f"{sample.name}: {len(sample.refs)} references; the RefSR protocol takes one "
-                             "(use the dataset's 'stitched' mode for all five)")
-        ref = sample.refs[0] if sample.refs else None
-        inputs = degrade.refsr_inputs(sample.hr, ref, evaluation.scale)
+        each = [degrade.refsr_inputs(sample.hr, ref, evaluation.scale) for ref in sample.refs or [None]]
+        inputs = each[0]
         batch = {"lr": inputs.lr, "lr_up": inputs.lr_up, "ref": inputs.ref, "ref_down_up": inputs.ref_down_up}
+        if len(each) > 1:  # several references (mode "all"): only methods with takes_multiple_refs run
+            del batch["ref"], batch["ref_down_up"]
+            batch.update(refs=[i.ref for i in each], refs_down_up=[i.ref_down_up for i in each])
         images = {"_hr": inputs.hr, "_ref": inputs.ref}
     elif evaluation.degradation == "sisr":
         inputs = degrade.sisr_inputs(sample.hr, sample.lr, evaluation.scale)
@@ -409,7 +409,8 @@ def make_inputs(sample, evaluation: Evaluation, device) -> tuple[dict, np.ndarra
         images = {"_hr": inputs.hr}
     else:
         raise ValueError(f"unknown degradation {evaluation.degradation!r}")
-    return {k: to_tensor(v, device) for k, v in batch.items()}, inputs.hr, images
+    return ({k: [to_tensor(i, device) for i in v] if isinstance(v, list) else to_tensor(v, device)
+             for k, v in batch.items()}, inputs.hr, images)
 
 
 def _npz_bytes(arrays: dict) -> bytes:
@@ -561,6 +562,7 @@ class Runner:
     def prepare(self) -> None:
         """This command's passes with their identities (`benchmarks.identity`), before any computing."""
         from benchmarks import identity
+        from benchmarks.datasets import refmodes
 
         for name in self.plan.methods:
             method = self.registry.get(name)
@@ -572,6 +574,12 @@ class Runner:
                     continue
                 samples = self.samples(evaluation)
                 if samples is None:
+                    continue
+                several = refmodes.get(samples.ref_mode).multiple
+                if method.kind == "refsr" and several and not method.takes_multiple_refs:
+                    self.plan.skipped.append(Skip(f"method {name} on {evaluation.dataset}/{evaluation.ref_mode}",
+                                                  f"takes one reference; ref_mode {samples.ref_mode!r} gives several",
+                                                  "run it with ref_mode 'stitched' (the references in one image)"))
                     continue
                 config = identity.pass_config(method=name, weights_sha256=self.weights[name].get("sha256"),
                                               options=method.options(), evaluation=evaluation,

@@ -6,7 +6,7 @@ other pickled Python objects (a model class, argparse.Namespace, NumPy arrays, a
 refused with `refused_pickle_message`: which file, why (pickled objects could run code when
 loaded), and how to re-save the weights alone. It never suggests turning the safety off; the
 re-save is for the user to run on a file they trust. Other unreadable files are a one-line
-`UserError` too. Used by ttsr.checkpoint, baselines.checkpoints, baselines.srntt.convert (its
+`UserError` too. Used by foundation.checkpoints (every method's weights), baselines.srntt.convert (its
 .npz reader), foundation.pretrained, training.trainer and the metrics' weight files.
 """
 from __future__ import annotations

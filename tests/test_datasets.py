@@ -11,7 +11,7 @@ from PIL import Image
 
 from benchmarks.datasets import (DATASETS, DatasetWarning, Sample, SampleSkipped, find, load,
                                  normalize_ref_mode)
-from benchmarks.datasets.cufed5 import stitch
+from benchmarks.datasets.refmodes import stitch
 from tests.conftest import shared_path
 from foundation.errors import UserError
 from foundation.imageio import read_image
@@ -87,7 +87,7 @@ def test_cufed5_single_level(tmp_path, level):
     sample = seq[1]
     assert np.array_equal(sample.hr, img(10, 32, 40))
     assert len(sample.refs) == 1 and np.array_equal(sample.refs[0], img(10 + level, 20 + 4 * level, 24 + 4 * level))
-    assert sample.ref_mode == f"L{level}" and sample.meta["ref_levels"] == [level]
+    assert sample.ref_mode == f"L{level}" and sample.meta["ref_choice"] == [level]
 
 
 def test_cufed5_ref_mode_spellings():
@@ -109,7 +109,7 @@ def test_cufed5_stitched_is_2500x500_with_black_padding(tmp_path):
         h, w = original.shape[:2]
         assert np.array_equal(tile[:h, :w], original)
         assert not tile[h:].any() and not tile[:, w:].any()  # black below and to the right
-    assert sample.meta["ref_levels"] == [1, 2, 3, 4, 5] and sample.meta["cropped"] == []
+    assert sample.meta["ref_choice"] == [1, 2, 3, 4, 5] and sample.meta["cropped"] == []
 
 
 @pytest.mark.filterwarnings("ignore:CUFED5 at .* is incomplete")

@@ -112,7 +112,8 @@ def test_unconfirmed_marks_carried():
     assert published.lookup("table4", "ttsr-rec", "cufed5", "l2").format() == "26.74⚠ / 0.791⚠"
     assert published.lookup("table4", "ttsr-rec", "cufed5", "l5") is None  # not a paper column
     csfi = published.table("table3").row("ttsr-rec")  # by alias
-    assert csfi.method == "ttsr-base-tt-csfi" and csfi.config == {"n_feats": 64, "csfi": True}
+    assert csfi.method == "ttsr-base-tt-csfi" and csfi.variant == "base+tt+csfi" and csfi.flags == {"CSFI": True}
+    assert [r.flags for r in published.table("table2").rows][1] == {"HA": True, "SA": False, "LTE": False}
     assert published.lookup("table3", "ttsr-base-tt-c96", "cufed5").psnr == 26.98
     assert published.lookup("table2", "ttsr-base-ha-sa", "cufed5", "stitched").psnr == 26.81
     assert csfi.params_paper["confirmed"] is False and csfi.params_paper["source"] == "TTSR-T3"
@@ -264,6 +265,8 @@ def test_choose_from_cli_then_config(tmp_path):
     ('[[tables.table1.rows]]\nmethod = "rdn"\nsource = "TTSR-T1"\ncufed5 = { psnr = 1, sorce = "x" }\n',
      "tables.table1.rows[0].cufed5.sorce: unknown key"),
     ('[sources.X]\ntitle = "x"\nurl = "https://example.org"\ncommit = "main"\n', "sources.X.commit: must be a commit hash"),
+    ('[[tables.table3.rows]]\nmethod = "m"\nvariant = "c80"\n', "tables.table3.rows[0].variant"),
+    ('[tables.table2]\nflags = { HA = "hard" }\n', "tables.table2.flags.HA"),
 ])
 def test_bad_user_file_names_file_and_key(tmp_path, text, key):
     bad = _write(tmp_path / "bad-published.toml", text)

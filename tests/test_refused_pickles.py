@@ -25,14 +25,14 @@ class Payload:
         return os.mkdir, (self.marker,)
 
 
+def _read(path):
+    from foundation.checkpoints import read_checkpoint
+    return read_checkpoint(path)
+
+
 def _ttsr(path):
-    from ttsr.checkpoint import read_checkpoint
-    return read_checkpoint(path)
-
-
-def _sisr(path):
-    from baselines.checkpoints import read_checkpoint
-    return read_checkpoint(path)
+    from ttsr.checkpoint import load_ttsr
+    return load_ttsr(path)
 
 
 def _sisr_method(path):
@@ -54,7 +54,7 @@ def _train_state(path):
     return Trainer.load(None, Path(path))  # the file is read before the trainer is used
 
 
-LOADERS = {"ttsr.checkpoint": _ttsr, "baselines.checkpoints": _sisr, "registry imdn": _sisr_method,
+LOADERS = {"foundation.checkpoints": _read, "ttsr.checkpoint load_ttsr": _ttsr, "registry imdn": _sisr_method,
            "foundation.pretrained": _backbone, "training.trainer": _train_state}
 
 
@@ -97,7 +97,7 @@ def test_message_form():
 def test_garbled_file_is_not_called_a_pickle_and_has_no_torch_advice(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("junk.pth").write_bytes(b"\x80\x02garbage that is no pickle" * 4)
-    for loader in (_ttsr, _sisr):
+    for loader in (_read, _ttsr):
         with pytest.raises(UserError, match=r"^junk.pth: not a") as caught:
             loader("junk.pth")
         assert "weights_only" not in str(caught.value) and len(str(caught.value)) < 300

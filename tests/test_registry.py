@@ -11,7 +11,6 @@ import torch
 
 import baselines
 from baselines import registry
-from baselines.checkpoints import unwrap
 from tests.conftest import shared_path
 from foundation.errors import UserError
 
@@ -60,14 +59,13 @@ def test_a_new_method_is_one_small_file(tmp_path, monkeypatch):
                 return batch["lr"].repeat_interleave(4, 2).repeat_interleave(4, 3)
     '''))
     monkeypatch.setattr(baselines, "__path__", [*baselines.__path__, str(tmp_path)])
-    monkeypatch.setattr(registry, "_discovered", False)
+    monkeypatch.setattr(registry.METHODS, "_discovered", False)
     try:
         assert "zz-example" in registry.names()
         sr = registry.get("zz-example").load()({"lr": torch.zeros(1, 3, 2, 2)})
         assert sr.shape == (1, 3, 8, 8)
     finally:
-        registry._FACTORIES.pop("zz-example", None)
-        registry._CLASSES.pop("zz-example", None)
+        registry.METHODS._entries.pop("zz-example", None)
         sys.modules.pop("baselines.zz_example_method", None)
 
 
@@ -103,7 +101,13 @@ def test_weights_lookup_order(tmp_path, monkeypatch):
     assert "by hand" in registry.missing_weights_message(registry.get("ttsr"))
 
 
-def test_unwrap_published_layouts():
+def test_unwrap_published_layouts(tmp_path):
+    from foundation.checkpoints import read_checkpoint
+
+    def unwrap(obj):
+        torch.save(obj, tmp_path / "c.pth")
+        return read_checkpoint(tmp_path / "c.pth").state_dict
+
     t = torch.zeros(1)
     assert list(unwrap({"module.a": t, "module.b": t})) == ["a", "b"]
     assert list(unwrap({"params": {"a": t}})) == ["a"]
@@ -139,7 +143,7 @@ def test_another_methods_checkpoint_is_named(method, filename, guess):
 
 
 def test_ttsr_given_a_sisr_checkpoint_says_so():
-    with pytest.raises(UserError, match="IMDN"):
+    with pytest.raises(UserError, match="looks like a checkpoint of imdn, expected ttsr; pass it as --weights imdn="):
         registry.get("ttsr").load(shared_path("weights", "IMDN_x4.pth"))
 
 
@@ -159,7 +163,7 @@ def test_missing_unexpected_and_shape_problems_are_user_errors(tmp_path):
     with pytest.raises(UserError, match=r"shape mismatch.*fea_conv.bias: file \(65,\) vs model \(64,\)"):
         registry.get("imdn").load(tmp_path / "shape.pth")
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(UserError, match="junk.pth: not a readable"):
+    with pytest.raises(UserError, match="junk.pth: not a PyTorch checkpoint"):
         registry.get("imdn").load(tmp_path / "junk.pth")
     with pytest.raises(UserError, match="not found"):
         registry.get("imdn").load(tmp_path / "absent.pth")

@@ -185,8 +185,8 @@ def test_manifest_maps_onto_the_network(case):
     method = registry.get(name)
     state_dict = fake_state_dict(manifest_fn())
     if case.startswith("imdn"):  # `module.` is stripped by unwrap before the filter
-        from baselines.checkpoints import strip_prefix
-        state_dict = strip_prefix(state_dict, "module.")
+        from foundation.checkpoints import strip_prefixes
+        state_dict = strip_prefixes(state_dict)
     remapped = method.checkpoint_filter(state_dict)
     with torch.device("meta"):
         model = method.build(remapped)
@@ -205,8 +205,8 @@ def test_default_build_is_the_published_configuration(name):
                  "carn-m": carn_m_release, "mdsr": mdsr_release}
     method = registry.get(name)
     state_dict = fake_state_dict(manifests[name]())
-    from baselines.checkpoints import strip_prefix
-    remapped = method.checkpoint_filter(strip_prefix(state_dict, "module."))
+    from foundation.checkpoints import strip_prefixes
+    remapped = method.checkpoint_filter(strip_prefixes(state_dict))
     with torch.device("meta"):
         model = method.build()
     assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == {k: tuple(v.shape) for k, v in remapped.items()}

@@ -254,3 +254,55 @@ def test_bounded_swap_equals_dense(sizes, budget):
     assert torch.allclose(weights, dense_weights, atol=1e-5)
     for got, want in zip(maps, dense_maps):
         assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_srntt_receives_every_reference_under_mode_all(converted, tmp_path, monkeypatch):
+    """CUFED5 "all": the runner hands SRNTT the five references as `refs` (SRNTT §3.2), each with its Ref↓↑."""
+    from baselines import registry
+    from benchmarks.datasets import load
+    from benchmarks.protocols import Evaluation
+    from benchmarks.run import make_inputs
+    from tests.test_datasets import make_cufed5
+
+    make_cufed5(tmp_path / "CUFED5", groups=1)
+    with pytest.warns(Warning):  # 1 of 126 groups: incomplete, evaluated as far as present
+        sample = load("cufed5", tmp_path, ref_mode="all")[0]
+    batch, hr, _ = make_inputs(sample, Evaluation("cufed5", "all", load_options={"ref_mode": "all"}), "cpu")
+    assert "ref" not in batch and len(batch["refs"]) == len(batch["refs_down_up"]) == 5
+    assert [tuple(r.shape[-2:]) for r in batch["refs"]] == [(20 + 4 * k, 24 + 4 * k) for k in range(1, 6)]
+    method = registry.get("srntt").load(converted, "cpu")
+    assert method.takes_multiple_refs and not registry.get("ttsr").takes_multiple_refs
+    seen = []
+    forward = method.pipeline.forward
+    monkeypatch.setattr(method.pipeline, "forward", lambda lr, lr_up, refs, down_up: seen.append(
+        [tuple(r.shape[-2:]) for r in refs]) or forward(lr, lr_up, refs, down_up))
+    sr = method(batch)
+    assert sr.shape == (1, 3, *hr.shape[:2]) and seen == [[tuple(r.shape[-2:]) for r in batch["refs"]]]
+
+
+def test_runner_passes_all_to_srntt_and_skips_single_reference_methods(converted, clean_env, monkeypatch):
+    """A pass in mode "all": SRNTT (takes several) and bicubic (SISR, ignores them) run; TTSR (one
+    reference) is skipped with one line saying why and what to run instead."""
+    import json
+    from dataclasses import replace
+
+    from benchmarks import protocols, run
+    from tests.fixture_runs import random_ttsr
+    from tests.test_datasets import make_cufed5
+
+    make_cufed5(clean_env / "data" / "CUFED5", groups=2)
+    passes = (replace(protocols._refsr("cufed5", "all", None), protocol="refs-all"),)
+    monkeypatch.setitem(protocols.PROTOCOLS, "refs-all", protocols.Protocol("refs-all", "CUFED5, every reference", passes))
+    ckpt = random_ttsr(clean_env / "ttsr-random.pt")
+    out = clean_env / "runs" / "all"
+    assert run.main(["--protocol", "refs-all", "--data-root", str(clean_env / "data"), "--methods", "bicubic",
+                     "srntt", "ttsr", "--weights", f"srntt={converted}", f"ttsr={ckpt}", "--out", str(out),
+                     "--metrics", "psnr"]) == 0
+    from benchmarks.results import read_rows
+
+    rows = read_rows(out / "rows.csv")[1]
+    assert sorted({(r["method"], r["ref_mode"]) for r in rows}) == [("bicubic", "all"), ("srntt", "all")]
+    assert all(float(r["psnr"]) > 0 for r in rows)
+    skipped = {s["what"]: s for s in json.loads((out / "skipped.json").read_text())}
+    ttsr = skipped["method ttsr on cufed5/all"]
+    assert ttsr["reason"] == "takes one reference; ref_mode 'all' gives several" and "'stitched'" in ttsr["fix"]

@@ -13,6 +13,7 @@ import pytest
 import training.config as train_config
 from foundation.errors import UserError
 from training.config import TrainConfig, TTSRModelTable, describe_field, load_config
+from ttsr.config import VARIANTS, TTSRConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SECTIONS = {name: info.annotation for name, info in TrainConfig.model_fields.items()
@@ -116,6 +117,63 @@ def test_every_shipped_config_is_valid():
         cfg = load_config(path)
         if cfg.method == "ttsr":
             cfg.check_model(TTSRModelTable)
+
+
+def test_ablation_configs_are_their_variant_trained_as_ttsr_rec():
+    """configs/ablation-*.toml name a `ttsr.config.VARIANTS` network and inherit the TTSR-rec recipe."""
+    rec = load_config(REPO / "configs" / "ttsr-rec.toml").to_dict()
+    ablations = sorted((REPO / "configs").glob("ablation-*.toml"))
+    assert len(ablations) == 7
+    for path in ablations:
+        cfg = load_config(path)
+        variant = cfg.model["variant"]
+        assert TTSRConfig.from_dict(cfg.model) == VARIANTS[variant], path.name
+        assert {k: v for k, v in cfg.to_dict().items() if k not in ("name", "model")} == \
+            {k: v for k, v in rec.items() if k not in ("name", "model")}, path.name
+    assert TTSRConfig.from_dict(load_config(REPO / "configs" / "ttsr.toml").model) == VARIANTS["ttsr"]
+
+
+def test_base_merges_tables_key_by_key_relative_to_the_file(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "parent.toml").write_text(
+        'name = "parent"\n[model]\nvariant = "base+tt"\n[loss]\nper = 0.0\ntpl = 0.0\n', encoding="utf-8")
+    child = tmp_path / "child.toml"
+    child.write_text('base = "sub/parent.toml"\nname = "child"\n[model]\nn_feats = 80\n[loss]\ntpl = 0.5\n',
+                     encoding="utf-8")
+    cfg = load_config(child)
+    assert cfg.name == "child" and (cfg.loss.per, cfg.loss.tpl, cfg.loss.adv) == (0.0, 0.5, 1e-3)
+    assert TTSRConfig.from_dict(cfg.model) == VARIANTS["base+tt-c80"]
+    assert cfg.source == str(child)
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"a.toml": 'base = "b.toml"\n', "b.toml": 'base = "a.toml"\n'}, "makes a cycle (a.toml -> b.toml -> a.toml)"),
+    ({"a.toml": 'base = "a.toml"\n'}, "makes a cycle (a.toml -> a.toml)"),
+    ({"a.toml": 'base = "gone.toml"\n'}, 'base = "gone.toml": '),
+    ({"a.toml": "base = 3\n"}, "base = 3: expected a config file name"),
+    ({"a.toml": 'base = "b.toml"\n', "b.toml": "[data]\nseed = -1\n"}, "[data] seed = -1: expected an integer ≥ 0"),
+])
+def test_a_bad_base_is_one_line(tmp_path, files, expected):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    with pytest.raises(UserError) as caught:
+        load_config(tmp_path / "a.toml")
+    message = str(caught.value)
+    assert expected in message and "\n" not in message, message
+    assert message.startswith(str(tmp_path)), message
+
+
+@pytest.mark.parametrize("model, expected", [
+    ('variant = "base+xx"', '[model] variant = "base+xx": expected one of "base", "base+ha"'),
+    ('variant = "base"\nsoft_attention = true', "[model] soft_attention = true needs hard_attention = true"),
+])
+def test_a_bad_variant_is_one_line(tmp_path, model, expected):
+    path = tmp_path / "v.toml"
+    path.write_text(f'name = "t"\n[model]\n{model}\n', encoding="utf-8")
+    with pytest.raises(UserError) as caught:
+        load_config(path).check_model(TTSRModelTable)
+    assert expected in str(caught.value), str(caught.value)
+    assert TTSRModelTable.model_validate({"variant": "base", "n_feats": 8}).n_feats == 8  # the variant's rule holds
 
 
 @pytest.mark.parametrize("model, expected", [

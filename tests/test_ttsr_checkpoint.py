@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from conftest import shared_path
-from ttsr.checkpoint import infer_config, load_state_dict_file, load_ttsr, read_checkpoint, save_ttsr
+from foundation.checkpoints import read_checkpoint
+from ttsr.checkpoint import CONFIG_KEY, infer_config, load_ttsr, save_ttsr
 from ttsr.config import TTSRConfig
 from foundation.errors import UserError
 from ttsr.model import TTSR
@@ -81,8 +82,8 @@ def test_release_format_writer_and_state_dict_file(tmp_path, model):
     path = save_ttsr(model, tmp_path / "release.pt", release_format=True)
     raw = torch.load(path, weights_only=True)
     assert list(raw) == list(model.state_dict())  # exactly what the release's code loads
-    assert set(load_state_dict_file(path)) == set(raw)
-    assert read_checkpoint(path).config is None
+    assert set(read_checkpoint(path).state_dict) == set(raw)
+    assert read_checkpoint(path, config_key=CONFIG_KEY).config is None
 
 
 def test_infer_config_of_full_size_keys():
@@ -140,13 +141,13 @@ def test_missing_and_unexpected_keys_are_listed(tmp_path, model):
     with pytest.raises(UserError) as err:
         load_ttsr(tmp_path / "m.pt")
     text = str(err.value)
-    assert "missing keys: " in text and "MainNet.merge_tail.conv_tail2.weight" in text and "LTE.slice1.0.bias" in text
-    assert "unexpected keys: MainNet.extra.weight" in text
+    assert "2 missing key(s) (" in text and "MainNet.merge_tail.conv_tail2.weight" in text and "LTE.slice1.0.bias" in text
+    assert "1 unexpected key(s) (MainNet.extra.weight)" in text
 
 
 def test_shape_mismatch_names_key_expected_and_found(tmp_path, model):
     save_ttsr(model, tmp_path / "m.pt")
-    with pytest.raises(UserError, match=r"shape mismatch.*MainNet.SFE.conv_head.weight expected \(16, 3, 3, 3\) found \(8, 3, 3, 3\)"):
+    with pytest.raises(UserError, match=r"shape mismatch.*MainNet.SFE.conv_head.weight: file \(8, 3, 3, 3\) vs model \(16, 3, 3, 3\)"):
         load_ttsr(tmp_path / "m.pt", config=SMALL.replace(n_feats=16))
 
 
@@ -154,7 +155,7 @@ def test_other_method_is_named(tmp_path):
     edsr = {"head.0.weight": torch.zeros(64, 3, 3, 3), "body.0.body.0.weight": torch.zeros(64, 64, 3, 3),
             "tail.0.0.weight": torch.zeros(256, 64, 3, 3)}
     torch.save(edsr, tmp_path / "edsr.pt")
-    with pytest.raises(UserError, match="EDSR.*not TTSR"):
+    with pytest.raises(UserError, match="looks like a checkpoint of EDSR / MDSR .*expected TTSR"):
         load_ttsr(tmp_path / "edsr.pt")
     torch.save({"foo.weight": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(UserError, match="not a TTSR checkpoint"):
@@ -162,5 +163,5 @@ def test_other_method_is_named(tmp_path):
 
 
 def test_published_sisr_checkpoint_is_named():
-    with pytest.raises(UserError, match=r"IMDN.*not TTSR"):
+    with pytest.raises(UserError, match=r"looks like a checkpoint of IMDN .*expected TTSR"):
         load_ttsr(shared_path("weights", "IMDN_x4.pth"))  # saved on CUDA, keys prefixed module.

@@ -6,10 +6,11 @@ import torch
 
 from conftest import shared_path
 from ttsr.checkpoint import load_ttsr
-from ttsr.config import PAPER_TABLE3_PARAMS, VARIANTS, TTSRConfig, main as config_main, parameter_count
+from benchmarks.parameters import main as parameters_main, paper_counts
+from ttsr.config import VARIANTS, TTSRConfig
 from foundation.errors import UserError
 from ttsr.lte import LTE, imagenet_init_status
-from ttsr.model import TTSR
+from ttsr.model import TTSR, parameter_count
 
 GOLDEN = ("golden", "ttsr_reference_small.pt")
 SMALL = TTSRConfig(n_feats=8, num_res_blocks=(1, 1, 1, 1))
@@ -58,7 +59,9 @@ def test_state_dict_keys_are_the_release_full_size_keys(golden):
 def test_table3_parameter_counts_match_paper_in_units_of_2_pow_20():
     """Table 3's counts are total parameters (MainNet + LTE) / 2^20 — this also pins our reading
     of the model without CSFI (a single branch, no merge conv)."""
-    for name, published in PAPER_TABLE3_PARAMS.items():
+    paper = paper_counts()  # benchmarks/published.toml, Table 3 rows by variant
+    assert set(paper) == {"base+tt", "base+tt+csfi", "base+tt-c80", "base+tt-c96"}
+    for name, published in paper.items():
         assert round(parameter_count(VARIANTS[name]) / 2**20, 2) == pytest.approx(published / 1e6), name
     assert parameter_count(VARIANTS["ttsr"]) == 6_729_615  # the released TTSR.pt's tensors, summed
 
@@ -164,10 +167,16 @@ def test_config_round_trip_and_cli(capsys):
     assert TTSRConfig.from_dict(config.to_dict()) == config
     with pytest.raises(ValueError, match="unknown"):
         TTSRConfig.from_dict({"n_feat": 64})
-    assert config_main(["--n-feats", "80", "--no-csfi"]) == 0
-    assert "6.850" in capsys.readouterr().out  # 6,850,143 parameters = 6.53 × 2^20
-    assert config_main(["--variants"]) == 0
+    # a [model] table: a variant and what differs from it
+    assert TTSRConfig.from_dict({"variant": "base+tt", "n_feats": 80}) == VARIANTS["base+tt-c80"]
+    with pytest.raises(ValueError, match="unknown TTSR variant 'c80'"):
+        TTSRConfig.from_dict({"variant": "c80"})
+    assert parameters_main(["--n-feats", "80", "--no-csfi"]) == 0
+    out = capsys.readouterr().out
+    assert "6.850" in out and "6.53M" in out  # 6,850,143 parameters = 6.53 × 2^20; the paper's figure
+    assert parameters_main(["--variants"]) == 0
     assert "base+tt+csfi" in capsys.readouterr().out
+    assert parameter_count(VARIANTS["base"], "LTE") == 0  # "Base" has no texture extractor
 
 
 def test_conv_concat_equals_conv_of_the_concatenation_with_gradients():

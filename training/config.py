@@ -4,11 +4,17 @@ Every key, its type and range, and its default (the release's `train.sh` / `opti
 paper §4.1). Numbers are TOML integers or floats ("a number" also takes an integer; "an integer"
 takes no float); nothing is converted from a string.
 
+    base                 a file name, relative to this file: start from that config (itself
+                         read the same way); what this file gives replaces it key by key,
+                         tables merged (a missing base file or a cycle of bases is an error)  none
     name                 a name of letters, digits, '.', '_', '-' (the default run folder)   "ttsr"
     method               a non-empty string naming a training recipe (training.recipes):
                          "ttsr", "srntt" or "srntt-rec"                                   "ttsr"
     [model]              a table, checked by the method's recipe before anything is built:
-                         TTSR: n_feats (an integer ≥ 2 and ≤ 1024), num_res_blocks (a list of 4
+                         TTSR: variant (one of "base", "base+ha", "base+ha+sa", "base+ha+sa+lte",
+                         "base+tt", "base+tt+csfi", "base+tt-c80", "base+tt-c96", "ttsr": a network
+                         of ttsr.config.VARIANTS, the keys below then change it; default the
+                         published TTSR), n_feats (an integer ≥ 2 and ≤ 1024), num_res_blocks (a list of 4
                          integers, each ≥ 0 and ≤ 256), res_scale (a number > 0), hard_attention, soft_attention,
                          learnable_lte, csfi (true or false; soft_attention needs hard_attention);
                          SRNTT: see training.srntt_recipe
@@ -78,6 +84,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from foundation.errors import UserError
+from ttsr.config import VARIANTS, TTSRConfig
 
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 Beta = Annotated[float, Field(ge=0, lt=1)]
@@ -164,8 +171,10 @@ class DeviceConfig(_Section):
 
 
 class TTSRModelTable(_Section):
-    """`[model]` of a TTSR config (`ttsr.config.TTSRConfig`'s fields, types checked)."""
+    """`[model]` of a TTSR config: a `ttsr.config.VARIANTS` name and `TTSRConfig`'s fields that
+    differ from it (types checked)."""
 
+    variant: Literal[tuple(VARIANTS)] | None = None
     n_feats: int = Field(64, ge=2, le=1024)  # 1024: ~2.3 G parameters already; larger is a typo
     num_res_blocks: list[Annotated[int, Field(ge=0, le=256)]] = Field(default_factory=lambda: [16, 16, 8, 4],
                                                              min_length=4, max_length=4)
@@ -177,7 +186,10 @@ class TTSRModelTable(_Section):
 
     @model_validator(mode="after")
     def _soft_needs_hard(self) -> "TTSRModelTable":
-        if self.soft_attention and not self.hard_attention:
+        network = VARIANTS[self.variant] if self.variant else TTSRConfig()
+        given = self.model_dump(exclude_unset=True)
+        soft, hard = (given.get(key, getattr(network, key)) for key in ("soft_attention", "hard_attention"))
+        if soft and not hard:
             raise ValueError("soft_attention = true needs hard_attention = true (S weights the transferred textures)")
         return self
 
@@ -390,5 +402,37 @@ def read_toml(path: str | Path, what: str = "config") -> dict[str, Any]:
 
 
 def load_config(path: str | Path) -> TrainConfig:
-    """Read and validate a training TOML file; `UserError` naming the file and key on any problem."""
-    return TrainConfig.from_dict(read_toml(path), source=str(path))
+    """Read and validate a training TOML file and its `base` files; `UserError` naming the file and
+    key on any problem."""
+    return TrainConfig.from_dict(read_with_bases(Path(path)), source=str(path))
+
+
+def read_with_bases(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The document of `path` over that of its `base` (recursively): tables merged key by key, any
+    other value replaced. `UserError` (one line, naming the file) for a base that is not a string,
+    is missing, or closes a cycle."""
+    chain = chain + (path.resolve(),)
+    document = read_toml(path)
+    base = document.pop("base", None)
+    if base is None:
+        return document
+    if not isinstance(base, str) or not base.strip():
+        raise UserError(f"{path}: base = {_toml(base)}: expected a config file name, relative to this file, "
+                        f"e.g. base = \"ttsr.toml\"")
+    base_path = path.parent / base
+    if base_path.resolve() in chain:
+        cycle = " -> ".join(p.name for p in chain + (base_path.resolve(),))
+        raise UserError(f"{path}: base = {_toml(base)} makes a cycle ({cycle}); remove one of these base keys")
+    if not base_path.is_file():
+        raise UserError(f"{path}: base = {_toml(base)}: {base_path} not found; name a config file relative "
+                        f"to {path.parent}")
+    return _merged(read_with_bases(base_path, chain), document)
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            value = _merged(merged[key], value)
+        merged[key] = value
+    return merged

@@ -70,6 +70,7 @@ from foundation.errors import UserError
 from foundation.fileio import atomic_write_bytes
 from training.config import LossConfig, OptimConfig, TrainConfig
 from training.recipes import RECIPES, Recipe
+from ttsr.model import parameter_count
 
 # sigmoid(a·w + b) weighting of the texture loss (release constants, baselines.md §1.5).
 WEIGHT_MAP_A, WEIGHT_MAP_B = -20.0, 0.65
@@ -205,10 +206,6 @@ def load_init(path: Path, *, allow_random_vgg: bool, init_texture: bool) -> tupl
     return network, vgg, (origin or path.name) + (" (texture transfer too)" if init_texture else "")
 
 
-def _parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
 class SRNTTRecipe(Recipe):
     """Generator adapter of SRNTT; see `training.trainer` for the protocol, `training.recipes` and the
     module docstring for the rest."""
@@ -242,10 +239,10 @@ class SRNTTRecipe(Recipe):
     def parameter_line(cls, cfg: TrainConfig) -> str:
         with torch.device("meta"):  # counts only: nothing allocated
             network, vgg = SRNTT(), MatConvNetVGG19()
-        texture, content = _parameters(network.texture_transfer), _parameters(network.content_extractor)
+        texture, content = parameter_count(network.texture_transfer), parameter_count(network.content_extractor)
         return (f"{cfg.name}: SRNTT {(texture + content) / 1e6:.3f}M parameters (texture transfer "
                 f"{texture / 1e6:.3f}M trained, content extractor {content / 1e6:.3f}M frozen; VGG19 to relu5_1 "
-                f"{_parameters(vgg) / 1e6:.3f}M frozen)")
+                f"{parameter_count(vgg) / 1e6:.3f}M frozen)")
 
     @classmethod
     def check(cls, cfg: TrainConfig, *, allow_random_vgg: bool, init_from: Path | None = None,

@@ -25,9 +25,9 @@ from foundation.pretrained import find_backbone, missing_backbone_message
 from training.config import LossConfig, OptimConfig, TrainConfig, TTSRModelTable
 from training.recipes import RECIPES, Recipe
 from training.trainer import uses_perceptual_loss
-from ttsr.config import TTSRConfig, parameter_count
+from ttsr.config import TTSRConfig
 from ttsr.losses import transferal_perceptual_loss
-from ttsr.model import TTSR
+from ttsr.model import TTSR, parameter_count
 
 
 def build_model_config(cfg: TrainConfig) -> TTSRConfig:

@@ -18,23 +18,24 @@
   texture transformers are stacked on a single branch that is upsampled 1× → 2× → 4×, with no
   coarser branches, no exchange modules and no merging; the tail maps the 4× features to RGB.
 
-Table 3's parameter counts (4.42M, 6.42M, 6.53M, 9.10M; marked unconfirmed in
-benchmarks/published.toml: TTSR paper Table 3, https://arxiv.org/abs/2006.04139) are reproduced to the printed digits by this reading when
-"M" is taken as 2^20 and the LTE is counted: 4,637,327 / 6,729,615 / 6,850,143 / 9,539,887
-parameters. Dropping only the exchange modules, or keeping a merge conv without CSFI, does not
-reproduce them — which is the evidence for the single-branch reading above.
+Table 3's parameter counts (the paper's figures, unconfirmed, are in benchmarks/published.toml:
+TTSR paper Table 3, https://arxiv.org/abs/2006.04139) are reproduced to the printed digits by this
+reading when "M" is taken as 2^20 and the LTE is counted: 4,637,327 / 6,729,615 / 6,850,143 /
+9,539,887 parameters (`ttsr.model.parameter_count`). Dropping only the exchange modules, or keeping
+a merge conv without CSFI, does not reproduce them — which is the evidence for the single-branch
+reading above.
 
-`VARIANTS` names the configurations of Tables 2 and 3. ``python -m ttsr.config`` prints the
-parameter count of a configuration, or of every variant with ``--variants``.
+`VARIANTS` names the configurations of Tables 2 and 3: the one definition that the training
+configs (configs/ablation-*.toml, ``[model] variant = NAME``), the published tables
+(benchmarks/published.toml, ``variant = NAME``) and the registry's ``ttsr-*`` methods refer to.
+This module is data only (no network): ``python -m benchmarks.parameters`` prints the parameter
+counts.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import sys
 from dataclasses import dataclass, field
 from typing import Any, Mapping
-from foundation.cli_types import OneLineParser
 
 
 def _parse_blocks(value: Any) -> tuple[int, ...]:
@@ -83,12 +84,18 @@ class TTSRConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "TTSRConfig":
-        """Build from `to_dict` output; unknown keys are an error (a typo must not pass silently)."""
+        """Build from `to_dict` output, or from a ``[model]`` table: an optional ``variant`` (a name
+        of `VARIANTS`) and the fields that differ from it (from the published TTSR without one).
+
+        Raises ValueError for an unknown key (a typo must not pass silently) or variant name.
+        """
+        data = dict(data)
+        variant = data.pop("variant", None)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown TTSR config keys {unknown}; known: {sorted(known)}")
-        return cls(**dict(data))
+            raise ValueError(f"unknown TTSR config keys {unknown}; known: {sorted(known | {'variant'})}")
+        return variant_config(variant).replace(**data) if variant is not None else cls(**data)
 
     def replace(self, **changes: Any) -> "TTSRConfig":
         return dataclasses.replace(self, **changes)
@@ -113,76 +120,10 @@ VARIANTS: dict[str, TTSRConfig] = {
     "ttsr": TTSRConfig(),
 }
 
-#: Parameter counts printed in Table 3 (⚠ unconfirmed: benchmarks/published.toml, TTSR paper Table 3).
-PAPER_TABLE3_PARAMS = {"base+tt": 4.42e6, "base+tt+csfi": 6.42e6, "base+tt-c80": 6.53e6, "base+tt-c96": 9.10e6}
 
-
-def parameter_count(config: TTSRConfig, part: str | None = None) -> int:
-    """Number of parameters of `TTSR(config)`; `part` = "MainNet" or "LTE" counts one submodule.
-
-    The model is built on the meta device, so this is instant and allocates nothing.
-    """
-    import torch
-
-    from ttsr.model import TTSR
-
-    with torch.device("meta"):
-        model = TTSR(config)
-    module = model if part is None else getattr(model, part)
-    if module is None:
-        return 0
-    return sum(p.numel() for p in module.parameters())
-
-
-def _format_row(name: str, config: TTSRConfig) -> str:
-    total, main, lte = (parameter_count(config), parameter_count(config, "MainNet"),
-                        parameter_count(config, "LTE"))
-    paper = PAPER_TABLE3_PARAMS.get(name)
-    paper_s = f"{paper / 1e6:.2f}M" if paper else "-"
-    return (f"{name:<16} {total:>10,} {total / 1e6:>8.3f}M {total / 2**20:>8.2f}Mi "
-            f"{main / 1e6:>8.3f}M {lte / 1e6:>7.3f}M {paper_s:>8}")
-
-
-_HEADER = (f"{'variant':<16} {'parameters':>10} {'total':>9} {'÷2^20':>10} {'MainNet':>9} {'LTE':>8} {'paper':>8}")
-_FOOTER = ("paper = Table 3 (unconfirmed); it matches total ÷ 2^20 (the paper's 'M' is 2^20 parameters, "
-           "LTE included)")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = OneLineParser(prog="python -m ttsr.config",
-                                     description="Print the parameter count of a TTSR configuration.")
-    parser.add_argument("--variant", choices=sorted(VARIANTS), help="start from a named ablation variant")
-    parser.add_argument("--variants", action="store_true", help="print every variant of Tables 2 and 3")
-    parser.add_argument("--n-feats", type=int)
-    parser.add_argument("--num-res-blocks", help="e.g. 16+16+8+4")
-    parser.add_argument("--res-scale", type=float)
-    for name in ("hard-attention", "soft-attention", "learnable-lte", "csfi"):
-        parser.add_argument(f"--{name}", dest=name.replace("-", "_"), action=argparse.BooleanOptionalAction)
-    args = parser.parse_args(argv)
-
-    if args.variants:
-        print(_HEADER)
-        for name, config in VARIANTS.items():
-            print(_format_row(name, config))
-        print(_FOOTER)
-        return 0
-    config = VARIANTS[args.variant] if args.variant else TTSRConfig()
-    changes = {k: v for k, v in {
-        "n_feats": args.n_feats, "num_res_blocks": args.num_res_blocks, "res_scale": args.res_scale,
-        "hard_attention": args.hard_attention, "soft_attention": args.soft_attention,
-        "learnable_lte": args.learnable_lte, "csfi": args.csfi}.items() if v is not None}
-    if changes.get("hard_attention") is False and "soft_attention" not in changes:
-        changes["soft_attention"] = False
+def variant_config(name: str) -> TTSRConfig:
+    """The configuration of a named variant; ValueError naming the known variants otherwise."""
     try:
-        config = config.replace(**changes)
-    except ValueError as err:
-        parser.error(str(err))
-    print(config.to_dict())
-    print(_HEADER)
-    name = args.variant or next((n for n, c in VARIANTS.items() if c == config and n in PAPER_TABLE3_PARAMS), "custom")
-    print(_format_row(name, config))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+        return VARIANTS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown TTSR variant {name!r}; known: {', '.join(VARIANTS)}") from None

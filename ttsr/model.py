@@ -104,3 +104,17 @@ class TTSR(nn.Module):
             raise ValueError("this TTSR configuration has no texture extractor (no texture transfer)")
         frozen = {name: p.detach() for name, p in self.LTE.named_parameters()}
         return functional_call(self.LTE, frozen, (_to_unit(sr),))
+
+
+def parameter_count(network: nn.Module | TTSRConfig, part: str | None = None) -> int:
+    """Number of parameters of a network, or of `TTSR(config)` for a `TTSRConfig`.
+
+    `part` names a submodule ("MainNet", "LTE"); one the network lacks (the LTE of "Base") counts 0.
+    A configuration is built on the meta device: instant, nothing allocated. Table 3 of the paper
+    prints these counts (LTE included) in units of 2^20 (see `ttsr.config`).
+    """
+    if isinstance(network, TTSRConfig):
+        with torch.device("meta"):
+            network = TTSR(network)
+    module = network if part is None else getattr(network, part, None)
+    return 0 if module is None else sum(p.numel() for p in module.parameters())

@@ -12,8 +12,8 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
-from baselines.checkpoints import StateDict, load_official, rename
-from baselines.registry import Method, missing_weights_message
+from baselines.registry import Method
+from foundation.checkpoints import StateDict, rename
 from foundation.errors import UserError
 
 DIV2K_RGB_MEAN = (0.4488, 0.4371, 0.4040)  # EDSR, MDSR, RCAN, CARN: mean of DIV2K, RGB in [0, 1]
@@ -158,11 +158,7 @@ class SISRMethod(Method):
 
     # --- the Method interface ---------------------------------------------------------------
     def load(self, weights_path, device="cpu") -> "SISRMethod":
-        if weights_path is None:
-            raise UserError(missing_weights_message(self))
-        hint = f" (expected {self.weights.filename})" if self.weights else ""
-        model = load_official(weights_path, method=self.name, checkpoint_filter=self.checkpoint_filter,
-                              build=self.build, hint=hint)
+        model = self.load_checkpoint(weights_path, self.build, self.checkpoint_filter)
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         for p in self.model.parameters():

@@ -3,7 +3,8 @@
 Both load one safetensors file made once by `python -m baselines.srntt.convert` from the
 official release: `upscale.npz` + `srntt.npz` (SRNTT, all losses) or `srntt_init.npz`
 (SRNTT-rec, reconstruction only) + MatConvNet `imagenet-vgg-verydeep-19.mat`.
-The swap is the memory-bounded one; several references are matched jointly (SRNTT §3.2).
+The swap is the memory-bounded one; several references are matched jointly (SRNTT §3.2): under a
+reference mode that gives several (CUFED5 "all") the runner passes them as `refs` / `refs_down_up`.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import Mapping
 
 import torch
 
-from baselines.checkpoints import load_official
 from baselines.registry import Method, WeightsSpec, register
 from baselines.srntt.pipeline import SRNTTPipeline
 
@@ -36,6 +36,7 @@ class SRNTTMethod(Method):
     scale = 4
     convention = "LR RGB in [-1,1]; VGG on RGB [0,255] minus the ImageNet mean (MatConvNet)"
     key_signature = ((r"^network\.texture_transfer\.scales\.", r"^vgg\.convs\."),)
+    takes_multiple_refs = True  # batch["refs"]: every reference is searched (SRNTT §3.2)
 
     def __init__(self) -> None:
         super().__init__()
@@ -43,8 +44,7 @@ class SRNTTMethod(Method):
 
     def load(self, weights_path, device="cpu") -> "SRNTTMethod":
         self.device = torch.device(device)
-        pipeline = load_official(weights_path, method=self.name, checkpoint_filter=dict,
-                                 build=lambda _state: SRNTTPipeline())
+        pipeline = self.load_checkpoint(weights_path, lambda _state: SRNTTPipeline())
         self.pipeline = pipeline.to(self.device).eval()
         self.weights_path = weights_path
         return self

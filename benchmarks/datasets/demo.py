@@ -6,7 +6,8 @@ of a bundled photo, 192×144 pixels, so a TTSR evaluation on CPU takes seconds.
 - astronaut_warped:  reference = the same photo rotated 12° and shifted (high, misaligned);
 - coffee_zoomed:     reference = the same photo, a 1.5× closer, shifted crop (medium, other scale);
 - chelsea_unrelated: reference = an unrelated photo, the rocket (low).
-Reference modes: "graded" (the references above), "lr" (LR as reference), "none" (SISR).
+Each item lists its HR and its one graded reference; the modes (`benchmarks.datasets.refmodes`:
+"graded" = that reference, "lr" = LR as reference, "none" = SISR) build the references.
 """
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from benchmarks.datasets.sample import Entry, Sample, SampleSequence, select
+from benchmarks.datasets import refmodes
+from benchmarks.datasets.refmodes import Listed
+from benchmarks.datasets.sample import SampleSequence, sequence
 from foundation.errors import UserError
 from foundation.imageio import read_image
 
@@ -83,20 +86,14 @@ ITEMS = (
 )
 
 
-def load(dataset: str = "demo", folder=None, *, ref_mode: str = "graded", names=None,
+def load(dataset: str = "demo", folder=None, *, ref_mode: str = "graded", seed: int = 0, names=None,
          limit: int | None = None, scale: int = 4, **_ignored) -> SampleSequence:
     """The demo set in one reference mode; needs no files beyond scikit-image."""
-    if ref_mode not in REF_MODES:
-        raise UserError(f"demo: unknown ref_mode {ref_mode!r}; choose one of {', '.join(REF_MODES)}")
-    chosen = select(dataset, list(ITEMS), names, limit)
-    entries = [Entry(item.name, functools.partial(_build, item, ref_mode)) for item in chosen]
-    return SampleSequence(dataset, ref_mode, entries, root=None, layout="built-in (scikit-image photos)",
-                          scale=scale)
-
-
-def _build(item: DemoItem, ref_mode: str) -> Sample:
-    refs = [item.ref.render()] if ref_mode == "graded" else []
-    meta = {"dataset": "demo", "hr_source": item.hr.describe(), "source": item.hr.describe()["source"],
-            "ref_source": item.ref.describe() if refs else None,
-            "similarity": item.similarity if refs else None, "relation": item.relation if refs else None}
-    return Sample(item.name, item.hr.render(), refs, ref_mode=ref_mode, meta=meta)
+    mode = refmodes.get(ref_mode, dataset)
+    listed = [Listed(item.name, item.hr.render, (item.ref.render,),
+                     meta={"hr_source": item.hr.describe(), "source": item.hr.describe()["source"],
+                           "ref_source": item.ref.describe(), "similarity": item.similarity,
+                           "relation": item.relation}) for item in ITEMS]
+    chosen = refmodes.choose(mode, listed, dataset=dataset, seed=seed)
+    return sequence(dataset, mode, listed, chosen, root=None, layout="built-in (scikit-image photos)",
+                    seed=seed, scale=scale, names=names, limit=limit)

@@ -1,7 +1,6 @@
 """Small file-system helpers shared by the loaders: folder lookup, image listing, header probes."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from foundation.imageio import checked_size
@@ -36,14 +35,6 @@ def probe_size(path: Path) -> tuple[int, int]:
     """(width, height) from the file header, without decoding; UserError naming the file otherwise,
     and for an image over the pixel limit (`foundation.imageio.checked_size`: a decompression bomb)."""
     return checked_size(path)
-
-
-def seeded_index(seed: int, key: str, n: int) -> int:
-    """A choice in range(n) that depends only on (seed, key): repeatable whatever the order or subset."""
-    if n <= 0:
-        raise ValueError("nothing to choose from")
-    digest = hashlib.sha256(f"{int(seed)}\0{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") % n
 
 
 def short_list(items: list[str], limit: int = 8) -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from benchmarks.datasets import cufed5, demo, sisr_sets, sun80
+from benchmarks.datasets import cufed5, demo, refmodes, sisr_sets, sun80
 from benchmarks.datasets.files import child_dir
 from benchmarks.datasets.sample import SampleSequence
 from benchmarks.datasets.survey import Survey
@@ -24,7 +24,7 @@ class DatasetInfo:
     folder: str  # usual folder name under a data root (matched case-insensitively)
     expected: int  # images (CUFED5: groups of 6; Sun80: images with references)
     unit: str
-    ref_modes: tuple[str, ...]
+    ref_modes: tuple[str, ...]  # the reference modes it offers (names in benchmarks.datasets.refmodes)
     default_ref_mode: str
     citation: str
     sources: tuple[str, ...]  # where it is published
@@ -185,16 +185,12 @@ def survey(name: str, root) -> Survey | None:
 
 
 def normalize_ref_mode(name: str, ref_mode=None) -> str:
-    """The canonical spelling of a reference mode for set `name` (its default when None)."""
+    """The canonical name of a reference mode for set `name` (its default when None); any spelling
+    `benchmarks.datasets.refmodes` knows (1, "l1", "L1" → "L1"); `UserError` for a mode the set lacks."""
     info = _info(name)
     if ref_mode is None:
         return info.default_ref_mode
-    if info.name == "cufed5":
-        return cufed5.normalize_ref_mode(ref_mode)
-    mode = str(ref_mode).strip().lower()
-    if mode not in info.ref_modes:
-        raise UserError(f"{info.name}: unknown ref_mode {ref_mode!r}; choose one of {', '.join(info.ref_modes)}")
-    return mode
+    return refmodes.get(ref_mode, info.name, info.ref_modes).name
 
 
 def load(name: str, root=None, **options) -> SampleSequence:

@@ -1,6 +1,8 @@
-"""`Sample` (one test image with its references) and `SampleSequence` (a lazy, registered test set)."""
+"""`Sample` (one test image with its references), `SampleSequence` (a lazy, registered test set) and
+`sequence` (the set a loader's listing gives under one reference mode)."""
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -9,11 +11,14 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from benchmarks.datasets import refmodes
 from benchmarks.datasets.files import probe_size, short_list
+from benchmarks.datasets.refmodes import Listed, RefMode
 from foundation.errors import UserError
+from foundation.resize import check_lr_hr
 
 #: reference modes with no reference image in `Sample.refs`
-NO_REF_MODES = ("lr", "none")
+NO_REF_MODES = refmodes.no_ref_modes()
 
 
 class DatasetWarning(UserWarning):
@@ -207,3 +212,52 @@ def select(dataset: str, items: list, names=None, limit: int | None = None) -> l
                             f"available: {short_list(sorted(by_name))}")
         items = [by_name[n] for n in wanted]
     return items[:limit] if limit is not None else items
+
+
+def sequence(dataset: str, mode: RefMode, listed: list[Listed], chosen: dict[str, tuple], *,
+             root: Path | None, layout: str, seed: int = 0, scale: int = 4, skip_bad: bool = False,
+             names=None, limit: int | None = None, missing: list[str] | None = None,
+             options: dict | None = None) -> SampleSequence:
+    """The lazy test set of the listed HR images `mode` can use (`chosen`: `refmodes.choose`).
+
+    Selects `names` / `limit`, screens the HR headers (`screen_hr`), warns once with the mode's
+    note (e.g. stitched references larger than a tile) and makes one `Entry` per image; its files
+    (HR, given LR, chosen references, in that order) are the row's data identity.
+    """
+    usable = [item for item in listed if item.name in chosen]
+    picked = select(dataset, usable, names, limit)
+    keep, skipped = screen_hr(dataset, [(item.name, item.hr) for item in picked if isinstance(item.hr, Path)],
+                              scale=scale, skip_bad=skip_bad)
+    picked = [item for item in picked if item.name in keep or not isinstance(item.hr, Path)]
+    note = mode.note([chosen[item.name] for item in picked]) if mode.note else None
+    if note:
+        warn(f"{dataset} {mode.name}: {note}")
+    seed = seed if mode.seeded else None
+    entries = []
+    for item in picked:
+        refs = chosen[item.name]
+        meta = {"dataset": dataset, **({"hr_path": str(item.hr)} if isinstance(item.hr, Path) else {}),
+                **item.meta, "lr_path": str(item.lr) if item.lr else None,
+                "ref_paths": [str(r) for r in refs if isinstance(r, Path)],
+                "ref_choice": [item.candidates.index(r) + 1 for r in refs if r in item.candidates],
+                "candidates": len(item.candidates), "seed": seed}
+        files = tuple(p for p in (item.hr, item.lr, *refs) if isinstance(p, Path))
+        entries.append(Entry(item.name, functools.partial(_build, item, refs, mode.name, scale, meta), files))
+    return SampleSequence(dataset, mode.name, entries, root=root, layout=layout, seed=seed, scale=scale,
+                          skip_bad=skip_bad, skipped=skipped, missing=missing, options=options)
+
+
+def _build(item: Listed, refs: tuple, mode_name: str, scale: int, meta: dict) -> Sample:
+    """Read one sample: HR, the given LR (checked against the HR), the references, assembled by the mode."""
+    hr = refmodes.read_source(item.hr)
+    lr = None
+    if item.lr is not None:
+        lr = refmodes.read_source(item.lr)
+        check_lr_hr(lr.shape, hr.shape, scale, lr_name=item.lr, hr_name=item.hr)
+    images = [refmodes.read_source(ref) for ref in refs]
+    meta = dict(meta)
+    mode = refmodes.get(mode_name)
+    if mode.combine is not None:
+        images, extra = mode.combine(images)
+        meta.update(extra)
+    return Sample(item.name, hr, images, lr=lr, ref_mode=mode.name, meta=meta)

@@ -4,22 +4,22 @@ Layouts (first match wins):
 - `image_SRF_<s>/img_NNN_SRF_<s>_HR.png` + `_LR.png` (SelfExSR zips; other files there ignored);
 - `HR/` + `LR_bicubic/X<s>/<name>x<s>.<ext>` (EDSR/DIV2K style; `GTmod12/` + `LRbicx<s>/` too);
 - a flat folder of HR images (LR then made by the degradation step).
-Reference modes: "none" (SISR), "lr" (the LR itself, TTSR's Urban100/Manga109 protocol) and
-"random-hr" (another HR image of the same set, chosen from seed + image name).
+The loader lists the HR images (and the given LR, used by default only in SISR mode "none"); the
+reference modes (`benchmarks.datasets.refmodes`: "none", "lr" = the LR itself as in TTSR's
+Urban100/Manga109 protocol, "random-hr" = another HR of the set) build the references.
 """
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.datasets.files import child_dir, list_images, seeded_index, short_list
-from benchmarks.datasets.sample import Entry, Sample, SampleSequence, screen_hr, select, warn
+from benchmarks.datasets import refmodes
+from benchmarks.datasets.files import child_dir, list_images, short_list
+from benchmarks.datasets.refmodes import Listed
+from benchmarks.datasets.sample import SampleSequence, sequence, warn
 from benchmarks.datasets.survey import Survey
 from foundation.errors import UserError
-from foundation.imageio import read_image
-from foundation.resize import check_lr_hr
 
 REF_MODES = ("none", "lr", "random-hr")
 _HR_DIRS = ("HR", "GTmod12", "GT")
@@ -132,55 +132,20 @@ def load(dataset: str, folder: Path, *, expected: int, ref_mode: str, seed: int 
          given_lr: bool | None = None, skip_bad: bool = False, names=None, limit: int | None = None,
          ) -> SampleSequence:
     """A SISR set in any accepted layout; see the module docstring for the reference modes."""
-    if ref_mode not in REF_MODES:
-        raise UserError(f"{dataset}: unknown ref_mode {ref_mode!r}; choose one of {', '.join(REF_MODES)}")
+    mode = refmodes.get(ref_mode, dataset)
     found = discover(folder, scale)
     if found is None:
         raise UserError(f"{folder}: no {dataset} images found (expected image_SRF_{scale}/*_HR.png, "
                         f"HR/ + LR_bicubic/X{scale}/, or a flat folder of HR images)")
-    use_lr = (ref_mode == "none") if given_lr is None else bool(given_lr)
+    use_lr = (mode.name == "none") if given_lr is None else bool(given_lr)
     problems = survey(folder, expected, scale).problems
-    missing = _missing_names(found, expected)
     if problems:
         warn(f"{dataset} at {folder} is incomplete: {'; '.join(problems)}; evaluating the "
              f"{len(found.pairs)} image(s) present")
-    all_names = [p.name for p in found.pairs]
-    pairs = select(dataset, found.pairs, names, limit)
-    keep, skipped = screen_hr(dataset, [(p.name, p.hr) for p in pairs], scale=scale, skip_bad=skip_bad)
-    if ref_mode == "random-hr" and len(all_names) < 2:
-        raise UserError(f"{folder}: ref_mode 'random-hr' needs at least two images in the set")
-    by_name = {p.name: p for p in found.pairs}
-    entries = []
-    for pair in pairs:
-        if pair.name not in keep:
-            continue
-        ref_path = None
-        if ref_mode == "random-hr":
-            others = [n for n in all_names if n != pair.name]
-            ref_path = by_name[others[seeded_index(seed, f"{dataset}/{pair.name}", len(others))]].hr
-        lr_path = pair.lr if use_lr else None
-        meta = {"dataset": dataset, "layout": found.layout, "hr_path": str(pair.hr), "scale": scale,
-                "given_lr_path": str(pair.lr) if pair.lr else None,
-                "lr_path": str(lr_path) if lr_path else None,
-                "ref_paths": [str(ref_path)] if ref_path else [],
-                "seed": seed if ref_mode == "random-hr" else None}
-        entries.append(Entry(pair.name, _reader(pair.name, pair.hr, lr_path, ref_path, ref_mode, scale, meta),
-                             tuple(p for p in (pair.hr, lr_path, ref_path) if p)))
-    return SampleSequence(dataset, ref_mode, entries, root=folder, layout=found.layout,
-                          seed=seed if ref_mode == "random-hr" else None, scale=scale,
-                          skip_bad=skip_bad, skipped=skipped, missing=missing,
-                          options={"given_lr": use_lr})
-
-
-def _reader(name, hr_path, lr_path, ref_path, ref_mode, scale, meta):
-    return functools.partial(_build, name, hr_path, lr_path, ref_path, ref_mode, scale, meta)
-
-
-def _build(name, hr_path, lr_path, ref_path, ref_mode, scale, meta) -> Sample:
-    hr = read_image(hr_path)
-    lr = None
-    if lr_path is not None:
-        lr = read_image(lr_path)
-        check_lr_hr(lr.shape, hr.shape, scale, lr_name=lr_path, hr_name=hr_path)
-    refs = [read_image(ref_path)] if ref_path is not None else []
-    return Sample(name, hr, refs, lr=lr, ref_mode=ref_mode, meta=dict(meta))
+    listed = [Listed(p.name, p.hr, lr=p.lr if use_lr else None,
+                     meta={"layout": found.layout, "scale": scale, "given_lr_path": str(p.lr) if p.lr else None})
+              for p in found.pairs]
+    chosen = refmodes.choose(mode, listed, dataset=dataset, seed=seed, root=folder)
+    return sequence(dataset, mode, listed, chosen, root=folder, layout=found.layout, seed=seed, scale=scale,
+                    skip_bad=skip_bad, names=names, limit=limit, missing=_missing_names(found, expected),
+                    options={"given_lr": use_lr})

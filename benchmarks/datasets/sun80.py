@@ -3,20 +3,21 @@
 Layout: `Sun_Hays_SR_groundtruth/<name>.jpg` + `Sun_Hays_SR_scenematches/<name>/*.jpg`. A folder
 of ground-truth images alone (that folder, or a flat folder of `<scene>_sun_<id>.jpg`) is
 accepted as an incomplete set: usable with ref_mode "lr" or "none", not with "random".
-Reference mode "random" (default): one scene match per image, chosen from seed + image name, so
-the choice is the same whatever the order or subset of images evaluated.
+The loader lists each HR with its scene matches as candidate references; the modes
+(`benchmarks.datasets.refmodes`) build the references: "random" (default) takes one scene match
+chosen from seed + image name, the same whatever the order or subset of images evaluated.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.datasets.files import child_dir, list_images, seeded_index, short_list
-from benchmarks.datasets.sample import Entry, Sample, SampleSequence, screen_hr, select, warn
+from benchmarks.datasets import refmodes
+from benchmarks.datasets.files import child_dir, list_images, short_list
+from benchmarks.datasets.refmodes import Listed
+from benchmarks.datasets.sample import SampleSequence, sequence, warn
 from benchmarks.datasets.survey import Survey
 from foundation.errors import UserError
-from foundation.imageio import read_image
 
 REF_MODES = ("random", "lr", "none")
 GT_DIR = "Sun_Hays_SR_groundtruth"
@@ -84,49 +85,21 @@ def survey(folder: Path, expected: int = 80) -> Survey:
 def load(dataset: str, folder: Path, *, ref_mode: str = "random", seed: int = 0, scale: int = 4,
          skip_bad: bool = False, names=None, limit: int | None = None, **_ignored) -> SampleSequence:
     """Sun80 in one reference mode (see the module docstring)."""
-    if ref_mode not in REF_MODES:
-        raise UserError(f"sun80: unknown ref_mode {ref_mode!r}; choose one of {', '.join(REF_MODES)}")
+    mode = refmodes.get(ref_mode, dataset)
     found = discover(folder)
     if found is None:
         raise UserError(f"{folder}: no Sun80 images found (expected {GT_DIR}/ and {MATCH_DIR}/)")
     info = survey(folder)
-    scenes = found.scenes
-    if ref_mode == "random":
-        if not found.has_match_dir or info.blocking:
-            raise UserError(
-                f"{folder}: Sun80 has no scene-match references ({MATCH_DIR}/<name>/*.jpg), so "
-                "ref_mode 'random' cannot run; add them (see `python -m benchmarks.data check`) or "
-                "pass ref_mode='lr' (LR as reference, not the published protocol) or 'none' (SISR)")
-        scenes = [s for s in scenes if s.matches]
+    listed = [Listed(s.name, s.hr, tuple(s.matches)) for s in found.scenes]
+    chosen = refmodes.choose(mode, listed, dataset=dataset, seed=seed, root=folder)
+    if mode.gives != refmodes.NONE and (not found.has_match_dir or not chosen):
+        raise UserError(
+            f"{folder}: Sun80 has no scene-match references ({MATCH_DIR}/<name>/*.jpg), so "
+            f"ref_mode {mode.name!r} cannot run; add them (see `python -m benchmarks.data check`) or "
+            "pass ref_mode='lr' (LR as reference, not the published protocol) or 'none' (SISR)")
     if info.problems:
         warn(f"Sun80 at {folder} is incomplete: {'; '.join(info.problems)}; "
-             f"evaluating {len(scenes)} image(s)")
-    chosen = select(dataset, scenes, names, limit)
-    keep, skipped = screen_hr(dataset, [(s.name, s.hr) for s in chosen], scale=scale, skip_bad=skip_bad)
-    entries = []
-    for scene in chosen:
-        if scene.name not in keep:
-            continue
-        ref = None
-        if ref_mode == "random":
-            index = seeded_index(seed, f"{dataset}/{scene.name}", len(scene.matches))
-            ref = scene.matches[index]
-        meta = {"dataset": dataset, "hr_path": str(scene.hr), "ref_paths": [str(ref)] if ref else [],
-                "seed": seed if ref_mode == "random" else None, "candidates": len(scene.matches)}
-        entries.append(Entry(scene.name, _reader(scene.name, scene.hr, ref, ref_mode, meta),
-                             tuple(p for p in (scene.hr, ref) if p)))
+             f"evaluating {len(chosen)} image(s)")
     lacking = [s.name for s in found.scenes if not s.matches] if found.has_match_dir else []
-    return SampleSequence(dataset, ref_mode, entries, root=folder, layout=found.layout,
-                          seed=seed if ref_mode == "random" else None, scale=scale,
-                          skip_bad=skip_bad, skipped=skipped,
-                          missing=[f"{MATCH_DIR}/{n}/" for n in lacking])
-
-
-def _reader(name: str, hr_path: Path, ref_path: Path | None, ref_mode: str, meta: dict):
-    return functools.partial(_build, name, hr_path, ref_path, ref_mode, meta)
-
-
-def _build(name: str, hr_path: Path, ref_path: Path | None, ref_mode: str, meta: dict) -> Sample:
-    hr = read_image(hr_path)
-    refs = [read_image(ref_path)] if ref_path is not None else []
-    return Sample(name, hr, refs, ref_mode=ref_mode, meta=dict(meta))
+    return sequence(dataset, mode, listed, chosen, root=folder, layout=found.layout, seed=seed, scale=scale,
+                    skip_bad=skip_bad, names=names, limit=limit, missing=[f"{MATCH_DIR}/{n}/" for n in lacking])
