@@ -7,21 +7,11 @@ from __future__ import annotations
 
 from typing import Mapping
 
-import numpy as np
 import torch
 
 from baselines.registry import Method, register
 from foundation.resize import upscale
-
-
-def to_uint8_images(batch: torch.Tensor) -> list[np.ndarray]:
-    """NCHW float [0, 255] -> list of H×W×3 uint8 arrays (rounded, clamped)."""
-    arrays = batch.detach().round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-    return list(arrays)
-
-
-def from_uint8_images(images: list[np.ndarray], device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).to(device=device, dtype=torch.float32)
+from foundation.tensors import image_to_tensor, tensor_to_image
 
 
 @register
@@ -41,4 +31,4 @@ class Bicubic(Method):
     def __call__(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         self.extras = {}
         lr = batch["lr"]
-        return from_uint8_images([upscale(img, self.scale) for img in to_uint8_images(lr)], lr.device)
+        return torch.cat([image_to_tensor(upscale(tensor_to_image(image), self.scale), lr.device) for image in lr])

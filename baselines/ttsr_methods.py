@@ -83,9 +83,9 @@ class TTSRMethod(Method):
         """The variant's network configuration (`ttsr.config.TTSRConfig`): ablation switches and sizes."""
         return {**super().options(), "config": self.config.to_dict()}
 
-    def set_memory_budget(self, max_bytes: int | None) -> None:
+    def set_max_memory(self, max_memory: int | None) -> None:
         if self.model is not None:
-            self.model.set_memory_budget(max_bytes)
+            self.model.set_max_memory(max_memory)
 
     @torch.no_grad()
     def __call__(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:

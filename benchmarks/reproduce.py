@@ -5,8 +5,9 @@
 
 What the `tox -e reproduce-table1` … `reproduce-table4` and `tox -e demo` environments run.
 
-1. The protocol runs through the runner (`python -m benchmarks.run --protocol TABLE
-   --out runs/TABLE --save-images …`), which is resumable: finished rows are kept.
+1. The protocol runs through the runner in this process (`benchmarks.run.run`, as
+   `python -m benchmarks.run --protocol TABLE --out runs/TABLE --save-images …`), which is
+   resumable: finished rows are kept.
 2. The report is rendered from every run under `runs/` into `reports/`.
 3. The table is printed (measured / paper / Δ), then the gap: paper cells that could not be
    measured and why (missing dataset, missing weights with file name and source, method not in
@@ -40,21 +41,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
+import traceback
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Literal, Sequence
+from typing import Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from benchmarks import protocols, published, run
 from benchmarks import report as report_mod
-from benchmarks import report_text
-from benchmarks import protocols, published
+from benchmarks import protocols
+from benchmarks.report import text as report_text
 from foundation.cli_types import OneLineParser
-from foundation.budget import parse_memory
+from foundation.budget import CONFIG_SIZE_HELP, ConfigSize, parse_memory
+from foundation.devices import DEVICE_HELP, device_arg
 from foundation.errors import (EXIT_INTERRUPTED, EXIT_NOTHING_MEASURED, EXIT_OK, EXIT_STRICT, EXIT_USER_ERROR, UserError,
                          cli_main)
+from benchmarks.runner.plan import DEFAULT_METRICS, RunSettings
 from foundation.fileio import check_output_dir
 from training.config import describe_errors, read_toml
 
@@ -73,8 +77,7 @@ class ReproduceConfig(BaseModel):
     metrics: list[str] | None = None
     methods: list[str] | None = None
     weights: dict[str, str] = Field(default_factory=dict)
-    max_memory: str | Annotated[int, Field(ge=1)] | None = Field(
-        None, description='a size such as "8GiB" (a string) or MiB (an integer ≥ 16; foundation.budget)')
+    max_memory: ConfigSize = Field(None, description=CONFIG_SIZE_HELP)
     published: str | list[str] | None = Field(
         None, description="your published-numbers file, or a list of them (benchmarks.published)")
 
@@ -149,34 +152,37 @@ def resolve(args: argparse.Namespace) -> dict:
         "device": args.device or config.get("device"),
         "metrics": args.metrics or config.get("metrics"),
         "methods": args.methods or config.get("methods"),
-        # the runner's own parser, so the config and --max-memory follow one rule (a bare number is MiB)
-        "max_memory": (f"{parse_memory(config['max_memory'], f'{config_path}: max_memory')}B"
+        # bytes, by the rule of the runner's --max-memory (a bare number is MiB)
+        "max_memory": (parse_memory(config["max_memory"], f"{config_path}: max_memory")
                        if config.get("max_memory") is not None else None),
     }
 
 
-def runner_command(table: str, run_dir: Path, settings: dict, force: bool) -> list[str]:
-    command = [sys.executable, "-m", "benchmarks.run", "--protocol", table, "--out", str(run_dir), "--save-images"]
-    if settings["data_root"]:
-        command += ["--data-root", str(settings["data_root"])]
-    if settings["weights"]:
-        command += ["--weights"] + [f"{k}={v}" for k, v in settings["weights"].items()]
-    if settings["device"]:
-        command += ["--device", str(settings["device"])]
-    if settings["metrics"]:
-        command += ["--metrics", *map(str, settings["metrics"])]
-    if settings["methods"]:
-        command += ["--methods", *map(str, settings["methods"])]
-    if settings["max_memory"]:
-        command += ["--max-memory", str(settings["max_memory"])]
-    if force:
-        command.append("--force")
-    return command
+def run_settings(table: str, run_dir: Path, settings: dict, force: bool) -> RunSettings:
+    """The runner's settings for `table`: its protocol into `run_dir` with images saved (the report's
+    visual comparisons), and the resolved data root, weights, device, metrics, methods and memory
+    budget (`resolve`); what is not set is the runner's default."""
+    return RunSettings(
+        protocol=table, out=run_dir, save_images=True, force=force,
+        data_root=Path(settings["data_root"]) if settings["data_root"] else None,
+        weights=[f"{name}={path}" for name, path in settings["weights"].items()],
+        device=str(settings["device"] or "auto"),
+        metrics=list(map(str, settings["metrics"])) if settings["metrics"] else list(DEFAULT_METRICS),
+        methods=list(map(str, settings["methods"])) if settings["methods"] else None,
+        max_memory=settings["max_memory"])
 
 
-def run_protocol(command: Sequence[str]) -> int:
-    """Run the runner as its own process (its progress bars and messages go to the terminal)."""
-    return subprocess.run(list(command), check=False).returncode
+def run_protocol(settings: RunSettings) -> int:
+    """Run the protocol in this process (`benchmarks.run.run`; its progress bars and messages go to the
+    terminal): the runner's exit status. A `UserError` or Ctrl-C passes through (one line, exit 2 /
+    130, finished rows kept); a failure of the runner itself prints its traceback and is status 1."""
+    try:
+        return run.run(settings).status
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception:  # noqa: BLE001 - a bug in the runner: the report of the rows it kept still renders
+        traceback.print_exc()
+        return 1
 
 
 def _banner(lines: Sequence[str]) -> str:
@@ -272,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", help="folder holding the test sets")
     parser.add_argument("--weights", nargs="+", metavar="NAME=PATH", help="checkpoint of a method")
     parser.add_argument("--config", help=f"TOML file with data_root and [weights] (default ${CONFIG_ENV} or ./{DEFAULT_CONFIG})")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--device", type=device_arg, help=DEVICE_HELP)
     parser.add_argument("--methods", nargs="+", metavar="NAME", help="only these methods")
     parser.add_argument("--metrics", nargs="+", metavar="NAME", help="measures (default: the runner's)")
     parser.add_argument("--runs-dir", default="runs", help="where run folders live (default runs/)")
@@ -299,15 +305,13 @@ def main(argv: list[str] | None = None) -> int:
           + (f"; weights given for {', '.join(sorted(settings['weights']))}" if settings["weights"] else ""))
     status = EXIT_OK
     if not args.no_run:
-        command = runner_command(args.table, run_dir, settings, args.force)
-        print("$ " + " ".join(command[1:] if command[0] == sys.executable else command), flush=True)
-        status = run_protocol(command)
+        print(f"running protocol {args.table} into {run_dir} (as `python -m benchmarks.run --protocol {args.table} "
+              f"--out {run_dir} --save-images` with the settings above)", flush=True)
+        status = run_protocol(run_settings(args.table, run_dir, settings, args.force))
         if status == EXIT_NOTHING_MEASURED:
             print(f"reproduce {args.table}: the runner measured nothing (see above); no report written",
                   file=sys.stderr)
             return status
-        if status in (EXIT_USER_ERROR, EXIT_INTERRUPTED):
-            return status  # the runner's own last line said what and why; finished rows are kept
         if status != EXIT_OK:
             print(f"reproduce {args.table}: the runner exited with status {status}", file=sys.stderr)
             if not (run_dir / "rows.csv").is_file():

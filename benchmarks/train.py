@@ -38,12 +38,14 @@ from typing import Callable
 
 import torch
 
-from foundation.cli_types import OneLineParser, device_name, whole_number
+from foundation.cli_types import OneLineParser, whole_number
+from foundation.devices import DEVICE_HELP, device_arg
 from foundation.errors import UserError, cli_main
 from foundation.fileio import check_output_dir
+from foundation.imageio import is_image_file
 from training.config import CheckpointConfig, DataConfig, DeviceConfig, ScheduleConfig, TrainConfig, ValConfig, \
     load_config
-from training.data import IMAGE_SUFFIXES, CUFEDPairs, RefSRTrainSet, SelfReferencePairs
+from training.data import CUFEDPairs, RefSRTrainSet, SelfReferencePairs
 from training.recipes import RECIPES, Recipe, make_trainer, option_dest, recipe_for, unique_recipes
 
 
@@ -58,7 +60,7 @@ def _folder_images(folder: Path) -> list[Path]:
     """HR images under `folder` (recursive), leaving out the LR copies some SR sets ship."""
     images = []
     for path in sorted(folder.rglob("*")):
-        if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+        if not is_image_file(path):
             continue
         lowered = [part.lower() for part in path.relative_to(folder).parts]
         if "_lr" in path.stem.lower() or any(p.startswith("lr") for p in lowered[:-1]):
@@ -141,7 +143,7 @@ def build(cfg: TrainConfig, *, allow_random_vgg: bool, root: Path, out: Path, de
         dataset = build_train_set(cfg, root)
     trainer = make_trainer(cfg, dataset, out, allow_random_vgg=allow_random_vgg, options=options, device=device,
                            progress=progress, dist_info=dist_info)
-    if with_validation and trainer.dist.main:
+    if with_validation and trainer.dist.is_main:
         attach_validation(trainer, cfg, root)
     return trainer
 
@@ -205,7 +207,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from <out>/train_state.pt")
     p.add_argument("--allow-random-vgg", action="store_true",
                    help="random VGG19 when the ImageNet weights are absent (smoke tests only; recorded)")
-    p.add_argument("--device", type=device_name, help="cpu, cuda, cuda:1 (default: cuda when present)")
+    p.add_argument("--device", type=device_arg, help=DEVICE_HELP)
     p.add_argument("--max-steps", type=config_option(ScheduleConfig, "max_steps"), metavar="N",
                    help="stop after N ≥ 0 steps in total (0: run the config's epochs) [schedule] max_steps")
     p.add_argument("--stop-after", type=whole_number(1), metavar="N",
@@ -250,11 +252,8 @@ def fit_and_report(trainer, args: argparse.Namespace, out: Path) -> int:
     try:
         result = trainer.fit(resume=args.resume, stop_after=args.stop_after)
     finally:
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.destroy_process_group()
-    if trainer.dist.main:
+        trainer.dist.close()
+    if trainer.dist.is_main:
         best = result["best"]
         best_s = f"; best val PSNR {best['metric']:.3f} dB at step {best['step']}" if best["step"] >= 0 else ""
         print(f"{result['status']} at step {result['step']}{best_s}; run folder {out}", flush=True)

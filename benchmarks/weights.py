@@ -113,7 +113,7 @@ def fetch_method(name: str, url: str | None, dest: Path | None) -> Path:
     print(f"{name}: {url or spec.url} -> {target}")
     path = download(url or spec.url, target, sha256=spec.sha256, desc=spec.filename)
     if not spec.sha256:
-        from foundation.download import sha256_file
+        from foundation.fileio import sha256_file
         print(f"{name}: no published sha256 to check against; this file's is {sha256_file(path)}")
     return path
 

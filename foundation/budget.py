@@ -11,14 +11,24 @@ floor a CUFED5-sized search (LR↑ 500×332 against a 500×332 reference: 125×8
 ¼ scale) took 72 s against 44 s at the 128 MiB CPU default and 50 s at 32 MiB (2 shared CPU cores,
 `torch.randn` features); below it the budget could not be kept, so it is a one-line `UserError`.
 The budget never changes a result, only memory and time (`ttsr.search_transfer`).
+
+The one name of a memory bound across the code is ``max_memory``: bytes (int), or None for the
+method's default (`ttsr.search_transfer.default_max_memory`). Config files give it as
+`ConfigSize` (a size string, or an integer of MiB), turned into bytes by `parse_memory`.
 """
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from pydantic import Field
 
 from foundation.errors import UserError
 
 MIN_MEMORY = 16 << 20  # bytes: the smallest budget accepted from a user
+#: a memory size in a TOML config, checked by pydantic before `parse_memory` reads it
+ConfigSize = str | Annotated[int, Field(ge=1)] | None  # the floor: parse_memory's message
+CONFIG_SIZE_HELP = 'a size such as "8GiB" (a string) or MiB (an integer ≥ 16; foundation.budget)'
 
 _UNITS = {"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 _SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgt])(?:i?b)?|(b))?\s*", re.IGNORECASE)

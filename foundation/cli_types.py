@@ -1,5 +1,5 @@
 """The command lines' shared parts: a parser whose usage errors are one line, and ``type=``
-functions for options with a documented range (numbers, devices).
+functions for options with a documented range (numbers; devices: `foundation.devices`).
 
 Every CLI uses `OneLineParser`: a usage error (unknown option, a value out of range, not a number)
 becomes a `UserError`, which `foundation.errors.cli_main` prints as ONE line,
@@ -36,24 +36,3 @@ def whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], in
 
     parse.__name__ = f"whole number {wanted}"
     return parse
-
-
-def device_name(text: str) -> str:
-    """A ``type=`` function for ``--device``: ``cpu``, ``cuda`` or ``cuda:N`` with N a visible GPU.
-
-    One line (argparse, exit 2) for anything else, including a GPU this machine does not have.
-    """
-    import torch
-
-    value = text.strip().lower()
-    kind, _, index = value.partition(":")
-    if kind == "cpu" and not index:
-        return "cpu"
-    if kind != "cuda" or (index and not index.isdigit()):
-        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {text!r}")
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if count == 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: no CUDA device is visible here; use cpu")
-    if index and int(index) >= count:
-        raise argparse.ArgumentTypeError(f"{text!r}: only {count} CUDA device(s) here (cuda:0…cuda:{count - 1})")
-    return value

@@ -19,18 +19,10 @@ import urllib.request
 from pathlib import Path
 
 from foundation.errors import UserError
-from foundation.fileio import check_output_file, resolve_output_file
+from foundation.fileio import check_output_file, resolve_output_file, sha256_file
 
 CHUNK = 1 << 20
 USER_AGENT = "ttsr-bench-downloader/1"
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = CHUNK) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def sha256_matches(digest: str, expected: str | None) -> bool:

@@ -17,11 +17,14 @@ file is created and removed in the folder, or, when it does not exist yet, in it
 ancestor (where the folder will be created). The check leaves nothing behind, so a command that
 fails later for another reason leaves no empty run folder. Every failure is a one-line
 `OutputPathError` (a `UserError`: exit code 2 in the CLIs).
+
+`sha256_file`: the one file digest (weights records, downloads, manifests).
 """
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import stat
 import tempfile
@@ -193,3 +196,15 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write `text` as UTF-8 to `path` atomically (see `atomic_open`)."""
     with atomic_open(path, "w", encoding="utf-8") as handle:
         handle.write(text)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """The sha256 of a file's bytes as 64 lower-case hex digits, read in `chunk`-byte blocks.
+
+    Raises `OSError` when the file cannot be read (callers name the file in their own error).
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

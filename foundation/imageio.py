@@ -23,9 +23,26 @@ from PIL import Image, UnidentifiedImageError
 from foundation.errors import UserError
 from foundation.fileio import atomic_write_bytes
 
+#: the file suffixes read as images (lower-case); every folder listing uses `is_image_file`
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 MAX_PIXELS_ENV = "TTSR_BENCH_MAX_PIXELS"
 DEFAULT_MAX_PIXELS = 4096 * 4096  # pixels per image (≈ 16.8 MP); see the module docstring
 _READ_ERRORS = (UnidentifiedImageError, OSError, SyntaxError, ValueError)
+
+
+def is_image_file(path: str | os.PathLike) -> bool:
+    """Whether `path` is a regular, non-hidden file whose suffix is in `IMAGE_SUFFIXES` (any case)."""
+    path = Path(path)
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """The image files directly inside `folder` (`is_image_file`), sorted by name; [] when `folder`
+    is not a folder."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir() if is_image_file(p)), key=lambda p: p.name)
 
 
 def parse_pixel_count(text: str, what: str = "--max-pixels") -> int:

@@ -15,6 +15,11 @@ import torch
 from foundation.errors import UserError
 from foundation.safeload import load_torch_file
 
+#: RGB mean and standard deviation of ImageNet for inputs in [0, 1], the normalisation every
+#: torchvision ImageNet backbone expects (torchvision's `models/vgg.py` weights transforms)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
 
 @dataclass(frozen=True)
 class BackboneWeights:

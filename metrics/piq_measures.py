@@ -1,14 +1,14 @@
 """Extra full-reference measures through piq (Kastryulin et al., `piq` 0.8): MS-SSIM, FSIM, GMSD, VIF,
 HaarPSI, DISTS — one registry entry each (issue 8).
 
-Every registry measure takes the SR/HR batches `metrics.compute` passes (N×3×H×W,
+Every registry measure takes the SR/HR batches `metrics.compute.compute` passes (N×3×H×W,
 float64 in [0, 255], checked, cut to the top-left common region and border-cropped by the
 protocol's `crop_border`) and runs on their device (CUDA when present). The public functions
 (`ms_ssim_torch`, `fsim_torch`, `gmsd_torch`, `vif_torch`, `haarpsi_torch`, `dists_torch`,
-`cross_check_ssim`) check their inputs as every measure of `metrics` does: uint8 in
-[0, 255], or values in [0, data_range] with `data_range=` given; SR and HR of one size, short
-side at least the measure's minimum; `ValueError` naming the argument otherwise. None computes
-PSNR (the PSNR cap of `metrics` has nothing to apply to here). Colour conventions:
+`cross_check_ssim`) check their inputs as every measure of `metrics` does (`metrics.inputs`):
+uint8 in [0, 255], or values in [0, data_range] with `data_range=` given; SR and HR of one size,
+short side at least the measure's minimum; `ValueError` naming the argument otherwise. None
+computes PSNR (the PSNR cap has nothing to apply to here). Colour conventions:
 
 | name    | input given to piq                         | direction | piq settings (defaults of the papers)              |
 |---------|--------------------------------------------|-----------|----------------------------------------------------|
@@ -29,14 +29,16 @@ unavailable with one line naming what is missing otherwise.
 
 Our SSIM and piq's: piq's `ssim(downsample=False, data_range=255)` on our Y planes computes the same
 quantity (Gaussian 11/1.5 window built the same way, 'valid' convolution, C1/C2 from k1 = 0.01,
-k2 = 0.03) — `tests/test_metrics_piq.py` checks agreement on the real images of `../shared/data`.
+k2 = 0.03) — `tests/test_metrics_piq.py` checks agreement on real test images (Set5, Set14, samples).
 piq's *defaults* differ in convention: RGB channels averaged instead of Y, and a pre-downscale by
 average pooling of factor round(min(H, W)/256) (`downsample=True`); see `cross_check_ssim`.
+
+Registers one spec per measure (`SPECS`, in `metrics.spec.REGISTRY`).
 """
 from __future__ import annotations
 
+import math
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -46,6 +48,9 @@ import torch
 from foundation.errors import UserError
 from foundation.safeload import load_torch_file
 from foundation.pretrained import find_backbone, hub_checkpoint_dir, load_backbone_state_dict, missing_backbone_message
+from metrics.inputs import check_equal_pair, check_image
+from metrics.release_psnr_ssim import _rgb_to_y_torch, common_region, rgb_to_y, ssim
+from metrics.spec import REGISTRY, MetricSpec
 
 DISTS_WEIGHTS_FILE = "dists_weights.pt"
 DISTS_WEIGHTS_URL = "https://github.com/photosynthesis-team/piq/releases/download/v0.4.1/dists_weights.pt"
@@ -68,13 +73,12 @@ def _rgb01(x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 
 def _y01(x: torch.Tensor) -> torch.Tensor:
     """The release's Y (as our `ssim`), float64, divided by 255 → N×1×H×W in [16/255, 235/255]."""
-    from metrics import _rgb_to_y_torch  # noqa: PLC0415 - metrics imports this module
     return _rgb_to_y_torch(x) / 255.0
 
 
 # --------------------------------------------------------------------------- the measures
 # `_name(sr, hr)` take checked float64 [0, 255] batches (the registry's measures, called by
-# `metrics.compute`); the public `name_torch` below check their inputs first.
+# `metrics.compute.compute`); the public `name_torch` below check their inputs first.
 
 def _ms_ssim(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     return _piq().multi_scale_ssim(_y01(sr), _y01(hr), data_range=1.0, reduction="none",
@@ -186,18 +190,6 @@ def _dists(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- registry entries
 
-@dataclass(frozen=True)
-class _Entry:
-    name: str
-    higher_is_better: bool
-    convention: str
-    source: str
-    measure: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    min_size: int
-    needs_weights: str | None = None
-    check: Callable[[], tuple[bool, str]] | None = None
-
-
 def _piq_available() -> tuple[bool, str]:
     try:
         _piq()
@@ -206,78 +198,70 @@ def _piq_available() -> tuple[bool, str]:
     return True, ""
 
 
-ENTRIES = (
-    _Entry("ms-ssim", True,
-           "Y of the TTSR release /255 (as ssim); 5 scales (Wang et al. 2003 weights), Gaussian 11/1.5, "
-           "valid region per scale; protocol border crop; short side >= 161 px else NaN",
-           "Wang, Simoncelli, Bovik 2003; piq.multi_scale_ssim", _ms_ssim, 161),
-    _Entry("fsim", True,
-           "RGB in [0,1], FSIMc (chromatic), piq's pre-downscale by round(min(H,W)/256); protocol border crop",
-           "Zhang et al. TIP 2011; piq.fsim", _fsim, 2),
-    _Entry("gmsd", False,
-           "RGB in [0,1] -> Y (0.299/0.587/0.114) inside piq, 2x average-pool, Prewitt, t=170/255^2; "
-           "protocol border crop",
-           "Xue et al. TIP 2014; piq.gmsd", _gmsd, 2),
-    _Entry("vif", True,
-           "RGB in [0,1] -> Y (0.299/0.587/0.114) inside piq, pixel-domain VIF, sigma_n^2=2, SR as distorted "
-           "and HR as reference; protocol border crop; short side >= 41 px else NaN",
-           "Sheikh & Bovik TIP 2006; piq.vif_p", _vif, 41),
-    _Entry("haarpsi", True,
-           "RGB in [0,1] -> YIQ inside piq, 3 scales, subsample, C=30, alpha=4.2; protocol border crop; "
-           "short side >= 16 px else NaN",
-           "Reisenhofer et al. 2018; piq.haarpsi", _haarpsi, 16),
-    _Entry("dists", False,
-           "RGB in [0,1], ImageNet mean/std, VGG16 with L2 pooling; short side > 256 shrunk to 256 (bilinear) "
-           "as piq does; protocol border crop",
-           "Ding et al. TPAMI 2020; piq.DISTS (weights of piq v0.4.1)", _dists, 16,
-           needs_weights=f"torchvision vgg16-397923af.pth and piq's {DISTS_WEIGHTS_FILE} in "
-                         "$TORCH_HOME/hub/checkpoints",
-           check=dists_availability),
-)
+def _dists_available() -> tuple[bool, str]:
+    ok, reason = _piq_available()
+    return dists_availability() if ok else (ok, reason)
 
 
-def _checked(entry: _Entry) -> Callable[..., torch.Tensor]:
-    """The public form of a measure: inputs checked (`metrics.check_equal_pair`) first."""
+SPECS = tuple(REGISTRY.register(spec) for spec in (
+    MetricSpec(name="ms-ssim", higher_is_better=True, value_range=(0.0, 1.0),
+               convention="Y of the TTSR release /255 (as ssim); 5 scales (Wang et al. 2003 weights), Gaussian "
+                          "11/1.5, valid region per scale; protocol border crop; short side >= 161 px else NaN",
+               source="Wang, Simoncelli, Bovik 2003; piq.multi_scale_ssim", needs_weights=None,
+               measure=_ms_ssim, check=_piq_available, min_size=161),
+    MetricSpec(name="fsim", higher_is_better=True, value_range=(0.0, 1.0),
+               convention="RGB in [0,1], FSIMc (chromatic), piq's pre-downscale by round(min(H,W)/256); "
+                          "protocol border crop",
+               source="Zhang et al. TIP 2011; piq.fsim", needs_weights=None,
+               measure=_fsim, check=_piq_available, min_size=2),
+    MetricSpec(name="gmsd", higher_is_better=False, value_range=(0.0, 0.5),
+               convention="RGB in [0,1] -> Y (0.299/0.587/0.114) inside piq, 2x average-pool, Prewitt, "
+                          "t=170/255^2; protocol border crop",
+               source="Xue et al. TIP 2014; piq.gmsd", needs_weights=None,
+               measure=_gmsd, check=_piq_available, min_size=2),
+    MetricSpec(name="vif", higher_is_better=True, value_range=(0.0, math.inf),
+               convention="RGB in [0,1] -> Y (0.299/0.587/0.114) inside piq, pixel-domain VIF, sigma_n^2=2, SR as "
+                          "distorted and HR as reference; protocol border crop; short side >= 41 px else NaN",
+               source="Sheikh & Bovik TIP 2006; piq.vif_p", needs_weights=None,
+               measure=_vif, check=_piq_available, min_size=41),
+    MetricSpec(name="haarpsi", higher_is_better=True, value_range=(0.0, 1.0),
+               convention="RGB in [0,1] -> YIQ inside piq, 3 scales, subsample, C=30, alpha=4.2; protocol border "
+                          "crop; short side >= 16 px else NaN",
+               source="Reisenhofer et al. 2018; piq.haarpsi", needs_weights=None,
+               measure=_haarpsi, check=_piq_available, min_size=16),
+    MetricSpec(name="dists", higher_is_better=False, value_range=(0.0, 1.0),
+               convention="RGB in [0,1], ImageNet mean/std, VGG16 with L2 pooling; short side > 256 shrunk to 256 "
+                          "(bilinear) as piq does; protocol border crop",
+               source="Ding et al. TPAMI 2020; piq.DISTS (weights of piq v0.4.1)",
+               needs_weights=f"torchvision vgg16-397923af.pth and piq's {DISTS_WEIGHTS_FILE} in "
+                             "$TORCH_HOME/hub/checkpoints",
+               measure=_dists, check=_dists_available, min_size=16),
+))
+
+
+def _checked(spec: MetricSpec) -> Callable[..., torch.Tensor]:
+    """The public form of a measure: inputs checked (`metrics.inputs.check_equal_pair`) first."""
     def measure(sr: torch.Tensor, hr: torch.Tensor, *, data_range: float | None = None) -> torch.Tensor:
-        from metrics import check_equal_pair  # noqa: PLC0415 - metrics imports this module
-
-        sr, hr = check_equal_pair(entry.name, sr, hr, data_range, entry.min_size)
+        sr, hr = check_equal_pair(spec.name, sr, hr, data_range, spec.min_size)
         with torch.no_grad():
-            return entry.measure(sr, hr)
+            return spec.measure(sr, hr)
 
-    measure.__name__ = entry.measure.__name__.lstrip("_") + "_torch"
+    measure.__name__ = spec.measure.__name__.lstrip("_") + "_torch"
     measure.__doc__ = (
-        f"{entry.name} per image (tensor of N, {'higher' if entry.higher_is_better else 'lower'} is better) of two "
-        f"N×3×H×W RGB batches of the same size, short side ≥ {entry.min_size} px. Inputs: torch.uint8 in "
+        f"{spec.name} per image (tensor of N, {spec.direction} is better) of two "
+        f"N×3×H×W RGB batches of the same size, short side ≥ {spec.min_size} px. Inputs: torch.uint8 in "
         f"[0, 255], or values in [0, data_range] with `data_range` given; `ValueError` otherwise. "
-        f"Convention: {entry.convention}. Source: {entry.source}.")
+        f"Convention: {spec.convention}. Source: {spec.source}.")
     return measure
 
 
-_BY_NAME = {entry.name: entry for entry in ENTRIES}
-ms_ssim_torch = _checked(_BY_NAME["ms-ssim"])
-fsim_torch = _checked(_BY_NAME["fsim"])
-gmsd_torch = _checked(_BY_NAME["gmsd"])
-vif_torch = _checked(_BY_NAME["vif"])
-haarpsi_torch = _checked(_BY_NAME["haarpsi"])
-dists_torch = _checked(_BY_NAME["dists"])
-
-
-def specs() -> list:
-    """The registry entries (`metrics.REGISTRY`), one per measure."""
-    from metrics import MetricSpec  # noqa: PLC0415 - metrics imports this module
-
-    def checked(entry: _Entry) -> Callable[[], tuple[bool, str]]:
-        def check() -> tuple[bool, str]:
-            ok, reason = _piq_available()
-            if ok and entry.check is not None:
-                return entry.check()
-            return ok, reason
-        return check
-
-    return [MetricSpec(name=e.name, higher_is_better=e.higher_is_better, convention=e.convention,
-                       source=e.source, needs_weights=e.needs_weights, measure=e.measure,
-                       check=checked(e), min_size=e.min_size) for e in ENTRIES]
+_PUBLIC = {spec.name: _checked(spec) for spec in SPECS}
+ms_ssim_torch = _PUBLIC["ms-ssim"]
+fsim_torch = _PUBLIC["fsim"]
+gmsd_torch = _PUBLIC["gmsd"]
+vif_torch = _PUBLIC["vif"]
+haarpsi_torch = _PUBLIC["haarpsi"]
+dists_torch = _PUBLIC["dists"]
 
 
 # --------------------------------------------------------------------------- cross-check
@@ -288,7 +272,7 @@ def cross_check_ssim(sr, hr, *, crop_border: int = 0, data_range: float | None =
     `sr`, `hr`: uint8, or values in [0, data_range] with `data_range` given (`ValueError` otherwise,
     as every measure of `metrics`).
 
-    `ours`: `metrics.ssim` (release convention). `piq_matched`: `piq.ssim` on the
+    `ours`: `metrics.release_psnr_ssim.ssim` (release convention). `piq_matched`: `piq.ssim` on the
     same float64 Y planes, `data_range=255`, `downsample=False` — the same quantity, so the
     difference is float rounding (≤ 2e-14 on 39 real test images: Set5, Set14 and Urban100/Manga109/Sun80 samples). `piq_default`:
     `piq.ssim` as piq's users call it, RGB in [0, 1] (channel mean) with its average-pool
@@ -297,20 +281,18 @@ def cross_check_ssim(sr, hr, *, crop_border: int = 0, data_range: float | None =
     of Y: −0.09 … −0.02; the pre-downscale, for images of short side ≥ 384: up to +0.36).
     `ours_rgb` (`ssim(..., y_channel=False)`) equals `piq_default` where no pre-downscale happens.
     """
-    import metrics  # noqa: PLC0415
-
     piq = _piq()
-    sr = metrics.check_image("sr", sr, data_range).astype(np.float64)     # [0, 255]
-    hr = metrics.check_image("hr", hr, data_range).astype(np.float64)
-    a, b = metrics.common_region(sr, hr, crop_border)
-    ours = metrics.ssim(a, b, data_range=255)
-    y_sr = torch.from_numpy(metrics.rgb_to_y(a, data_range=255))[None, None]
-    y_hr = torch.from_numpy(metrics.rgb_to_y(b, data_range=255))[None, None]
+    sr = check_image("sr", sr, data_range).astype(np.float64)     # [0, 255]
+    hr = check_image("hr", hr, data_range).astype(np.float64)
+    a, b = common_region(sr, hr, crop_border)
+    ours = ssim(a, b, data_range=255)
+    y_sr = torch.from_numpy(rgb_to_y(a, data_range=255))[None, None]
+    y_hr = torch.from_numpy(rgb_to_y(b, data_range=255))[None, None]
     matched = piq.ssim(y_sr, y_hr, data_range=255.0, downsample=False, reduction="none").item()
     rgb_sr = torch.from_numpy(a).permute(2, 0, 1)[None] / 255.0
     rgb_hr = torch.from_numpy(b).permute(2, 0, 1)[None] / 255.0
     default = piq.ssim(rgb_sr, rgb_hr, data_range=1.0, reduction="none").item()
-    return {"ours": ours, "ours_rgb": metrics.ssim(a, b, data_range=255, y_channel=False), "piq_matched": matched,
+    return {"ours": ours, "ours_rgb": ssim(a, b, data_range=255, y_channel=False), "piq_matched": matched,
             "piq_default": default, "matched_diff": abs(ours - matched), "default_diff": default - ours,
             "downsample_factor": max(1, round(min(a.shape[:2]) / 256))}
 

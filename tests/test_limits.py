@@ -149,10 +149,13 @@ def test_parse_memory_rejects_non_sizes(text):
 
 
 def test_runner_uses_the_same_parser():
-    assert run.parse_size(None) is None
-    assert run.parse_size("512") == parse_memory("512") == 512 << 20
+    def parse(*argv):
+        return run.build_parser().parse_args(list(argv)).max_memory
+
+    assert parse() is None
+    assert parse("--max-memory", "512") == parse_memory("512") == 512 << 20
     with pytest.raises(UserError, match="below the 16 MiB"):
-        run.parse_size("0")
+        parse("--max-memory", "0")
 
 
 # ----------------------------------------------------------------------------- numeric options

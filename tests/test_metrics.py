@@ -10,7 +10,7 @@ import torch
 from skimage.metrics import structural_similarity
 
 import metrics
-from metrics import lpips_measure as metrics_lpips
+from metrics import lpips_alex as metrics_lpips, release_psnr_ssim
 from tests.conftest import shared_path
 from foundation.errors import UserError
 
@@ -64,12 +64,12 @@ def test_batched_torch_path_equals_numpy_path():
     sr, hr = _batch(*[p[0] for p in pairs]).double(), _batch(*[p[1] for p in pairs]).double()
     for kw in ({}, {"y_channel": False}, {"round_y": True}, {"crop_border": 4}):
         settings = {"crop_border": 0, "y_channel": True, "round_y": False, **kw}
-        assert torch.allclose(metrics._ssim_batched_images(sr, hr, **settings),
+        assert torch.allclose(release_psnr_ssim._ssim_batched_images(sr, hr, **settings),
                               metrics.ssim_torch(sr, hr, data_range=255, **kw), rtol=0, atol=1e-12)
-        assert torch.allclose(metrics._psnr_batched(sr, hr, **settings),
+        assert torch.allclose(release_psnr_ssim._psnr_batched(sr, hr, **settings),
                               metrics.psnr_torch(sr, hr, data_range=255, **kw), rtol=0, atol=1e-10)
     # The batched path caps PSNR as the NumPy path does (mse = 0 → PSNR_MAX_DB, not +inf).
-    assert metrics._psnr_batched(hr, hr, crop_border=0, y_channel=True, round_y=False)[0] == metrics.PSNR_MAX_DB
+    assert release_psnr_ssim._psnr_batched(hr, hr, crop_border=0, y_channel=True, round_y=False)[0] == metrics.PSNR_MAX_DB
 
 
 def test_rgb_mode_is_channel_mean_and_joint_mse():
@@ -121,13 +121,22 @@ def test_compute_groups_sizes_and_marks_small_images():
 
 def test_registry_entries_and_unknown_name():
     for name in metrics.DEFAULT_METRICS:
-        spec = metrics.REGISTRY[name]
+        spec = metrics.REGISTRY.get(name)
         assert spec.name == name and spec.convention and spec.source
-    assert metrics.REGISTRY["lpips"].higher_is_better is False
-    assert metrics.REGISTRY["lpips"].needs_weights
+    assert metrics.REGISTRY.get("lpips").higher_is_better is False
+    assert metrics.REGISTRY.get("lpips").needs_weights
     assert metrics.available(["psnr"]) == {"psnr": (True, "")}
     with pytest.raises(UserError, match="unknown metric"):
         metrics.resolve(["nope"])
+    assert metrics.REGISTRY.names()[:3] == list(metrics.DEFAULT_METRICS)
+    for name, spec in metrics.REGISTRY.items():
+        low, high = spec.value_range
+        assert spec.name == name and low < high and spec.direction in ("higher", "lower"), name
+    sr, hr = _pair(seed=1)
+    got = metrics.compute(["psnr", "ssim"], [sr, hr], [hr, hr], device="cpu")
+    for name in ("psnr", "ssim"):
+        low, high = metrics.REGISTRY.get(name).value_range
+        assert all(low <= value <= high for value in got[name]), name
 
 
 # --------------------------------------------------------------------------- LPIPS

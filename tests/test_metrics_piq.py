@@ -36,11 +36,11 @@ def no_download(monkeypatch):
 
 
 def test_registry_entries_describe_each_measure():
-    for spec in metrics_piq.specs():
+    for spec in metrics_piq.SPECS:
         assert spec.name in metrics.REGISTRY
         assert spec.convention and spec.source and isinstance(spec.higher_is_better, bool)
-    assert not metrics.REGISTRY["gmsd"].higher_is_better and not metrics.REGISTRY["dists"].higher_is_better
-    assert metrics.REGISTRY["dists"].needs_weights and metrics.REGISTRY["fsim"].needs_weights is None
+    assert not metrics.REGISTRY.get("gmsd").higher_is_better and not metrics.REGISTRY.get("dists").higher_is_better
+    assert metrics.REGISTRY.get("dists").needs_weights and metrics.REGISTRY.get("fsim").needs_weights is None
 
 
 def test_each_measure_runs_and_ranks_identity_best():
@@ -50,8 +50,10 @@ def test_each_measure_runs_and_ranks_identity_best():
                           device="cpu")
     for name in PIQ_NAMES:
         distorted, _, same = got[name]
-        higher = metrics.REGISTRY[name].higher_is_better
+        spec = metrics.REGISTRY.get(name)
+        higher, (low, high) = spec.higher_is_better, spec.value_range
         assert math.isfinite(distorted), name
+        assert low <= distorted <= high and low <= same <= high, name
         assert (same > distorted) if higher else (same < distorted), name
     assert got["ms-ssim"][2] == pytest.approx(1.0, abs=1e-9) and got["gmsd"][2] == pytest.approx(0.0, abs=1e-6)
     # 48×60 is below MS-SSIM's 161 px: NaN with a reason; the rest are finite.

@@ -206,7 +206,7 @@ def test_run_checks_out_before_running(tmp_path, monkeypatch, capsys, case):
     from benchmarks import run
 
     monkeypatch.setattr(run, "Runner", _never)
-    monkeypatch.setattr(run.distributed, "init", _never)
+    monkeypatch.setattr(run, "init_distributed", _never)
     out = bad_folder(tmp_path, case)
     _expect_exit_2(capsys, run.main, ["--protocol", "demo", "--methods", "bicubic", "--device", "cpu",
                                                   "--out", out], out)
@@ -214,7 +214,7 @@ def test_run_checks_out_before_running(tmp_path, monkeypatch, capsys, case):
 
 @pytest.mark.parametrize("case", FOLDER_CASES)
 def test_report_checks_out_before_rendering(tmp_path, monkeypatch, capsys, case):
-    from benchmarks import report
+    from benchmarks.report import cli as report
 
     monkeypatch.setattr(report, "render", _never)
     out = bad_folder(tmp_path, case)
@@ -223,7 +223,7 @@ def test_report_checks_out_before_rendering(tmp_path, monkeypatch, capsys, case)
 
 @pytest.mark.parametrize("case", FILE_CASES)
 def test_report_checks_screenshot_before_rendering(tmp_path, monkeypatch, capsys, case):
-    from benchmarks import report
+    from benchmarks.report import cli as report
 
     monkeypatch.setattr(report, "render", _never)
     shot = bad_file(tmp_path, case, "shot.png")

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from benchmarks import plots, report
+from benchmarks import report
+from benchmarks.report import plots
 from tests.fixture_runs import make_run
 
 INF, NAN = math.inf, math.nan

@@ -330,7 +330,7 @@ cufed5 = [27.10, 0.805]
     assert re.search(r'<tr><th>MY-CHECK</th>.*?<code>' + re.escape(mine) + "</code>", html, re.S)
     assert "Paper numbers from your files" in html
     assert f"from {published.SHIPPED_NAME}" in html  # RCAN's paper cell
-    from benchmarks.report_text import md_escape
+    from benchmarks.report.text import md_escape
 
     shown = md_escape(mine)  # Markdown-escaped (underscores of pytest's folder names), renders as the path
     assert f"paper 27.10 / 0.805 ({shown})" in md

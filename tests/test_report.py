@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 import fixture_runs
-from benchmarks import report, visuals
+from benchmarks import report, views
+from benchmarks.report import visuals
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def rendered(tmp_path_factory):
                           skipped=[])
     # the fixture's sets count as complete, except Sun80 (3 of 80 images: a partial set)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(report, "expected_count", lambda dataset: 80 if dataset == "sun80" else None)
+        patch.setattr(views, "expected_count", lambda dataset: 80 if dataset == "sun80" else None)
         result = report.render([runs], root / "out", visual_images=1)
     return result, (root / "out" / "index.html").read_text(encoding="utf-8")
 
@@ -202,3 +203,19 @@ def test_large_run_renders_in_seconds(tmp_path):
     elapsed = time.perf_counter() - started
     assert len(result.groups) == 4 and sum(len(g.images) for g in result.groups) == 400
     assert elapsed < 30, f"rendering took {elapsed:.1f} s"
+
+
+def test_tables_csv_holds_every_cell_of_the_measured_tables(tmp_path):
+    """assets/tables.csv renders the same views as report.md: one line per measured or paper cell."""
+    import csv
+
+    folder = fixture_runs.make_run(tmp_path / "runs", "table1", random_methods=("ttsr",))
+    result = report.render([folder], tmp_path / "rep")
+    with open(tmp_path / "rep" / "assets" / "tables.csv", newline="", encoding="utf-8") as handle:
+        lines = list(csv.DictReader(handle))
+    view = result.tables["table1"]
+    cells = [(r, c) for r, c in view.cells() if c.measured is not None or c.paper is not None]
+    mine = [line for line in lines if line["table"] == "table1"]
+    assert len(mine) == len(cells) and {line["table"] for line in lines} <= set(result.tables)
+    assert {line["status"] for line in mine if line["method"] == "ttsr" and line["psnr"]} == {"random"}
+    assert "assets/tables.csv" in (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")

@@ -1,5 +1,5 @@
 """report.md: text from data (image, method, run names, reasons) is escaped by one rule
-(benchmarks.report_text.md_escape): no raw HTML, no broken table, no stray emphasis."""
+(benchmarks.report.text.md_escape): no raw HTML, no broken table, no stray emphasis."""
 from __future__ import annotations
 
 import csv
@@ -10,7 +10,7 @@ import pytest
 
 import fixture_runs
 from benchmarks import report
-from benchmarks.report_text import md_escape
+from benchmarks.report.text import md_escape
 
 BAD = "<script>alert(1)</script>|*x*"
 

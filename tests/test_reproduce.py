@@ -10,36 +10,43 @@ import pandas as pd
 import pytest
 
 import fixture_runs
-from benchmarks import report, reproduce
+from benchmarks import reproduce, views
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _in_process_runner(monkeypatch):
-    """Run the runner in this process (saves a Python + torch start per call)."""
-    from benchmarks import run
+def _recording_runner(monkeypatch):
+    """Record the settings reproduce hands the runner, which runs in this process: a subprocess
+    starting Python (a runner of its own) fails the test."""
+    import subprocess
 
     calls = []
+    real_protocol, real_popen = reproduce.run_protocol, subprocess.Popen
 
-    def fake(command):
-        calls.append(list(command))
-        assert command[1:3] == ["-m", "benchmarks.run"]
-        return run.main(list(command[3:]))
+    def spy(settings):
+        calls.append(settings)
+        return real_protocol(settings)
 
-    monkeypatch.setattr(reproduce, "run_protocol", fake)
+    class NoPython(real_popen):
+        def __init__(self, args, *rest, **kwargs):
+            assert "python" not in str(args) and "benchmarks" not in str(args), f"a subprocess: {args}"
+            super().__init__(args, *rest, **kwargs)
+
+    monkeypatch.setattr(reproduce, "run_protocol", spy)
+    monkeypatch.setattr(subprocess, "Popen", NoPython)
     return calls
 
 
 def test_table1_on_a_fixture_tree_prints_the_gap(tmp_path, monkeypatch, capsys):
     data = fixture_runs.make_data_root(tmp_path / "data")
-    calls = _in_process_runner(monkeypatch)
+    calls = _recording_runner(monkeypatch)
     monkeypatch.delenv("TTSR_BENCH_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
     status = reproduce.main(["table1", "--data-root", str(data), "--methods", "bicubic",
                              "--runs-dir", "runs", "--reports-dir", "reports", "--strict"])
     out = capsys.readouterr().out
     assert status == 0, out
-    assert calls and "--save-images" in calls[0] and calls[0][calls[0].index("--data-root") + 1] == str(data)
+    assert calls and calls[0].save_images and calls[0].protocol == "table1" and str(calls[0].data_root) == str(data)
     assert (tmp_path / "runs" / "table1" / "rows.csv").is_file()
     assert (tmp_path / "reports" / "index.html").is_file() and (tmp_path / "reports" / "README.md").is_file()
     assert "Table 1" in out and "paper 27.09 / 0.804" in out
@@ -50,7 +57,7 @@ def test_table1_on_a_fixture_tree_prints_the_gap(tmp_path, monkeypatch, capsys):
 
 
 def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
-    _in_process_runner(monkeypatch)
+    _recording_runner(monkeypatch)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TTSR_BENCH_DATA", raising=False)
     assert reproduce.main(["demo", "--methods", "bicubic"]) == 0
@@ -61,8 +68,8 @@ def test_demo_end_to_end(tmp_path, monkeypatch, capsys):
 
 def _far_run(monkeypatch):
     """A runner stand-in writing a Table 1 run where TTSR-rec is 1.5 dB off on a complete set."""
-    def fake(command):
-        out = Path(command[command.index("--out") + 1])
+    def fake(settings):
+        out = Path(settings.out)
         fixture_runs.make_run(out.parent, out.name, methods=("bicubic", "ttsr-rec"), passes=[("cufed5", "stitched")],
                               n_images=2, images=False, attention=False, random_methods=())
         frame = pd.read_csv(out / "rows.csv")
@@ -71,7 +78,7 @@ def _far_run(monkeypatch):
         return 0
 
     monkeypatch.setattr(reproduce, "run_protocol", fake)
-    monkeypatch.setattr(report, "expected_count", lambda dataset: None)  # treat the set as complete
+    monkeypatch.setattr(views, "expected_count", lambda dataset: None)  # treat the set as complete
 
 
 def test_strict_fails_far_outside_tolerance(tmp_path, monkeypatch, capsys):
@@ -96,9 +103,9 @@ def test_settings_from_config_and_environment(tmp_path, monkeypatch):
     settings = reproduce.resolve(ns)
     assert settings["data_root"] == str(tmp_path / "sets")
     assert settings["weights"] == {"ttsr-rec": str(tmp_path / "ckpt" / "TTSR-rec.pt"), "ttsr": "/abs/TTSR.pt"}
-    command = reproduce.runner_command("table4", Path("runs/table4"), settings, force=False)
-    assert command[1:5] == ["-m", "benchmarks.run", "--protocol", "table4"]
-    assert "--device" in command and f"ttsr-rec={tmp_path / 'ckpt' / 'TTSR-rec.pt'}" in command
+    given = reproduce.run_settings("table4", Path("runs/table4"), settings, force=False)
+    assert (given.protocol, given.out, given.save_images, given.force) == ("table4", Path("runs/table4"), True, False)
+    assert given.device == "cpu" and f"ttsr-rec={tmp_path / 'ckpt' / 'TTSR-rec.pt'}" in given.weights
     # the environment when neither the command line nor a config names a data root
     monkeypatch.setenv("TTSR_BENCH_DATA", str(tmp_path / "env-data"))
     monkeypatch.delenv("TTSR_BENCH_CONFIG", raising=False)
@@ -146,10 +153,10 @@ def test_config_values_reach_the_runner_unchanged(tmp_path):
     ns = argparse.Namespace(config=str(config), data_root=None, weights=None, device=None, metrics=None, methods=None)
     settings = reproduce.resolve(ns)
     assert settings["data_from"] == f"{config} data_root"
-    command = reproduce.runner_command("table1", Path("runs/table1"), settings, force=False)
-    assert command[command.index("--metrics") + 1:command.index("--metrics") + 3] == ["psnr", "ssim"]
-    assert command[command.index("--methods") + 1] == "bicubic"
-    assert command[command.index("--max-memory") + 1] == f"{2 << 30}B"  # checked by the runner's own parser
+    given = reproduce.run_settings("table1", Path("runs/table1"), settings, force=False)
+    assert given.metrics == ["psnr", "ssim"] and given.methods == ["bicubic"] and given.device == "auto"
+    assert given.max_memory == 2 << 30  # bytes, through the runner's own parser
+    assert given.data_root == tmp_path / "sets"
     config.write_text('max_memory = 512\n', encoding="utf-8")  # a bare number is MiB, as on the command line
     assert reproduce.resolve(ns)["max_memory"] == f"{512 << 20}B"
     config.write_text('max_memory = 4\n', encoding="utf-8")  # below the floor: one line naming file and key
@@ -176,3 +183,28 @@ def test_tox_envs_run_reproduce(env):
     table = env.replace("reproduce-", "")
     assert f"python -m benchmarks.reproduce {table}" in commands
     assert tox.get("testenv", "package") == "editable" and "test" in tox.get("testenv", "extras")
+
+
+def test_a_failing_runner_is_status_1_and_the_kept_rows_still_report(tmp_path, monkeypatch, capsys):
+    """The runner runs in this process: a bug in it prints its traceback, reproduce says the runner's
+    status (1) and still renders the rows the run folder kept; a UserError stays one line, exit 2."""
+    from benchmarks import run
+
+    def broken(settings):
+        fixture_runs.make_run(Path(settings.out).parent, Path(settings.out).name, methods=("bicubic",),
+                              passes=[("cufed5", "stitched")], n_images=2, images=False, attention=False)
+        raise RuntimeError("a bug in the runner")
+
+    monkeypatch.setattr(run, "run", broken)
+    args = ["table1", "--runs-dir", str(tmp_path / "runs"), "--reports-dir", str(tmp_path / "reports")]
+    assert reproduce.main(args) == 1
+    captured = capsys.readouterr()
+    assert "RuntimeError: a bug in the runner" in captured.err and "exited with status 1" in captured.err
+    assert (tmp_path / "reports" / "index.html").is_file()
+
+    def refused(settings):
+        raise reproduce.UserError("--data-root /nowhere: folder not found")
+
+    monkeypatch.setattr(run, "run", refused)
+    assert reproduce.main(args) == 2
+    assert capsys.readouterr().err == "error: --data-root /nowhere: folder not found\n"

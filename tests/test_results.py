@@ -6,7 +6,7 @@ import json
 import pytest
 
 from benchmarks import protocols
-from foundation import manifest
+from benchmarks import manifest
 from benchmarks.results import (BASE_COLUMNS, ROWS_FILE, RowsFileError, RowStore, columns_for, data_key,
                                 image_stem, load_frame, read_rows, row_key, select_current, summarize,
                                 write_summary)

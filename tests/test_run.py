@@ -136,9 +136,12 @@ def test_wrong_weights_exit_2_and_keep_finished_rows(clean_env, capsys):
     assert (out_dir / "summary.csv").is_file() and (out_dir / "manifest.json").is_file()
 
 
-def test_parse_size():
-    assert run.parse_size("4G") == 4 * 2**30 and run.parse_size("512m") == 512 * 2**20
-    assert run.parse_size(None) is None and run.parse_size("1000") == 1000 * 2**20  # bare number: MiB
+def test_max_memory_option_is_parsed():
+    def parse(*argv):
+        return run.build_parser().parse_args(list(argv)).max_memory
+
+    assert parse("--max-memory", "4G") == 4 * 2**30 and parse("--max-memory", "512m") == 512 * 2**20
+    assert parse() is None and parse("--max-memory", "1000") == 1000 * 2**20  # bare number: MiB
 
 
 def test_summary_table_shows_the_paper_and_marks_unconfirmed_cells():

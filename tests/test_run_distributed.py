@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks import run
-from benchmarks.distributed import PARTS_DIR, Dist
+from benchmarks.distributed import PARTS_DIR, shard
+from foundation.distributed import Dist
 from benchmarks.results import KEY_COLUMNS, TIMING_COLUMNS, read_rows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -30,9 +31,9 @@ def _rows(path):
 
 
 def test_shard_is_a_partition():
-    shards = [Dist(rank=r, world_size=3).shard(range(10)) for r in range(3)]
+    shards = [shard(Dist(rank=r, world_size=3), range(10)) for r in range(3)]
     assert sorted(i for s in shards for i in s) == list(range(10))
-    assert Dist().shard([3, 5]) == [3, 5]
+    assert shard(Dist(), [3, 5]) == [3, 5]
 
 
 def test_torchrun_two_cpu_processes_equal_one(tmp_path, monkeypatch):

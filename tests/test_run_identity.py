@@ -46,8 +46,10 @@ def test_other_weights_give_their_own_numbers_and_going_back_reuses_rows(clean_e
     out = clean_env / "runs" / "demo"
     base = ["--protocol", "demo", "--methods", "ttsr", "--out", str(out), "--limit", "1", *QUICK]
     computed = []
-    evaluate = run.Runner.evaluate
-    monkeypatch.setattr(run.Runner, "evaluate",
+    from benchmarks.runner.execute import Executor
+
+    evaluate = Executor.evaluate
+    monkeypatch.setattr(Executor, "evaluate",
                         lambda self, *a_, **k: (computed.append(a_[2]), evaluate(self, *a_, **k))[1])
 
     assert run.main(base + ["--weights", f"ttsr={a}"]) == 0
@@ -261,7 +263,7 @@ def test_config_weights_errors_name_the_config(clean_env, capsys):
 
 def test_a_file_that_is_not_the_published_one_says_so(clean_env, capsys, shared_dir):
     """IMDN's published sha256 is known: the real file is recognised, a modified copy is labelled."""
-    from foundation import manifest
+    from benchmarks import manifest
 
     real = shared_dir / "weights" / "IMDN_x4.pth"
     if not real.is_file():

@@ -97,7 +97,7 @@ def test_small_budgets_give_same_search(budget):
     """Budgets far below the dense size force many LR tiles and reference chunks."""
     f = _feats(3, 2, 12, 11, 13, 14, 9)
     s0, i0 = relevance_dense(f["lrsr_lv3"], f["refsr_lv3"])
-    s1, i1 = relevance_chunked(f["lrsr_lv3"], f["refsr_lv3"], max_memory_bytes=budget)
+    s1, i1 = relevance_chunked(f["lrsr_lv3"], f["refsr_lv3"], max_memory=budget)
     _assert_same_search(f["lrsr_lv3"], f["refsr_lv3"], s0, i0, s1, i1)
 
 
@@ -112,7 +112,7 @@ def test_relevance_blocks_have_one_fixed_shape(monkeypatch):
         return real_bmm(a, b)
 
     monkeypatch.setattr(torch, "bmm", spy)
-    s1, i1 = relevance_chunked(f["lrsr_lv3"], f["refsr_lv3"], max_memory_bytes=64_000, tile=64)
+    s1, i1 = relevance_chunked(f["lrsr_lv3"], f["refsr_lv3"], max_memory=64_000, tile=64)
     monkeypatch.undo()
     assert shapes == {((2, 64, 72), (2, 72, 64))}  # K = 8 channels × 9
     s0, i0 = relevance_dense(f["lrsr_lv3"], f["refsr_lv3"])
@@ -125,7 +125,7 @@ BUDGETS = [16 << 20, 64_000, 1_000, 1 << 30]  # keeps or rebuilds the reference 
 
 
 def _search_at_budgets(lr, ref, **kw):
-    return [relevance_chunked(lr, ref, max_memory_bytes=b, **kw) for b in BUDGETS]
+    return [relevance_chunked(lr, ref, max_memory=b, **kw) for b in BUDGETS]
 
 
 def test_budget_never_changes_the_search_bitwise():
@@ -224,7 +224,7 @@ def test_transfer_gather_equals_dense(case, budget):
     g = torch.Generator().manual_seed(11)
     idx = torch.randint(0, hr * wr, (n, h * w), generator=g)
     dense = transfer_dense(idx, f["ref_lv1"], f["ref_lv2"], f["ref_lv3"], (h, w))
-    fast = transfer_gather(idx, f["ref_lv1"], f["ref_lv2"], f["ref_lv3"], (h, w), max_memory_bytes=budget)
+    fast = transfer_gather(idx, f["ref_lv1"], f["ref_lv2"], f["ref_lv3"], (h, w), max_memory=budget)
     for a, b, s in zip(dense, fast, (1, 2, 4)):
         assert b.shape == a.shape == (n, a.shape[1], h * s, w * s)
         assert (a - b).abs().max().item() <= 1e-5
@@ -260,11 +260,11 @@ def test_oom_halves_the_budget_and_retries(monkeypatch):
     f = _feats(10, 1, 6, 7, 6, 8, 9)
     seen, real = [], st.relevance_chunked
 
-    def flaky(*args, max_memory_bytes=None, **kw):
-        seen.append(max_memory_bytes)
-        if max_memory_bytes > 4 << 20:
+    def flaky(*args, max_memory=None, **kw):
+        seen.append(max_memory)
+        if max_memory > 4 << 20:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        return real(*args, max_memory_bytes=max_memory_bytes, **kw)
+        return real(*args, max_memory=max_memory, **kw)
 
     monkeypatch.setattr(st, "relevance_chunked", flaky)
     out = SearchTransfer(max_memory=32 << 20)(**f)

@@ -249,7 +249,7 @@ def test_bounded_swap_equals_dense(sizes, budget):
     conditions = [torch.randn(8, h, w) for h, w in sizes]
     styles = [[torch.randn(8, h, w), torch.randn(4, 2 * h, 2 * w), torch.randn(3, 4 * h, 4 * w)] for h, w in sizes]
     dense_maps, dense_weights, dense_index = swap_dense(content, conditions, styles)
-    maps, weights, index = swap(content, conditions, styles, max_memory_bytes=budget)
+    maps, weights, index = swap(content, conditions, styles, max_memory=budget)
     assert torch.equal(index, dense_index)
     assert torch.allclose(weights, dense_weights, atol=1e-5)
     for got, want in zip(maps, dense_maps):

@@ -96,7 +96,7 @@ def test_steps_are_finite_frozen_parts_stay_and_the_export_loads(init_file, tmp_
     with safe_open(str(exported), framework="pt") as handle:
         origin = handle.metadata()["origin"]
     assert "trained by ttsr-bench" in origin and "random" in origin
-    from foundation.manifest import weights_record
+    from foundation.provenance import weights_record
 
     record = weights_record(exported, "--weights")
     assert record["random"] is True and record["metadata"]["random"] == "True"

@@ -65,7 +65,7 @@ def test_missing_vgg_weights_stop_with_one_line(tmp_path, monkeypatch, capsys):
 
 def test_random_vgg_is_recorded_in_the_exported_generator(tmp_path):
     """Test-made weights (random VGG19/LTE): every file the trainer writes is labelled random for the manifest."""
-    from foundation.manifest import weights_record
+    from foundation.provenance import weights_record
     from ttsr.checkpoint import load_ttsr, save_ttsr
 
     cfg = small_config(schedule={"init_epochs": 1, "epochs": 0})
@@ -88,7 +88,7 @@ def test_random_vgg_is_recorded_in_the_exported_generator(tmp_path):
 def test_a_cli_run_with_random_vgg_says_so_in_its_checkpoints(tmp_path):
     """`benchmarks.train.build(allow_random_vgg=True)` (what --allow-random-vgg runs): the exports' metadata has
     "random": true and an "origin" naming the random VGG19; the manifest labels them random."""
-    from foundation.manifest import is_random_label, weights_record
+    from foundation.provenance import is_random_label, weights_record
     from benchmarks.train import build
 
     cfg = small_config(data={"kind": "demo", "repeats": 1}, schedule={"init_epochs": 1, "epochs": 0, "max_steps": 2})
@@ -121,7 +121,7 @@ def test_a_cli_run_with_random_vgg_says_so_in_its_checkpoints(tmp_path):
     ({"note": "untrained"}, True),
 ])
 def test_is_random_label(meta, random):
-    from foundation.manifest import is_random_label
+    from foundation.provenance import is_random_label
 
     assert is_random_label(meta) is random
 

@@ -198,7 +198,8 @@ def test_ttsr_model_table_is_checked_before_anything_is_built(tmp_path, capsys, 
 @pytest.mark.parametrize("model, expected", [
     ('use_weight_map = "false"', '[model] use_weight_map = "false": expected true or false'),
     ("content_batch_stats = 1", "[model] content_batch_stats = 1: expected true or false"),
-    ("max_swap_memory = 0", "[model] max_swap_memory = 0: expected an integer ≥ 1048576"),
+    ("max_memory = 0", '[model] max_memory = 0: expected a size such as "8GiB" (a string) or MiB (an integer ≥ 16'),
+    ('max_memory = "5M"', "[model] max_memory '5M': 5 MiB is below the 16 MiB"),
     ("n_feats = 64", "unknown key(s) ['n_feats'] in [model]"),
 ])
 def test_srntt_model_table_is_checked(tmp_path, capsys, model, expected):

@@ -37,7 +37,7 @@ def test_golden_outputs_match_release(golden, mode):
     assert model.config.n_feats == 16 and model.config.num_res_blocks == (2, 1, 1, 1)
     model.SearchTransfer.mode = mode
     if mode == "chunked":
-        model.set_memory_budget(1 << 20)  # below the 2.9 MB of unfolded reference patches: several chunks
+        model.set_max_memory(1 << 20)  # below the 2.9 MB of unfolded reference patches: several chunks
     with torch.no_grad():
         out = model(**golden["inputs"])
     for name in ("sr", "S", "T_lv3", "T_lv2", "T_lv1"):
@@ -129,9 +129,9 @@ def test_texture_features_are_frozen_lte_of_sr_without_state_dict_copy():
 
 def test_set_memory_budget_reaches_search():
     model = TTSR(SMALL)
-    model.set_memory_budget(123456)
+    model.set_max_memory(123456)
     assert model.SearchTransfer.max_memory == 123456
-    model.set_memory_budget(None)
+    model.set_max_memory(None)
     assert model.SearchTransfer.max_memory is None
 
 

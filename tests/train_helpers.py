@@ -7,7 +7,8 @@ import torch
 from ttsr.config import TTSRConfig
 from training.config import TrainConfig
 from training.data import RefSRTrainSet, SelfReferencePairs
-from training.trainer import Trainer, seed_everything
+from foundation.seeding import seed_everything
+from training.trainer import Trainer
 from training.ttsr_recipe import TTSRRecipe
 from ttsr.vgg import VGG19Relu51
 

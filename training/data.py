@@ -35,15 +35,9 @@ from torch.utils.data import Dataset, Sampler
 from torch.utils.data.distributed import DistributedSampler
 
 from foundation.errors import UserError
-from foundation.imageio import read_image
+from foundation.imageio import list_images, read_image
 from foundation.resize import pil_bicubic
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
-
-
-def list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-
+from foundation.tensors import image_to_tensor
 
 class CUFEDPairs:
     """(HR, Ref) of the CUFED training set: `train/input` and `train/ref`, paired by sorted name."""
@@ -136,11 +130,6 @@ def augment(arrays: Sequence[np.ndarray], rng: np.random.Generator) -> list[np.n
     return out
 
 
-def to_tensor(image: np.ndarray) -> torch.Tensor:
-    """uint8 H×W×3 -> float32 3×H×W in [-1, 1] (x / 127.5 − 1, the release's scaling)."""
-    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float().div_(127.5).sub_(1.0)
-
-
 def zero_pad(image: np.ndarray, size: int) -> np.ndarray:
     out = np.zeros((size, size, 3), dtype=np.uint8)
     out[:image.shape[0], :image.shape[1]] = image
@@ -177,7 +166,7 @@ class RefSRTrainSet(Dataset):
         ref, refsr = zero_pad(ref, patch), zero_pad(refsr, patch)
         lr, lrsr, hr = augment((lr, lrsr, hr), rng)
         ref, refsr = augment((ref, refsr), rng)
-        sample = {name: to_tensor(a) for name, a in
+        sample = {name: image_to_tensor(a, signed=True)[0] for name, a in
                   (("lr", lr), ("lrsr", lrsr), ("hr", hr), ("ref", ref), ("refsr", refsr))}
         sample["gp_eps"] = torch.from_numpy(rng.random(self.gan_k).astype(np.float32))
         return sample

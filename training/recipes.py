@@ -30,7 +30,8 @@ from pydantic import BaseModel
 from torch import nn
 
 from foundation.errors import UserError
-from foundation.manifest import git_state
+from foundation.provenance import git_state
+from foundation.seeding import seed_everything
 from foundation.registry import Registry
 from training.config import TrainConfig
 
@@ -97,21 +98,19 @@ def make_trainer(cfg: TrainConfig, dataset, out: str | Path, *, allow_random_vgg
     data seed is set, so the initial weights follow `[data] seed`) on `dataset`; prints the start line
     (parameters, pairs, steps, device, processes) on the main process. The exports' metadata: the
     recipe's, "allow_random_vgg", "git_commit", "torch", "config_name"."""
-    from training.trainer import Trainer, init_distributed, seed_everything
+    from training.trainer import Trainer
 
     recipe_class = recipe_for(cfg)
     seed_everything(cfg.data.seed)
     recipe = recipe_class.from_config(cfg, allow_random_vgg=allow_random_vgg, **(options or {}))
-    if dist_info is None:
-        kind = device.split(":")[0] if device else ("cuda" if torch.cuda.is_available() else "cpu")
-        dist_info = init_distributed("cuda" if kind == "cuda" else "cpu")
     metadata = {"allow_random_vgg": bool(allow_random_vgg), **recipe.metadata,
                 "git_commit": git_state()["commit"], "torch": str(torch.__version__), "config_name": cfg.name}
     trainer = Trainer(cfg, recipe, dataset, out, perceptual_net=recipe.perceptual_net, metadata=metadata,
                       device=device, progress=progress, dist_info=dist_info)
-    if dist_info.main:
+    if trainer.dist.is_main:
         print(f"{recipe_class.parameter_line(cfg)}; {len(dataset)} training pairs, {trainer.steps_per_epoch} "
-              f"steps/epoch, {trainer.total_steps} steps; device {trainer.device}, {dist_info.world} process(es)"
+              f"steps/epoch, {trainer.total_steps} steps; device {trainer.device}, {trainer.dist.world_size} "
+              f"process(es)"
               + (recipe_class.random_note if allow_random_vgg else ""), flush=True)
     return trainer
 

@@ -13,13 +13,13 @@ file's with `--init-texture` (e.g. SRNTT from SRNTT-ℓ2). Exports (`model_last.
 `model_best.safetensors` in the run folder) load with `registry.get("srntt").load(path)` and
 the harness (`--weights srntt=PATH`); they say where their frozen parts came from ("init_origin")
 and whether the run started from random ones ("random": true and "RANDOM" in "origin", as
-`foundation.manifest` reads them).
+`foundation.provenance` reads them).
 
 `[model]` options (`SRNTTModelTable`): `use_weight_map` (true or false: weight the texture loss by
 the similarity map, §1.5; default false), `content_batch_stats` (true or false: the frozen content
 extractor's BatchNorm uses batch statistics while training, as the release's `is_train=True`
-graph; default false), `max_swap_memory` (an integer ≥ 1048576: bytes for the memory-bounded swap;
-default: automatic).
+graph; default false), `max_memory` (the memory-bounded swap's working memory: a size such as
+"4GiB", or an integer of MiB ≥ 16, `foundation.budget`; default: automatic).
 
 What the trainer owns and SRNTT shares: data order, L_rec (L1, weight 1), L_per (MSE of relu5_1,
 weight 1e-4; here through the MatConvNet VGG19 on (SR + 1)·127.5 — `perceptual_net`), WGAN-GP
@@ -66,6 +66,7 @@ from baselines.srntt.network import SRNTT, release_init
 from baselines.srntt.pipeline import SWAP_LAYERS
 from baselines.srntt.swap import LEVEL_RATIOS, swap
 from baselines.srntt.vgg import MatConvNetVGG19
+from foundation.budget import CONFIG_SIZE_HELP, ConfigSize, parse_memory
 from foundation.errors import UserError
 from foundation.fileio import atomic_write_bytes
 from training.config import LossConfig, OptimConfig, TrainConfig
@@ -164,7 +165,7 @@ class SRNTTModelTable(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     use_weight_map: bool = False
     content_batch_stats: bool = False
-    max_swap_memory: int | None = Field(None, ge=2**20)
+    max_memory: ConfigSize = Field(None, description=CONFIG_SIZE_HELP)
 
 
 CONVERT_HINT = ("convert the official release with python -m baselines.srntt.convert --upscale upscale.npz "
@@ -224,17 +225,25 @@ class SRNTTRecipe(Recipe):
     loss_names = ("tex",)
 
     def __init__(self, network: SRNTT, vgg: MatConvNetVGG19, *, name: str = "srntt", use_weight_map: bool = False,
-                 content_batch_stats: bool = False, max_swap_memory: int | None = None, origin: str = ""):
+                 content_batch_stats: bool = False, max_memory: int | None = None, origin: str = ""):
         self.name = name  # "srntt" or "srntt-rec": the harness method the export is for
         self.generator = FrozenContentSRNTT(network, batch_stats=content_batch_stats)
         self.vgg = vgg.eval().requires_grad_(False)
         self.perceptual_net = VGGRelu51(self.vgg)
         self.use_weight_map = use_weight_map
-        self.max_swap_memory = max_swap_memory
+        self.max_memory = max_memory
         self.origin = origin  # where the frozen content extractor and VGG came from
         self.metadata: dict[str, Any] = {}
 
     # -- setup (training.recipes) ----------------------------------------------------------------
+    @classmethod
+    def check_model(cls, cfg: TrainConfig) -> dict[str, Any]:
+        """The checked `[model]` options, `max_memory` in bytes."""
+        options = super().check_model(cfg)
+        if options.get("max_memory") is not None:
+            options["max_memory"] = parse_memory(options["max_memory"], f"{cfg.source}: [model] max_memory")
+        return options
+
     @classmethod
     def parameter_line(cls, cfg: TrainConfig) -> str:
         with torch.device("meta"):  # counts only: nothing allocated
@@ -259,7 +268,7 @@ class SRNTTRecipe(Recipe):
         network, vgg, origin = load_init(init_from, allow_random_vgg=allow_random_vgg, init_texture=init_texture)
         recipe = cls(network, vgg, name=cfg.method, use_weight_map=options.get("use_weight_map", False),
                      content_batch_stats=options.get("content_batch_stats", False),
-                     max_swap_memory=options.get("max_swap_memory"), origin=origin)
+                     max_memory=options.get("max_memory"), origin=origin)
         random_init = "random" in origin.lower()  # as load_init: a file labelled random by its converter
         recipe.metadata = {
             "random": random_init,
@@ -292,7 +301,7 @@ class SRNTTRecipe(Recipe):
             for i in range(lr_up.shape[0]):
                 swapped, weight, _ = swap(content[i].contiguous(), [condition[i].contiguous()],
                                           [[style[name][i].contiguous() for name in SWAP_LAYERS]],
-                                          max_memory_bytes=self.max_swap_memory)
+                                          max_memory=self.max_memory)
                 for level, value in enumerate(swapped):
                     maps[level].append(value)
                 weights.append(weight)

@@ -56,10 +56,8 @@ import csv
 import io
 import json
 import math
-import os
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -72,6 +70,8 @@ from torch.utils.data import DataLoader
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ttsr.discriminator import Discriminator
+from foundation.devices import resolve_device
+from foundation.distributed import Dist, init_distributed
 from foundation.errors import UserError
 from foundation.fileio import atomic_write_bytes, atomic_write_text
 from ttsr.losses import critic_loss, generator_adversarial_loss, perceptual_loss, reconstruction_loss
@@ -106,29 +106,6 @@ class Recipe(Protocol):
 Validator = Callable[[Callable[..., torch.Tensor]], dict[str, float]]
 
 
-# ----------------------------------------------------------------------------- distributed
-
-@dataclass
-class DistInfo:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def init_distributed(device_kind: str) -> DistInfo:
-    """Join the torchrun process group when WORLD_SIZE > 1 (gloo on CPU, NCCL on CUDA)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return DistInfo()
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device_kind == "cuda" else "gloo")
-    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
 # ----------------------------------------------------------------------------- RNG state
 
 def rng_state() -> dict[str, Any]:
@@ -153,12 +130,6 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def loader_generator(seed: int, epoch: int) -> torch.Generator:
@@ -343,24 +314,20 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, recipe: Recipe, dataset, out_dir: str | Path, *,
                  perceptual_net: nn.Module | None = None, validator: Validator | None = None,
                  metadata: dict | None = None, device: str | torch.device | None = None,
-                 progress: bool = True, dist_info: DistInfo | None = None):
+                 progress: bool = True, dist_info: Dist | None = None):
         self.cfg, self.recipe, self.dataset = cfg, recipe, dataset
         self.out = Path(out_dir)
         self.validator, self.progress = validator, progress
         self.metadata = json.loads(json.dumps(dict(metadata or {}), default=str))  # plain types only
-        self.device = torch.device(device) if device is not None else torch.device(
-            "cuda" if torch.cuda.is_available() else "cpu")
-        self.dist = dist_info or init_distributed(self.device.type)
-        if self.device.type == "cuda" and self.dist.world > 1:
-            self.device = torch.device("cuda", self.dist.local_rank)
-            torch.cuda.set_device(self.device)
+        self.device = resolve_device(device)  # None: cuda when present; under torchrun cuda:LOCAL_RANK
+        self.dist = dist_info or init_distributed(self.device)
         self._configure_backends()
 
         loss = cfg.loss
         self.memory_format = (torch.channels_last if cfg.device.channels_last else torch.contiguous_format)
         self.generator = recipe.generator.to(self.device, memory_format=self.memory_format)
         self.g_net: nn.Module = self.generator
-        if self.dist.world > 1:
+        if self.dist.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.g_net = nn.parallel.DistributedDataParallel(self.generator, device_ids=ids)
         o = cfg.optim
@@ -438,11 +405,11 @@ class Trainer:
             with self._autocast():
                 loss_d, parts = critic_loss(critic, real, fake, eps[:, k % eps.shape[1]], loss.gp_weight, scale)
             self.scaler_d.scale(loss_d).backward()
-            if self.dist.world > 1:
+            if self.dist.world_size > 1:
                 for p in critic.parameters():
                     if p.grad is not None:
                         dist.all_reduce(p.grad)
-                        p.grad.div_(self.dist.world)
+                        p.grad.div_(self.dist.world_size)
             self.scaler_d.step(self.opt_d)
             self.scaler_d.update()
             logs = {"d_loss": loss_d.detach(), **parts}
@@ -473,9 +440,9 @@ class Trainer:
         values = {"loss": total.detach(), **{n: v.detach().float() for n, (_, v) in terms.items()}, **logs}
         names = list(values)
         vector = torch.stack([values[n].float().reshape(()) for n in names])
-        if self.dist.world > 1:
+        if self.dist.world_size > 1:
             dist.all_reduce(vector)
-            vector /= self.dist.world
+            vector /= self.dist.world_size
         numbers = dict(zip(names, vector.tolist()))
         bad = [n for n, v in numbers.items() if not math.isfinite(v)]
         if bad:
@@ -504,7 +471,7 @@ class Trainer:
         return state
 
     def save(self) -> None:
-        if not self.dist.main:
+        if not self.dist.is_main:
             return
         buffer = io.BytesIO()
         torch.save(self.state_dict(), buffer)
@@ -520,7 +487,7 @@ class Trainer:
     def export_metadata(self) -> dict:
         """The metadata of every exported generator. Besides the run's own metadata: "step",
         "epoch", "recipe", "train_config", "random" (bool, see `random_init`) and "origin", a
-        sentence that says RANDOM when "random" is true (what `foundation.manifest` reads)."""
+        sentence that says RANDOM when "random" is true (what `foundation.provenance` reads)."""
         origin = f"trained by ttsr-bench ({self.recipe.name} recipe, config {self.cfg.name}, step {self.step})"
         if self.random_init:
             origin += (f"; RANDOM initialisation: {self.metadata.get('random_parts') or 'random VGG19/LTE weights'}"
@@ -584,7 +551,7 @@ class Trainer:
     # -- validation ------------------------------------------------------------------------
     def validate(self) -> dict[str, float] | None:
         result = None
-        if self.dist.main and self.validator is not None:
+        if self.dist.is_main and self.validator is not None:
             self.generator.eval()
             try:
                 with torch.no_grad(), self._autocast():
@@ -594,7 +561,7 @@ class Trainer:
             if result and result.get("val_psnr", -math.inf) > self.best["metric"]:
                 self.best = {"metric": float(result["val_psnr"]), "step": self.step}
                 self.recipe.export(self.out / BEST_FILE, {**self.export_metadata(), **result})
-        if self.dist.world > 1:
+        if self.dist.world_size > 1:
             dist.barrier()
         return result
 
@@ -607,14 +574,14 @@ class Trainer:
         if resume and state_path.exists():
             self.load(state_path)
             resumed = True
-        elif resume and self.dist.main:
+        elif resume and self.dist.is_main:
             print(f"no checkpoint at {state_path}; starting from scratch")
-        if self.dist.main:
+        if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.out / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
-        log = RunLog(self.out, self.log_fields, self.step if resumed else None, self.dist.main)
+        log = RunLog(self.out, self.log_fields, self.step if resumed else None, self.dist.is_main)
         bar = None
-        if self.progress and self.dist.main:
+        if self.progress and self.dist.is_main:
             from tqdm.auto import tqdm
             bar = tqdm(total=self.total_steps, initial=self.step, desc=f"train {cfg.name}", dynamic_ncols=True)
         self.generator.train()
@@ -629,7 +596,7 @@ class Trainer:
                     continue
                 self.schedule.set_epoch(self.epoch)
                 sampler = EpochBatchSampler(len(self.dataset), cfg.data.batch_size, epoch=self.epoch,
-                                            seed=cfg.data.seed, rank=self.dist.rank, world=self.dist.world,
+                                            seed=cfg.data.seed, rank=self.dist.rank, world=self.dist.world_size,
                                             start_step=self.step_in_epoch)
                 loader = DataLoader(self.dataset, batch_sampler=sampler, num_workers=cfg.data.num_workers,
                                     pin_memory=self.device.type == "cuda", persistent_workers=False,

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from training.data import to_tensor
+from foundation.tensors import image_to_tensor, tensor_to_image
 
 
 def make_validator(items: Sequence, device: torch.device) -> Callable[[Callable[..., torch.Tensor]], dict]:
@@ -24,13 +24,13 @@ def make_validator(items: Sequence, device: torch.device) -> Callable[[Callable[
     bicubic = float(np.mean([psnr(x.lr_up, x.hr) for x in items]))
 
     def tensor(array: np.ndarray) -> torch.Tensor:
-        return to_tensor(array)[None].to(device)
+        return image_to_tensor(array, device, signed=True)
 
     def validate(predict: Callable[..., torch.Tensor]) -> dict[str, float]:
         scores, structure = [], []
         for x in items:
             sr = predict(tensor(x.lr), tensor(x.lr_up), tensor(x.ref), tensor(x.ref_down_up))
-            sr = ((sr.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)[0].permute(1, 2, 0).cpu().numpy()
+            sr = tensor_to_image(sr, signed=True)
             scores.append(psnr(sr, x.hr))
             structure.append(ssim(sr, x.hr))
         return {"val_psnr": float(np.mean(scores)), "val_ssim": float(np.mean(structure)),

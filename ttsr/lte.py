@@ -18,10 +18,8 @@ import torch
 from torch import nn
 
 from foundation.errors import UserError
-from foundation.pretrained import find_backbone, load_backbone_state_dict, missing_backbone_message
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from foundation.pretrained import (IMAGENET_MEAN, IMAGENET_STD, find_backbone, load_backbone_state_dict,
+                                   missing_backbone_message)
 
 #: torchvision ``vgg19().features`` up to relu3_1: index → (kind, in, out).
 VGG19_LAYERS: dict[int, tuple] = {

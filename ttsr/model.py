@@ -61,9 +61,9 @@ class TTSR(nn.Module):
         if pretrained_lte and self.LTE is not None:
             load_imagenet_vgg19(self.LTE)
 
-    def set_memory_budget(self, max_bytes: int | None) -> None:
+    def set_max_memory(self, max_memory: int | None) -> None:
         """Bound the working memory of the texture search (None: chosen from the free memory)."""
-        self.SearchTransfer.max_memory = None if max_bytes is None else int(max_bytes)
+        self.SearchTransfer.max_memory = None if max_memory is None else int(max_memory)
 
     def forward(self, lr: torch.Tensor, lrsr: torch.Tensor | None = None, ref: torch.Tensor | None = None,
                 refsr: torch.Tensor | None = None) -> TTSROutput:

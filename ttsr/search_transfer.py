@@ -28,7 +28,7 @@ computation whatever the budget and wherever tile boundaries fall: the budget ca
 tie or a near-tie (tested bitwise). Against the dense oracle (one big matrix product, rounded
 differently) two relevances equal to float rounding (~1e-7) can still pick different positions.
 
-Memory budget (``max_memory_bytes``): bounds the working memory these functions allocate on top
+Memory budget (``max_memory``): bounds the working memory these functions allocate on top
 of their inputs and outputs (patch tiles, relevance blocks, reference bands, gathered blocks).
 The search needs about N·4·(3·C·9·TILE + TILE²) bytes (≈ 15 MB for one image with TTSR's 256
 channels, under the 16 MiB floor of `foundation.budget`) and keeps as many normalised reference tiles as the rest of
@@ -51,12 +51,12 @@ __all__ = [
     "transfer_dense",
     "transfer_gather",
     "gather_patches",
-    "default_memory_budget",
+    "default_max_memory",
     "SearchTransfer",
 ]
 
-DEFAULT_CPU_BUDGET = 128 << 20  # bytes; CPU default when no budget is given (measured: no slower than 1 GiB on CUFED5)
-_MIN_BUDGET = 1 << 20  # below this the OOM retry gives up
+DEFAULT_CPU_MAX_MEMORY = 128 << 20  # bytes; CPU default when no budget is given (measured: no slower than 1 GiB on CUFED5)
+_MIN_MAX_MEMORY = 1 << 20  # below this the OOM retry gives up
 TILE = 512  # LR and reference positions per relevance tile: fixed, so the budget never changes a result
 
 # (kernel, padding, stride) of the patch grid at each level; lv3 is the search level.
@@ -138,7 +138,7 @@ def relevance_chunked(
     lrsr_lv3: torch.Tensor,
     refsr_lv3: torch.Tensor,
     *,
-    max_memory_bytes: int | None = None,
+    max_memory: int | None = None,
     padding: int = 1,
     tile: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,8 +150,8 @@ def relevance_chunked(
     The relevance is computed in tiles of ``tile`` LR × ``tile`` reference positions (``TILE``
     = 512; ``tile`` is a test hook) for the whole batch at once, every tile padded to the same
     shape: each relevance value is made by a matrix product of one fixed shape over the same
-    normalised values, whatever the budget or the tile's place. So ``max_memory_bytes`` (None:
-    ``default_memory_budget``) changes memory and speed only — never ``S`` or ``index``; it decides
+    normalised values, whatever the budget or the tile's place. So ``max_memory`` (None:
+    ``default_max_memory``) changes memory and speed only — never ``S`` or ``index``; it decides
     how many normalised reference tiles are kept at once (the LR tiles are rebuilt once per such
     slab of reference tiles).
     Against the dense oracle: ``index`` identical (first maximum on ties, see the module
@@ -165,13 +165,13 @@ def relevance_chunked(
     hr, wr = refsr_lv3.shape[-2:]
     h, w, hr, wr = (size + 2 * padding - 2 for size in (h, w, hr, wr))  # patch grids
     n_query, n_ref, k = h * w, hr * wr, c * 9
-    budget = default_memory_budget(lrsr_lv3.device) if max_memory_bytes is None else int(max_memory_bytes)
+    max_memory = default_max_memory(lrsr_lv3.device) if max_memory is None else int(max_memory)
     es = lrsr_lv3.element_size()
     ref_starts = list(range(0, n_ref, tile))
     # Reference tiles built once and kept per pass ("slab"): what the budget leaves after one query
     # tile, one tile being built and the relevance block. More slabs = the LR tiles rebuilt per slab.
     work = es * n * (4 * k * tile + 2 * tile * tile)
-    slab = int(max(1, (budget - work) // (es * n * k * tile)))
+    slab = int(max(1, (max_memory - work) // (es * n * k * tile)))
 
     best = torch.empty(n, n_query, dtype=lrsr_lv3.dtype, device=lrsr_lv3.device)
     index = torch.empty(n, n_query, dtype=torch.long, device=lrsr_lv3.device)
@@ -246,7 +246,7 @@ def transfer_gather(
     ref_lv3: torch.Tensor,
     lv3_hw: tuple[int, int],
     *,
-    max_memory_bytes: int | None = None,
+    max_memory: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``transfer_dense`` without unfolding the reference: gather only the selected patches (§3.2).
 
@@ -255,20 +255,20 @@ def transfer_gather(
     output block (y + ay - 1, x + ax - 1). So for each of the 9 block offsets the selected blocks
     are gathered from a block-major copy of the reference (blocks outside the map are the zero
     padding) and added into the output — the fold's sum, then /9. Positions are processed in chunks
-    whose gathered blocks fit ``max_memory_bytes``; the reference is re-laid out one band at a time
+    whose gathered blocks fit ``max_memory``; the reference is re-laid out one band at a time
     (within the budget, where the release's unfold is 9× the reference) and nothing of size 9×
     the output is ever built.
     """
     h, w = lv3_hw
-    budget = default_memory_budget(index.device) if max_memory_bytes is None else int(max_memory_bytes)
+    max_memory = default_max_memory(index.device) if max_memory is None else int(max_memory)
     return (
-        _transfer_level(index, ref_lv3, 1, h, w, budget),
-        _transfer_level(index, ref_lv2, 2, h, w, budget),
-        _transfer_level(index, ref_lv1, 4, h, w, budget),
+        _transfer_level(index, ref_lv3, 1, h, w, max_memory),
+        _transfer_level(index, ref_lv2, 2, h, w, max_memory),
+        _transfer_level(index, ref_lv1, 4, h, w, max_memory),
     )
 
 
-def _transfer_level(index: torch.Tensor, ref: torch.Tensor, s: int, h: int, w: int, budget: int) -> torch.Tensor:
+def _transfer_level(index: torch.Tensor, ref: torch.Tensor, s: int, h: int, w: int, max_memory: int) -> torch.Tensor:
     """One level of ``transfer_gather``: blocks of s×s pixels, 3×3 blocks per patch.
 
     The reference is laid out block-major (a row of C·s·s values per block, so gathering a block
@@ -283,8 +283,8 @@ def _transfer_level(index: torch.Tensor, ref: torch.Tensor, s: int, h: int, w: i
     if (hr * s, wr * s) != (hs, ws):
         raise ValueError(f"reference feature {hs}x{ws} is not {s}x the search grid")
     d, es = c * s * s, ref.element_size()
-    band = int(max(1, min(hr, budget // 2 // max(1, es * d * wr))))  # reference block-rows per band
-    step = int(max(1, budget // 4 // (es * d + 48)))  # positions gathered at once
+    band = int(max(1, min(hr, max_memory // 2 // max(1, es * d * wr))))  # reference block-rows per band
+    step = int(max(1, max_memory // 4 // (es * d + 48)))  # positions gathered at once
     grad = torch.is_grad_enabled() and ref.requires_grad
     out = ref.new_empty(n, c, h * s, w * s)
     pos_y = torch.arange(h * w, device=index.device) // w
@@ -356,13 +356,13 @@ def _gather_banded(index: torch.Tensor, ref: torch.Tensor, s: int, h: int, w: in
     return acc
 
 
-def default_memory_budget(device: torch.device | str | None = None) -> int:
+def default_max_memory(device: torch.device | str | None = None) -> int:
     """Working-memory budget when none is given: half the free CUDA memory, else 128 MiB on CPU."""
     device = torch.device(device) if device is not None else torch.device("cpu")
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
-        return max(_MIN_BUDGET, int(free * 0.5))
-    return DEFAULT_CPU_BUDGET
+        return max(_MIN_MAX_MEMORY, int(free * 0.5))
+    return DEFAULT_CPU_MAX_MEMORY
 
 
 def _is_oom(err: BaseException) -> bool:
@@ -372,15 +372,15 @@ def _is_oom(err: BaseException) -> bool:
     return isinstance(err, RuntimeError) and ("can't allocate memory" in msg or "out of memory" in msg)
 
 
-def _retry_halving(fn, budget: int, device: torch.device):
-    """Run ``fn(budget)``; on an out-of-memory error halve the budget (so the chunks) and retry."""
+def _retry_halving(fn, max_memory: int, device: torch.device):
+    """Run ``fn(max_memory)``; on an out-of-memory error halve the max_memory (so the chunks) and retry."""
     while True:
         try:
-            return fn(budget)
+            return fn(max_memory)
         except (RuntimeError, torch.OutOfMemoryError) as err:
-            if not _is_oom(err) or budget // 2 < _MIN_BUDGET:
+            if not _is_oom(err) or max_memory // 2 < _MIN_MAX_MEMORY:
                 raise
-            budget //= 2
+            max_memory //= 2
             if device.type == "cuda":
                 torch.cuda.empty_cache()
 
@@ -410,16 +410,16 @@ class SearchTransfer(nn.Module):
         t3, t2, t1 = self.transfer(index, ref_lv1, ref_lv2, ref_lv3, tuple(lrsr_lv3.shape[-2:]))
         return s, t3, t2, t1, index
 
-    def _budget(self, device: torch.device) -> int:
-        return int(self.max_memory if self.max_memory is not None else default_memory_budget(device))
+    def _max_memory(self, device: torch.device) -> int:
+        return int(self.max_memory if self.max_memory is not None else default_max_memory(device))
 
     def search(self, lrsr_lv3: torch.Tensor, refsr_lv3: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Relevance embedding and hard/soft attention: (S, hard_index)."""
         if self.mode == "dense":
             return relevance_dense(lrsr_lv3, refsr_lv3)
         device = lrsr_lv3.device
-        return _retry_halving(lambda b: relevance_chunked(lrsr_lv3, refsr_lv3, max_memory_bytes=b),
-                              self._budget(device), device)
+        return _retry_halving(lambda b: relevance_chunked(lrsr_lv3, refsr_lv3, max_memory=b),
+                              self._max_memory(device), device)
 
     def transfer(self, index: torch.Tensor, ref_lv1: torch.Tensor, ref_lv2: torch.Tensor, ref_lv3: torch.Tensor,
                  lv3_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -429,5 +429,5 @@ class SearchTransfer(nn.Module):
             return transfer_dense(index, ref_lv1, ref_lv2, ref_lv3, lv3_hw)
         device = index.device
         return _retry_halving(
-            lambda b: transfer_gather(index, ref_lv1, ref_lv2, ref_lv3, lv3_hw, max_memory_bytes=b),
-            self._budget(device), device)
+            lambda b: transfer_gather(index, ref_lv1, ref_lv2, ref_lv3, lv3_hw, max_memory=b),
+            self._max_memory(device), device)

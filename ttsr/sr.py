@@ -1,7 +1,7 @@
 """Super-resolve one LR image ×4 with a reference: the release's test mode as a command.
 
     python -m ttsr.sr --lr LR.png --ref REF.png --weights TTSR.pt --out SR.png \\
-        [--hr HR.png] [--device auto|cpu|cuda] [--max-memory 4G] [--max-pixels 16M]
+        [--hr HR.png] [--device auto|cpu|cuda|cuda:N] [--max-memory 4G] [--max-pixels 16M]
 
 As the release (`trainer.test`): LR↑ = PIL bicubic ×4 of the LR; the reference is cropped
 top-left to a multiple of 4 and Ref↓↑ = PIL bicubic ÷4 then ×4; all mapped to [-1, 1]; the SR is
@@ -22,37 +22,17 @@ import torch
 
 from foundation.budget import parse_memory
 from ttsr.checkpoint import load_ttsr
+from foundation.devices import DEVICE_HELP, device_arg, resolve_device
 from foundation.errors import UserError, cli_main
 from foundation.fileio import check_output_file
 from foundation.imageio import parse_pixel_count, read_image, write_image
+from foundation.provenance import is_random_label
+from foundation.tensors import image_to_tensor, tensor_to_image
 from foundation.resize import check_lr_hr, crop_to_multiple, reference_pair, upscale
 from foundation.cli_types import OneLineParser
 
 SCALE = 4
 MIN_LR_SIDE = 3
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is available here; use --device cpu or auto")
-    device = torch.device(name)
-    if device.type == "cuda":  # full float32 convolutions, as the release computed them (no TF32)
-        torch.backends.cudnn.allow_tf32 = False
-    return device
-
-
-def to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
-    """uint8 H×W×3 → 1×3×H×W float32 in [-1, 1] (the release's x / 127.5 - 1)."""
-    array = image.astype(np.float32) / 127.5 - 1.0
-    return torch.from_numpy(array.transpose(2, 0, 1).copy()).unsqueeze(0).to(device)
-
-
-def to_image(sr: torch.Tensor) -> np.ndarray:
-    """1×3×H×W in [-1, 1] → uint8 H×W×3, rounded as the release saves it."""
-    array = ((sr[0].detach().float().cpu() + 1.0) * 127.5).round().clamp(0, 255)
-    return array.numpy().transpose(1, 2, 0).astype(np.uint8)
 
 
 def prepare_inputs(lr_path, ref_path, max_pixels: int | None = None) -> dict[str, np.ndarray]:
@@ -71,12 +51,8 @@ def prepare_inputs(lr_path, ref_path, max_pixels: int | None = None) -> dict[str
 
 def random_label(model) -> str:
     """' [RANDOM WEIGHTS: ...]' when the checkpoint says it is random, test-made or trained with a
-    random VGG/LTE initialisation (`foundation.manifest.is_random_label`), else ''."""
+    random VGG/LTE initialisation (`foundation.provenance.is_random_label`), else ''."""
     meta = {str(k): str(v) for k, v in (getattr(model, "checkpoint_metadata", None) or {}).items()}
-    try:  # a CLI leaf may use the evaluation layer (docs/interfaces.md)
-        from foundation.manifest import is_random_label
-    except ImportError:
-        return ""
     return " [RANDOM WEIGHTS: not a measurement of TTSR]" if is_random_label(meta) else ""
 
 
@@ -99,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", required=True, help="TTSR checkpoint (.pt, .pth or .safetensors)")
     parser.add_argument("--out", required=True, help="where to write the ×4 SR image")
     parser.add_argument("--hr", help="ground truth: print PSNR/SSIM of the SR against it")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--device", default="auto", type=device_arg, help=DEVICE_HELP)
     parser.add_argument("--max-memory", metavar="SIZE",
                         help="working-memory bound of the texture search, e.g. 4G or 512M; a bare number is "
                              "MiB; at least 16M (default: half the free GPU memory, 128M on CPU)")
@@ -109,26 +85,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_output_file(args.out, "--out")  # before 20 s of compute, not after
 
-    budget = parse_memory(args.max_memory) if args.max_memory is not None else None
+    max_memory = parse_memory(args.max_memory) if args.max_memory is not None else None
     max_pixels = parse_pixel_count(args.max_pixels) if args.max_pixels is not None else None
-    device = pick_device(args.device)
+    device = resolve_device(args.device)
+    if device.type == "cuda":  # full float32 convolutions, as the release computed them (no TF32)
+        torch.backends.cudnn.allow_tf32 = False
     inputs = prepare_inputs(args.lr, args.ref, max_pixels)
     hr = None
     if args.hr:  # a bad HR fails before the network runs
         hr = read_image(args.hr, max_pixels)
         check_lr_hr(inputs["lr"].shape, hr.shape, SCALE, lr_name=args.lr, hr_name=args.hr)
     model = load_ttsr(args.weights, device=device)
-    model.set_memory_budget(budget)
+    model.set_max_memory(max_memory)
 
     start = time.perf_counter()
     try:
         with torch.no_grad():
-            out = model(**{k: to_tensor(v, device) for k, v in inputs.items()})
+            out = model(**{k: image_to_tensor(v, device, signed=True) for k, v in inputs.items()})
     except torch.OutOfMemoryError as err:
         raise UserError(f"out of memory on {device} for a {inputs['ref'].shape[1]}×{inputs['ref'].shape[0]} "
                         "reference; lower --max-memory, use a smaller reference or --device cpu") from err
     seconds = time.perf_counter() - start
-    sr = to_image(out.sr)
+    sr = tensor_to_image(out.sr, signed=True)
     try:
         write_image(args.out, sr)
     except OSError as err:

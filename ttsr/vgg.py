@@ -14,12 +14,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from foundation.pretrained import load_backbone_state_dict
+from foundation.pretrained import IMAGENET_MEAN, IMAGENET_STD, load_backbone_state_dict
 
 #: torchvision's VGG19 ("E") layer plan up to relu5_1: channel counts, "M" = max-pool.
 PLAN = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def vgg19_layers(plan=PLAN) -> nn.Sequential:

@@ -49,10 +49,10 @@ class SRNTTMethod(Method):
         self.weights_path = weights_path
         return self
 
-    def set_memory_budget(self, max_bytes: int | None) -> None:
+    def set_max_memory(self, max_memory: int | None) -> None:
         """Working-memory bound of the texture swap (`--max-memory`)."""
         if self.pipeline is not None:
-            self.pipeline.max_memory = max_bytes
+            self.pipeline.max_memory = max_memory
 
     @torch.no_grad()
     def __call__(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:

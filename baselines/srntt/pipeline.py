@@ -39,7 +39,7 @@ class SRNTTPipeline(nn.Module):
         if self.mode == "dense":
             maps, weights, index = swap_dense(content, conditions, styles)
         else:
-            maps, weights, index = swap(content, conditions, styles, max_memory_bytes=self.max_memory)
+            maps, weights, index = swap(content, conditions, styles, max_memory=self.max_memory)
         self.extras = {"hard_index": index.cpu(), "S": weights.cpu()}
         return [m[None] for m in maps], weights
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ttsr.search_transfer import default_memory_budget, gather_patches, relevance_chunked
+from ttsr.search_transfer import default_max_memory, gather_patches, relevance_chunked
 
 PATCH = 3
 LEVEL_RATIOS = (1, 2, 4)  # relu3_1, relu2_1, relu1_1
@@ -63,7 +63,7 @@ def swap_dense(content: torch.Tensor, conditions: list[torch.Tensor], styles: li
     return swapped, weight_map_to_full(best, height, width), index
 
 
-def _best_over_references(content: torch.Tensor, conditions: list[torch.Tensor], budget: int
+def _best_over_references(content: torch.Tensor, conditions: list[torch.Tensor], max_memory: int
                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Running best (cosine, reference id, patch index) over references, 'VALID' 3×3 patches.
 
@@ -73,7 +73,7 @@ def _best_over_references(content: torch.Tensor, conditions: list[torch.Tensor],
     """
     best = ref_id = index = None
     for j, condition in enumerate(conditions):
-        value, idx = relevance_chunked(content[None], condition[None], padding=0, max_memory_bytes=budget)
+        value, idx = relevance_chunked(content[None], condition[None], padding=0, max_memory=max_memory)
         value, idx = value.flatten(), idx[0]
         if best is None:
             best, ref_id, index = value, torch.zeros_like(idx), idx
@@ -86,7 +86,7 @@ def _best_over_references(content: torch.Tensor, conditions: list[torch.Tensor],
 
 
 def _paste_level(style_maps: list[torch.Tensor], grids: list[tuple[int, int]], ref_id: torch.Tensor,
-                 index: torch.Tensor, height: int, width: int, ratio: int, budget: int) -> torch.Tensor:
+                 index: torch.Tensor, height: int, width: int, ratio: int, max_memory: int) -> torch.Tensor:
     """Average-paste the selected style patches at one level, a few LR rows at a time.
 
     Only the selected patches are gathered (no unfold of the references); the rows of a tile are
@@ -97,7 +97,7 @@ def _paste_level(style_maps: list[torch.Tensor], grids: list[tuple[int, int]], r
     valid_h, valid_w = height - 2, width - 2
     out = style_maps[0].new_zeros(channels, height * ratio, width * ratio)
     per_row = style_maps[0].element_size() * valid_w * channels * size * size * 3  # gather + fold copies
-    rows = int(max(1, min(valid_h, budget // max(1, per_row))))
+    rows = int(max(1, min(valid_h, max_memory // max(1, per_row))))
     for y0 in range(0, valid_h, rows):
         y1 = min(y0 + rows, valid_h)
         tile_ref, tile_idx = ref_id[y0 * valid_w:y1 * valid_w], index[y0 * valid_w:y1 * valid_w]
@@ -116,13 +116,13 @@ def _paste_level(style_maps: list[torch.Tensor], grids: list[tuple[int, int]], r
 
 
 def swap(content: torch.Tensor, conditions: list[torch.Tensor], styles: list[list[torch.Tensor]],
-         *, max_memory_bytes: int | None = None) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+         *, max_memory: int | None = None) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
     """`swap_dense` in bounded memory: same outputs (index into the concatenated patches too)."""
     height, width = content.shape[-2:]
-    budget = default_memory_budget(content.device) if max_memory_bytes is None else int(max_memory_bytes)
-    best, ref_id, index = _best_over_references(content, conditions, budget)
+    max_memory = default_max_memory(content.device) if max_memory is None else int(max_memory)
+    best, ref_id, index = _best_over_references(content, conditions, max_memory)
     grids = [tuple(c.shape[-2:]) for c in conditions]
-    swapped = [_paste_level([style[level] for style in styles], grids, ref_id, index, height, width, ratio, budget)
+    swapped = [_paste_level([style[level] for style in styles], grids, ref_id, index, height, width, ratio, max_memory)
                for level, ratio in enumerate(LEVEL_RATIOS)]
     offsets = torch.tensor([0] + [(h - 2) * (w - 2) for h, w in grids[:-1]], device=index.device).cumsum(0)
     return swapped, weight_map_to_full(best, height, width), index + offsets[ref_id]

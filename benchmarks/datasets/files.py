@@ -1,22 +1,10 @@
-"""Small file-system helpers shared by the loaders: folder lookup, image listing, header probes."""
+"""Small file-system helpers shared by the loaders: folder lookup, header probes (image listing:
+`foundation.imageio.list_images`)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from foundation.imageio import checked_size
-
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
-
-
-def is_image(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-
-
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly inside `folder`, sorted by name (hidden files ignored)."""
-    if not folder.is_dir():
-        return []
-    return sorted((p for p in folder.iterdir() if is_image(p)), key=lambda p: p.name)
 
 
 def child_dir(folder: Path, *names: str) -> Path | None:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.datasets import refmodes
-from benchmarks.datasets.files import child_dir, list_images, short_list
+from benchmarks.datasets.files import child_dir, short_list
+from foundation.imageio import list_images
 from benchmarks.datasets.refmodes import Listed
 from benchmarks.datasets.sample import SampleSequence, sequence, warn
 from benchmarks.datasets.survey import Survey

@@ -34,6 +34,7 @@ from skimage import data as skdata
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 import metrics
+from foundation.devices import DEVICE_HELP, device_arg, resolve_device
 from foundation.resize import pil_bicubic
 
 # --------------------------------------------------------------------------- the release, transcribed
@@ -148,13 +149,13 @@ def run_extra(repeats: int, device: torch.device) -> list[tuple]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="auto", type=device_arg, help=DEVICE_HELP)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--no-extra", action="store_true", help="skip the LPIPS/piq rows")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = resolve_device(args.device)
     print(f"# 500×332 pair (astronaut, PIL bicubic ×4 down-up); best of {args.repeats} runs; "
           f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, device {device}")
     rows = run(args.repeats, device)

@@ -25,6 +25,8 @@ import time
 
 import torch
 
+from foundation.devices import DEVICE_HELP, device_arg
+
 HERE = os.path.abspath(__file__)
 
 
@@ -32,7 +34,9 @@ def make_trainer(args, channels_last: bool):
     from ttsr.config import TTSRConfig
     from training.config import TrainConfig
     from training.data import RefSRTrainSet, SelfReferencePairs
-    from training.trainer import DistInfo, Trainer, seed_everything
+    from foundation.distributed import Dist
+    from foundation.seeding import seed_everything
+    from training.trainer import Trainer
     from training.ttsr_recipe import TTSRRecipe
     from ttsr.vgg import VGG19Relu51
 
@@ -48,7 +52,7 @@ def make_trainer(args, channels_last: bool):
     dataset = RefSRTrainSet(SelfReferencePairs(images, args.patch, repeats=args.batch), patch=args.patch)
     recipe = TTSRRecipe(TTSRConfig.from_dict(cfg.model), pretrained_lte=False)
     trainer = Trainer(cfg, recipe, dataset, "/tmp/unused", perceptual_net=VGG19Relu51(random_ok=True),
-                      device=args.device, progress=False, dist_info=DistInfo())
+                      device=args.device, progress=False, dist_info=Dist())
     from torch.utils.data import default_collate
 
     batch = default_collate([dataset[(0, i)] for i in range(args.batch)])
@@ -125,7 +129,7 @@ def main() -> int:
     p.add_argument("--n-feats", type=int, default=64)
     p.add_argument("--blocks", default="16+16+8+4")
     p.add_argument("--steps", type=int, default=2, help="timed steps after one warm-up (the minimum is reported)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", default="auto", type=device_arg, help=DEVICE_HELP)
     p.add_argument("--amp", default="none", choices=("none", "bf16", "fp16"), help="trainer variant, CUDA only")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--variant", choices=("straightforward", "trainer"), help=argparse.SUPPRESS)

@@ -24,6 +24,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+from foundation.devices import DEVICE_HELP, device_arg, resolve_device
+
 GiB = 1 << 30
 MB = 1e6
 
@@ -106,7 +108,7 @@ def child(spec: dict) -> dict:
             with torch.no_grad():
                 if mode == "dense":
                     return swap_dense(content, conditions, styles)
-                return swap(content, conditions, styles, max_memory_bytes=budget)
+                return swap(content, conditions, styles, max_memory=budget)
     elif spec["stage"] == "stage":
         def r(*shape):
             return torch.randn(1, *shape, device=device)
@@ -123,7 +125,7 @@ def child(spec: dict) -> dict:
 
         model = TTSR(TTSRConfig()).to(device).eval()
         model.SearchTransfer.mode = mode
-        model.set_memory_budget(budget)
+        model.set_max_memory(budget)
 
         def img(h, w):
             return torch.rand(1, 3, h, w, device=device) * 2 - 1
@@ -178,7 +180,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", default="cufed5,urban100,manga109")
     ap.add_argument("--stages", default="stage,full",
                     help="stage (search+transfer alone), full (TTSR forward), srntt (SRNTT's texture swap)")
-    ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    ap.add_argument("--device", default="auto", type=device_arg, help=DEVICE_HELP)
     ap.add_argument("--repeat", type=int, default=1, help="timed calls per measurement (min is shown)")
     ap.add_argument("--max-memory", type=float, default=None,
                     help="chunked working-memory budget in bytes (default: 128 MiB on CPU, half the free GPU memory)")
@@ -194,13 +196,13 @@ def main(argv=None) -> int:
 
     import torch
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda":
+    device = str(resolve_device(args.device))
+    if device.startswith("cuda"):
         limit = min(args.dense_limit, 0.8 * torch.cuda.mem_get_info()[0])
     else:
         limit = min(args.dense_limit, 0.6 * mem_available())
     budget = None if args.max_memory is None else int(args.max_memory)
-    peak_name = "CUDA max allocated" if device == "cuda" else "peak RSS (child)"
+    peak_name = "CUDA max allocated" if device.startswith("cuda") else "peak RSS (child)"
     print(f"# device={device} torch={torch.__version__} threads={torch.get_num_threads()} "
           f"chunked budget={'default' if budget is None else fmt_bytes(budget)} dense limit={fmt_bytes(limit)}")
     header = ("case", "LR↑ / Ref", "stage", "version", "time s", peak_name, "working", "peak vs dense")

@@ -2,9 +2,9 @@
 
 Convention: RGB, each image mapped from [0, 255] to [-1, 1] (x/127.5 − 1), the whole image (no
 resizing), lower is better. Inputs of `lpips_torch` as every measure of `metrics`
-(uint8, or [0, data_range] with `data_range` given; checked, `ValueError` otherwise) — pass
-[-1, 1] tensors as `(x + 1) / 2` with `data_range=1.0`. The linear calibration layers (`weights/v0.1/alex.pth`) ship inside
-the `lpips` package. The AlexNet trunk is torchvision's ImageNet AlexNet, read from the hub cache
+(`metrics.inputs`: uint8, or [0, data_range] with `data_range` given; `ValueError` otherwise) —
+pass [-1, 1] tensors as `(x + 1) / 2` with `data_range=1.0`. The linear calibration layers
+(`weights/v0.1/alex.pth`) ship inside the `lpips` package. The AlexNet trunk is torchvision's ImageNet AlexNet, read from the hub cache
 (`$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth`, via `foundation.pretrained`).
 
 `lpips.LPIPS(pretrained=True)` would ask torchvision for pretrained weights and so download them
@@ -12,11 +12,15 @@ when absent. Here the module is built with a random trunk (`pnet_rand=True`, not
 no calibration, then both parts are loaded from files with every key checked. When the AlexNet
 file is absent LPIPS is unavailable with one line saying where to put it — never computed on a
 random trunk.
+
+The module is named `lpips_alex`, not `lpips`, so that it never stands in for the `lpips` package.
+Registers the `lpips` spec (`metrics.spec.REGISTRY`).
 """
 from __future__ import annotations
 
 import contextlib
 import io
+import math
 import warnings
 from pathlib import Path
 
@@ -24,6 +28,8 @@ import torch
 
 from foundation.errors import UserError
 from foundation.pretrained import find_backbone, load_backbone_state_dict, missing_backbone_message
+from metrics.inputs import check_equal_pair
+from metrics.spec import REGISTRY, MetricSpec
 
 PURPOSE = "the LPIPS metric (AlexNet, v0.1)"
 _MODELS: dict[tuple[str, str], torch.nn.Module] = {}
@@ -94,10 +100,8 @@ def lpips_torch(sr: torch.Tensor, hr: torch.Tensor, *, data_range: float | None 
 
     Inputs: torch.uint8 in [0, 255], or values in [0, data_range] with `data_range` given; SR and
     HR of the same size, short side ≥ 31 px. Anything else raises `ValueError`
-    (`metrics.check_equal_pair`); a missing AlexNet file raises `UserError`.
+    (`metrics.inputs.check_equal_pair`); a missing AlexNet file raises `UserError`.
     """
-    from metrics import check_equal_pair  # noqa: PLC0415 - metrics imports this module
-
     sr, hr = check_equal_pair("lpips", sr, hr, data_range, MIN_SIZE)
     return _lpips(sr, hr)
 
@@ -111,16 +115,11 @@ def _lpips(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         return model(a, b).flatten()
 
 
-def spec():
-    """The registry entry (`metrics.REGISTRY["lpips"]`)."""
-    from metrics import MetricSpec  # noqa: PLC0415 - metrics imports this module
-
-    return MetricSpec(
-        name="lpips", higher_is_better=False,
-        convention="RGB scaled to [-1, 1], whole image (common region, protocol border crop), "
-                   "AlexNet trunk, v0.1 linear layers",
-        source="Zhang et al. CVPR 2018; `lpips` package (AlexNet, v0.1)",
-        needs_weights="torchvision alexnet-owt-7be5be79.pth in $TORCH_HOME/hub/checkpoints "
-                      "(the linear layers ship in the lpips package)",
-        measure=_lpips, check=availability, min_size=MIN_SIZE)
-
+SPEC = REGISTRY.register(MetricSpec(
+    name="lpips", higher_is_better=False, value_range=(0.0, math.inf),
+    convention="RGB scaled to [-1, 1], whole image (common region, protocol border crop), "
+               "AlexNet trunk, v0.1 linear layers",
+    source="Zhang et al. CVPR 2018; `lpips` package (AlexNet, v0.1)",
+    needs_weights="torchvision alexnet-owt-7be5be79.pth in $TORCH_HOME/hub/checkpoints "
+                  "(the linear layers ship in the lpips package)",
+    measure=_lpips, check=availability, min_size=MIN_SIZE))

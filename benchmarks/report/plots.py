@@ -10,6 +10,9 @@ written as empty axes with a note. No input of that kind raises.
 - `bars_vs_paper`: one dataset, measured PSNR per method as bars with the paper's value marked.
 - `per_image_vs_bicubic`: per-image PSNR of every method against bicubic on the same image.
 - `perception_distortion`: PSNR against LPIPS (or DISTS), one colour per method, means large.
+
+`plots_for_tables` / `plots_for_groups` draw these from the report's views (`benchmarks.views`)
+and add each plot to its view's `plots`.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from benchmarks.views import GroupView, TableView, higher_is_better  # noqa: E402
 from foundation.fileio import atomic_write_bytes  # noqa: E402
 
 DPI = 100
@@ -162,3 +166,73 @@ def perception_distortion(points: Mapping[str, tuple[Sequence[float], Sequence[f
         ax.set_title(title or "perception–distortion")
         _note_if_empty(ax, drawn)
         return _save(fig, path)
+
+
+# ------------------------------------------------------------------------- the report's views → plots
+def plots_for_tables(tables: dict[str, TableView], plot_dir: Path, rel: str) -> None:
+    """Table 4: PSNR against the reference level; Table 1 and SISR: bars per column against the paper."""
+    for view in tables.values():
+        if view.name == "table4":
+            measured, paper = {}, {}
+            for row in view.rows:
+                for column in view.columns:
+                    c = row.cells[column.key]
+                    if c.measured and c.measured.psnr is not None:
+                        measured.setdefault(row.method, {})[column.label] = c.measured.psnr
+                    if c.paper and c.paper.psnr is not None:
+                        paper.setdefault(row.method, {})[column.label] = c.paper.psnr
+            name = "table4-psnr-vs-level.png"
+            psnr_vs_level([c.label for c in view.columns], measured, paper, plot_dir / name,
+                                title="Table 4: PSNR against reference level (dashed: paper)")
+            view.plots.append({"src": f"{rel}/{name}", "caption": "PSNR against the reference level per method; "
+                               "solid measured, dashed the paper (⚠ unconfirmed except TTSR-rec L1)"})
+            continue
+        if view.name not in ("table1", "sisr"):
+            continue
+        for column in view.columns:
+            rows = [r for r in view.rows if r.cells[column.key].measured is not None
+                    or r.cells[column.key].paper is not None]
+            if not any(r.cells[column.key].measured for r in rows):
+                continue
+            name = f"{view.name}-{column.key}-bars.png"
+            bars_vs_paper(
+                [r.method for r in rows],
+                [r.cells[column.key].measured.psnr if r.cells[column.key].measured else None for r in rows],
+                [r.cells[column.key].paper.psnr if r.cells[column.key].paper else None for r in rows],
+                plot_dir / name, title=f"{column.label}: PSNR (paper ticked)",
+                random_methods=[r.method for r in rows if r.random])
+            view.plots.append({"src": f"{rel}/{name}",
+                               "caption": f"{column.label}: bars measured, black ticks the paper's value; "
+                                          "hatched bars are random weights"})
+
+
+def plots_for_groups(groups: list[GroupView], frame, plot_dir: Path, rel: str) -> None:
+    """Per pass: per-image PSNR against bicubic, and the perception–distortion scatter (pandas `frame`: the rows)."""
+    for g in groups:
+        part = frame[(frame["protocol"] == g.protocol) & (frame["dataset"] == g.dataset)
+                     & (frame["ref_mode"] == g.ref_mode)]
+        if "bicubic" in g.methods and len(g.methods) > 1:
+            images = g.images
+            bic = [g.per_image[i].get("bicubic", (None, None))[0] for i in images]
+            per_method = {m: [g.per_image[i].get(m, (None, None))[0] for i in images]
+                          for m in g.methods if m != "bicubic"}
+            name = f"{g.anchor}-vs-bicubic.png"
+            per_image_vs_bicubic(bic, per_method, plot_dir / name,
+                                       title=f"{g.dataset} ({g.ref_mode}): per image against bicubic")
+            g.plots.append({"kind": "vs-bicubic", "src": f"{rel}/{name}",
+                            "caption": "PSNR per image against bicubic on the same image (above the line: better)"})
+        perceptual = next((m for m in ("lpips", "dists") if m in g.metrics), None)
+        if perceptual is None:
+            perceptual = next((m for m in g.metrics if m not in ("psnr", "ssim") and higher_is_better(m) is False), None)
+        if perceptual is not None:
+            points = {}
+            for method, sub in part.groupby("method", sort=False):
+                points[method] = (sub[perceptual].tolist(), sub["psnr"].tolist())
+            name = f"{g.anchor}-perception.png"
+            hib = higher_is_better(perceptual)
+            perception_distortion(points, perceptual.upper(), plot_dir / name,
+                                        title=f"{g.dataset} ({g.ref_mode}): PSNR against {perceptual.upper()}",
+                                        lower_is_better=hib is False)
+            g.plots.append({"kind": "perception", "src": f"{rel}/{name}",
+                            "caption": f"perception–distortion: PSNR against {perceptual.upper()} per image "
+                                       "(small) and the mean per method (large)"})

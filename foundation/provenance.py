@@ -1,30 +1,23 @@
-"""The run manifest (`<out>/manifest.json`): what produced the rows of a run folder.
+"""Provenance: what produced a number — package versions, git state, device, weights files.
 
-Package versions, git commit (and whether the tree had local changes), device, seeds, the
-protocol and its settings, and for every method the weights file used: path, sha256, where it
-was found (`--weights`, `$TTSR_BENCH_WEIGHTS`, `./weights`) and what it is. Weights whose
-checkpoint metadata says they are random or made by a test are labelled so, in capitals, here and
-in the run's printed output, so nobody mistakes such a run for a measurement of the paper.
-
-Every invocation on the same run folder is appended to `invocations`; the top level describes
-the latest one. Written atomically.
+Used by the run manifest (`benchmarks.manifest`), the training exports (`benchmarks.train`) and
+`ttsr.sr`. `weights_record` describes one weights file: path, sha256 (`foundation.fileio.sha256_file`),
+where it was found, and what it is. Weights whose checkpoint metadata says they are random or made
+by a test are labelled so (`RANDOM_LABEL`, `is_random_label`), so nobody mistakes such a run for a
+measurement of the paper.
 """
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
 import json
 import os
 import platform
 import subprocess
-import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Mapping
 
-from foundation.fileio import atomic_write_text
+from foundation.fileio import sha256_file
 
-MANIFEST_FILE = "manifest.json"
 PACKAGES = ("ttsr-bench", "torch", "torchvision", "numpy", "pillow", "scipy", "scikit-image",
             "pandas", "lpips", "piq", "safetensors", "tqdm")
 RANDOM_LABEL = "RANDOM WEIGHTS (test-made, not a published checkpoint): numbers mean nothing"
@@ -36,15 +29,8 @@ _RANDOM_WORDS = ("random", "test-made", "untrained")
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no", "", "none")
 
 
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def package_versions() -> dict[str, str | None]:
+    """Python's and each of `PACKAGES`' installed version (None when not installed)."""
     versions: dict[str, str | None] = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -55,6 +41,8 @@ def package_versions() -> dict[str, str | None]:
 
 
 def git_state(root: str | os.PathLike | None = None) -> dict[str, object]:
+    """{"commit": HEAD's hash, "dirty": whether tracked files have local changes} of the git
+    checkout at `root` (default: this repository); both None outside a checkout or without git."""
     root = Path(root or Path(__file__).resolve().parents[1])
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
@@ -144,6 +132,8 @@ def weights_record(path: str | os.PathLike | None, found_in: str | None,
 
 
 def device_info(device: str) -> dict[str, object]:
+    """Where numbers were computed: the device name, torch threads, platform, CPU, and on CUDA the
+    GPU name and the CUDA / cuDNN versions."""
     import torch
 
     info: dict[str, object] = {"device": device, "torch_threads": torch.get_num_threads(),
@@ -154,84 +144,3 @@ def device_info(device: str) -> dict[str, object]:
         info["cuda_version"] = torch.version.cuda
         info["cudnn"] = torch.backends.cudnn.version()
     return info
-
-
-def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
-
-
-def build(*, argv: list[str], protocol: Mapping[str, object], device: str, seeds: Mapping[str, object],
-          weights: Mapping[str, Mapping[str, object]], metrics: Mapping[str, object],
-          peak_memory: str, world_size: int, data_root: str | None,
-          created: str | None = None, plan: Mapping[str, object] | None = None,
-          configs: Mapping[str, object] | None = None) -> dict[str, object]:
-    """The manifest of one command. `plan`: what it asked for (`benchmarks.run.Runner.plan_record`:
-    the passes with their config ids and the images' data hashes: what the folder's views show);
-    `configs`: config_id -> {config, weights} for every configuration (kept across commands)."""
-    return {
-        "plan": dict(plan or {}),
-        "configs": dict(configs or {}),
-        "created": created or now(),
-        "argv": list(argv),
-        "protocol": dict(protocol),
-        "data_root": data_root,
-        "device": device_info(device),
-        "world_size": world_size,
-        "seeds": dict(seeds),
-        "weights": {k: dict(v) for k, v in weights.items()},
-        "random_weights": sorted(k for k, v in weights.items() if v.get("random")),
-        "metrics": dict(metrics),
-        "peak_memory_measure": peak_memory,
-        "versions": package_versions(),
-        "git": git_state(),
-        "python_executable": sys.executable,
-    }
-
-
-def write(run_dir: str | os.PathLike, manifest: Mapping[str, object]) -> Path:
-    """Write the manifest, keeping earlier invocations on this run folder under `invocations`."""
-    target = Path(run_dir) / MANIFEST_FILE
-    history: list = []
-    old: dict = {}
-    if target.exists():
-        try:
-            old = json.loads(target.read_text(encoding="utf-8"))
-            old = old if isinstance(old, dict) else {}
-            history = [h for h in old.get("invocations", []) if isinstance(h, dict)] \
-                if isinstance(old.get("invocations"), list) else []
-        except (OSError, ValueError):
-            old, history = {}, []
-    entry = {k: manifest.get(k) for k in ("created", "argv", "git", "world_size")}
-    if isinstance(old_configs := old.get("configs"), dict):
-        # every configuration a row of this folder may carry stays described
-        manifest = {**manifest, "configs": {**old_configs, **(manifest.get("configs") or {})}}
-    if history and history[-1].get("created") == entry["created"]:
-        history[-1] = entry  # the same invocation writing again (start, then end)
-    else:
-        history.append(entry)
-    data = {**manifest, "invocations": history}
-    atomic_write_text(target, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-    return target
-
-
-def check(run_dir: str | os.PathLike) -> None:
-    """Before a run adds to a folder: its manifest, if any, must be a JSON object (it describes the
-    configurations of the rows already there), else `UserError` (one line); nothing is overwritten."""
-    from foundation.errors import UserError
-
-    target = Path(run_dir) / MANIFEST_FILE
-    if not target.exists():
-        return
-    try:
-        data = json.loads(target.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
-        data = err
-    if not isinstance(data, dict) or not isinstance(data.get("configs", {}), dict):
-        raise UserError(f"{target}: damaged (not the run manifest); it describes the rows already in this folder, "
-                        "so it is not overwritten: move it away (rows.csv keeps each row's identity) or choose "
-                        "another --out")
-
-
-def read(run_dir: str | os.PathLike) -> dict[str, object]:
-    target = Path(run_dir) / MANIFEST_FILE
-    return json.loads(target.read_text(encoding="utf-8")) if target.exists() else {}

@@ -1,6 +1,6 @@
-"""The report's text forms: Markdown tables (README.md / report.md, tabulate "github") and the plain
-tables `benchmarks.reproduce` prints. They read the view model of `benchmarks.report` (tables of
-`CellView`s, pass groups) and add nothing to it.
+"""Text renderers of the results view (`benchmarks.views`): Markdown tables (README.md / report.md,
+tabulate "github"), the plain tables `benchmarks.reproduce` and `benchmarks.run` print, and CSV.
+They read `TableView`s (cells of `CellView`s) and `GroupView`s and add nothing to them.
 
 Every text in the Markdown that comes from data (method, image, dataset and run names, reasons,
 fixes, paths, the --title) goes through `md_escape`, so a file name cannot inject HTML into a
@@ -8,23 +8,15 @@ viewer that renders it, nor break a table or turn into emphasis or a link.
 """
 from __future__ import annotations
 
+import csv
 import html
-import math
+import io
 import re
 import urllib.parse
 
 from tabulate import tabulate
 
-
-def as_number(value) -> float | None:
-    """A finite float, or None for missing / non-numeric / NaN cells."""
-    if value is None:
-        return None
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(value) else value
+from benchmarks.views import TableView, fmt
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
@@ -43,16 +35,6 @@ def md_escape(value) -> str:
     """
     text = html.escape(" ".join(str(value).split()), quote=False)
     return _MD_SPECIAL.sub(r"\\\1", text)
-
-
-def fmt(value, digits: int = 2, signed: bool = False) -> str:
-    value = as_number(value)
-    if value is None:
-        return "–"
-    if abs(value) < 0.5 * 10 ** -digits:
-        value = 0.0  # no "−0.0000"
-    text = f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-    return text.replace("-", "−")
 
 
 _STATUS_MD = {"ok": "✓", "off": "⚑ off", "far": "‼ far", "random": "(not judged)", "measured": "",
@@ -107,7 +89,7 @@ def render_markdown(context: dict) -> str:
     lines = [f"# {md_escape(context['title'])}", "",
              f"Generated {context['generated']} from {len(context['runs'])} run(s): "
              + ", ".join(md_escape(r.name) for r in context["runs"]) + ". Open `index.html` for the full report "
-             "(per-image tables, visual comparisons, manifests).", "",
+             "(per-image tables, visual comparisons, manifests); every table cell as CSV: `assets/tables.csv`.", "",
              "Each cell: **measured PSNR / SSIM**, the paper's value, Δ = measured − paper "
              "(✓ within tolerance, ⚑ outside, ‼ far outside). ⚠ = paper value not confirmed from a source "
              "(see \"Sources of the paper's numbers\" at the end); check it against the paper PDF.", ""]
@@ -229,3 +211,65 @@ def group_console_table(g) -> str:
             + [fmt(g.means[m][k], 3 if k == "psnr" else 4) + (" R" if m in g.random else "") for k in g.metrics]
             + [g.counts.get(m, 0)] for m in g.methods]
     return tabulate(body, headers=headers, tablefmt="simple")
+
+
+_RUN_VERDICT = {"random": " [random weights: not judged]", "partial": " [partial set: not judged]", "ok": ""}
+
+
+def run_console_table(view: TableView) -> str:
+    """The table `python -m benchmarks.run` prints (`views.pass_table`): per cell the means
+    PSNR / SSIM[ / LPIPS], the image count, the random-weights label, and the paper's cell with Δ and
+    the verdict under it."""
+    if not view.rows:
+        return "(no rows)"
+    body = []
+    for row in view.rows:
+        line = [f"{row.method} (RANDOM WEIGHTS)" if row.random else row.method]
+        for column in view.columns:
+            cell = row.cells[column.key]
+            m = cell.measured
+            if m is None:
+                line.append("")
+                continue
+            text = " / ".join(f"{value:.{digits}f}" for value, digits in ((m.psnr, 2), (m.ssim, 4), (m.lpips, 3))
+                              if value is not None) or "–"
+            text += f"  (n={m.images}/{m.expected})" if m.partial else f"  (n={m.images})"
+            if cell.random:
+                text += "\nRANDOM WEIGHTS: not a measurement of the method"
+            if cell.paper is not None:
+                j = cell.judgement
+                delta = ""
+                if j is not None:
+                    bits = ([f"{j.delta_psnr:+.2f}"] if j.delta_psnr is not None else []) + \
+                           ([f"{j.delta_ssim:+.4f}"] if j.delta_ssim is not None else [])
+                    delta = " Δ " + " / ".join(bits) + _RUN_VERDICT.get(cell.status, f" [{cell.status}]")
+                text += f"\npaper {cell.paper.format()}{delta}"
+            line.append(text)
+        body.append(line)
+    return tabulate(body, headers=["method"] + [c.label for c in view.columns], tablefmt="simple_grid",
+                    disable_numparse=True)
+
+
+CSV_COLUMNS = ("table", "method", "column", "dataset", "ref_mode", "psnr", "ssim", "lpips", "images", "expected",
+               "paper_psnr", "paper_ssim", "paper_confirmed", "delta_psnr", "delta_ssim", "status", "random",
+               "protocol", "run", "config_id", "reason")
+
+
+def tables_csv(views) -> str:
+    """Every cell of the given `TableView`s that is measured or has a paper number, one CSV line each
+    (`CSV_COLUMNS`; numbers at full precision, empty when absent; `status` as `CellView.status`)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for view in views:
+        for row, column in ((r, c) for r in view.rows for c in view.columns):
+            cell = row.cells[column.key]
+            if cell.measured is None and cell.paper is None:
+                continue
+            m, p, j = cell.measured, cell.paper, cell.judgement
+            values = (view.name, row.method, column.label, column.dataset, column.ref_mode,
+                      m and m.psnr, m and m.ssim, m and m.lpips, m and m.images, m and m.expected,
+                      p and p.psnr, p and p.ssim, p and p.confirmed, j and j.delta_psnr, j and j.delta_ssim,
+                      cell.status, cell.random, m and m.protocol, m and m.run, m and m.config_id, cell.reason)
+            writer.writerow(["" if v is None else v for v in values])
+    return buffer.getvalue()

@@ -22,6 +22,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from benchmarks.results import image_stem
+from benchmarks.views import as_number
 from foundation.fileio import atomic_write_bytes
 from foundation.imageio import read_image
 
@@ -290,3 +292,48 @@ def build_comparison(run_dir: Path, run_name: str, dataset: str, image: str, ste
                       references=references)
 
 
+
+
+# ------------------------------------------------------------------------------ run folders → comparisons
+# RefSR methods whose gain over bicubic picks the images shown, first found first
+_REFSR_PREFERENCE = ("ttsr-rec", "ttsr", "srntt-rec", "srntt")
+
+
+def build_comparisons(runs: Sequence, per_group: int, limit: int, out_dir: Path,
+                      rel: str) -> list[Comparison]:
+    """For each run with saved images and each pass in it: the images where the RefSR method gains
+    most over bicubic (or the first ones), HR / bicubic / every method cropped side by side."""
+    found: list[Comparison] = []
+    for run in runs:
+        if not run.has_images or run.rows.empty:
+            continue
+        for (protocol, dataset, ref_mode), part in run.rows.groupby(["protocol", "dataset", "ref_mode"], sort=False):
+            if len(found) >= limit:
+                return found
+            methods = list(dict.fromkeys(part["method"]))
+            if "bicubic" in methods:
+                methods.remove("bicubic")
+                methods.insert(0, "bicubic")
+            table = part.pivot_table(index="image", columns="method", values="psnr", aggfunc="last")
+            lead = next((m for m in _REFSR_PREFERENCE if m in table.columns), None)
+            if lead and "bicubic" in table.columns:
+                order = (table[lead] - table["bicubic"]).sort_values(ascending=False, na_position="last").index
+            else:
+                order = table.index
+            scores = {(r.image, r.method): (as_number(r.psnr), as_number(r.ssim))
+                      for r in part[["image", "method", "psnr", "ssim"]].itertuples(index=False)}
+            taken = 0
+            for image in order:
+                if taken >= per_group or len(found) >= limit:
+                    break
+                stem = image_stem(str(image), dataset, ref_mode)
+                comparison = build_comparison(
+                    run.path, run.name, dataset, str(image), stem, ref_mode, methods,
+                    {m: scores.get((image, m), (None, None)) for m in methods}, out_dir, rel,
+                    folders={m: "/".join(filter(None, (m, run.config_of(m, dataset, protocol, ref_mode))))
+                             for m in methods})
+                if comparison is not None:
+                    comparison.protocol = protocol
+                    found.append(comparison)
+                    taken += 1
+    return found

@@ -1,0 +1,6 @@
+"""`python -m benchmarks.report`."""
+import sys
+
+from benchmarks.report.cli import main
+
+sys.exit(main())

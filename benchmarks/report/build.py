@@ -1,0 +1,127 @@
+"""The report of run folders: the results views built once from their rows and the paper's tables,
+rendered into a self-contained folder (`render`).
+
+Outputs: `index.html` (`report.html`), `README.md` and `report.md` (the same tables in Markdown,
+`report.text`), `assets/tables.csv` (every cell of the measured paper tables: measured, paper, Δ,
+status), and `assets/` plots (`report.plots`) and re-encoded thumbnails (`report.visuals`).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from benchmarks import published
+from benchmarks.report.plots import plots_for_groups, plots_for_tables
+from benchmarks.report.html import render_html
+from benchmarks.report.runs import Run, combined_rows, current_skips, find_run_dirs, load_run, manifest_view
+from benchmarks.report.text import render_markdown, tables_csv
+from benchmarks.report.visuals import build_comparisons
+from benchmarks.views import (CellView, GroupView, RowView, TableView, build_groups, build_table, higher_is_better,
+                              suite_methods, summarize)
+from foundation.errors import UserError
+from foundation.fileio import atomic_write_text
+
+MARKER = ".ttsr-bench-report"
+TABLES_CSV = "assets/tables.csv"
+
+
+@dataclass
+class Report:
+    """What `render` wrote: the folder, index.html, the table views by name, the pass groups and runs,
+    and the seconds it took."""
+
+    out: Path
+    index: Path
+    tables: dict[str, TableView]
+    groups: list[GroupView]
+    runs: list[Run]
+    seconds: float
+
+    def gaps(self, table: str) -> list[tuple[RowView, CellView]]:
+        return self.tables[table].gaps() if table in self.tables else []
+
+    def loud(self, table: str | None = None) -> list[tuple[str, RowView, CellView]]:
+        names = [table] if table else list(self.tables)
+        return [(n, r, c) for n in names if n in self.tables for r, c in self.tables[n].loud_cells()]
+
+
+# Outputs whose presence without the marker means the folder holds something else. report.md is
+# replaced; README.md too, unless it is not a report (the repository's reports/README.md stays).
+OUTPUTS = ("index.html", "assets")
+
+
+def _prepare_out(out: Path) -> None:
+    """Create `out`; an earlier report there (it holds the marker) loses its old assets first.
+    A folder whose index.html / assets were not written by a report is left alone."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: is a file; pass a folder for the report")
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / MARKER).exists():
+        clash = [name for name in OUTPUTS if (out / name).exists()]
+        if clash:
+            raise UserError(f"--out {out}: already holds {', '.join(clash)} not written by this report; "
+                            f"pass an empty or new folder")
+    elif (out / "assets").is_dir():
+        shutil.rmtree(out / "assets")
+    atomic_write_text(out / MARKER, "written by python -m benchmarks.report; safe to delete\n")
+
+
+def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: int = 2,
+           visual_limit: int = 12, title: str = "TTSR reproduction report") -> Report:
+    """Render the report of the runs under `run_paths` into `out`; returns the view model."""
+    started = time.perf_counter()
+    runs = [load_run(p) for p in find_run_dirs(run_paths)]
+    out = Path(out)
+    _prepare_out(out)
+    plot_dir, img_dir = out / "assets" / "plots", out / "assets" / "img"
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    img_dir.mkdir(parents=True, exist_ok=True)
+
+    frame = combined_rows(runs)
+    random = {m for r in runs for m in r.random_methods
+              if not frame.empty and ((frame["run"] == r.name) & (frame["method"] == m)).any()}
+    skipped = current_skips(runs, frame)
+    summary = summarize(frame)
+    suite = suite_methods()
+    tables = {name: build_table(pub, summary, random, skipped, suite)
+              for name, pub in published.tables().items()}
+    paper_protocols = set(tables) | {"default"}
+    groups = build_groups(frame, random)
+    other_groups = [g for g in groups if g.protocol not in paper_protocols
+                    or not any(g.dataset == c.dataset for t in tables.values() for c in t.columns)]
+    plots_for_tables(tables, plot_dir, "assets/plots")
+    plots_for_groups(groups, frame, plot_dir, "assets/plots")
+    comparisons = build_comparisons(runs, visual_images, visual_limit, img_dir, "assets/img")
+    perceptual_groups = [g for g in groups if any(m not in ("psnr", "ssim") for m in g.metrics)]
+    # the paper's order (published.toml's, user tables after); tables nothing was measured for come
+    # after the measured results
+    order = list(tables)
+
+    context = {
+        "title": title,
+        "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "runs": runs, "manifests": [manifest_view(r) for r in runs],
+        "tables": tables, "table_order": [n for n in order if tables[n].measured_count],
+        "paper_only_order": [n for n in order if not tables[n].measured_count],
+        "groups": groups, "other_groups": other_groups, "perceptual_groups": perceptual_groups,
+        "comparisons": comparisons, "skipped": skipped, "random": sorted(random),
+        "sources": published.sources(), "unconfirmed": published.UNCONFIRMED_MARK,
+        "metric_arrow": lambda m: {True: "↑", False: "↓"}.get(higher_is_better(m), ""),
+        "total_rows": int(len(frame)),
+    }
+    index = out / "index.html"
+    atomic_write_text(index, render_html(context))
+    atomic_write_text(out / TABLES_CSV, tables_csv(tables[n] for n in context["table_order"]))
+    markdown = render_markdown(context)
+    atomic_write_text(out / "report.md", markdown)
+    readme = out / "README.md"
+    if not readme.exists() or readme.read_text(encoding="utf-8").startswith(markdown.split("\n", 1)[0]):
+        atomic_write_text(readme, markdown)  # a README.md of someone else's (the repo's reports/README.md) stays
+    return Report(out=out, index=index, tables=tables, groups=groups, runs=runs,
+                  seconds=time.perf_counter() - started)
+
+

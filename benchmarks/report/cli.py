@@ -1,0 +1,51 @@
+"""`python -m benchmarks.report --runs runs/… --out reports/`: render the report (`build.render`)."""
+from __future__ import annotations
+
+import sys
+
+from benchmarks import published
+from benchmarks.report.build import render
+from foundation.cli_types import OneLineParser, whole_number
+from foundation.errors import cli_main
+from foundation.fileio import check_output_dir, check_output_file
+
+
+@cli_main
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineParser(
+        prog="python -m benchmarks.report",
+        description="Render the HTML/Markdown report of benchmark runs (a self-contained folder).",
+        epilog="Each run folder shows what its latest command asked for; when folders share a pass, the newer "
+               "folder's rows are shown. Exit status: 0 done; 2 bad input or a damaged run folder (one line).")
+    parser.add_argument("--runs", nargs="+", default=["runs"],
+                        help="run folders, or folders of run folders (default: runs)")
+    parser.add_argument("--out", default="reports", help="report folder (default: reports)")
+    parser.add_argument("--visual-images", type=whole_number(0), default=2, metavar="N",
+                        help="images per pass shown as visual comparisons, N ≥ 0 (0: none; default 2)")
+    parser.add_argument("--visual-limit", type=whole_number(0), default=12, metavar="N",
+                        help="at most N ≥ 0 comparisons in all (0: none; default 12)")
+    parser.add_argument("--title", default="TTSR reproduction report")
+    parser.add_argument("--screenshot", metavar="PNG",
+                        help="also save a screenshot of index.html through headless Chromium")
+    parser.add_argument("--published", nargs="+", metavar="FILE", help="your published-numbers TOML file(s), applied over benchmarks/published.toml (default $TTSR_BENCH_PUBLISHED)")
+    args = parser.parse_args(argv)
+    published.use_files(args.published)
+    check_output_dir(args.out, "--out")
+    if args.screenshot:
+        check_output_file(args.screenshot, "--screenshot")
+    report = render(args.runs, args.out, visual_images=args.visual_images, visual_limit=args.visual_limit,
+                    title=args.title)
+    print(f"report: {report.index} ({len(report.runs)} run(s), {report.seconds:.1f} s)")
+    for name, view in report.tables.items():
+        if view.measured_count:
+            print(f"  {name}: {view.coverage_text()}; {len(view.flagged_cells())} outside tolerance")
+    if args.screenshot:
+        from benchmarks.screenshot import screenshot
+        screenshot(report.index, args.screenshot)
+        print(f"screenshot: {args.screenshot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
