@@ -51,7 +51,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchmarks import protocols, published, run
 from benchmarks import report as report_mod
-from benchmarks import protocols
 from benchmarks.report import text as report_text
 from foundation.cli_types import OneLineParser
 from foundation.budget import CONFIG_SIZE_HELP, ConfigSize, parse_memory

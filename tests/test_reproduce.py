@@ -158,7 +158,7 @@ def test_config_values_reach_the_runner_unchanged(tmp_path):
     assert given.max_memory == 2 << 30  # bytes, through the runner's own parser
     assert given.data_root == tmp_path / "sets"
     config.write_text('max_memory = 512\n', encoding="utf-8")  # a bare number is MiB, as on the command line
-    assert reproduce.resolve(ns)["max_memory"] == f"{512 << 20}B"
+    assert reproduce.resolve(ns)["max_memory"] == 512 << 20  # bytes
     config.write_text('max_memory = 4\n', encoding="utf-8")  # below the floor: one line naming file and key
     with pytest.raises(reproduce.UserError, match=r"conf.toml: max_memory 4: 4 MiB is below the 16 MiB"):
         reproduce.resolve(ns)

@@ -219,7 +219,7 @@ def plan_metrics(requested: Sequence[str]) -> MetricPlan:
     requested = list(dict.fromkeys(requested))
     computed, unavailable = [], {}
     for name in requested:
-        ok, reason = registry[name].available()
+        ok, reason = registry.get(name).available()
         if ok:
             computed.append(name)
         else:
