@@ -1,53 +1,52 @@
-"""Train TTSR: `python -m benchmarks.train --config configs/ttsr.toml [--data-root DIR] [--out runs/train/NAME] [--resume]`.
+"""Train a method: `python -m benchmarks.train --config configs/X.toml [--data-root DIR] [--out runs/train/NAME] [--resume]`.
 
-The paper's recipe (§3.4, §4.1) is in `configs/ttsr.toml` (2 epochs reconstruction only, then 50
-with all losses) and `configs/ttsr-rec.toml` (reconstruction only, 200 epochs); one config per
-ablation variant of Tables 2 and 3, and `configs/tiny.toml` for tests and the demo. Every run
-prints its parameter count, writes `log.csv`/`log.jsonl`, `train_state.pt` (resume with
-`--resume`), and the generator with the release's key names as `model_last.pt` / `model_best.pt`
-(load with `ttsr.checkpoint.load_ttsr` or the benchmark runner).
+The config's `method` chooses the recipe (`training.recipes.RECIPES`): "ttsr" (`training.ttsr_recipe`),
+"srntt" and "srntt-rec" (`training.srntt_recipe`, which also takes `--init-from FILE` and
+`--init-texture`). TTSR's paper recipe (§3.4, §4.1) is in `configs/ttsr.toml` (2 epochs
+reconstruction only, then 50 with all losses) and `configs/ttsr-rec.toml` (reconstruction only,
+200 epochs); one config per ablation variant of Tables 2 and 3, and `configs/tiny.toml` for tests
+and the demo; SRNTT's in `configs/srntt.toml` and `configs/srntt-rec.toml`. Every run prints its
+parameter count, writes `log.csv`/`log.jsonl`, `train_state.pt` (resume with `--resume`), and the
+generator in its method's format as `model_last.*` / `model_best.*` (TTSR: release key names, load
+with `ttsr.checkpoint.load_ttsr` or the benchmark runner; SRNTT: `.safetensors`).
 
 Data (`[data] kind`): "cufed" — the CUFED training set under the data root (`train/input`,
 `train/ref`); "folder" — HR images in `[data] folders` (relative to the data root) with
 self-references; "demo" — the built-in demo photos. Validation (`[val] dataset`): CUFED5 with
 the level-1 reference when the data root holds it ("auto"), else the demo set; PSNR/SSIM on Y
-with the release's protocol (`metrics`, `benchmarks.degrade.refsr_inputs`).
+with the release's protocol (`training.validation`, inputs by `benchmarks.degrade.refsr_inputs`).
 
 Multi-GPU: `torchrun --nproc_per_node N -m benchmarks.train --config …` (batch_size is global).
-The ImageNet VGG19 weights (LTE initialisation and perceptual loss) must be in the torch hub
-cache; `--allow-random-vgg` replaces them by random weights for smoke tests only, and the
-checkpoints say so. SRNTT's configs (`configs/srntt*.toml`) train with `python -m benchmarks.train_srntt`,
-which reuses this module's data, validation and command line.
+TTSR's ImageNet VGG19 weights (LTE initialisation and perceptual loss) must be in the torch hub
+cache; `--allow-random-vgg` replaces them (SRNTT: accepts a random `--init-from` file) for smoke
+tests only, and the checkpoints say so.
 
-The config is checked whole (`training.config`: every key's type and range, `[model]` too)
-before any model or data is built. Numeric options and their ranges (`--help`): `--max-steps`
-N ≥ 0 (0: the config's epochs), `--stop-after` N ≥ 1, `--val-every` N ≥ 0, `--checkpoint-every`
-N ≥ 1, `--num-workers` N ≥ 0, `--threads` N ≥ 0; a value out of range, like any usage error,
-is one line and exit status 2.
+The config is checked whole (`training.config`: every key's type and range, `[model]` by the
+recipe's schema) before any model or data is built. Numeric options and their ranges (`--help`):
+`--max-steps` N ≥ 0 (0: the config's epochs), `--stop-after` N ≥ 1, `--val-every` N ≥ 0,
+`--checkpoint-every` N ≥ 1, `--num-workers` N ≥ 0, `--threads` N ≥ 0; a value out of range, like
+any usage error (another method's option included), is one line and exit status 2.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 from foundation import settings
 from foundation.cli_types import OneLineParser, whole_number
-from foundation.devices import DEVICE_HELP, device_arg, resolve_device
-from foundation.distributed import init_distributed
+from foundation.devices import DEVICE_HELP, device_arg
 from foundation.errors import UserError, cli_main
 from foundation.fileio import check_output_dir
 from foundation.imageio import is_image_file
-from foundation.pretrained import find_backbone, missing_backbone_message
-from foundation.provenance import git_state
-from foundation.tensors import image_to_tensor, tensor_to_image
-from training.config import CheckpointConfig, DataConfig, DeviceConfig, ScheduleConfig, TrainConfig, \
-    TTSRModelTable, ValConfig, load_config
+from training.config import CheckpointConfig, DataConfig, DeviceConfig, ScheduleConfig, TrainConfig, ValConfig, \
+    load_config
 from training.data import CUFEDPairs, RefSRTrainSet, SelfReferencePairs
+from training.recipes import RECIPES, Recipe, make_trainer, option_dest, recipe_for, unique_recipes
 
 
 # ----------------------------------------------------------------------------- data
@@ -125,88 +124,30 @@ def validation_samples(cfg: TrainConfig, root: Path):
 
 
 def make_validator(samples, device: torch.device, scale: int, max_images: int = 0):
-    """Validation by the evaluation protocol: PIL-bicubic inputs, rounded SR, PSNR/SSIM on Y."""
+    """Validation by the evaluation protocol (`training.validation`): PIL-bicubic inputs of the
+    first `max_images` samples (0: all), rounded SR, PSNR/SSIM on Y."""
     from benchmarks.degrade import refsr_inputs
-    from metrics import psnr, ssim
+    from training.validation import make_validator as validator
 
-    items = []
-    for i, sample in enumerate(samples):
-        if max_images and i >= max_images:
-            break
-        items.append(refsr_inputs(sample.hr, sample.ref, scale))
-    bicubic = float(np.mean([psnr(x.lr_up, x.hr) for x in items]))
-
-    def tensor(array):
-        return image_to_tensor(array, device, signed=True)
-
-    def validate(predict) -> dict[str, float]:
-        scores, structure = [], []
-        for x in items:
-            sr = predict(tensor(x.lr), tensor(x.lr_up), tensor(x.ref), tensor(x.ref_down_up))
-            sr = tensor_to_image(sr, signed=True)
-            scores.append(psnr(sr, x.hr))
-            structure.append(ssim(sr, x.hr))
-        return {"val_psnr": float(np.mean(scores)), "val_ssim": float(np.mean(structure)),
-                "val_bicubic_psnr": bicubic, "val_images": len(items)}
-
-    return validate
+    chosen = itertools.islice(samples, max_images or None)
+    return validator([refsr_inputs(sample.hr, sample.ref, scale) for sample in chosen], device)
 
 
 # ----------------------------------------------------------------------------- setup
 
-def needs_vgg(cfg: TrainConfig, model_config) -> bool:
-    per = cfg.loss.per > 0 and cfg.schedule.epochs > 0
-    return per or model_config.uses_reference
-
-
-def check_method(cfg: TrainConfig) -> None:
-    """This CLI trains TTSR (its `[model]` table checked too); other methods' configs name their own CLI."""
-    if cfg.method != "ttsr":
-        hint = "; SRNTT configs train with python -m benchmarks.train_srntt" if cfg.method.startswith("srntt") else ""
-        raise UserError(f"{cfg.source}: method = {cfg.method!r} has no training recipe here (known: ttsr){hint}")
-    cfg.check_model(TTSRModelTable)
-
-
 def build(cfg: TrainConfig, *, allow_random_vgg: bool, root: Path, out: Path, device: str | None = None,
-          progress: bool = True, with_validation: bool = True, dist_info=None):
-    """The Trainer for `cfg` (data, recipe, VGG, validator)."""
-    from foundation.seeding import seed_everything
-    from training.trainer import Trainer
-    from training.ttsr_recipe import TTSRRecipe, build_model_config
-    from ttsr.model import parameter_count
-    from ttsr.vgg import VGG19Relu51
-
-    check_method(cfg)
-    try:
-        model_config = build_model_config(cfg.model)
-    except (TypeError, ValueError) as err:
-        raise UserError(f"{cfg.source}: [model] {err}") from err
-    if needs_vgg(cfg, model_config) and not allow_random_vgg and find_backbone("vgg19") is None:
-        raise UserError(missing_backbone_message(
-            "vgg19", "training (LTE initialisation §3.1 and perceptual loss §3.4)")
-            + "; --allow-random-vgg runs a smoke test without them")
-    dataset = build_train_set(cfg, root)
-    seed_everything(cfg.data.seed)
-    recipe = TTSRRecipe(model_config, pretrained_lte=not allow_random_vgg)
-    vgg = None
-    if cfg.loss.per > 0 and cfg.schedule.epochs > 0:
-        vgg = VGG19Relu51(random_ok=allow_random_vgg)
-    device = resolve_device(device)
-    info = dist_info or init_distributed(device)
-    metadata = {"allow_random_vgg": bool(allow_random_vgg), "random": bool(allow_random_vgg),
-                "random_parts": "random VGG19 (perceptual loss) and LTE (--allow-random-vgg)" if allow_random_vgg else "",
-                "vgg19_weights": "random (--allow-random-vgg, smoke test only)" if allow_random_vgg else "imagenet",
-                "git_commit": git_state()["commit"], "torch": str(torch.__version__), "config_name": cfg.name}
-    trainer = Trainer(cfg, recipe, dataset, out, perceptual_net=vgg, metadata=metadata, device=device,
-                      progress=progress, dist_info=info)
-    if info.is_main:
-        total = parameter_count(recipe.generator)
-        lte = parameter_count(recipe.generator.LTE) if recipe.generator.LTE is not None else 0
-        print(f"{cfg.name}: TTSR {total / 1e6:.3f}M parameters (MainNet {(total - lte) / 1e6:.3f}M, "
-              f"LTE {lte / 1e6:.3f}M); {len(dataset)} training pairs, {trainer.steps_per_epoch} steps/epoch, "
-              f"{trainer.total_steps} steps; device {trainer.device}, {info.world_size} process(es)"
-              + ("; VGG19 RANDOM (smoke test)" if allow_random_vgg else ""), flush=True)
-    if with_validation and info.is_main:
+          progress: bool = True, with_validation: bool = True, dist_info=None, dataset=None,
+          options: dict | None = None):
+    """The Trainer for `cfg`: the recipe of its `method` (`training.recipes`) with its `options`
+    (e.g. {"init_from": path} for SRNTT), the training data (`dataset`, default from `[data]`) and
+    the validation of `[val]`."""
+    options = dict(options or {})
+    recipe_for(cfg).check(cfg, allow_random_vgg=allow_random_vgg, **options)  # before any data is read
+    if dataset is None:
+        dataset = build_train_set(cfg, root)
+    trainer = make_trainer(cfg, dataset, out, allow_random_vgg=allow_random_vgg, options=options, device=device,
+                           progress=progress, dist_info=dist_info)
+    if with_validation and trainer.dist.is_main:
         attach_validation(trainer, cfg, root)
     return trainer
 
@@ -220,19 +161,16 @@ def attach_validation(trainer, cfg: TrainConfig, root: Path) -> None:
         print(f"validation: {name}, {min(len(samples), cfg.val.max_images or len(samples))} image(s)", flush=True)
 
 
-def describe_parameters(cfg: TrainConfig) -> str:
-    """One line: the parameter count of the configured network (built on the meta device)."""
-    from ttsr.model import parameter_count
-    from training.ttsr_recipe import build_model_config
-
-    check_method(cfg)
-    try:
-        model_config = build_model_config(cfg.model)
-    except (TypeError, ValueError) as err:
-        raise UserError(f"{cfg.source}: [model] {err}") from err
-    total, lte = parameter_count(model_config), parameter_count(model_config, "LTE")
-    return (f"{cfg.name}: TTSR {total / 1e6:.3f}M parameters (MainNet {(total - lte) / 1e6:.3f}M, "
-            f"LTE {lte / 1e6:.3f}M)")
+def method_options(recipe_class: type[Recipe], args: argparse.Namespace, source: str) -> dict:
+    """The options of `recipe_class` from the command line; another recipe's option is a `UserError`."""
+    own = {option_dest(flag) for flag in recipe_class.options}
+    for other in unique_recipes():
+        for flag in other.options:
+            value = getattr(args, option_dest(flag))
+            if option_dest(flag) not in own and value not in (None, False):
+                raise UserError(f"{flag}: an option of the {other.name} recipe, not of {source}'s method "
+                                f"{recipe_class.name!r}; leave it out")
+    return {dest: getattr(args, dest) for dest in sorted(own)}
 
 
 def apply_overrides(cfg: TrainConfig, args: argparse.Namespace) -> TrainConfig:
@@ -264,10 +202,10 @@ def config_option(section: type, key: str) -> Callable[[str], int]:
     return whole_number(low, high)
 
 
-def make_parser(prog: str = "python -m benchmarks.train", description: str = __doc__.split("\n")[0]
-                ) -> argparse.ArgumentParser:
-    """The training CLI's options (other methods' training CLIs add their own to it)."""
-    p = OneLineParser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+def make_parser() -> argparse.ArgumentParser:
+    """The training command's options: the generic ones, then each recipe's own (`Recipe.options`)."""
+    p = OneLineParser(prog="python -m benchmarks.train", description=__doc__.split("\n")[0],
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="training TOML (configs/*.toml)")
     p.add_argument("--data-root", help="data root (CUFED: holds train/input and train/ref; "
                                        "default [data] root, the settings file's data_root, $TTSR_BENCH_DATA, ./data)")
@@ -296,6 +234,12 @@ def make_parser(prog: str = "python -m benchmarks.train", description: str = __d
     p.add_argument("--tf32", action="store_true", help="allow TF32 matmuls/convolutions on CUDA")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar")
     p.add_argument("--dry-run", action="store_true", help="print the configuration's parameter count and exit")
+    for recipe_class in unique_recipes():
+        if recipe_class.options:
+            methods = ", ".join(n for n, r in RECIPES.items() if r is recipe_class)
+            group = p.add_argument_group(f"options of the {recipe_class.name} recipe (method = {methods})")
+            for flag, keywords in recipe_class.options.items():
+                group.add_argument(flag, **keywords)
     return p
 
 
@@ -336,15 +280,16 @@ def fit_and_report(trainer, args: argparse.Namespace, out: Path) -> int:
 def main(argv=None) -> int:
     args = parse_args(argv)
     cfg = apply_overrides(load_config(args.config), args)
-    check_method(cfg)  # the whole config, [model] included, before anything is built
+    recipe_class = recipe_for(cfg)  # the whole config, [model] included, before anything is built
+    options = method_options(recipe_class, args, cfg.source)
     out = Path(args.out) if args.out else Path("runs") / "train" / cfg.name
     if args.dry_run:
-        print(describe_parameters(cfg))
+        print(recipe_class.parameter_line(cfg))
         return 0
     check_output_dir(out, "--out")
     check_run_folder(out, args.resume)
     trainer = build(cfg, allow_random_vgg=args.allow_random_vgg, root=data_root(cfg, args.data_root, args.settings),
-                    out=out, device=device_option(args), progress=not args.no_progress)
+                    out=out, device=device_option(args), progress=not args.no_progress, options=options)
     return fit_and_report(trainer, args, out)
 
 

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from baselines.srntt import convert
 from srntt_random_release import write_random_release
-from benchmarks.train_srntt import build, main
+from benchmarks.train import build, main
 from train_helpers import generator_state, synthetic_images
 from training.config import TrainConfig, load_config
 from training.data import RefSRTrainSet, SelfReferencePairs
@@ -61,8 +61,8 @@ def tiny_trainer(cfg: TrainConfig, out: Path, init: Path, images=None, fixed: bo
     kind = SameEveryEpoch if fixed else RefSRTrainSet
     dataset = kind(SelfReferencePairs(images, cfg.data.patch, cfg.data.repeats), patch=cfg.data.patch,
                    scale=cfg.data.scale, seed=cfg.data.seed, gan_k=cfg.loss.gan_k)
-    return build(cfg, init_from=init, allow_random_vgg=True, root=out, out=out, device="cpu", progress=False,
-                 with_validation=False, dataset=dataset)
+    return build(cfg, allow_random_vgg=True, root=out, out=out, device="cpu", progress=False,
+                 with_validation=False, dataset=dataset, options={"init_from": init})
 
 
 def train_rows(out: Path) -> list[dict]:
@@ -158,8 +158,6 @@ def test_reconstruction_training_drives_the_loss_down(init_file, tmp_path):
 
 
 def test_configs_and_command_line(init_file, tmp_path, capsys):
-    from benchmarks.train import main as ttsr_main
-
     paper = load_config(REPO / "configs" / "srntt.toml")
     schedule, loss = paper.schedule, paper.loss
     assert (schedule.init_epochs, schedule.epochs, paper.data.batch_size, paper.data.patch) == (5, 50, 9, 160)
@@ -171,8 +169,14 @@ def test_configs_and_command_line(init_file, tmp_path, capsys):
         assert main(["--config", str(REPO / "configs" / f"{name}.toml"), "--dry-run"]) == 0
         assert "texture transfer 2.865M trained" in capsys.readouterr().out
     # one-line user errors, exit 2
+    unknown = tmp_path / "edsr.toml"
+    unknown.write_text('name = "e"\nmethod = "edsr"\n', encoding="utf-8")
+    ttsr = REPO / "configs" / "tiny.toml"
     cases = [
-        (ttsr_main, ["--config", str(REPO / "configs" / "srntt.toml"), "--dry-run"], "benchmarks.train_srntt"),
+        (main, ["--config", str(unknown), "--dry-run"],
+         f"{unknown}: method = 'edsr' has no training recipe (known: srntt, srntt-rec, ttsr)"),
+        (main, ["--config", str(ttsr), "--dry-run", "--init-from", str(init_file)],
+         "--init-from: an option of the srntt recipe, not of"),
         (main, ["--config", str(REPO / "configs" / "srntt-tiny.toml")], "--init-from is required"),
         (main, ["--config", str(REPO / "configs" / "srntt-tiny.toml"), "--init-from", str(init_file)],
          "--allow-random-vgg"),

@@ -13,7 +13,7 @@ from training.config import TrainConfig, load_config
 from training.trainer import STATE_FILE, NonFiniteLoss
 
 REPO = Path(__file__).resolve().parents[1]
-# TTSR's configs (SRNTT's train with python -m benchmarks.train_srntt, tests/test_srntt_train.py)
+# TTSR's configs (SRNTT's configs: tests/test_srntt_train.py)
 CONFIGS = sorted(p for p in (REPO / "configs").glob("*.toml") if load_config(p).method == "ttsr")
 
 
@@ -190,3 +190,22 @@ def test_training_images_too_small_for_the_patch_are_refused(tmp_path):
     with pytest.warns(UserWarning, match=r"1 training image\(s\) under 40 px per side left out: image 1 \(3×3\)"):
         pairs = SelfReferencePairs([np.zeros((48, 64, 3), np.uint8), tiny], patch=160)
     assert len(pairs.images) == 1 and min(pairs.images[0].shape[:2]) == 160  # mild enlargement still allowed
+
+
+def test_recipes_are_found_by_method_and_training_never_imports_the_harness():
+    """`training.recipes.RECIPES` finds each method's recipe by the config's `method` (its module
+    registers itself); importing the training package and every recipe loads nothing of `benchmarks`."""
+    import subprocess
+    import sys
+
+    from training.recipes import RECIPES, recipe_for
+    from training.srntt_recipe import SRNTTRecipe
+    from training.ttsr_recipe import TTSRRecipe
+
+    assert sorted(RECIPES.names()) == ["srntt", "srntt-rec", "ttsr"]
+    assert recipe_for(load_config(REPO / "configs" / "tiny.toml")) is TTSRRecipe
+    assert recipe_for(load_config(REPO / "configs" / "srntt-rec.toml")) is SRNTTRecipe
+    code = ("import sys; from training.recipes import RECIPES; RECIPES.names(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'benchmarks'))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]", result.stdout

@@ -203,7 +203,7 @@ def test_ttsr_model_table_is_checked_before_anything_is_built(tmp_path, capsys, 
     ("n_feats = 64", "unknown key(s) ['n_feats'] in [model]"),
 ])
 def test_srntt_model_table_is_checked(tmp_path, capsys, model, expected):
-    from benchmarks.train_srntt import main
+    from benchmarks.train import main
 
     path = tmp_path / "bad.toml"
     path.write_text(f'name = "s"\nmethod = "srntt"\n[model]\n{model}\n', encoding="utf-8")
@@ -226,10 +226,9 @@ NUMERIC_OPTIONS = [  # (option, a bad value, the expected range text: foundation
 
 
 def _training_mains():
-    from benchmarks.train_srntt import main as srntt_main
-    from benchmarks.train import main as ttsr_main
+    from benchmarks.train import main
 
-    return [(ttsr_main, REPO / "configs" / "tiny.toml"), (srntt_main, REPO / "configs" / "srntt-tiny.toml")]
+    return [(main, REPO / "configs" / "tiny.toml"), (main, REPO / "configs" / "srntt-tiny.toml")]
 
 
 @pytest.mark.parametrize("option, value, expected", NUMERIC_OPTIONS)

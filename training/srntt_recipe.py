@@ -1,4 +1,25 @@
-"""SRNTT's recipe for `training.trainer.Trainer` (SRNTT paper §3.4 objective, baselines.md §1.5).
+"""SRNTT's recipe (SRNTT paper §3.4 objective, baselines.md §1.5), registered as "srntt" and "srntt-rec".
+
+Configs: `configs/srntt.toml` (5 epochs reconstruction only, then 50 with all losses: rec 1, per
+1e-4, texture 1e-4, adv 1e-6) and `configs/srntt-rec.toml` (reconstruction only = SRNTT-ℓ2, TTSR's
+"SRNTT-rec"); the training command takes `--init-from FILE` and `--init-texture` for them.
+
+The frozen parts come from `--init-from`: a file written by `python -m baselines.srntt.convert`
+(or a previous export of this recipe) holding `network.content_extractor.*` (the SRGAN of
+`upscale.npz`) and `vgg.*` (MatConvNet VGG19). Training from a random content extractor or VGG is
+not SRNTT, so a file labelled random (test-made release files) needs `--allow-random-vgg`, and the
+run records it. The texture transfer starts from the release's random initialisation, or from the
+file's with `--init-texture` (e.g. SRNTT from SRNTT-ℓ2). Exports (`model_last.safetensors`,
+`model_best.safetensors` in the run folder) load with `registry.get("srntt").load(path)` and
+the harness (`--weights srntt=PATH`); they say where their frozen parts came from ("init_origin")
+and whether the run started from random ones ("random": true and "RANDOM" in "origin", as
+`foundation.provenance` reads them).
+
+`[model]` options (`SRNTTModelTable`): `use_weight_map` (true or false: weight the texture loss by
+the similarity map, §1.5; default false), `content_batch_stats` (true or false: the frozen content
+extractor's BatchNorm uses batch statistics while training, as the release's `is_train=True`
+graph; default false), `max_memory` (the memory-bounded swap's working memory: a size such as
+"4GiB", or an integer of MiB ≥ 16, `foundation.budget`; default: automatic).
 
 What the trainer owns and SRNTT shares: data order, L_rec (L1, weight 1), L_per (MSE of relu5_1,
 weight 1e-4; here through the MatConvNet VGG19 on (SR + 1)·127.5 — `perceptual_net`), WGAN-GP
@@ -36,16 +57,21 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from pydantic import BaseModel, ConfigDict, Field
 from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
 from baselines.srntt.discriminator import SRNTTDiscriminator
-from baselines.srntt.network import SRNTT
+from baselines.srntt.network import SRNTT, release_init
 from baselines.srntt.pipeline import SWAP_LAYERS
 from baselines.srntt.swap import LEVEL_RATIOS, swap
 from baselines.srntt.vgg import MatConvNetVGG19
+from foundation.budget import CONFIG_SIZE_HELP, ConfigSize, parse_memory
+from foundation.errors import UserError
 from foundation.fileio import atomic_write_bytes
-from training.config import LossConfig, OptimConfig
+from training.config import LossConfig, OptimConfig, TrainConfig
+from training.recipes import RECIPES, Recipe
+from ttsr.model import parameter_count
 
 # sigmoid(a·w + b) weighting of the texture loss (release constants, baselines.md §1.5).
 WEIGHT_MAP_A, WEIGHT_MAP_B = -20.0, 0.65
@@ -133,9 +159,69 @@ def _crop4(image: torch.Tensor) -> torch.Tensor:
     return image[..., : height - height % 4, : width - width % 4]
 
 
-class SRNTTRecipe:
-    """Generator adapter of SRNTT; see `training.trainer` for the protocol and the module docstring."""
+class SRNTTModelTable(BaseModel):
+    """`[model]` of an SRNTT config (see the module docstring)."""
 
+    model_config = ConfigDict(extra="forbid", strict=True)
+    use_weight_map: bool = False
+    content_batch_stats: bool = False
+    max_memory: ConfigSize = Field(None, description=CONFIG_SIZE_HELP)
+
+
+CONVERT_HINT = ("convert the official release with python -m baselines.srntt.convert --upscale upscale.npz "
+                "--texture srntt_init.npz --vgg imagenet-vgg-verydeep-19.mat --out weights/srntt.safetensors")
+
+
+def load_init(path: Path, *, allow_random_vgg: bool, init_texture: bool) -> tuple[SRNTT, MatConvNetVGG19, str]:
+    """(network, vgg, origin) from a converted or exported SRNTT file; the texture transfer is
+    release-initialised (from the global torch RNG) unless `init_texture`."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: --init-from file not found; {CONVERT_HINT}")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            origin = (handle.metadata() or {}).get("origin", "")
+            state = {key: handle.get_tensor(key) for key in handle.keys()}
+    except Exception as err:  # noqa: BLE001 - a damaged file on the user's disk
+        raise UserError(f"{path}: not a readable safetensors file ({err}); {CONVERT_HINT}") from err
+    if "random" in origin.lower() and not allow_random_vgg:
+        raise UserError(f"{path}: its content extractor and VGG19 are random ({origin}); training from them is "
+                        f"not SRNTT — pass --allow-random-vgg for a smoke test, or {CONVERT_HINT}")
+    network, vgg = SRNTT(), MatConvNetVGG19()
+    release_init(network.texture_transfer)
+    parts = [(network.content_extractor, "network.content_extractor."), (vgg, "vgg.")]
+    if init_texture:
+        parts.append((network.texture_transfer, "network.texture_transfer."))
+    for module, prefix in parts:
+        wanted = module.state_dict()
+        given = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        missing = [k for k in wanted if k not in given and not k.endswith("num_batches_tracked")]
+        wrong = [k for k in wanted if k in given and tuple(given[k].shape) != tuple(wanted[k].shape)]
+        if missing or wrong:
+            detail = f"missing {prefix}{missing[0]}" if missing else f"{prefix}{wrong[0]} has the wrong shape"
+            raise UserError(f"{path}: not an SRNTT weights file ({detail}; {len(missing)} missing, "
+                            f"{len(wrong)} misshapen); {CONVERT_HINT}")
+        module.load_state_dict({k: given.get(k, v) for k, v in wanted.items()}, strict=True)
+    return network, vgg, (origin or path.name) + (" (texture transfer too)" if init_texture else "")
+
+
+class SRNTTRecipe(Recipe):
+    """Generator adapter of SRNTT; see `training.trainer` for the protocol, `training.recipes` and the
+    module docstring for the rest."""
+
+    name = "srntt"
+    model_table = SRNTTModelTable
+    options = {
+        "--init-from": dict(type=Path, metavar="FILE",
+                            help="SRNTT safetensors (baselines.srntt.convert output) with the content extractor "
+                                 "and VGG19 (required)"),
+        "--init-texture": dict(action="store_true",
+                               help="also start the texture transfer from --init-from (default: release "
+                                    "initialisation)"),
+    }
+    random_note = "; RANDOM content extractor/VGG19 (smoke test)"
     loss_names = ("tex",)
 
     def __init__(self, network: SRNTT, vgg: MatConvNetVGG19, *, name: str = "srntt", use_weight_map: bool = False,
@@ -147,6 +233,49 @@ class SRNTTRecipe:
         self.use_weight_map = use_weight_map
         self.max_memory = max_memory
         self.origin = origin  # where the frozen content extractor and VGG came from
+        self.metadata: dict[str, Any] = {}
+
+    # -- setup (training.recipes) ----------------------------------------------------------------
+    @classmethod
+    def check_model(cls, cfg: TrainConfig) -> dict[str, Any]:
+        """The checked `[model]` options, `max_memory` in bytes."""
+        options = super().check_model(cfg)
+        if options.get("max_memory") is not None:
+            options["max_memory"] = parse_memory(options["max_memory"], f"{cfg.source}: [model] max_memory")
+        return options
+
+    @classmethod
+    def parameter_line(cls, cfg: TrainConfig) -> str:
+        with torch.device("meta"):  # counts only: nothing allocated
+            network, vgg = SRNTT(), MatConvNetVGG19()
+        texture, content = parameter_count(network.texture_transfer), parameter_count(network.content_extractor)
+        return (f"{cfg.name}: SRNTT {(texture + content) / 1e6:.3f}M parameters (texture transfer "
+                f"{texture / 1e6:.3f}M trained, content extractor {content / 1e6:.3f}M frozen; VGG19 to relu5_1 "
+                f"{parameter_count(vgg) / 1e6:.3f}M frozen)")
+
+    @classmethod
+    def check(cls, cfg: TrainConfig, *, allow_random_vgg: bool, init_from: Path | None = None,
+              init_texture: bool = False) -> None:
+        if init_from is None:
+            raise UserError(f"--init-from is required: the frozen content extractor and VGG19 of SRNTT; "
+                            f"{CONVERT_HINT}")
+
+    @classmethod
+    def from_config(cls, cfg: TrainConfig, *, allow_random_vgg: bool, init_from: Path | None = None,
+                    init_texture: bool = False) -> "SRNTTRecipe":
+        cls.check(cfg, allow_random_vgg=allow_random_vgg, init_from=init_from)
+        options = cls.check_model(cfg)
+        network, vgg, origin = load_init(init_from, allow_random_vgg=allow_random_vgg, init_texture=init_texture)
+        recipe = cls(network, vgg, name=cfg.method, use_weight_map=options.get("use_weight_map", False),
+                     content_batch_stats=options.get("content_batch_stats", False),
+                     max_memory=options.get("max_memory"), origin=origin)
+        random_init = "random" in origin.lower()  # as load_init: a file labelled random by its converter
+        recipe.metadata = {
+            "random": random_init,
+            "random_parts": f"random content extractor and VGG19 from {Path(init_from).name}" if random_init else "",
+            "init_from": str(init_from), "init_origin": origin,
+            "offline_swap": "online, bicubic LR↑ and Ref↓↑ (release: SRGAN-upsampled; issue #13)"}
+        return recipe
 
     # -- the protocol --------------------------------------------------------------------------
     def param_groups(self, optim: OptimConfig) -> list[dict]:
@@ -206,8 +335,12 @@ class SRNTTRecipe:
         step = metadata.get("step", "?")
         header = {
             "method": self.name,
-            "origin": (f"trained by ttsr-bench (benchmarks.train_srntt, config {metadata.get('train_config', '?')}, "
+            "origin": (f"trained by ttsr-bench ({self.name} recipe, config {metadata.get('train_config', '?')}, "
                        f"step {step}); content extractor and VGG19 frozen from: {self.origin or 'unknown'}"),
             "metadata": json.dumps(metadata, default=str, sort_keys=True),
         }
         atomic_write_bytes(path, safetensors_bytes(self.state_dict(), metadata=header))
+
+
+for _method in ("srntt", "srntt-rec"):  # SRNTT, and SRNTT-ℓ2 (reconstruction only): one recipe
+    RECIPES.register(SRNTTRecipe, name=_method)

@@ -26,7 +26,8 @@ an object with
     make_critic(patch) -> nn.Module             # optional: the method's own WGAN-GP critic
                                                 # (default: TTSR's `ttsr.discriminator.Discriminator`)
 The trainer owns data order, L_rec, L_per, the WGAN-GP critic, optimisers, schedules, AMP, DDP,
-checkpoints, validation and logs. SRNTT, for example, returns its texture (Gram) loss from
+checkpoints, validation and logs. Recipes are registered by method in `training.recipes`, which
+also describes their setup side (config schema, options, `from_config`). SRNTT, for example, returns its texture (Gram) loss from
 `method_losses` and reuses everything else; `training.ttsr_recipe.TTSRRecipe` is the TTSR recipe.
 
 Exact resume. The checkpoint (`train_state.pt`, written atomically, loaded with
@@ -43,7 +44,7 @@ then the start of the next epoch); on resume `log.csv`/`log.jsonl` are cut back 
 checkpointed step, so no row is missing or written twice. A `train_state.pt` that is damaged, of
 another format, recipe or config is refused with one line naming the file (`UserError`).
 
-DDP (`torchrun --nproc_per_node N -m benchmarks.train …`): the global batch is split over the ranks
+DDP (`torchrun --nproc_per_node N` running the training command): the global batch is split over the ranks
 (`EpochBatchSampler` on torch's `DistributedSampler` order); the generator is wrapped in
 DistributedDataParallel. The critic's gradients are averaged by an explicit all-reduce, because
 its gradient penalty differentiates twice, which DDP does not support. Only rank 0 writes.
@@ -301,6 +302,12 @@ def _state_problem(err: ValidationError) -> str:
 
 # ----------------------------------------------------------------------------- trainer
 
+def uses_perceptual_loss(cfg: TrainConfig) -> bool:
+    """Whether a run of `cfg` computes L_per (weight > 0 and some full-loss epochs): the trainer then
+    needs the recipe's `perceptual_net`."""
+    return cfg.loss.per > 0 and cfg.schedule.epochs > 0
+
+
 class Trainer:
     """Runs a `Recipe` with a `TrainConfig`; see the module docstring."""
 
@@ -335,7 +342,7 @@ class Trainer:
             self.critic = make_critic(cfg.data.patch).to(self.device, memory_format=self.memory_format)
             self.opt_d = torch.optim.Adam(self.critic.parameters(), lr=o.lr_d, betas=tuple(o.betas_d), eps=o.eps)
         self.vgg = None
-        if loss.per > 0 and cfg.schedule.epochs > 0:
+        if uses_perceptual_loss(cfg):
             if perceptual_net is None:
                 raise ValueError("the perceptual loss needs a VGG19 relu5_1 network (ttsr.vgg.VGG19Relu51)")
             self.vgg = perceptual_net.to(self.device, memory_format=self.memory_format)
