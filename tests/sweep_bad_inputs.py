@@ -758,6 +758,7 @@ from ttsr.checkpoint import save_ttsr
 from ttsr.config import TTSRConfig
 from ttsr.model import TTSR
 from baselines import registry
+sys.path.insert(0, "tests")  # the test fixture module lives beside the tests, not in the library
 from srntt_random_release import write_random_release, save_matconvnet_vgg19
 
 f = Path(sys.argv[1])
