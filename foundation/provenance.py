@@ -8,7 +8,6 @@ measurement of the paper.
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
@@ -16,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Mapping
 
+from foundation.errors import UserError
 from foundation.fileio import sha256_file
 
 PACKAGES = ("ttsr-bench", "torch", "torchvision", "numpy", "pillow", "scipy", "scikit-image",
@@ -55,31 +55,17 @@ def git_state(root: str | os.PathLike | None = None) -> dict[str, object]:
 
 
 def _checkpoint_metadata(path: Path) -> dict[str, str]:
-    """String metadata stored in a checkpoint (safetensors header, or a `metadata`/`meta` dict in a
-    torch file); empty when there is none or the file cannot be read that way."""
+    """The metadata a checkpoint carries (`foundation.checkpoints.read_checkpoint`; also under "meta"
+    or "__metadata__" in older torch files), as strings; {} for a file the method's loader will refuse."""
+    from foundation.checkpoints import read_checkpoint
+
     try:
-        if path.suffix == ".safetensors":
-            from safetensors import safe_open
-
-            with safe_open(str(path), framework="pt") as handle:
-                header = dict(handle.metadata() or {})
-            try:  # ttsr.checkpoint.save_ttsr keeps its metadata as one JSON string
-                nested = json.loads(header.pop("metadata", "{}"))
-            except ValueError:
-                nested = {}
-            if isinstance(nested, dict):
-                header.update({str(k): str(v) for k, v in nested.items()})
-            return header
-        import torch
-
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 - the method's own loader reports unreadable files
+        checkpoint = read_checkpoint(path)
+    except UserError:
         return {}
-    if isinstance(obj, dict):
-        for key in ("metadata", "meta", "__metadata__"):
-            if isinstance(obj.get(key), dict):
-                return {str(k): str(v) for k, v in obj[key].items()}
-    return {}
+    meta = checkpoint.metadata or next((value for key in ("meta", "__metadata__")
+                                        if isinstance(value := checkpoint.entries.get(key), Mapping)), {})
+    return {str(k): str(v) for k, v in meta.items()}
 
 
 def is_random_label(meta: Mapping[str, object]) -> bool:

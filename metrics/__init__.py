@@ -15,7 +15,7 @@ hide a submodule of that name.)
 Callers use this package's names (`metrics.psnr`, `metrics.compute`, `metrics.REGISTRY.get("lpips")`);
 modules inside the package import each other directly, never `metrics` itself.
 """
-from metrics.compute import available, compute, default_device, resolve, skip_reason
+from metrics.compute import available, compute, resolve, skip_reason
 from metrics.inputs import check_batch, check_equal_pair, check_image, check_pair, check_tensor_values
 from metrics.release_psnr_ssim import (PSNR_MAX_DB, common_region, common_region_torch, psnr, psnr_ssim,
                                        psnr_torch, rgb_to_y, rgb_to_y_torch, ssim, ssim_torch)
@@ -24,6 +24,6 @@ from metrics.spec import DEFAULT_METRICS, REGISTRY, MetricSpec
 __all__ = [
     "DEFAULT_METRICS", "PSNR_MAX_DB", "REGISTRY", "MetricSpec", "available", "check_batch", "check_equal_pair",
     "check_image", "check_pair", "check_tensor_values", "common_region", "common_region_torch", "compute",
-    "default_device", "psnr", "psnr_ssim", "psnr_torch", "resolve", "rgb_to_y", "rgb_to_y_torch", "skip_reason",
+    "psnr", "psnr_ssim", "psnr_torch", "resolve", "rgb_to_y", "rgb_to_y_torch", "skip_reason",
     "ssim", "ssim_torch",
 ]

@@ -12,6 +12,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from foundation.devices import resolve_device
 from foundation.errors import UserError
 from metrics.inputs import check_image, check_tensor_values, checked_data_range
 from metrics.release_psnr_ssim import common_region_torch   # first, so psnr and ssim lead the registry
@@ -28,11 +29,6 @@ def available(names: Iterable[str] | None = None) -> dict[str, tuple[bool, str]]
     """name → (available, reason) for `names` (default: every registered measure)."""
     specs = resolve(REGISTRY if names is None else names)
     return {spec.name: spec.available() for spec in specs}
-
-
-def default_device() -> torch.device:
-    """CUDA when present, else the CPU (where `compute` runs unless told)."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _to_tensor(name: str, img, data_range: float | None) -> torch.Tensor:
@@ -81,7 +77,7 @@ def compute(names: Sequence[str], sr_batch, hr_batch, *, data_range: float | Non
     `available(names)` first to mark the column instead.
     """
     specs = resolve(names)
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device, "compute(device=...)")  # None: CUDA when present (its rank's GPU), else CPU
     data_range = checked_data_range(data_range)
     srs, hrs = _as_list("sr_batch", sr_batch, data_range), _as_list("hr_batch", hr_batch, data_range)
     if len(srs) != len(hrs):
