@@ -18,7 +18,7 @@
     dimension (rows, i.e. the vertical direction) first, then the columns;
   * for uint8 images each pass rounds (half away from zero) and saturates to uint8, so the
     second pass reads the rounded first pass.
-  Verified in `tests/test_degrade.py` against `../shared/data/Set5_matlab` (LR made by MATLAB).
+  Verified in `tests/test_degrade.py` against LR images made by MATLAB's imresize (the reference data beside the checkout).
 """
 from __future__ import annotations
 

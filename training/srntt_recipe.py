@@ -1,4 +1,4 @@
-"""SRNTT's recipe (SRNTT paper §3.4 objective, baselines.md §1.5), registered as "srntt" and "srntt-rec".
+"""SRNTT's recipe (SRNTT paper §3.4 objective, release ZZUTK/SRNTT@195ce3a `main.py` / `SRNTT/model.py` train defaults), registered as "srntt" and "srntt-rec".
 
 Configs: `configs/srntt.toml` (5 epochs reconstruction only, then 50 with all losses: rec 1, per
 1e-4, texture 1e-4, adv 1e-6) and `configs/srntt-rec.toml` (reconstruction only = SRNTT-ℓ2, TTSR's
@@ -16,7 +16,7 @@ and whether the run started from random ones ("random": true and "RANDOM" in "or
 `foundation.provenance` reads them).
 
 `[model]` options (`SRNTTModelTable`): `use_weight_map` (true or false: weight the texture loss by
-the similarity map, §1.5; default false), `content_batch_stats` (true or false: the frozen content
+the similarity map, release `SRNTT/model.py`; default false), `content_batch_stats` (true or false: the frozen content
 extractor's BatchNorm uses batch statistics while training, as the release's `is_train=True`
 graph; default false), `max_memory` (the memory-bounded swap's working memory: a size such as
 "4GiB", or an integer of MiB ≥ 16, `foundation.budget`; default: automatic).
@@ -31,7 +31,7 @@ Adam, checkpoints/resume, AMP and DDP. What this recipe adds:
   then the network. The swap is computed online from the batch's bicubic LR↑ and Ref↓↑. The
   release swapped offline with LR and Ref-LR upsampled by its SRGAN content extractor; its author
   says bicubic "would not significantly affect the feature matching" (ZZUTK/SRNTT issue #13,
-  baselines.md §1.4).
+  release ZZUTK/SRNTT@195ce3a `SRNTT/swap.py`).
 - Only the texture transfer is optimised (one Adam group); the content extractor stays frozen at
   its `upscale.npz` weights and BatchNorm statistics (`FrozenContentSRNTT`). The release builds
   the whole model with `is_train=True` while training, so its content extractor normalises with
@@ -41,7 +41,7 @@ Adam, checkpoints/resume, AMP and DDP. What this recipe adds:
   relu2_1, relu1_1} the mean squared difference of the Gram matrices FᵀF of the SR's VGG feature
   and of the swapped map, divided by 4·(N_l·C_l)², averaged over the three layers; with
   `[model] use_weight_map` both maps are weighted by sigmoid(−20·w + 0.65), w the similarity map
-  bicubically resized to each scale (§1.5).
+  bicubically resized to each scale (release `SRNTT/model.py`).
 - `export`: a safetensors file with the layout `baselines.srntt.method` loads (`network.*`,
   `vgg.*`), written as `<name>.safetensors` beside the trainer's `<name>.pt` path, with metadata
   `origin` "trained by ttsr-bench …" that names the file the frozen parts came from.
@@ -73,7 +73,7 @@ from training.config import LossConfig, OptimConfig, TrainConfig
 from training.recipes import RECIPES, Recipe
 from ttsr.model import parameter_count
 
-# sigmoid(a·w + b) weighting of the texture loss (release constants, baselines.md §1.5).
+# sigmoid(a·w + b) weighting of the texture loss (release constants, release ZZUTK/SRNTT@195ce3a `main.py` / `SRNTT/model.py` train defaults).
 WEIGHT_MAP_A, WEIGHT_MAP_B = -20.0, 0.65
 
 
@@ -133,7 +133,7 @@ def gram(features: torch.Tensor) -> torch.Tensor:
 
 def texture_loss(sr_features: list[torch.Tensor], swapped: list[torch.Tensor],
                  weights: torch.Tensor | None = None) -> torch.Tensor:
-    """SRNTT §3.4 texture loss (release form, baselines.md §1.5), layers ordered [relu3_1, relu2_1, relu1_1].
+    """SRNTT §3.4 texture loss (release form, release ZZUTK/SRNTT@195ce3a `main.py` / `SRNTT/model.py` train defaults), layers ordered [relu3_1, relu2_1, relu1_1].
 
     `weights`: the similarity map [N, 1, h, w] at relu3_1 size, or None (no weighting).
     """
@@ -154,7 +154,7 @@ def texture_loss(sr_features: list[torch.Tensor], swapped: list[torch.Tensor],
 
 
 def _crop4(image: torch.Tensor) -> torch.Tensor:
-    """Top-left crop to multiples of 4, so the relu3_1/2_1/1_1 ratios are exact (§1.4)."""
+    """Top-left crop to multiples of 4, so the relu3_1/2_1/1_1 ratios are exact (release `SRNTT/swap.py`)."""
     height, width = image.shape[-2:]
     return image[..., : height - height % 4, : width - width % 4]
 

@@ -1,4 +1,4 @@
-"""Convert the official SRNTT release files to PyTorch (baselines.md §1.2–1.3).
+"""Convert the official SRNTT release files to PyTorch (release ZZUTK/SRNTT@195ce3a `SRNTT/model.py`, `SRNTT/vgg19.py`).
 
 - `upscale.npz` (content extractor, 173 arrays), `srntt.npz` / `srntt_init.npz` (texture transfer,
   309 arrays): TensorLayer `save_npz` files holding one key `params`, an *ordered, unnamed* list of
@@ -158,7 +158,7 @@ def _mat_field(struct, name):
 
 
 def state_dict_from_matconvnet(path: Path, prefix: str = "vgg.") -> dict[str, torch.Tensor]:
-    """VGG19 conv weights from `imagenet-vgg-verydeep-19.mat` (kernels [w, h, in, out], §1.2)."""
+    """VGG19 conv weights from `imagenet-vgg-verydeep-19.mat` (kernels [w, h, in, out], release `SRNTT/vgg19.py`)."""
     from scipy.io import loadmat  # only needed for this conversion
     from scipy.io.matlab import MatReadError
 

@@ -1,4 +1,4 @@
-"""SRNTT's WGAN-GP critic (release `SRNTT/model.py`, baselines.md §1.1 "Discriminator"; training only).
+"""SRNTT's WGAN-GP critic (release `SRNTT/model.py`, release ZZUTK/SRNTT@195ce3a `SRNTT/model.py` "Discriminator"; training only).
 
 Five stages of [conv3×3 stride 1 → BN → LReLU(0.2), conv3×3 stride 2 → BN → LReLU(0.2)] with
 32, 64, 128, 256, 512 channels (convs without bias), then flatten → dense 1024 → LReLU(0.2) →

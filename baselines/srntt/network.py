@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 N_FEATS = 64
-# TensorLayer 1.x BatchNormLayer default epsilon (baselines.md §1.3: "1e-5 [verify]").
+# TensorLayer 1.x BatchNormLayer default epsilon (release ZZUTK/SRNTT@195ce3a `SRNTT/model.py` (TensorLayer npz files): "1e-5 [verify]").
 BN_EPSILON = 1e-5
-# Residual blocks per texture-transfer scale: 16, 16/2, 16/4 (baselines.md §1.1).
+# Residual blocks per texture-transfer scale: 16, 16/2, 16/4 (release ZZUTK/SRNTT@195ce3a `SRNTT/model.py`).
 TEXTURE_BLOCKS = (16, 8, 4)
 # Channels of the swapped map concatenated at each scale: relu3_1, relu2_1, relu1_1.
 SWAPPED_CHANNELS = (256, 128, 64)
@@ -28,7 +28,7 @@ INIT_STD = 0.02  # the release's initialisation: weights N(0, 0.02), BN gamma N(
 
 
 def release_init(module: nn.Module) -> None:
-    """The release's initialisation (baselines.md §1.1): conv and dense weights ~ N(0, 0.02),
+    """The release's initialisation (release ZZUTK/SRNTT@195ce3a `SRNTT/model.py`): conv and dense weights ~ N(0, 0.02),
     biases 0, BatchNorm gamma ~ N(1, 0.02) and beta 0; layers in registration order."""
     for layer in module.modules():
         if isinstance(layer, (nn.Conv2d, nn.Linear)):

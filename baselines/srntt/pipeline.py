@@ -1,4 +1,4 @@
-"""SRNTT inference as the release runs it (baselines.md §1.6): VGG maps → swap → network.
+"""SRNTT inference as the release runs it (release ZZUTK/SRNTT@195ce3a `SRNTT/model.py` test): VGG maps → swap → network.
 
 Inputs are float tensors in [0, 255] (the harness convention): LR, LR↑ (bicubic ×4), the
 reference(s) Ref (cropped to a multiple of 4) and Ref↓↑. The network sees LR/127.5 − 1 and its

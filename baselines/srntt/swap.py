@@ -1,4 +1,4 @@
-"""SRNTT texture swapping (SRNTT paper §3.2; release `SRNTT/swap.py`, baselines.md §1.4).
+"""SRNTT texture swapping (SRNTT paper §3.2; release ZZUTK/SRNTT@195ce3a `SRNTT/swap.py`).
 
 Matching on relu3_1: 3×3 patches, stride 1, 'VALID'; reference ("condition" = Ref↓↑) patches are
 L2-normalised and correlated with the content (LR↑) patches; each content position takes the

@@ -1,4 +1,4 @@
-"""The MatConvNet VGG19 that SRNTT's swapped maps come from (baselines.md §1.2).
+"""The MatConvNet VGG19 that SRNTT's swapped maps come from (release ZZUTK/SRNTT@195ce3a `SRNTT/vgg19.py`, MatConvNet imagenet-vgg-verydeep-19.mat).
 
 SRNTT matches and swaps on features of `imagenet-vgg-verydeep-19.mat`, not torchvision's VGG19:
 input RGB in [0, 255] minus the per-channel ImageNet mean, no division by a standard deviation.
