@@ -1,4 +1,4 @@
-"""User errors: one clear line, exit code 2, no traceback (DESIGN.md, conventions).
+"""User errors: one clear line, exit code 2, no traceback (docs/interfaces.md, shared conventions).
 
 Raise `UserError` for anything the user can fix (missing file, bad image, wrong checkpoint);
 let bugs raise normally. Command-line entry points wrap their `main` with `cli_main`.

@@ -1,4 +1,4 @@
-"""Atomic file writes and output-location checks (DESIGN.md: files are written atomically).
+"""Atomic file writes and output-location checks (docs/interfaces.md: files are written atomically).
 
 Every file the project writes goes through `atomic_open` (or `atomic_write_bytes/text`): the data
 goes to a temporary file beside the target, which then replaces the target in one rename. A crash

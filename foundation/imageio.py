@@ -1,4 +1,4 @@
-"""Reading and writing images: the one place where files become RGB uint8 arrays (DESIGN.md).
+"""Reading and writing images: the one place where files become RGB uint8 arrays (docs/interfaces.md).
 
 Grayscale, palette and RGBA images are converted to RGB; 16-bit images are scaled to 8 bits.
 

@@ -94,7 +94,7 @@ class _RefusedGlobal(pickle.UnpicklingError):
 
 class _ArrayOnlyUnpickler(pickle.Unpickler):
     """Unpickles NumPy arrays and nothing else: the object array of a `save_npz` file needs
-    pickle, but a file must never be able to run code (DESIGN.md: never unpickle arbitrary objects)."""
+    pickle, but a file must never be able to run code (never unpickle arbitrary objects)."""
 
     ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
                ("numpy", "ndarray"), ("numpy", "dtype")}

@@ -1,4 +1,4 @@
-"""EXECUTE: one evaluation per image (DESIGN.md): Sample → degradation (protocol) → method → SR
+"""EXECUTE: one evaluation per image: Sample → degradation (protocol) → method → SR
 clipped to [0, 255] and rounded to uint8 → metrics (protocol settings) → one row for the store.
 
 Timing: `seconds` is the wall time of the method call alone (CUDA synchronised), not of reading
