@@ -35,7 +35,7 @@ from torch import nn
 from foundation.checkpoints import Remap, StateDict, load_checkpoint
 from foundation.errors import UserError
 from foundation.registry import Registry
-from foundation.settings import ENV, parse_weight_overrides, weight_dirs  # noqa: F401 (re-exported)
+from foundation.settings import ENV, weight_dirs
 
 KINDS = ("sisr", "refsr")
 WEIGHTS_ENV = ENV["weights"]

@@ -12,6 +12,7 @@ import torch
 import baselines
 from baselines import registry
 from tests.conftest import shared_path
+from foundation import settings
 from foundation.errors import UserError
 
 REQUIRED = ["bicubic", "ttsr", "ttsr-rec", "imdn", "rfdn", "carn-m", "edsr", "mdsr", "rcan", "esrgan",
@@ -91,12 +92,12 @@ def test_weights_lookup_order(tmp_path, monkeypatch):
     monkeypatch.setenv(registry.WEIGHTS_ENV, str(env_dir))
     explicit = tmp_path / "mine.pth"
     explicit.write_bytes(b"x")
-    overrides = registry.parse_weight_overrides([f"imdn={explicit}"])
+    overrides = settings.parse_weight_overrides([f"imdn={explicit}"])
     assert registry.find_weights(method, overrides) == explicit
     with pytest.raises(UserError, match="file not found"):
         registry.find_weights(method, {"imdn": tmp_path / "absent.pth"})
     with pytest.raises(UserError, match="NAME=PATH"):
-        registry.parse_weight_overrides(["imdn"])
+        settings.parse_weight_overrides(["imdn"])
     assert registry.find_weights(registry.get("bicubic")) is None
     assert "by hand" in registry.missing_weights_message(registry.get("ttsr"))
 
