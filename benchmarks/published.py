@@ -494,18 +494,23 @@ def active_files() -> tuple[Path, ...]:
     return _as_paths(os.environ.get(ENV_VAR, "").split(os.pathsep))
 
 
-def use_files(files: Sequence[str | os.PathLike] | None, export: bool = False) -> tuple[Path, ...]:
+def use_files(files: Sequence[str | os.PathLike] | None, origin: str = "--published") -> tuple[Path, ...]:
     """Use these user files from now on (None: back to `$TTSR_BENCH_PUBLISHED`); returns the files in use.
 
-    The files are read at once, so a bad one fails here (`UserError` naming the file and the key).
-    `export=True` also sets `$TTSR_BENCH_PUBLISHED` so that child processes (the runner) use them.
+    The files are read at once, so a bad one fails here: a missing one is a `UserError` naming
+    `origin` (the option or settings-file key that named it, or the variable), a malformed one names
+    the file and the key.
     """
     global _chosen
     chosen = None if files is None else _as_paths(files)
-    tables(files=chosen if chosen is not None else active_files())  # validate before switching
+    candidates = chosen if chosen is not None else _as_paths(os.environ.get(ENV_VAR, "").split(os.pathsep))
+    missing = [str(p) for p in candidates if not p.is_file()]
+    if missing:
+        raise PublishedFileError(f"{origin if chosen is not None else '$' + ENV_VAR}: {', '.join(missing)}: "
+                                 "published-numbers file not found; give an existing TOML file "
+                                 "(README, Published numbers) or drop the setting")
+    tables(files=candidates)  # validate before switching
     _chosen = chosen
-    if export and chosen is not None:
-        os.environ[ENV_VAR] = os.pathsep.join(str(p.resolve()) for p in chosen)
     return active_files()
 
 

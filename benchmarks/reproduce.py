@@ -45,6 +45,7 @@ from benchmarks.report import text as report_text
 from foundation import settings as settings_mod
 from foundation.cli_types import OneLineParser, whole_number
 from foundation.budget import parse_memory
+from foundation.seeding import SEED_MAX
 from foundation.devices import DEVICE_HELP, device_arg
 from foundation.errors import (EXIT_INTERRUPTED, EXIT_NOTHING_MEASURED, EXIT_OK, EXIT_STRICT, EXIT_USER_ERROR, UserError,
                          cli_main)
@@ -69,6 +70,7 @@ def resolve(args: argparse.Namespace) -> dict:
         "metrics": found.get("metrics", args.metrics),
         "methods": found.get("methods", args.methods),
         "published": found.get("published", getattr(args, "published", None)),
+        "published_from": found.origin("published", getattr(args, "published", None), "--published"),
         "seed": getattr(args, "seed", None),
         # the runner's own parser, so the settings file and --max-memory follow one rule (a bare number is MiB)
         "max_memory": parse_memory(max_memory, f"{found.file}: max_memory") if max_memory is not None else None,
@@ -87,6 +89,7 @@ def run_settings(table: str, run_dir: Path, settings: dict, force: bool) -> RunS
         metrics=list(map(str, settings["metrics"])) if settings["metrics"] else list(DEFAULT_METRICS),
         methods=list(map(str, settings["methods"])) if settings["methods"] else None,
         max_memory=settings["max_memory"], seed=settings.get("seed"),
+        published=settings["published"], published_from=settings["published_from"],
         settings=str(settings["config"]) if settings.get("config") else None)
 
 
@@ -199,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"${settings_mod.ENV['settings']} or ./{settings_mod.DEFAULT_FILE})")
     parser.add_argument("--config", dest="settings", help=argparse.SUPPRESS)  # the old name, kept for one release
     parser.add_argument("--device", type=device_arg, help=DEVICE_HELP)
-    parser.add_argument("--seed", type=whole_number(0), metavar="N",
+    parser.add_argument("--seed", type=whole_number(0, SEED_MAX), metavar="N",
                         help="seed of the random draws (Sun80 reference choice; default: the protocol's)")
     parser.add_argument("--methods", nargs="+", metavar="NAME", help="only these methods")
     parser.add_argument("--metrics", nargs="+", metavar="NAME", help="measures (default: the runner's)")
@@ -219,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     check_output_dir(args.reports_dir, "--reports-dir")
 
     settings = resolve(args)
-    published.use_files(settings["published"], export=True)
+    published.use_files(settings["published"], settings["published_from"])
     runs_dir = Path(args.runs_dir)
     run_dir = runs_dir / args.table
     print(f"reproduce {args.table}: data root {settings['data_root'] or '(default)'} [{settings['data_from']}]"

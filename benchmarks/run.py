@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from benchmarks import protocols, results
+from benchmarks import protocols, published, results
 from benchmarks.protocols import Evaluation
 from benchmarks.runner import Runner
 from benchmarks.runner.execute import SLOW_ENV  # noqa: F401  (the test hook's name, used by tests)
@@ -46,6 +46,7 @@ from benchmarks.runner.plan import RunSettings, make_plan
 from foundation import settings as settings_mod
 from benchmarks import manifest
 from foundation.budget import parse_memory
+from foundation.seeding import SEED_MAX
 from foundation.devices import DEVICE_HELP, device_arg, resolve_device
 from foundation.distributed import init_distributed
 from foundation.cli_types import OneLineParser, whole_number
@@ -83,11 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "foundation.settings)")
     parser.add_argument("--device", type=device_arg, default=None,
                         help=f"{DEVICE_HELP}; when not given, the settings file's device")
-    parser.add_argument("--seed", type=whole_number(0), default=None, metavar="N",
+    parser.add_argument("--seed", type=whole_number(0, SEED_MAX), default=None, metavar="N",
                         help=f"seed of the random draws: Sun80's reference choice, torch/numpy (default: the "
                              f"protocol's, {SEED}); part of each row's identity, recorded in the manifest")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="run folder (default: runs/<protocol>)")
+    parser.add_argument("--published", nargs="+", metavar="FILE",
+                        help="your published-numbers TOML file(s), applied over benchmarks/published.toml for "
+                             "the paper column (default: the settings file's published, "
+                             f"${settings_mod.ENV['published']})")
     parser.add_argument("--force", action="store_true", help="recompute rows that are already finished")
     parser.add_argument("--save-images", action="store_true",
                         help="also write SR images, HR/refs and TTSR attention maps into the run folder")
@@ -169,7 +174,8 @@ def run(settings: RunSettings, out=None) -> RunResult:
         os.environ[MAX_PIXELS_ENV] = str(settings.max_pixels)
     elif os.environ.get(MAX_PIXELS_ENV):
         parse_pixel_count(os.environ[MAX_PIXELS_ENV], f"${MAX_PIXELS_ENV}")  # a bad setting is one line, now
-    device = resolve_device(settings.device)
+    device = resolve_device(settings.device, settings.device_from)
+    published.use_files(settings.published, settings.published_from)  # the paper numbers printed beside cells
     plan = make_plan(settings)
     if settings.out is None:
         settings.out = Path("runs") / plan.protocol.name

@@ -279,6 +279,7 @@ def fit_and_report(trainer, args: argparse.Namespace, out: Path) -> int:
 @cli_main
 def main(argv=None) -> int:
     args = parse_args(argv)
+    settings.resolve(args.settings, data=False)  # a bad settings file is one line, dry run included
     cfg = apply_overrides(load_config(args.config), args)
     recipe_class = recipe_for(cfg)  # the whole config, [model] included, before anything is built
     options = method_options(recipe_class, args, cfg.source)

@@ -50,7 +50,9 @@ def _detail(err: BaseException) -> str:
         reason = lines[0] if lines else type(err).__name__
     if "weights_only" in reason:
         reason = "not a readable pickle"
-    return reason[:120]
+    if not reason:
+        return type(err).__name__
+    return reason if len(reason) <= 120 else reason[:120].rsplit(" ", 1)[0] + " …"
 
 
 def load_torch_file(path: str | os.PathLike, what: str = "a PyTorch checkpoint",

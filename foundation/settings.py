@@ -97,9 +97,10 @@ def find_file(option: str | os.PathLike | None = None) -> Path | None:
 
 
 def read_file(path: Path | None, methods: Iterable[str] | None = None) -> dict[str, Any]:
-    """The keys set in settings file `path` ({} for None), checked: types, values, `data_root` an
-    existing folder, each `[weights]` entry an existing file (for one of `methods` when given);
-    paths made relative to the file's folder. `UserError` naming the file and the key."""
+    """The keys set in settings file `path` ({} for None), checked: types, values, each `[weights]`
+    entry for one of `methods` (when given); paths made relative to the file's folder. Whether a
+    named folder or file exists is checked by `resolve` for the value that wins (an option overrides
+    a stale file value). `UserError` naming the file and the key."""
     if path is None:
         return {}
     data = read_toml(path, what="settings")
@@ -111,21 +112,13 @@ def read_file(path: Path | None, methods: Iterable[str] | None = None) -> dict[s
     values = {key: getattr(checked, key) for key in data}
     base = path.parent
     if checked.data_root is not None:
-        folder = _from_file(checked.data_root, base)
-        if not folder.is_dir():
-            raise UserError(f"{path}: data_root = {checked.data_root!r}: folder {folder} not found; fix data_root "
-                            "in the settings file (relative paths start at the file's folder)")
-        values["data_root"] = folder
+        values["data_root"] = _from_file(checked.data_root, base)
     weights = {}
     methods = None if methods is None else list(methods)
     for name, value in checked.weights.items():
         if methods is not None and name not in methods:
             raise UserError(f"{path}: [weights] {name} = {value!r}: no such method; valid names: {', '.join(methods)}")
-        file = _from_file(value, base)
-        if not file.is_file():
-            raise UserError(f"{path}: [weights] {name} = {value!r}: {'is a folder' if file.is_dir() else 'file not found'}"
-                            f" ({file}); give the weights file (relative paths start at the file's folder)")
-        weights[name] = file
+        weights[name] = _from_file(value, base)
     if "weights" in values:
         values["weights"] = weights
     if checked.published is not None:
@@ -179,6 +172,13 @@ class Settings:
     weights: dict[str, Path] = field(default_factory=dict)
     weights_from: dict[str, str] = field(default_factory=dict)
 
+    def origin(self, key: str, option: Any, flag: str) -> str:
+        """Where `get(key, option)` came from, for messages: `flag` when the option was given, else
+        "<settings file> <key>" (or `flag` when the file does not set it either: the default)."""
+        if option not in (None, [], ()) or self.values.get(key) is None:
+            return flag
+        return f"{self.file} {key}"
+
     def get(self, key: str, option: Any = None) -> Any:
         """`option` when given (not None / empty), else the settings file's `key`, else None."""
         return option if option not in (None, [], ()) else self.values.get(key)
@@ -190,7 +190,11 @@ def _data_root(option: str | os.PathLike | None, values: Mapping[str, Any], file
     if option:
         root, source = Path(option).expanduser(), "--data-root"
     elif values.get("data_root") is not None:
-        return values["data_root"], f"{file} data_root", True  # checked by read_file
+        root, source = values["data_root"], f"{file} data_root"
+        if not root.is_dir():
+            raise UserError(f"{file}: data_root = {str(root)!r}: folder "
+                            f"{'is a file' if root.exists() else 'not found'}; fix data_root in the settings file "
+                            "(relative paths start at the file's folder)")
     elif os.environ.get(env):
         root, source = Path(os.environ[env]).expanduser(), f"${env}"
     elif DEFAULT_DATA_ROOT.is_dir():
@@ -219,6 +223,7 @@ def resolve(settings_file: str | os.PathLike | None = None, data_root: str | os.
     root, data_from, named = _data_root(data_root, values, file) if data else (None, "not needed", False)
     named_weights = dict(values.get("weights", {}))
     origins = {name: f"{file} [weights]" for name in named_weights}
+    in_file = dict(named_weights)
     overrides = parse_weight_overrides(weights)
     unknown = [name for name in overrides if methods is not None and name not in methods]
     if unknown:
@@ -226,4 +231,10 @@ def resolve(settings_file: str | os.PathLike | None = None, data_root: str | os.
                         f"{', '.join(methods)}")
     for name, path in overrides.items():
         named_weights[name], origins[name] = path, "--weights"
+    for name, path in named_weights.items():  # a file named by the settings file, if it is the one used
+        if name in in_file and origins[name] != "--weights" and not path.is_file():
+            shown = path.relative_to(file.parent) if path.is_relative_to(file.parent) else path
+            raise UserError(f"{file}: [weights] {name} = {str(shown)!r}: "
+                            f"{'is a folder' if path.is_dir() else 'file not found'} ({path}); give the weights "
+                            "file (relative paths start at the settings file's folder)")
     return Settings(file, values, root, data_from, named, named_weights, origins)

@@ -158,7 +158,8 @@ def read_toml(path: str | Path, what: str = "config") -> dict[str, Any]:
     UTF-8 or not TOML."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: {what} file not found" + (" (see configs/*.toml)" if what == "config" else ""))
+        problem = "is a folder, expected a TOML file" if path.is_dir() else f"{what} file not found"
+        raise UserError(f"{path}: {problem}" + (" (see configs/*.toml)" if what == "config" else ""))
     try:
         data = path.read_bytes()
     except OSError as err:

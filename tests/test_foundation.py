@@ -204,3 +204,21 @@ def test_registry_discovery_reports_a_broken_module(tmp_path, monkeypatch):
     with pytest.raises(UserError, match=r"valid names: good; modules that failed to import: "
                                         r"plugins_for_test.bad \(RuntimeError: broken on purpose\)"):
         reg.get("missing")
+
+
+def test_a_load_error_reason_is_never_empty_nor_cut_mid_word(tmp_path):
+    import pickle
+
+    from foundation.safeload import _detail
+
+    assert _detail(pickle.UnpicklingError("Weights only load failed. Unpickler error: ")) == "UnpicklingError"
+    long = _detail(RuntimeError("word " * 60))
+    assert long.endswith("word …") and len(long) <= 122
+
+
+def test_a_folder_given_as_a_toml_file_says_so(tmp_path):
+    from foundation.errors import UserError
+    from foundation.tomlfile import read_toml
+
+    with pytest.raises(UserError, match=r"is a folder, expected a TOML file \(see configs/\*\.toml\)$"):
+        read_toml(tmp_path)

@@ -327,5 +327,5 @@ cufed5 = [27.10, 0.805]
     assert f"- **MY-CHECK**: TTSR paper PDF, read by me (Table 4), <https://arxiv.org/abs/2006.04139> [{shown}]" in md
     assert f"- table1 · TTSR-rec · CUFED5: 27.10 / 0.805 (source MY-CHECK, {shown})" in md
     assert "- **AMSA-quan**:" in md and "../shared" not in md and "../shared" not in html
-    # reproduce exported the choice for the runner it starts
-    assert published.ENV_VAR in __import__("os").environ
+    # the runner runs in reproduce's process: the choice is simply in use (nothing exported)
+    assert [str(p) for p in published.active_files()] == [mine] and published.ENV_VAR not in __import__("os").environ

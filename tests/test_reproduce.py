@@ -127,7 +127,7 @@ def test_bad_config_is_a_user_error(tmp_path, capsys):
     ('methods = ["ttsr", 3]\n', "methods[1] = 3: expected a list of strings"),
     ('device = "gpu"\n', 'device = "gpu": expected one of "auto", "cpu", "cuda"'),
     ('data_root = 7\n', "data_root = 7: expected a folder path (a string)"),
-    ('data_root = "missing-folder"\n', "data_root = 'missing-folder': folder "),
+    ('data_root = "missing-folder"\n', "missing-folder': folder not found; fix data_root"),
     ('weights = "w.pt"\n', '[weights] must be a table, not "w.pt"'),
     ('[weights]\nttsr = 1\n', "[weights] ttsr = 1: expected a string"),
     ('max_memory = 1.5\n', 'max_memory = 1.5: expected a size such as "8GiB" (a string) or MiB (an integer ≥ 16; foundation.budget)'),

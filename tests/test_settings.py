@@ -102,7 +102,7 @@ def test_published_option_then_settings_file(home):
     ("$TTSR_BENCH_DATA", lambda h: settings.resolve(),
      r"^\$TTSR_BENCH_DATA = '.*nowhere': folder not found"),
     ("data_root", lambda h: settings.resolve(),
-     r"ttsr-bench.toml: data_root = 'nowhere': folder .*nowhere not found"),
+     r"ttsr-bench.toml: data_root = '.*nowhere': folder not found"),
     ("$TTSR_BENCH_WEIGHTS", lambda h: settings.weight_dirs(),
      r"^\$TTSR_BENCH_WEIGHTS: folder .*nowhere not found"),
     ("[weights]", lambda h: settings.resolve(),
@@ -195,3 +195,51 @@ def test_run_seed_replaces_the_protocols_draw_seed_and_is_recorded(home):
     assert run.main(base + ["--seed", "7", "--out", str(home / "runs")]) == 0
     seeds = json.loads((home / "runs" / "manifest.json").read_text(encoding="utf-8"))["seeds"]
     assert seeds["torch"] == seeds["numpy"] == seeds["sun80/random"] == 7
+
+
+def test_an_option_overrides_a_stale_file_value(home):
+    """Option > file: a settings file naming a folder or weights file that no longer exists does not
+    stop a command that names its own (the file's value is only checked when it is the one used)."""
+    _file(home / "ttsr-bench.toml", 'data_root = "gone"\n[weights]\nttsr = "gone.pt"\n')
+    (home / "sets").mkdir()
+    (home / "mine.pt").write_bytes(b"x")
+    found = settings.resolve(data_root=str(home / "sets"), weights=[f"ttsr={home / 'mine.pt'}"])
+    assert found.data_root == home / "sets" and found.weights == {"ttsr": home / "mine.pt"}
+    assert settings.resolve(data=False, weights=[f"ttsr={home / 'mine.pt'}"]).data_root is None
+    with pytest.raises(UserError, match="ttsr-bench.toml: data_root = '.*gone': folder not found"):
+        settings.resolve(weights=[f"ttsr={home / 'mine.pt'}"])
+
+
+def _one_line_exit_2(capsys, code: int) -> str:
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("error: "), err
+    return err
+
+
+def test_run_names_where_a_bad_setting_came_from(home, monkeypatch, capsys):
+    """Seeds outside 0…2³²−1, a device and published files from the settings file or the environment:
+    one line naming the option, the file's key or the variable, before any work."""
+    from benchmarks import run
+
+    base = ["--protocol", "demo", "--methods", "bicubic", "--limit", "1", "--out", str(home / "r")]
+    err = _one_line_exit_2(capsys, run.main(base + ["--seed", str(2**32)]))
+    assert "--seed: expected a whole number in 0…4294967295" in err
+    _file(home / "ttsr-bench.toml", 'published = "nope.toml"\n')
+    err = _one_line_exit_2(capsys, run.main(base))
+    assert "ttsr-bench.toml published:" in err and "nope.toml: published-numbers file not found" in err
+    (home / "ttsr-bench.toml").unlink()
+    monkeypatch.setenv("TTSR_BENCH_PUBLISHED", "nope.toml")
+    err = _one_line_exit_2(capsys, run.main(base))
+    assert "$TTSR_BENCH_PUBLISHED: nope.toml: published-numbers file not found" in err
+    monkeypatch.delenv("TTSR_BENCH_PUBLISHED")
+    err = _one_line_exit_2(capsys, run.main(base + ["--published", "mine.toml"]))
+    assert "--published: mine.toml: published-numbers file not found" in err
+    assert not (home / "r" / "rows.csv").exists()  # nothing ran
+    import torch
+
+    if not torch.cuda.is_available():
+        _file(home / "ttsr-bench.toml", 'device = "cuda:0"\n')
+        err = _one_line_exit_2(capsys, run.main(base))
+        assert "ttsr-bench.toml device 'cuda:0': no CUDA device" in err
+        err = _one_line_exit_2(capsys, run.main(base + ["--device", "cuda:1"]))
+        assert "--device: 'cuda:1': no CUDA device" in err

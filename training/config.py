@@ -80,6 +80,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from foundation.errors import UserError
+from foundation.seeding import SEED_MAX
 from ttsr.config import VARIANTS, TTSRConfig
 from foundation.tomlfile import describe_errors, describe_field, read_toml, toml_value  # noqa: F401 (describe_field: re-exported)
 
@@ -100,7 +101,7 @@ class DataConfig(_Section):
     scale: Literal[4] = 4
     batch_size: int = Field(9, ge=1)
     num_workers: int = Field(4, ge=0)
-    seed: int = Field(0, ge=0, le=2**32 - 1)
+    seed: int = Field(0, ge=0, le=SEED_MAX)
 
     @model_validator(mode="after")
     def _patch_fits_scale(self) -> "DataConfig":

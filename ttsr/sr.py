@@ -89,12 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_output_file(args.out, "--out")  # before 20 s of compute, not after
     found = settings.resolve(args.settings, data=False)
+    device_from = found.origin("device", args.device, "--device")
     args.device = found.get("device", args.device) or "auto"
     max_memory = found.get("max_memory", args.max_memory)
     what = "--max-memory" if args.max_memory is not None else f"{found.file}: max_memory"
     max_memory = parse_memory(max_memory, what) if max_memory is not None else None
     max_pixels = parse_pixel_count(args.max_pixels) if args.max_pixels is not None else None
-    device = resolve_device(args.device)
+    device = resolve_device(args.device, device_from)
     if device.type == "cuda":  # full float32 convolutions, as the release computed them (no TF32)
         torch.backends.cudnn.allow_tf32 = False
     inputs = prepare_inputs(args.lr, args.ref, max_pixels)

@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", metavar="FILE", help="settings file (default: "
                         f"${settings.ENV['settings']}, else ./{settings.DEFAULT_FILE} when present; foundation.settings)")
     args = parser.parse_args(argv)
-    published.use_files(settings.resolve(args.settings, data=False).get("published", args.published))
+    found = settings.resolve(args.settings, data=False)
+    published.use_files(found.get("published", args.published), found.origin("published", args.published, "--published"))
     check_output_dir(args.out, "--out")
     if args.screenshot:
         check_output_file(args.screenshot, "--screenshot")

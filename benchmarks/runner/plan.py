@@ -41,6 +41,9 @@ class RunSettings:
     data_root: Path | None = None
     weights: list[str] = field(default_factory=list)   # NAME=PATH
     device: str | None = None                          # None: the settings file's, else auto
+    device_from: str = "--device"                      # where `device` came from (for messages)
+    published: list[str] | None = None                 # user published-numbers files (benchmarks.published)
+    published_from: str = "--published"
     out: Path | None = None
     force: bool = False
     save_images: bool = False
@@ -55,6 +58,9 @@ class RunSettings:
         """Fill device, metrics, methods and max_memory not given from the settings file, then the
         defaults (`foundation.settings`: option > settings file > default)."""
         found = settings_mod.resolve(self.settings, data=False)
+        self.device_from = found.origin("device", self.device, "--device")
+        self.published_from = found.origin("published", self.published, "--published")
+        self.published = found.get("published", self.published)
         self.device = found.get("device", self.device) or "auto"
         self.metrics = found.get("metrics", self.metrics) or list(DEFAULT_METRICS)
         self.methods = found.get("methods", self.methods)
