@@ -15,7 +15,7 @@ from foundation.distributed import Dist, from_env, init_distributed
 from foundation.errors import UserError
 from foundation.fileio import sha256_file
 from foundation.imageio import is_image_file, list_images
-from foundation.seeding import seed_everything
+from foundation.seeding import SEED_MAX, seed_everything
 from foundation.tensors import image_to_tensor, tensor_to_image
 
 NO_CUDA = not torch.cuda.is_available()
@@ -154,7 +154,9 @@ def test_seed_everything_repeats_every_generator():
     first = draw()
     seed_everything(7)
     assert draw() == first
-    seed_everything(2**40 + 7)  # numpy's global generator takes the seed modulo 2**32
+    seed_everything(SEED_MAX)  # the largest seed every generator takes (numpy's legacy one: < 2**32)
+    with pytest.raises(ValueError, match="outside 0…4294967295"):  # the commands refuse it first
+        seed_everything(SEED_MAX + 1)
 
 
 # --------------------------------------------------------------------------- the one Registry
