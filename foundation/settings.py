@@ -218,8 +218,9 @@ def resolve(settings_file: str | os.PathLike | None = None, data_root: str | os.
     """The settings of one command from its options (`--settings`, `--data-root`, `--weights`), the
     settings file and the environment (module docstring); `data=False` for a command that reads no
     test set (the data root is then not looked at: None); `methods`: the methods' registry, when
-    the weights named must be for one of them (then keyed by the registered name: any case). Raises `UserError` (one line) for a named
-    file or folder that does not exist and for a bad settings-file key."""
+    the weights named must be for one of them (then keyed by the registered name: any case).
+    Raises `UserError` (one line) for a named file or folder that does not exist and for a bad
+    settings-file key."""
     file = find_file(settings_file)
     values = read_file(file, methods)
     root, data_from, named = _data_root(data_root, values, file) if data else (None, "not needed", False)
