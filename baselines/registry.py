@@ -146,7 +146,7 @@ class Method:
 # The registry: one `foundation.registry.Registry` of classes (`@register`) and zero-argument
 # factories (`register(lambda: TTSRMethod(...), name="ttsr-ha")` for variants).
 
-METHODS = Registry("method", discover="baselines")
+METHODS = Registry("method", discover="baselines", case_sensitive=False)
 register = METHODS.register
 
 

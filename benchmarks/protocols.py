@@ -99,7 +99,7 @@ def _tag(name: str, evaluations: tuple[Evaluation, ...]) -> tuple[Evaluation, ..
 
 _TABLE1, _TABLE4, _SISR, _DEMO = _tag("table1", _TABLE1), _tag("table4", _TABLE4), _tag("sisr", _SISR), _tag("demo", _DEMO)
 
-PROTOCOLS = Registry("protocol")
+PROTOCOLS = Registry("protocol", case_sensitive=False)
 for _protocol in (
         Protocol("table1", "TTSR Table 1: CUFED5 (5 refs stitched), Sun80 (random ref, seed 0), "
                  "Urban100 and Manga109 (LR as ref); plus the release-style CUFED5 level-1 run",

@@ -57,18 +57,19 @@ TABLES = tuple(protocols.tables())
 
 def resolve(args: argparse.Namespace) -> dict:
     """Settings from the command line, the settings file and the environment (`foundation.settings`),
-    with where the data root came from."""
+    with where the data root came from; methods, metrics and weights by their registered names."""
+    import metrics
     from baselines import registry
 
-    found = settings_mod.resolve(args.settings, args.data_root, args.weights, methods=registry.names())
+    found = settings_mod.resolve(args.settings, args.data_root, args.weights, methods=registry.METHODS)
     max_memory = found.values.get("max_memory")
     return {
         "config": found.file, "data_root": str(found.data_root) if found.data_named else None,
         "data_from": found.data_from if found.data_named else "runner default (./data, else the built-in demo set)",
         "weights": {name: str(path) for name, path in found.weights.items()},
         "device": found.get("device", args.device),
-        "metrics": found.get("metrics", args.metrics),
-        "methods": found.get("methods", args.methods),
+        "metrics": found.names("metrics", args.metrics, metrics.REGISTRY),
+        "methods": found.names("methods", args.methods, registry.METHODS),
         "published": found.get("published", getattr(args, "published", None)),
         "published_from": found.origin("published", getattr(args, "published", None), "--published"),
         "seed": getattr(args, "seed", None),
@@ -195,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
                f"$TTSR_BENCH_CONFIG, ./ttsr-bench.toml (foundation.settings). Exit status: {EXIT_OK} done; {EXIT_STRICT} --strict and a requested cell "
                f"unmeasured or far from the paper; {EXIT_USER_ERROR} bad input (one line on stderr); "
                f"{EXIT_NOTHING_MEASURED} nothing measured; {EXIT_INTERRUPTED} interrupted (finished rows kept).")
-    parser.add_argument("table", choices=TABLES, help="the paper table (protocol) to reproduce, or demo")
+    parser.add_argument("table", type=protocols.PROTOCOLS.canonical, choices=TABLES,
+                        help="the paper table (protocol) to reproduce, or demo (any case)")
     parser.add_argument("--data-root", metavar="DIR", help="folder holding the test sets")
     parser.add_argument("--weights", nargs="+", metavar="NAME=PATH", help="checkpoint of a method")
     parser.add_argument("--settings", metavar="FILE", help="settings file: data_root, [weights], … (default "

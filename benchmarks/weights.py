@@ -26,6 +26,7 @@ from foundation.cli_types import OneLineParser
 from foundation.download import check_url, download
 from foundation.errors import UserError, cli_main
 from foundation.fileio import check_output_dir
+from foundation.registry import Registry
 
 
 def default_dest() -> Path:
@@ -64,7 +65,7 @@ def entries(overrides: dict[str, Path]) -> list[dict[str, str]]:
 
 
 def cmd_list(args) -> int:
-    named = settings.resolve(args.settings, weights=args.weights, data=False, methods=registry.names())
+    named = settings.resolve(args.settings, weights=args.weights, data=False, methods=registry.METHODS)
     records = entries(named.weights)
     print(tabulate([[r["name"], r["status"], r["file"], r["sha256"], r["how"]] for r in records],
                    headers=["method", "weights", "file", "sha256", "get it"], tablefmt="simple"))
@@ -119,10 +120,10 @@ def cmd_fetch(args) -> int:
     dest = Path(args.out).expanduser() if args.out else None
     if args.url and len(args.names) != 1:
         raise UserError("--url applies to one NAME at a time")
-    valid = registry.names() + list(pretrained.BACKBONES)
-    for name in args.names:
-        if name not in valid:
-            raise UserError(f"unknown name {name!r}; valid names: {', '.join(valid)}")
+    valid = Registry("name", case_sensitive=False)  # methods and backbones, named in any case
+    for name in registry.names() + list(pretrained.BACKBONES):
+        valid.register(name, name=name)
+    args.names = valid.canonical_names(args.names)
     if args.url:
         check_url(args.url, "--url")
     for name in args.names:  # every destination that gets a download is writable before the first one

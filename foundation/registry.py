@@ -5,13 +5,19 @@ an instance maps a name to an object (a class, a factory or a plain value), fill
 or `register(obj, name=...)`. Optionally, on the first lookup it imports every module of a
 package (`discover="baselines"`) so that a new entry is one new file and nothing else is edited.
 
-    METHODS = Registry("method", discover="baselines")
+    METHODS = Registry("method", discover="baselines", case_sensitive=False)
 
     @METHODS.register
     class EDSR(Method): name = "edsr"
 
     METHODS.get("edsr")      # the registered object (here the class); METHODS["edsr"] the same
     METHODS.names()          # names in registration order (after discovery)
+    METHODS.canonical_names(["EDSR"], "--methods")   # ["edsr"] (case folded: case_sensitive=False)
+
+Every axis a user names (methods, datasets, metrics, protocols, reference modes, recipes) is a
+`case_sensitive=False` registry: "Bicubic", "CUFED5" and " PSNR " name "bicubic", "cufed5" and "psnr";
+the entry that reads a user's names (an option, a settings or config file) turns them into the
+registered names once with `canonical_names` (or `canonical`).
 
 Errors: an unknown name is a `UserError` that lists the valid names (and any module that failed to
 import during discovery); registering a name twice with another object is a `ValueError` (a bug).
@@ -21,7 +27,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import warnings
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from foundation.errors import UserError
 
@@ -91,10 +97,24 @@ class Registry:
     def canonical(self, name: str) -> str:
         """The registered name `name` spells (an alias, or another case where case does not count);
         unknown names come back unchanged."""
+        self.discover()
         folded = self._fold(str(name))
         if folded in self._aliases:
             return self._aliases[folded]
         return next((n for n in self._entries if self._fold(n) == folded), name)
+
+    def canonical_names(self, names: Iterable[str], source: str | None = None) -> list[str]:
+        """The registered names that `names` spell (`canonical`), in the given order, each once: what
+        a command line or a file names is turned into the registered name here, at the entry, so that
+        rows, identities and file names carry one spelling. Unknown names are ONE `UserError` naming
+        them all (after `source`, the option or file key that gave them: "--methods") and the valid
+        names."""
+        self.discover()
+        given = [str(name) for name in names]
+        unknown = [name for name in given if self.canonical(name) not in self._entries]
+        if unknown:
+            raise UserError(self._unknown(unknown, source))
+        return list(dict.fromkeys(self.canonical(name) for name in given))
 
     def get(self, name: str, default: Any = _MISSING) -> Any:
         """The object registered under `name` (or an alias); without `default`, an unknown name is a
@@ -104,12 +124,17 @@ class Registry:
         if key not in self._entries:
             if default is not _MISSING:
                 return default
-            message = f"unknown {self.what} {name!r}; valid names: {', '.join(self.names()) or '(none)'}"
-            if self._import_failures:
-                message += "; modules that failed to import: " + ", ".join(
-                    f"{mod} ({why})" for mod, why in self._import_failures.items())
-            raise UserError(message)
+            raise UserError(self._unknown([name]))
         return self._entries[key]
+
+    def _unknown(self, names: list[str], source: str | None = None) -> str:
+        """The one line for unknown `names`: them, the valid names, any module that failed to import."""
+        message = (f"{source}: " if source else "") + (
+            f"unknown {self.what} {', '.join(map(repr, names))}; valid names: {', '.join(self.names()) or '(none)'}")
+        if self._import_failures:
+            message += "; modules that failed to import: " + ", ".join(
+                f"{mod} ({why})" for mod, why in self._import_failures.items())
+        return message
 
     def names(self, where: Callable[[Any], bool] | None = None) -> list[str]:
         """Registered names in registration order, optionally only those whose object passes `where`."""

@@ -46,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from foundation.budget import CONFIG_SIZE_HELP, ConfigSize
 from foundation.errors import UserError
+from foundation.registry import Registry
 from foundation.tomlfile import describe_errors, read_toml
 
 #: setting -> its environment variable (the module docstring's table)
@@ -96,11 +97,11 @@ def find_file(option: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
-def read_file(path: Path | None, methods: Iterable[str] | None = None) -> dict[str, Any]:
+def read_file(path: Path | None, methods: Registry | None = None) -> dict[str, Any]:
     """The keys set in settings file `path` ({} for None), checked: types, values, each `[weights]`
-    entry for one of `methods` (when given); paths made relative to the file's folder. Whether a
-    named folder or file exists is checked by `resolve` for the value that wins (an option overrides
-    a stale file value). `UserError` naming the file and the key."""
+    entry for one of `methods` (when given; keyed by its registered name); paths made relative to
+    the file's folder. Whether a named folder or file exists is checked by `resolve` for the value
+    that wins (an option overrides a stale file value). `UserError` naming the file and the key."""
     if path is None:
         return {}
     data = read_toml(path, what="settings")
@@ -114,11 +115,10 @@ def read_file(path: Path | None, methods: Iterable[str] | None = None) -> dict[s
     if checked.data_root is not None:
         values["data_root"] = _from_file(checked.data_root, base)
     weights = {}
-    methods = None if methods is None else list(methods)
     for name, value in checked.weights.items():
         if methods is not None and name not in methods:
             raise UserError(f"{path}: [weights] {name} = {value!r}: no such method; valid names: {', '.join(methods)}")
-        weights[name] = _from_file(value, base)
+        weights[methods.canonical(name) if methods is not None else name] = _from_file(value, base)
     if "weights" in values:
         values["weights"] = weights
     if checked.published is not None:
@@ -183,6 +183,12 @@ class Settings:
         """`option` when given (not None / empty), else the settings file's `key`, else None."""
         return option if option not in (None, [], ()) else self.values.get(key)
 
+    def names(self, key: str, option: Iterable[str] | None, registry: Registry) -> list[str] | None:
+        """`get(key, option)` (methods, metrics) as registered names (`Registry.canonical_names`: any
+        case, aliases), or None when neither gives any; `UserError` naming the option or file key."""
+        names = self.get(key, option)
+        return registry.canonical_names(names, f"--{key}" if option else f"{self.file}: {key}") if names else None
+
 
 def _data_root(option: str | os.PathLike | None, values: Mapping[str, Any], file: Path | None
                ) -> tuple[Path | None, str, bool]:
@@ -210,15 +216,15 @@ def _data_root(option: str | os.PathLike | None, values: Mapping[str, Any], file
 
 
 def resolve(settings_file: str | os.PathLike | None = None, data_root: str | os.PathLike | None = None,
-            weights: Iterable[str] | None = None, data: bool = True, methods: Iterable[str] | None = None
+            weights: Iterable[str] | None = None, data: bool = True, methods: Registry | None = None
             ) -> Settings:
     """The settings of one command from its options (`--settings`, `--data-root`, `--weights`), the
     settings file and the environment (module docstring); `data=False` for a command that reads no
-    test set (the data root is then not looked at: None); `methods`: the valid method names, when
-    the weights named must be for one of them. Raises `UserError` (one line) for a named
-    file or folder that does not exist and for a bad settings-file key."""
+    test set (the data root is then not looked at: None); `methods`: the methods' registry, when
+    the weights named must be for one of them (then keyed by the registered name: any case).
+    Raises `UserError` (one line) for a named file or folder that does not exist and for a bad
+    settings-file key."""
     file = find_file(settings_file)
-    methods = None if methods is None else list(methods)
     values = read_file(file, methods)
     root, data_from, named = _data_root(data_root, values, file) if data else (None, "not needed", False)
     named_weights = dict(values.get("weights", {}))
@@ -230,6 +236,7 @@ def resolve(settings_file: str | os.PathLike | None = None, data_root: str | os.
         raise UserError(f"--weights names unknown method {', '.join(map(repr, unknown))}; valid names: "
                         f"{', '.join(methods)}")
     for name, path in overrides.items():
+        name = methods.canonical(name) if methods is not None else name
         named_weights[name], origins[name] = path, "--weights"
     for name, path in named_weights.items():  # a file named by the settings file, if it is the one used
         if name in in_file and origins[name] != "--weights" and not path.is_file():

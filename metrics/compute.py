@@ -22,7 +22,7 @@ from metrics.spec import REGISTRY, MetricSpec
 
 def resolve(names: Iterable[str]) -> list[MetricSpec]:
     """The specs of `names` (case-insensitive, spaces stripped), or a `UserError` listing the valid names."""
-    return [REGISTRY.get(name.strip().lower()) for name in names]
+    return [REGISTRY.get(name) for name in names]
 
 
 def available(names: Iterable[str] | None = None) -> dict[str, tuple[bool, str]]:

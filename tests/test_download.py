@@ -180,6 +180,8 @@ def test_fetch_backbone_into_the_hub_cache(server, tmp_path, monkeypatch):
 def test_fetch_of_a_drive_only_file_prints_the_manual_step(tmp_path):
     with pytest.raises(UserError, match=r"no direct download link.*drive.google.com.*TTSR.pt.*--weights ttsr=PATH"):
         weights_cli.main(["fetch", "ttsr", "--out", str(tmp_path)])
+    with pytest.raises(UserError, match=r"^ttsr: .*no direct download link"):  # a name in any case
+        weights_cli.main(["fetch", "TTSR", "--out", str(tmp_path)])
     with pytest.raises(UserError, match="unknown name 'nope'; valid names: .*imdn.*vgg19"):
         weights_cli.main(["fetch", "nope"])
 

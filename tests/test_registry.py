@@ -43,6 +43,32 @@ def test_unknown_method_lists_the_valid_names():
         registry.get("nope")
 
 
+# every axis a user names: (registry module, attribute, a spelling, its registered name)
+AXES = [("baselines.registry", "METHODS", "Bicubic", "bicubic"),
+        ("baselines.registry", "METHODS", " TTSR-Rec ", "ttsr-rec"),
+        ("metrics.spec", "REGISTRY", "PSNR", "psnr"),
+        ("benchmarks.protocols", "PROTOCOLS", "Demo", "demo"),
+        ("benchmarks.protocols", "PROTOCOLS", "TABLE1", "table1"),
+        ("benchmarks.datasets", "DATASETS", "CUFED5", "cufed5"),
+        ("benchmarks.datasets.refmodes", "MODES", "Graded", "graded"),
+        ("benchmarks.datasets.refmodes", "MODES", "Level1", "L1"),
+        ("training.recipes", "RECIPES", "SRNTT-rec", "srntt-rec")]
+
+
+@pytest.mark.parametrize("module, attribute, spelled, name", AXES, ids=[a[2].strip() for a in AXES])
+def test_every_axis_takes_any_case_and_refuses_unknown_names(module, attribute, spelled, name):
+    import importlib
+
+    import metrics.compute  # noqa: F401 - registers every measure
+    import training.recipes  # noqa: F401 - its registry discovers the recipes
+
+    axis = getattr(importlib.import_module(module), attribute)
+    assert axis.canonical(spelled) == name and spelled in axis and axis.get(spelled) is axis.get(name)
+    assert axis.canonical_names([spelled, name], "--x") == [name]  # the registered name, once
+    with pytest.raises(UserError, match=rf"^--x: unknown {axis.what} 'nope', 'Nix'; valid names: .*{name}"):
+        axis.canonical_names([spelled, "nope", "Nix"], "--x")
+
+
 def test_a_new_method_is_one_small_file(tmp_path, monkeypatch):
     (tmp_path / "zz_example_method.py").write_text(textwrap.dedent('''
         from baselines.registry import Method, register

@@ -164,6 +164,26 @@ def test_config_values_reach_the_runner_unchanged(tmp_path):
         reproduce.resolve(ns)
 
 
+def test_names_in_any_case_reach_the_runner_as_registered_names(tmp_path, monkeypatch, capsys):
+    config = tmp_path / "conf.toml"
+    config.write_text('methods = ["Bicubic", "TTSR-Rec"]\n[weights]\nTTSR-Rec = "w.pt"\n', encoding="utf-8")
+    (tmp_path / "w.pt").write_bytes(b"checked to exist")
+    ns = argparse.Namespace(settings=str(config), data_root=None, weights=["IMDN=/abs/IMDN.pth"], device=None,
+                            metrics=["PSNR", "psnr"], methods=None)
+    settings = reproduce.resolve(ns)
+    assert (settings["methods"], settings["metrics"]) == (["bicubic", "ttsr-rec"], ["psnr"])
+    assert settings["weights"] == {"ttsr-rec": str(tmp_path / "w.pt"), "imdn": "/abs/IMDN.pth"}
+    ns.metrics = ["PSNR", "Nosuch"]
+    with pytest.raises(reproduce.UserError, match=r"^--metrics: unknown metric 'Nosuch'; valid names: psnr"):
+        reproduce.resolve(ns)
+    monkeypatch.chdir(tmp_path)  # the table in any case; an unknown one is one line listing the tables
+    assert reproduce.main(["Table1", "--settings", str(config), "--no-run"]) == 2
+    assert "runs/table1: no run folder" in capsys.readouterr().err
+    assert reproduce.main(["table9", "--no-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "invalid choice: 'table9'" in err and "table4" in err
+
+
 def test_missing_environment_data_root_names_the_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("TTSR_BENCH_DATA", str(tmp_path / "nowhere"))
     monkeypatch.delenv("TTSR_BENCH_CONFIG", raising=False)

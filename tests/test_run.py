@@ -95,6 +95,31 @@ def test_two_runs_give_identical_rows(clean_env):
     assert _values(first / "rows.csv") == _values(second / "rows.csv")
 
 
+def test_names_in_any_case_are_the_registered_names_and_reuse_their_rows(clean_env, capsys):
+    """`--methods Bicubic --protocol Demo …` is the command `--methods bicubic --protocol demo …`:
+    same rows (reused, not recomputed), identities, run folder and manifest."""
+    lower = ["--protocol", "demo", "--methods", "bicubic", "--datasets", "demo", "--metrics", "psnr", "ssim"]
+    mixed = ["--protocol", "Demo", "--methods", "Bicubic", "BICUBIC", "--datasets", "DEMO", "--metrics", "PSNR", "Ssim"]
+    out = clean_env / "runs" / "demo"
+    assert run.main(lower + ["--limit", "1"]) == 0
+    rows, manifest = (out / "rows.csv").read_bytes(), json.loads((out / "manifest.json").read_text())
+    assert run.main(mixed + ["--limit", "1"]) == 0  # the default run folder: runs/demo, not runs/Demo
+    assert (out / "rows.csv").read_bytes() == rows  # every row reused: nothing recomputed
+    again = json.loads((out / "manifest.json").read_text())
+    assert again["plan"]["passes"] == manifest["plan"]["passes"]
+    assert {p["method"] for p in again["plan"]["passes"]} == {"bicubic"} and list(again["weights"]) == ["bicubic"]
+    assert sorted(p.name for p in (clean_env / "runs").iterdir()) == ["demo"]
+    # the settings file's methods and metrics too; an unknown name there is one line naming the key
+    (clean_env / "ttsr-bench.toml").write_text('methods = ["BiCubic"]\nmetrics = ["PSNR", "SSIM"]\n')
+    assert run.main(["--protocol", "DEMO", "--datasets", "Demo", "--limit", "1"]) == 0
+    assert (out / "rows.csv").read_bytes() == rows
+    (clean_env / "ttsr-bench.toml").write_text('methods = ["Bicubic", "Nosuch"]\n')
+    capsys.readouterr()
+    assert run.main(["--protocol", "demo"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ttsr-bench.toml: methods: unknown method 'Nosuch'; valid names: bicubic" in err
+
+
 def test_unknown_names_list_the_valid_ones(clean_env, capsys):
     assert run.main(["--methods", "nosuch", *QUICK]) == 2
     err = capsys.readouterr().err

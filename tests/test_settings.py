@@ -80,10 +80,25 @@ def test_weights_named_files_then_folders(home, monkeypatch):
     assert settings.weights_origin(second / "x.pt") == "$TTSR_BENCH_WEIGHTS"
     assert settings.weights_origin(Path("weights") / "x.pt") == "./weights"
     with pytest.raises(UserError, match=r"ttsr-bench.toml: \[weights\] ttsr-rec = 'ckpt/TTSR.pt': no such method"):
-        settings.resolve(methods=["ttsr"])
+        settings.resolve(methods=_methods("ttsr"))
+    # a method named in any case is keyed by its registered name, in the file and on the command line
+    _file(home / "ttsr-bench.toml", '[weights]\nTTSR-Rec = "ckpt/TTSR.pt"\n')
+    found = settings.resolve(weights=[f"TTSR={option}"], methods=_methods("ttsr", "ttsr-rec"))
+    assert found.weights == {"ttsr": option, "ttsr-rec": Path("ckpt/TTSR.pt")}
+    assert found.weights_from == {"ttsr": "--weights", "ttsr-rec": "ttsr-bench.toml [weights]"}
     (home / "ttsr-bench.toml").unlink()
     with pytest.raises(UserError, match=r"--weights names unknown method 'ttsr'"):
-        settings.resolve(weights=[f"ttsr={option}"], methods=["ttsr-rec"])
+        settings.resolve(weights=[f"ttsr={option}"], methods=_methods("ttsr-rec"))
+
+
+def _methods(*names: str):
+    """A methods registry holding `names` (what `baselines.registry.METHODS` is to the commands)."""
+    from foundation.registry import Registry
+
+    registry = Registry("method", case_sensitive=False)
+    for name in names:
+        registry.register(name, name=name)
+    return registry
 
 
 def test_published_option_then_settings_file(home):

@@ -205,6 +205,9 @@ def test_recipes_are_found_by_method_and_training_never_imports_the_harness():
     assert sorted(RECIPES.names()) == ["srntt", "srntt-rec", "ttsr"]
     assert recipe_for(load_config(REPO / "configs" / "tiny.toml")) is TTSRRecipe
     assert recipe_for(load_config(REPO / "configs" / "srntt-rec.toml")) is SRNTTRecipe
+    spelled = load_config(REPO / "configs" / "srntt-rec.toml")
+    spelled.method = "SRNTT-Rec"  # a config's method in any case: the registered name from here on
+    assert recipe_for(spelled) is SRNTTRecipe and spelled.method == "srntt-rec"
     code = ("import sys; from training.recipes import RECIPES; RECIPES.names(); "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'benchmarks'))")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)

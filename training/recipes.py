@@ -35,7 +35,7 @@ from foundation.seeding import seed_everything
 from foundation.registry import Registry
 from training.config import TrainConfig
 
-RECIPES = Registry("training recipe", discover="training")
+RECIPES = Registry("training recipe", discover="training", case_sensitive=False)
 
 
 class Recipe:
@@ -82,7 +82,9 @@ class Recipe:
 
 def recipe_for(cfg: TrainConfig) -> type[Recipe]:
     """The recipe class of `cfg.method`, its `[model]` table checked; `UserError` naming the file when
-    the method has none or the table is wrong."""
+    the method has none or the table is wrong. `cfg.method` becomes the registered name (any case
+    is accepted), so the run, its exports and their metadata carry one spelling."""
+    cfg.method = RECIPES.canonical(cfg.method)
     if cfg.method not in RECIPES:
         raise UserError(f"{cfg.source}: method = {cfg.method!r} has no training recipe "
                         f"(known: {', '.join(sorted(RECIPES.names()))}); see training/recipes.py to add one")

@@ -56,16 +56,27 @@ class RunSettings:
 
     def apply_file(self) -> "RunSettings":
         """Fill device, metrics, methods and max_memory not given from the settings file, then the
-        defaults (`foundation.settings`: option > settings file > default)."""
+        defaults (`foundation.settings`: option > settings file > default); then every name given
+        (methods, datasets, metrics, protocol: any case, or an alias) becomes its registered name,
+        here once, so rows, identities and run folders carry one spelling. `UserError` naming the
+        option or settings-file key for an unknown name."""
+        import metrics
+        from baselines import registry
+        from benchmarks import datasets
+
         found = settings_mod.resolve(self.settings, data=False)
         self.device_from = found.origin("device", self.device, "--device")
         self.published_from = found.origin("published", self.published, "--published")
         self.published = found.get("published", self.published)
         self.device = found.get("device", self.device) or "auto"
-        self.metrics = found.get("metrics", self.metrics) or list(DEFAULT_METRICS)
-        self.methods = found.get("methods", self.methods)
+        self.metrics = found.names("metrics", self.metrics, metrics.REGISTRY) or list(DEFAULT_METRICS)
+        self.methods = found.names("methods", self.methods, registry.METHODS)
         if self.max_memory is None and found.values.get("max_memory") is not None:
             self.max_memory = parse_memory(found.values["max_memory"], f"{found.file}: max_memory")
+        if self.datasets:
+            self.datasets = datasets.DATASETS.canonical_names(self.datasets, "--datasets")
+        if self.protocol is not None:
+            self.protocol = protocols.PROTOCOLS.canonical_names([self.protocol], "--protocol")[0]
         return self
 
     def named_weights(self) -> settings_mod.Settings:
@@ -73,7 +84,7 @@ class RunSettings:
         `UserError` for an unknown method."""
         from baselines import registry
 
-        return settings_mod.resolve(self.settings, weights=self.weights, data=False, methods=registry.names())
+        return settings_mod.resolve(self.settings, weights=self.weights, data=False, methods=registry.METHODS)
 
 
 @dataclass
@@ -123,15 +134,10 @@ def make_plan(args: RunSettings) -> Plan:
     if args.seed is not None:  # --seed replaces the protocol's seed of every random draw
         evaluations = [replace(e, seed=args.seed, load_options={**e.load_options, "seed": args.seed})
                        if e.seed is not None else e for e in evaluations]
-    known = set(datasets.DATASETS)
     skipped: list[Skip] = []
     notes: list[str] = []
 
     if args.datasets:
-        unknown = [d for d in args.datasets if d not in known]
-        if unknown:
-            raise UserError(f"unknown dataset {', '.join(map(repr, unknown))}; valid names: "
-                            f"{', '.join(sorted(known))}")
         outside = [d for d in args.datasets if d not in protocol.datasets()]
         if outside:
             raise UserError(f"dataset {', '.join(map(repr, outside))} is not part of protocol "
@@ -171,14 +177,7 @@ def make_plan(args: RunSettings) -> Plan:
     valid_methods = registry.names()
     settings_mod.weight_dirs()  # a $TTSR_BENCH_WEIGHTS folder that does not exist is one line, whatever runs
     overrides = args.named_weights().weights
-    if args.methods:
-        unknown = [m for m in args.methods if m not in valid_methods]
-        if unknown:
-            raise UserError(f"unknown method {', '.join(map(repr, unknown))}; valid names: "
-                            f"{', '.join(valid_methods)}")
-        wanted = list(dict.fromkeys(args.methods))
-    else:
-        wanted = valid_methods
+    wanted = args.methods or valid_methods
     methods: list[str] = []
     for name in wanted:
         method = registry.get(name)
@@ -222,11 +221,7 @@ def plan_metrics(requested: Sequence[str]) -> MetricPlan:
     import metrics
 
     registry = metrics.REGISTRY
-    valid = list(registry)
-    unknown = [m for m in requested if m not in valid]
-    if unknown:
-        raise UserError(f"unknown metric {', '.join(map(repr, unknown))}; valid names: {', '.join(valid)}")
-    requested = list(dict.fromkeys(requested))
+    requested = registry.canonical_names(requested, "--metrics")
     computed, unavailable = [], {}
     for name in requested:
         ok, reason = registry.get(name).available()
