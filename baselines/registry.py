@@ -187,10 +187,13 @@ def find_weights(method: Method, overrides: Mapping[str, str | os.PathLike] | No
     """The weights file of `method`, or None when it is not found (or the method needs none).
 
     `overrides`: the files named ({method: path}, `foundation.settings.Settings.weights`); one
-    that is missing is a `UserError` (the user asked for that file). Else the folders of
-    `foundation.settings.weight_dirs`.
+    that is missing, or one named for a method that takes no weights file, is a `UserError` (the
+    user asked for that file). Else the folders of `foundation.settings.weight_dirs`.
     """
     if method.weights is None:
+        if overrides and method.name in overrides:
+            raise UserError(f"--weights {method.name}={overrides[method.name]}: {method.name} takes no weights "
+                            "file; drop this weights entry")
         return None
     if overrides and method.name in overrides:
         path = Path(overrides[method.name]).expanduser()

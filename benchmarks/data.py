@@ -42,7 +42,9 @@ def status_rows(root: Path) -> list[dict]:
 
 
 def other_folders(root: Path) -> list[str]:
-    """Entries of `root` that are not the folder of any known set."""
+    """Entries of `root` that are not the folder of any known set ([] when `root` does not exist)."""
+    if not root.is_dir():
+        return []
     used = {locate(name, root) for name in DATASETS if name != "demo"}
     return sorted(p.name for p in root.iterdir() if not p.name.startswith(".") and p not in used)
 
@@ -71,7 +73,8 @@ def render(root: Path) -> str:
     table = tabulate(
         [[r["set"], r["status"], f"{r['found']}/{r['expected']}", r["detail"], r["layout"]] for r in rows],
         headers=["set", "status", "found/expected", "contents", "layout"], tablefmt="simple")
-    lines = [f"data root: {root}", "", table]
+    absent = "" if root.is_dir() else " (absent: create it and put the test sets in it, as below)"
+    lines = [f"data root: {root}{absent}", "", table]
     for row in rows:
         info = DATASETS[row["set"]]
         if row["status"] == "incomplete":
@@ -107,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "check":
         found = settings.resolve(args.settings, args.data_root)
-        root = check_root(found.data_root or settings.DEFAULT_DATA_ROOT)
+        if found.data_named:  # a folder the user named must hold test sets
+            root = check_root(found.data_root)
+        else:  # the default ./data, present or not: the table says what is missing and where to get it
+            root = found.data_root or settings.DEFAULT_DATA_ROOT
         print(render(root))
         return 0
     if args.command == "sources":

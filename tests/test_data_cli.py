@@ -70,3 +70,15 @@ def test_sources_and_demo_commands(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     assert sorted(p.name for p in (tmp_path / "hr").iterdir())[0] == "astronaut_warped.png"
     assert len(list((tmp_path / "ref").iterdir())) == 4
+
+
+def test_check_on_a_fresh_machine_lists_what_to_get(tmp_path, monkeypatch, capsys):
+    """No ./data and nothing named: the table of missing sets and where to get them, exit 0 (a folder
+    the user names must exist: that stays one line, exit 2)."""
+    for name in ("TTSR_BENCH_DATA", "TTSR_BENCH_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("data root: data (absent: create it") and "1Fa1mopExA9YGG1RxrCZZn7QFTYXLx6ph" in out
+    assert table_rows(out)["cufed5"][:2] == ["missing", "0/126"] and table_rows(out)["demo"][0] == "built-in"

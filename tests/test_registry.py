@@ -125,6 +125,8 @@ def test_weights_lookup_order(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="NAME=PATH"):
         settings.parse_weight_overrides(["imdn"])
     assert registry.find_weights(registry.get("bicubic")) is None
+    with pytest.raises(UserError, match=r"^--weights bicubic=.*mine.pth: bicubic takes no weights file; drop"):
+        registry.find_weights(registry.get("bicubic"), {"bicubic": explicit})
     assert "by hand" in registry.missing_weights_message(registry.get("ttsr"))
 
 
