@@ -8,6 +8,10 @@ during the call (reset before it); on CPU, the process's peak resident set size 
 process and loaded weights; where that reset is impossible the lifetime peak (ru_maxrss) is
 recorded and the manifest says so. A method that cannot take an image (too small, ...), or returns
 NaN/inf, skips that image with the reason.
+
+The one hook a method may have besides `__call__`: `begin_image(image, evaluation)`, called with the
+image's name (rows.csv `image`) and its `protocols.Evaluation` just before the call, for a method
+whose output belongs to a named image rather than to its inputs (`benchmarks.score`: stored SR files).
 """
 from __future__ import annotations
 
@@ -201,6 +205,8 @@ class Executor:
             self.skips.image(evaluation, image, str(err), "replace the file, or leave it out")
             return
         method.extras = {}
+        if hasattr(method, "begin_image"):  # the hook (module docstring)
+            method.begin_image(image, evaluation)
         cuda = self.device.type == "cuda"
         if cuda:
             torch.cuda.synchronize(self.device)

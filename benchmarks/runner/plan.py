@@ -37,6 +37,7 @@ class RunSettings:
 
     methods: list[str] | None = None
     datasets: list[str] | None = None
+    ref_modes: list[str] | None = None                 # only the protocol's passes with these row labels
     protocol: str | None = None
     data_root: Path | None = None
     weights: list[str] = field(default_factory=list)   # NAME=PATH
@@ -143,6 +144,8 @@ def make_plan(args: RunSettings) -> Plan:
             raise UserError(f"dataset {', '.join(map(repr, outside))} is not part of protocol "
                             f"{protocol.name!r}; its datasets: {', '.join(protocol.datasets())}")
         evaluations = [e for e in evaluations if e.dataset in args.datasets]
+    if args.ref_modes:  # row labels (`benchmarks.score` scores one pass)
+        evaluations = [e for e in evaluations if e.ref_mode in args.ref_modes]
 
     found: dict = {}
     if data_root is not None:
@@ -322,6 +325,8 @@ class Passes:
             path, found_in = self.weights_for(name)
             self.weights[name] = manifest.weights_record(path, found_in,
                                                          method.weights.sha256 if method.weights else None)
+            if hasattr(method, "provenance"):  # not a network run (benchmarks.score): it says what it is
+                self.weights[name].update(method.provenance())
             for evaluation in self.plan.evaluations:
                 if method.kind not in evaluation.kinds:
                     continue
