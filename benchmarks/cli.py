@@ -28,6 +28,7 @@ PROG = "ttsr-bench"
 COMMANDS = {
     "run": ("benchmarks.run", "evaluate methods on test sets under a protocol (resumable run folder)"),
     "reproduce": ("benchmarks.reproduce", "run a paper table's protocol, render the report, print the gap"),
+    "score": ("benchmarks.score", "score a folder of ready-made SR images under a protocol's pass (same rows, views)"),
     "report": ("benchmarks.report", "render the HTML/Markdown report of run folders"),
     "data": ("benchmarks.data", "check the test sets under the data root, where to get them, the demo set"),
     "weights": ("benchmarks.weights", "list or fetch the methods' weights files"),
