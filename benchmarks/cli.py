@@ -33,7 +33,7 @@ COMMANDS = {
     "data": ("benchmarks.data", "check the test sets under the data root, where to get them, the demo set"),
     "weights": ("benchmarks.weights", "list or fetch the methods' weights files"),
     "train": ("benchmarks.train", "train a method (TTSR, SRNTT: the config's method) from a training config (configs/*.toml)"),
-    "sr": ("ttsr.sr", "super-resolve one LR image with one reference (TTSR)"),
+    "sr": ("ttsr.sr", "super-resolve an LR image, or a folder of them, with references (TTSR)"),
     "convert-srntt": ("baselines.srntt.convert", "convert SRNTT's released TensorFlow weights to safetensors"),
     "parameters": ("benchmarks.parameters", "parameter counts of the TTSR variants beside the paper's Table 3"),
     "plot-log": ("training.plot_log", "plot the curves of a training run's log.csv"),
