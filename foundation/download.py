@@ -100,12 +100,9 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, ti
 
     check_url(url)
     dest = Path(dest)
-    target = check_output_file(dest)
-    if dest.is_file():
-        if sha256_matches(sha256_file(dest), sha256):
-            return dest
-        raise UserError(f"{dest}: exists but its sha256 is not {sha256}…; delete it and fetch again")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = _target(dest, sha256)
+    if target is None:
+        return dest
     part = resolve_output_file(part_path(target))
     offset = part.stat().st_size if part.is_file() else 0
     digest = hashlib.sha256()
@@ -143,14 +140,31 @@ def download(url: str, dest: str | os.PathLike, *, sha256: str | None = None, ti
                 raise UserError(f"{url}: download interrupted at {received} of {total} bytes; "
                                 f"run the same command again to resume from {part}")
 
-    actual = digest.hexdigest()
-    if not sha256_matches(actual, sha256):
-        part.unlink(missing_ok=True)
-        raise UserError(f"{url}: sha256 mismatch (expected {sha256}…, got {actual}); the partial file was "
-                        "deleted; the source may have changed: check it, or download the file by hand")
-    resolve_output_file(target)
-    os.replace(part, target)
+    _publish(part, target, digest.hexdigest(), sha256, url)
     return dest
+
+
+def _target(dest: Path, sha256: str | None) -> Path | None:
+    """The regular file to download `dest` into (its folder made); None when `dest` already holds a
+    file whose hash matches `sha256`; a `UserError` when it holds another."""
+    target = check_output_file(dest)
+    if dest.is_file():
+        if sha256_matches(sha256_file(dest), sha256):
+            return None
+        raise UserError(f"{dest}: exists but its sha256 is not {sha256}…; delete it and fetch again")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def _publish(staged: Path, target: Path, actual: str, sha256: str | None, url: str) -> None:
+    """Rename the finished download `staged` (sha256 `actual`) onto `target` in one step, or delete
+    it when `actual` does not match `sha256` (a one-line `UserError`)."""
+    if not sha256_matches(actual, sha256):
+        staged.unlink(missing_ok=True)
+        raise UserError(f"{url}: sha256 mismatch for {target.name} (expected {sha256}…, got {actual}); the download "
+                        "was deleted; the source may have changed: check it, or download the file by hand")
+    resolve_output_file(target)
+    os.replace(staged, target)
 
 
 # --------------------------------------------------------------------------- Google Drive links
@@ -202,12 +216,9 @@ def download_drive(link: str, dest: str | os.PathLike, *, sha256: str | None = N
     import gdown
 
     dest = Path(dest)
-    target = check_output_file(dest)
-    if dest.is_file():
-        if sha256_matches(sha256_file(dest), sha256):
-            return dest
-        raise UserError(f"{dest}: exists but its sha256 is not {sha256}…; delete it and fetch again")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target = _target(dest, sha256)
+    if target is None:
+        return dest
     staging = resolve_output_file(target.with_name(target.name + ".drive"))  # gdown's output; then checked
     file_id = _drive_file_id(link, dest.name, timeout)
     try:
@@ -216,13 +227,7 @@ def download_drive(link: str, dest: str | os.PathLike, *, sha256: str | None = N
     except Exception as err:  # gdown / requests: interrupted, quota page, HTTP error, no network
         raise UserError(f"{link}: Google Drive download of {dest.name} failed ({_first_line(err)}); run the "
                         f"same command again to resume, or download the file by hand") from err
-    actual = sha256_file(staging)
-    if not sha256_matches(actual, sha256):
-        staging.unlink(missing_ok=True)
-        raise UserError(f"{link}: sha256 mismatch for {dest.name} (expected {sha256}…, got {actual}); the "
-                        "download was deleted; the source may have changed: check it, or download the file by hand")
-    resolve_output_file(target)
-    os.replace(staging, target)
+    _publish(staging, target, sha256_file(staging), sha256, link)
     return dest
 
 

@@ -114,7 +114,7 @@ def test_server_without_range_support_restarts(server, tmp_path):
 
 def test_sha_mismatch_deletes_the_part_file(server, tmp_path):
     dest = tmp_path / "w.pth"
-    with pytest.raises(UserError, match="sha256 mismatch.*the partial file was deleted"):
+    with pytest.raises(UserError, match="sha256 mismatch.*the download was deleted"):
         download(f"{server}/weights.pth", dest, sha256="0" * 64, progress=False)
     assert not dest.exists() and not part_path(dest).exists()
     with pytest.raises(UserError, match="sha256 mismatch"):
