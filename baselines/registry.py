@@ -46,9 +46,12 @@ class WeightsSpec:
     """Where a method's checkpoint comes from and what the adapter accepts.
 
     `files`: accepted file names, the canonical (official) one first. `url`: a direct download URL
-    (None when the file is only on Google Drive / Dropbox / Baidu: `source` then says where).
-    `sha256`: the full hash or a known prefix (torch.hub / BasicSR put the first 8 hex digits in
-    the file name), None when unknown. `formats`: checkpoint layouts the adapter reads.
+    (None when there is none: `source` then says where). `drive`: a public Google Drive link, as
+    the release publishes it: a file link, or a folder link holding a file named `files[0]`
+    (fetched with gdown, `foundation.download.download_drive`). `sha256`: the full hash or a known
+    prefix (torch.hub / BasicSR put the first 8 hex digits in the file name), None when unknown
+    (the first fetch then records it in the folder's SHA256SUMS). `formats`: checkpoint layouts
+    the adapter reads.
     """
 
     files: tuple[str, ...]
@@ -57,6 +60,7 @@ class WeightsSpec:
     sha256: str | None = None
     formats: tuple[str, ...] = ("state_dict (.pth/.pt, torch.load weights_only)",)
     note: str = ""
+    drive: str | None = None
 
     @property
     def filename(self) -> str:
@@ -64,8 +68,13 @@ class WeightsSpec:
 
     @property
     def fetchable(self) -> bool:
-        """True when `python -m benchmarks.weights fetch` can download the file directly."""
-        return self.url is not None
+        """True when `python -m benchmarks.weights fetch` can download the file (a direct or Drive link)."""
+        return self.url is not None or self.drive is not None
+
+    @property
+    def link(self) -> str | None:
+        """The address `fetch` downloads from: the direct URL, else the Drive link."""
+        return self.url or self.drive
 
 
 class Method:

@@ -106,14 +106,17 @@ class TTSRMethod(Method):
 
 # --------------------------------------------------------------------------- weights records
 
-#: The published files (TTSR release, Google Drive / OneDrive / Baidu only).
+#: The release's Google Drive folder (researchmm/TTSR README, "Model"), holding TTSR.pt and TTSR-rec.pt.
+TTSR_DRIVE = "https://drive.google.com/drive/folders/1CTm-r3hSbdYVCySuQ27GsrqXhhVOS-qh"
+#: The published files (TTSR release: Google Drive / OneDrive / Baidu; no published sha256).
 PUBLISHED: dict[str, tuple[str, str]] = {  # method → (file, description)
     "ttsr": ("TTSR.pt", "TTSR (Yang et al., CVPR 2020), all losses, published weights"),
     "ttsr-rec": ("TTSR-rec.pt", "TTSR-rec, reconstruction loss only, published weights"),
 }
 WEIGHTS: dict[str, WeightsSpec] = {
-    name: WeightsSpec(files=(filename,), source=TTSR_SOURCE, formats=TTSR_FORMATS,
-                      note="Google Drive / OneDrive / Baidu only: download by hand")
+    name: WeightsSpec(files=(filename,), source=TTSR_SOURCE, formats=TTSR_FORMATS, drive=TTSR_DRIVE,
+                      note="from the release's Google Drive folder (`python -m benchmarks.weights fetch`); "
+                           "no published sha256: the first fetch records it in the folder's SHA256SUMS")
     for name, (filename, _) in PUBLISHED.items()}
 #: The ablation variants (`ttsr.config.VARIANTS` other than the full model): user-trained files.
 VARIANT_OF: dict[str, str] = {variant_method_name(v): v for v in VARIANTS if v != "ttsr"}

@@ -15,6 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Mapping
 
+from foundation.download import check_recorded
 from foundation.errors import UserError
 from foundation.fileio import sha256_file
 
@@ -92,6 +93,8 @@ def weights_record(path: str | os.PathLike | None, found_in: str | None,
     `published_sha256`: the published file's sha256 (or a known prefix of it, as hub file names
     carry) when the method's weights record knows it; `published` then says whether this file is
     that file (True / False), and a different file's origin says so. None: unknown.
+    A file whose folder's SHA256SUMS records another digest (`foundation.download.check_recorded`)
+    is a one-line `UserError`.
     """
     if path is None:
         return {"path": None, "sha256": None, "found_in": None, "origin": "none needed", "random": False}
@@ -99,6 +102,7 @@ def weights_record(path: str | os.PathLike | None, found_in: str | None,
     meta = _checkpoint_metadata(path)
     random = is_random_label(meta)
     sha = sha256_file(path)
+    check_recorded(path, sha)  # a file fetched without a published hash must still be the file fetched
     published = None if not published_sha256 else sha.startswith(published_sha256.lower())
     origin = RANDOM_LABEL if random else (meta.get("origin") or meta.get("source") or "as found")
     if published is False and not random:

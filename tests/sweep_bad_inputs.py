@@ -604,7 +604,7 @@ def weights_cases() -> list[Case]:
         c("no subcommand", "missing-option", pre=[]),
         c("fetch unknown name", "bad-option", pre=fetch("nope")),
         c("fetch bicubic (needs none)", "bad-option", pre=fetch("bicubic")),
-        c("fetch ttsr (no direct link)", "bad-option", pre=fetch("ttsr")),
+        c("fetch rcan (no direct or Drive link)", "bad-option", pre=fetch("rcan")),
         c("--url not a URL", "bad-url", pre=fetch("imdn", url="not a url")),
         c("--url http:// without host", "bad-url", pre=fetch("imdn", url="http://")),
         c("--url malformed IPv6", "bad-url", pre=fetch("imdn", url="http://[::1/x.pth")),

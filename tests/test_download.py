@@ -114,7 +114,7 @@ def test_server_without_range_support_restarts(server, tmp_path):
 
 def test_sha_mismatch_deletes_the_part_file(server, tmp_path):
     dest = tmp_path / "w.pth"
-    with pytest.raises(UserError, match="sha256 mismatch.*the partial file was deleted"):
+    with pytest.raises(UserError, match="sha256 mismatch.*the download was deleted"):
         download(f"{server}/weights.pth", dest, sha256="0" * 64, progress=False)
     assert not dest.exists() and not part_path(dest).exists()
     with pytest.raises(UserError, match="sha256 mismatch"):
@@ -177,11 +177,12 @@ def test_fetch_backbone_into_the_hub_cache(server, tmp_path, monkeypatch):
     assert pretrained.find_backbone("vgg19") == Path(tmp_path / "torch" / "hub" / "checkpoints" / "vgg19-test.pth")
 
 
-def test_fetch_of_a_drive_only_file_prints_the_manual_step(tmp_path):
-    with pytest.raises(UserError, match=r"no direct download link.*drive.google.com.*TTSR.pt.*--weights ttsr=PATH"):
-        weights_cli.main(["fetch", "ttsr", "--out", str(tmp_path)])
-    with pytest.raises(UserError, match=r"^ttsr: .*no direct download link"):  # a name in any case
-        weights_cli.main(["fetch", "TTSR", "--out", str(tmp_path)])
+def test_fetch_of_a_file_without_a_link_prints_the_manual_step(tmp_path):
+    with pytest.raises(UserError, match=r"no direct or Google Drive download link.*models_ECCV2018RCAN.zip.*"
+                                        r"RCAN_BIX4.pt.*--weights rcan=PATH"):
+        weights_cli.main(["fetch", "rcan", "--out", str(tmp_path)])
+    with pytest.raises(UserError, match=r"^rcan: .*no direct or Google Drive download link"):  # a name in any case
+        weights_cli.main(["fetch", "RCAN", "--out", str(tmp_path)])
     with pytest.raises(UserError, match="unknown name 'nope'; valid names: .*imdn.*vgg19"):
         weights_cli.main(["fetch", "nope"])
 
@@ -193,7 +194,7 @@ def test_cli_exit_code_and_one_line_error(tmp_path):
     result = subprocess.run([sys.executable, "-m", "benchmarks.weights", "fetch", "rcan", "--out", str(tmp_path)],
                             capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], timeout=120)
     assert result.returncode == 2
-    assert result.stderr.startswith("error: rcan: RCAN_BIX4.pt has no direct download link")
+    assert result.stderr.startswith("error: rcan: RCAN_BIX4.pt has no direct or Google Drive download link")
     assert len(result.stderr.strip().splitlines()) == 1
 
 

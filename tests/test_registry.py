@@ -127,7 +127,8 @@ def test_weights_lookup_order(tmp_path, monkeypatch):
     assert registry.find_weights(registry.get("bicubic")) is None
     with pytest.raises(UserError, match=r"^--weights bicubic=.*mine.pth: bicubic takes no weights file; drop"):
         registry.find_weights(registry.get("bicubic"), {"bicubic": explicit})
-    assert "by hand" in registry.missing_weights_message(registry.get("ttsr"))
+    assert "by hand" in registry.missing_weights_message(registry.get("rcan"))
+    assert "`python -m benchmarks.weights fetch ttsr`" in registry.missing_weights_message(registry.get("ttsr"))
 
 
 def test_unwrap_published_layouts(tmp_path):

@@ -73,5 +73,6 @@ class MSRGANMethod(_MSRResNetFamily):
     name = "msrgan"
     description = "MSRGAN x4 (MMSR/BasicSR SRGAN generator), stand-in for SRGAN"
     weights = WeightsSpec(files=("MSRGANx4.pth",), source=MMSR_DRIVE + " (file id 1c0YNygNMfTLynR-C3y7nsZgaWbczbW5j)",
+                          drive="https://drive.google.com/file/d/1c0YNygNMfTLynR-C3y7nsZgaWbczbW5j/view",
                           formats=_MSRResNetFamily.formats,
                           note="stand-in for SRGAN: Ledig et al. released no weights")

@@ -18,7 +18,10 @@ from torch import nn
 from baselines.registry import WeightsSpec, register
 from baselines.sisr.common import SISRMethod, conv, count_indexed
 
-ESRGAN_DRIVE = "https://drive.google.com/drive/folders/17VYV_SoZZesU6mbxz2dMAIccSSlqLecY (xinntao/ESRGAN README)"
+#: The ESRGAN release's Google Drive folder (xinntao/ESRGAN README, "Quick Test"; models/README.md names
+#: its two files RRDB_ESRGAN_x4.pth and RRDB_PSNR_x4.pth).
+ESRGAN_DRIVE_FOLDER = "https://drive.google.com/drive/folders/17VYV_SoZZesU6mbxz2dMAIccSSlqLecY"
+ESRGAN_DRIVE = f"{ESRGAN_DRIVE_FOLDER} (xinntao/ESRGAN README)"
 
 
 class ResidualDenseBlock(nn.Module):
@@ -110,7 +113,7 @@ class ESRGANMethod(_RRDBMethod):
     weights = WeightsSpec(
         files=("RRDB_ESRGAN_x4.pth", "ESRGAN_SRx4_DF2KOST_official-ff704c30.pth"),
         source=ESRGAN_DRIVE + "; BasicSR conversion ESRGAN_SRx4_DF2KOST_official-ff704c30.pth in the BasicSR ModelZoo",
-        url=None, sha256=None, formats=_RRDBMethod.formats)
+        url=None, drive=ESRGAN_DRIVE_FOLDER, sha256=None, formats=_RRDBMethod.formats)
 
 
 @register
@@ -120,4 +123,4 @@ class RRDBPSNRMethod(_RRDBMethod):
     weights = WeightsSpec(
         files=("RRDB_PSNR_x4.pth", "ESRGAN_PSNR_SRx4_DF2K_official-150ff491.pth"),
         source=ESRGAN_DRIVE + "; BasicSR conversion ESRGAN_PSNR_SRx4_DF2K_official-150ff491.pth in the BasicSR ModelZoo",
-        url=None, sha256=None, formats=_RRDBMethod.formats)
+        url=None, drive=ESRGAN_DRIVE_FOLDER, sha256=None, formats=_RRDBMethod.formats)
