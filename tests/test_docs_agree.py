@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -180,3 +182,20 @@ def test_a_wrong_option_would_be_caught(monkeypatch):
     module, rest = invoked(command_lines("    python -m benchmarks.run --protocol demo --no-such-option")[0])
     assert module == "benchmarks.run"
     assert [o for o in OPTION.findall(rest) if o not in long_options(parser)] == ["--no-such-option"]
+
+
+def test_tox_envs_share_one_installation():
+    """tox.ini's envs install the same thing, so they live in one folder, with the runner that keeps
+    tox 4 from recreating it when the env name changes (`tox config` reads the file; nothing is built)."""
+    tox = pytest.importorskip("tox")
+    pytest.importorskip("tox_ignore_env_name_mismatch")
+    out = subprocess.run([sys.executable, "-m", "tox", "config", "-c", str(REPO / "tox.ini"), "-e", "ALL",
+                          "-k", "env_dir", "runner", "extras", "package"],
+                         capture_output=True, text=True, timeout=120, cwd=REPO, check=True).stdout
+    envs = {name: dict(re.findall(r"(?m)^(\w+) = (.*)$", body))
+            for name, body in re.findall(r"(?ms)^\[testenv:([^\]]+)\]\n(.*?)(?=^\[|\Z)", out)}
+    runs = {name: conf for name, conf in envs.items() if not name.startswith(".")}
+    assert {"test", "demo", "reproduce-table1", "reproduce-table4"} <= set(runs), (tox.__version__, out)
+    assert {conf["env_dir"] for conf in runs.values()} == {str(REPO / ".tox" / "ttsr-bench")}
+    assert {(conf["runner"], conf["extras"], conf["package"]) for conf in runs.values()} == {
+        ("ignore_env_name_mismatch", "test", "editable")}
