@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 import ttsr_bench
+from baselines.registry import Method
 from benchmarks import protocols, run
 from benchmarks.degrade import refsr_inputs
 from benchmarks.results import read_rows
@@ -182,6 +183,29 @@ def test_load_method_and_lists(clean_env):
     assert "demo" in ttsr_bench.list_datasets() and "cufed5" in ttsr_bench.list_datasets()
     assert {"demo", "table1", "default"} <= set(ttsr_bench.list_protocols())
     assert {"psnr", "ssim", "lpips"} <= set(ttsr_bench.list_metrics())
+
+
+class Doubler(Method):
+    """A user's own Method subclass (not a callable): x4 by pixel repetition, SISR."""
+
+    name, kind, scale = "doubler", "sisr", 4
+
+    def load(self, weights_path=None, device="cpu"):
+        return self
+
+    def __call__(self, batch):
+        return batch["lr"].repeat_interleave(4, 2).repeat_interleave(4, 3)
+
+
+def test_a_method_object_and_nothing_to_measure(clean_env):
+    res = ttsr_bench.evaluate(Doubler(), limit=1, out=clean_env / "obj", **QUICK)
+    graded = res.rows[res.rows.ref_mode == "graded"].iloc[0]
+    assert graded.method == "doubler" and graded.psnr == pytest.approx(_expected_nearest()[graded.image][0], abs=1e-9)
+    assert res.weights["doubler"]["origin"] == f"user method {Doubler.__module__}.Doubler; not a shipped method"
+    # no test set of the protocol under ./data: nothing measured (status 3), empty rows, what is missing
+    none = ttsr_bench.evaluate("bicubic", protocol="table1", quiet=True)
+    assert none.status == 3 and none.rows.empty and none.summary.empty
+    assert {s["name"] for s in none.skipped if s.get("kind") == "dataset"} == {"cufed5", "sun80", "urban100", "manga109"}
 
 
 @pytest.mark.parametrize("call, message", [
