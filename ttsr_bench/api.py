@@ -169,7 +169,8 @@ def evaluate(method: MethodLike | Sequence[MethodLike], datasets: str | Sequence
 
     `method`: a registered name (any case; `list_methods()`), a `baselines.registry.Method` object
     (a shipped method's object, e.g. from `load_method`, runs by its name with the weights file it
-    was loaded from; your own `Method` subclass is registered for this call under its `name`), any
+    was loaded from; your own `Method` subclass is registered for this call under its `name`, and
+    labelled in the manifest as a user method by a `provenance` attribute set on it unless it has one), any
     callable `(lr, lr_up, ref, ref_down_up) -> sr` (wrapped as `CallableMethod(fn)`, named by its
     `__name__`; wrap it yourself for another name, `kind="sisr"` or `version=`), or a list of these
     (evaluated side by side in one command). The call: float32 NCHW tensors in [0, 255] on the
