@@ -1,7 +1,7 @@
 """The house holds: every import points down the layers, and no module imports itself round a circle.
 
 Layers, bottom to top (docs/interfaces.md draws them): foundation → metrics → ttsr → baselines →
-training → benchmarks. The test parses every module's source (imports inside functions included,
+training → benchmarks → ttsr_bench (the Python API). The test parses every module's source (imports inside functions included,
 since a lazy import is still a dependency) and fails naming the file, line and offending import.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import ast
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("foundation", "metrics", "ttsr", "baselines", "training", "benchmarks")
+LAYERS = ("foundation", "metrics", "ttsr", "baselines", "training", "benchmarks", "ttsr_bench")
 RANK = {name: rank for rank, name in enumerate(LAYERS)}
 
 

@@ -72,7 +72,7 @@ class Runner:
             if e.seed is not None:
                 seeds[f"{e.dataset}/{e.ref_mode}"] = e.seed
         data = manifest.build(
-            argv=list(sys.argv), device=str(self.device), seeds=seeds, weights=self.weights,
+            argv=list(sys.argv if self.settings.argv is None else self.settings.argv), device=str(self.device), seeds=seeds, weights=self.weights,
             protocol={"name": self.plan.protocol.name, "description": self.plan.protocol.description,
                       "evaluations": [{**{k: v for k, v in e.__dict__.items() if k != "load_options"},
                                        "load_options": dict(e.load_options), "describe": e.describe()}

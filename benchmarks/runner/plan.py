@@ -54,6 +54,7 @@ class RunSettings:
     max_pixels: int | None = None
     seed: int | None = None                            # None: the protocol's draw seeds and SEED
     settings: str | None = None                        # the settings file (None: $TTSR_BENCH_CONFIG, …)
+    argv: list[str] | None = None                      # the command the manifest records (None: sys.argv)
 
     def apply_file(self) -> "RunSettings":
         """Fill device, metrics, methods and max_memory not given from the settings file, then the
