@@ -110,6 +110,17 @@ class Method:
         configuration, a self-ensemble switch, ...) extend it."""
         return {"scale": self.scale, "convention": self.convention}
 
+    def provenance(self) -> dict[str, object]:
+        """Extra entries for the manifest's weights record of this method (JSON-able), saying what
+        it is when it is not a published network (a user's callable, a folder of SR images); {} for
+        the shipped methods. They enter the row identity with the record."""
+        return {}
+
+    def begin_image(self, image: str, evaluation) -> None:
+        """Called by the runner just before `__call__` with the image's name and its
+        `benchmarks.protocols.Evaluation`; a method that serves stored results (SR images) uses it.
+        Default: nothing."""
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} ({self.kind}, x{self.scale})>"
 

@@ -31,13 +31,12 @@ from DIR (not a method run)". `seconds` / `peak_mem_mb` are those of reading the
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import torch
 
@@ -165,18 +164,6 @@ def table_sha256(digests: Mapping[str, str]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@contextlib.contextmanager
-def registered(name: str, factory) -> Iterator[None]:
-    """`factory` registered as method `name` (`baselines.registry.METHODS`) for the `with` block."""
-    if name in METHODS:
-        raise UserError(f"--name: method {name!r} is already registered; choose another --name")
-    METHODS.register(factory, name=name)
-    try:
-        yield
-    finally:
-        del METHODS[name]
-
-
 # ------------------------------------------------------------------------------------------- CLI
 def build_parser() -> OneLineParser:
     from benchmarks import protocols
@@ -292,7 +279,7 @@ def score(args, out=None) -> int:
                            protocol=protocol, data_root=args.data_root, metrics=args.metrics,
                            settings=args.settings, force=args.force, device=args.device,
                            out=args.out if args.out is not None else Path("runs") / f"sr-{name}")
-    with registered(method_name, factory):
+    with METHODS.temporarily(factory, method_name, "--name"):
         result = run(settings, out)
     print(f"report: python -m benchmarks.report --runs {result.out}", file=out)
     return result.status

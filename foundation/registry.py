@@ -24,6 +24,7 @@ import during discovery); registering a name twice with another object is a `Val
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import pkgutil
 import warnings
@@ -147,6 +148,18 @@ class Registry:
 
     def values(self) -> list[Any]:
         return [obj for _, obj in self.items()]
+
+    @contextlib.contextmanager
+    def temporarily(self, obj: Any, name: str, source: str = "name") -> Iterator[None]:
+        """`obj` registered as `name` for the `with` block only (a user's method for one command or
+        call); a name already taken is a `UserError` naming `source` (the option or argument)."""
+        if name in self:
+            raise UserError(f"{source}: {self.what} {name!r} is already registered; choose another name")
+        self.register(obj, name=name)
+        try:
+            yield
+        finally:
+            del self[name]
 
     def copy(self) -> "Registry":
         """A registry with the same entries and aliases (e.g. to add entries for a while)."""

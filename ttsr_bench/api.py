@@ -30,7 +30,6 @@ from baselines.registry import Method
 from benchmarks import results
 from benchmarks.run import run
 from benchmarks.runner.plan import RunSettings
-from benchmarks.score import registered
 from foundation import settings as settings_mod
 from foundation.cli_types import whole_number
 from foundation.devices import resolve_device
@@ -129,7 +128,7 @@ def _as_method(entry: MethodLike) -> tuple[str, Method | None, Path | None]:
                             "another name (its `name` attribute, or CallableMethod(fn, name=...))")
         if not NAME_PATTERN.fullmatch(entry.name or ""):
             raise UserError(f"method {entry!r}: name {entry.name!r}: use 1-64 letters, digits, '.', '_', '+' or '-'")
-        if not hasattr(entry, "provenance"):  # the manifest's label of a method that is not shipped
+        if not entry.provenance():  # the manifest's label of a method that is not shipped
             origin = f"user method {type(entry).__module__}.{type(entry).__qualname__}; not a shipped method"
             entry.provenance = lambda: {"origin": origin, "user_method": True}
         return entry.name, entry, None
@@ -142,10 +141,10 @@ def _as_method(entry: MethodLike) -> tuple[str, Method | None, Path | None]:
 @contextlib.contextmanager
 def _registered(objects: Mapping[str, Method]) -> Iterator[None]:
     """`objects` in `baselines.registry.METHODS` under their names for the block, removed after
-    (`benchmarks.score.registered`, the one way a method is registered for one command)."""
+    (`Registry.temporarily`, the one way a method is registered for one command)."""
     with contextlib.ExitStack() as stack:
         for name, obj in objects.items():
-            stack.enter_context(registered(name, lambda obj=obj: obj))
+            stack.enter_context(registry.METHODS.temporarily(lambda obj=obj: obj, name, "method"))
         yield
 
 

@@ -205,8 +205,7 @@ class Executor:
             self.skips.image(evaluation, image, str(err), "replace the file, or leave it out")
             return
         method.extras = {}
-        if hasattr(method, "begin_image"):  # the hook (module docstring)
-            method.begin_image(image, evaluation)
+        method.begin_image(image, evaluation)  # the hook (module docstring; Method.begin_image)
         cuda = self.device.type == "cuda"
         if cuda:
             torch.cuda.synchronize(self.device)

@@ -326,8 +326,7 @@ class Passes:
             path, found_in = self.weights_for(name)
             self.weights[name] = manifest.weights_record(path, found_in,
                                                          method.weights.sha256 if method.weights else None)
-            if hasattr(method, "provenance"):  # not a network run (benchmarks.score): it says what it is
-                self.weights[name].update(method.provenance())
+            self.weights[name].update(method.provenance())  # a user callable or SR folder says what it is
             for evaluation in self.plan.evaluations:
                 if method.kind not in evaluation.kinds:
                     continue
