@@ -18,7 +18,7 @@ Plug-ins (a user's own method, metric ... in THEIR package, the suite unedited):
 - `load_plugins(["my_pkg.my_module"], source="--plugin")` imports each module once (its `register` calls
   run); an import failure is ONE `UserError` line naming the module and the error. `--plugin MODULE` on
   the commands and the settings file's `plugins = [...]` reach it through `foundation.settings.resolve`.
-- `Registry(..., entry_points="ttsr_bench.methods")`: `discover()` also loads every entry point of that
+- `Registry(..., entry_points="ttsr_bench.methods")` (methods; metrics: `ttsr_bench.metrics`): `discover()` also loads every entry point of that
   group of the installed distributions (`[project.entry-points."ttsr_bench.methods"] mine =
   "my_pkg.my_module"`, or `"my_pkg.my_module:MyMethod"`: an object the module did not register itself is
   registered under its `name`, else the entry point's name); a failing one is remembered like a module

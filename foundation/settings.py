@@ -20,7 +20,8 @@ One precedence rule for every setting, first found wins:
 ./weights; a named file (`--weights`, `[weights]`) is used as it is. (2) `foundation.imageio`.
 (3) modules holding your own methods (metrics, ...), imported before any name is looked up
 (`foundation.registry.load_plugins`); imports add, so the file's and the option's modules are all
-loaded. Installed packages can instead declare entry points (group `ttsr_bench.methods`).
+loaded. Installed packages can instead declare entry points (groups `ttsr_bench.methods`,
+`ttsr_bench.metrics`).
 
 Every command reads the settings file (`benchmarks.cli`, README "Settings"). The training
 commands' `--config` is the training recipe (configs/*.toml), so the settings file is named with
@@ -66,7 +67,7 @@ DEFAULT_FILE = Path("ttsr-bench.toml")
 DEFAULT_DATA_ROOT = Path("data")
 DEFAULT_WEIGHTS_DIR = Path("weights")
 PLUGIN_HELP = ("import your module that registers methods (metrics, ...) before names are looked up; repeat for "
-               "several (also the settings file's plugins; installed packages: entry points ttsr_bench.methods)")
+               "several (also the settings file's plugins; installed packages: entry points ttsr_bench.methods, ttsr_bench.metrics)")
 DEVICE_TEXT = 'one of "auto", "cpu", "cuda", "cuda:N" or "mps" (foundation.devices)'
 
 

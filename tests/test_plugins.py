@@ -247,6 +247,64 @@ def test_entry_point_method_runs_from_the_command_line(tmp_path):
     assert (origin["origin"]["distribution"], origin["origin"]["version"]) == ("eppkg-methods", "1.2.3")
 
 
+MAE = '''
+from metrics.spec import REGISTRY, MetricSpec
+
+
+def _mae(sr, hr):
+    return (sr - hr).abs().mean(dim=(1, 2, 3))
+
+
+REGISTRY.register(MetricSpec("mae", False, (0.0, 255.0), "RGB [0,255], mean absolute error", "test",
+                             None, measure=_mae))
+'''
+
+
+def test_plugin_metric_is_a_column(plugin_site, tmp_path):
+    """A measure registered by a plug-in module is asked for by name and gets its own column."""
+    import metrics
+    from benchmarks import datasets, degrade, protocols, run
+    from foundation.resize import upscale
+
+    _package(plugin_site, "mae", MAE)
+    out = tmp_path / "run"
+    try:
+        assert run.main(["--protocol", "demo", "--plugin", "mypkg.mae", "--methods", "bicubic", "--limit", "1",
+                         "--metrics", "psnr", "MAE", "--out", str(out)]) == 0
+    finally:
+        metrics.REGISTRY._entries.pop("mae", None)
+    rows = _rows(out)
+    for evaluation in protocols.get("demo").evaluations:
+        sample = datasets.load("demo", None, **dict(evaluation.load_options, scale=4, limit=1))[0]
+        inputs = (degrade.refsr_inputs(sample.hr, None, 4) if evaluation.degradation == "refsr"
+                  else degrade.sisr_inputs(sample.hr, sample.lr, 4))
+        border = evaluation.crop_border
+        sr, hr = (np.asarray(a, np.float64) for a in (upscale(inputs.lr, 4), inputs.hr))
+        if border:
+            sr, hr = sr[border:-border, border:-border], hr[border:-border, border:-border]
+        assert float(rows[("bicubic", evaluation.ref_mode)]["mae"]) == pytest.approx(np.abs(sr - hr).mean(), rel=1e-9)
+
+
+def test_reproduce_takes_plugins(plugin_site, tmp_path, capsys, monkeypatch):
+    """`reproduce --plugin` imports the module before the names are read, and hands it to the runner."""
+    import argparse
+
+    from benchmarks import reproduce
+
+    _package(plugin_site)
+    monkeypatch.chdir(tmp_path)
+    ns = argparse.Namespace(settings=None, data_root=None, weights=None, device=None, metrics=None,
+                            methods=["NEAREST", "bicubic"], plugins=["mypkg.nearest"])
+    settings = reproduce.resolve(ns)
+    assert settings["methods"] == ["nearest", "bicubic"] and settings["plugins"] == ["mypkg.nearest"]
+    given = reproduce.run_settings("demo", tmp_path / "runs" / "demo", settings, force=False)
+    assert given.plugins == ["mypkg.nearest"] and given.methods == ["nearest", "bicubic"]
+    assert reproduce.main(["demo", "--plugin", "nopkg_xyz.mod", "--runs-dir", str(tmp_path / "runs"),
+                           "--reports-dir", str(tmp_path / "reports")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: --plugin nopkg_xyz.mod: module not found")
+
+
 def test_suite_methods_have_no_origin():
     from baselines import registry
 
