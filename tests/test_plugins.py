@@ -285,6 +285,31 @@ def test_plugin_metric_is_a_column(plugin_site, tmp_path):
         assert float(rows[("bicubic", evaluation.ref_mode)]["mae"]) == pytest.approx(np.abs(sr - hr).mean(), rel=1e-9)
 
 
+def test_score_takes_a_plugin_metric(plugin_site, tmp_path, monkeypatch):
+    """`score --plugin` measures ready-made SR images with the plug-in's measure."""
+    import metrics
+    from benchmarks import datasets, degrade, protocols, score
+    from foundation.imageio import write_image
+    from foundation.resize import upscale
+
+    _package(plugin_site, "mae", MAE)
+    evaluation = next(e for e in protocols.get("demo").evaluations if e.ref_mode == "none")
+    sample = datasets.load("demo", None, **dict(evaluation.load_options, scale=4, limit=1))[0]
+    inputs = degrade.sisr_inputs(sample.hr, sample.lr, 4)
+    sr = upscale(inputs.lr, 4)
+    write_image(tmp_path / "sr" / f"{sample.name}.png", sr)
+    monkeypatch.chdir(tmp_path)
+    try:
+        assert score.main(["--sr", str(tmp_path / "sr"), "--dataset", "demo", "--protocol", "demo", "--ref-mode",
+                           "none", "--plugin", "mypkg.mae", "--metrics", "mae", "--out", str(tmp_path / "run")]) == 0
+    finally:
+        metrics.REGISTRY._entries.pop("mae", None)
+    row = _rows(tmp_path / "run")[(f"{score.PREFIX}sr", "none")]
+    b = evaluation.crop_border
+    expected = np.abs(sr.astype(np.float64) - inputs.hr)[b:-b, b:-b].mean()
+    assert float(row["mae"]) == pytest.approx(expected, rel=1e-9)
+
+
 def test_reproduce_takes_plugins(plugin_site, tmp_path, capsys, monkeypatch):
     """`reproduce --plugin` imports the module before the names are read, and hands it to the runner."""
     import argparse
