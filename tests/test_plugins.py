@@ -264,6 +264,7 @@ def test_plugin_metric_is_a_column(plugin_site, tmp_path):
     """A measure registered by a plug-in module is asked for by name and gets its own column."""
     import metrics
     from benchmarks import datasets, degrade, protocols, run
+    from benchmarks.report.cli import main as report_main
     from foundation.resize import upscale
 
     _package(plugin_site, "mae", MAE)
@@ -271,6 +272,10 @@ def test_plugin_metric_is_a_column(plugin_site, tmp_path):
     try:
         assert run.main(["--protocol", "demo", "--plugin", "mypkg.mae", "--methods", "bicubic", "--limit", "1",
                          "--metrics", "psnr", "MAE", "--out", str(out)]) == 0
+        # the report reads the run's mae column once the plug-in names the measure
+        assert report_main(["--runs", str(out), "--out", str(tmp_path / "report"), "--plugin", "mypkg.mae",
+                            "--visual-images", "0"]) == 0
+        assert "| mae ↓" in (tmp_path / "report" / "report.md").read_text()
     finally:
         metrics.REGISTRY._entries.pop("mae", None)
     rows = _rows(out)
