@@ -12,7 +12,9 @@ A new method is one small file anywhere under `baselines/`: subclass `Method` (o
 `baselines.sisr.common`), declare its weights record (`WeightsSpec`: file names, source, url,
 sha256, accepted formats) in that file, and decorate it with `@register`. `METHODS` is a
 `foundation.registry.Registry` that imports every module and package under `baselines/` once, on
-the first `get()` / `names()`, so nothing else needs editing. Weights load through
+the first `get()` / `names()`, so nothing else needs editing. A method in YOUR package is the same
+class in your module, imported with `--plugin my_pkg.my_module` (or the settings file's `plugins`),
+or declared as an entry point of group `ttsr_bench.methods` (`foundation.registry`). Weights load through
 `Method.load_checkpoint` (the one reader, `foundation.checkpoints`, with the method's remap, its
 build, and a wrong file named by the registered methods' `key_signature`s).
 
@@ -166,7 +168,7 @@ class Method:
 # The registry: one `foundation.registry.Registry` of classes (`@register`) and zero-argument
 # factories (`register(lambda: TTSRMethod(...), name="ttsr-ha")` for variants).
 
-METHODS = Registry("method", discover="baselines", case_sensitive=False)
+METHODS = Registry("method", discover="baselines", entry_points="ttsr_bench.methods", case_sensitive=False)
 register = METHODS.register
 
 

@@ -7,7 +7,9 @@ all of this is the same:
   method's options (`Method.options()`: e.g. a TTSR variant's network configuration), protocol,
   dataset, reference mode, the loader's options, the reference seed, degradation and scale, the
   metric settings (Y channel, border crop, rounding), the device type (CPU and CUDA convolutions
-  differ in the last bits, which can move a rounded pixel), and `PROTOCOL_VERSION`;
+  differ in the last bits, which can move a rounded pixel), `PROTOCOL_VERSION`, and for a method
+  from a plug-in its `origin` (module, its file's sha256, distribution and version:
+  `foundation.registry.Registry.origin`; an edited plug-in is recomputed, not reused);
 - the **data** of the image (`data_sha256`): the bytes of its input files (HR, references, given
   LR), or of its decoded arrays for a built-in set that has no files.
 
@@ -40,12 +42,14 @@ def canonical_json(value: object) -> str:
 
 
 def pass_config(*, method: str, weights_sha256: str | None, options: Mapping[str, object], evaluation,
-                device_type: str) -> dict[str, object]:
+                device_type: str, origin: Mapping[str, object] | None = None) -> dict[str, object]:
     """The full configuration of one (method, evaluation) pass: what `config_id` hashes.
 
-    `evaluation` is a `benchmarks.protocols.Evaluation`; `device_type` is "cpu" or "cuda".
+    `evaluation` is a `benchmarks.protocols.Evaluation`; `device_type` is "cpu" or "cuda"; `origin`:
+    where a plug-in method came from (None for the suite's own methods: no key, ids unchanged);
+    its "file" is left out (where the file lies is not what it computes; the manifest records it).
     """
-    return {
+    config = {
         "method": method,
         "weights_sha256": weights_sha256 or NO_WEIGHTS,
         "options": dict(options),
@@ -60,6 +64,9 @@ def pass_config(*, method: str, weights_sha256: str | None, options: Mapping[str
         "device": device_type,
         "protocol_version": PROTOCOL_VERSION,
     }
+    if origin is not None:
+        config["origin"] = {key: value for key, value in origin.items() if key != "file"}
+    return config
 
 
 def config_id(config: Mapping[str, object]) -> str:

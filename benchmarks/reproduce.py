@@ -61,7 +61,8 @@ def resolve(args: argparse.Namespace) -> dict:
     import metrics
     from baselines import registry
 
-    found = settings_mod.resolve(args.settings, args.data_root, args.weights, methods=registry.METHODS)
+    found = settings_mod.resolve(args.settings, args.data_root, args.weights, methods=registry.METHODS,
+                                 plugins=getattr(args, "plugins", None))
     max_memory = found.values.get("max_memory")
     return {
         "config": found.file, "data_root": str(found.data_root) if found.data_named else None,
@@ -73,6 +74,7 @@ def resolve(args: argparse.Namespace) -> dict:
         "published": found.get("published", getattr(args, "published", None)),
         "published_from": found.origin("published", getattr(args, "published", None), "--published"),
         "seed": getattr(args, "seed", None),
+        "plugins": found.plugins,
         # the runner's own parser, so the settings file and --max-memory follow one rule (a bare number is MiB)
         "max_memory": parse_memory(max_memory, f"{found.file}: max_memory") if max_memory is not None else None,
     }
@@ -91,7 +93,8 @@ def run_settings(table: str, run_dir: Path, settings: dict, force: bool) -> RunS
         methods=list(map(str, settings["methods"])) if settings["methods"] else None,
         max_memory=settings["max_memory"], seed=settings.get("seed"),
         published=settings["published"], published_from=settings["published_from"],
-        settings=str(settings["config"]) if settings.get("config") else None)
+        settings=str(settings["config"]) if settings.get("config") else None,
+        plugins=list(settings.get("plugins", [])))
 
 
 def run_protocol(settings: RunSettings) -> int:
@@ -203,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", metavar="FILE", help="settings file: data_root, [weights], … (default "
                         f"${settings_mod.ENV['settings']} or ./{settings_mod.DEFAULT_FILE})")
     parser.add_argument("--config", dest="settings", help=argparse.SUPPRESS)  # the old name, kept for one release
+    parser.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE",
+                        help=settings_mod.PLUGIN_HELP)
     parser.add_argument("--device", type=device_arg, help=DEVICE_HELP)
     parser.add_argument("--seed", type=whole_number(0, SEED_MAX), metavar="N",
                         help="seed of the random draws (Sun80 reference choice; default: the protocol's)")

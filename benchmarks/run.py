@@ -4,6 +4,7 @@
         [--protocol table1|table2|table3|table4|sisr|demo|default] [--data-root DIR]
         [--weights NAME=PATH …] [--device auto|cpu|cuda|cuda:N] [--out runs/NAME] [--force]
         [--save-images] [--metrics psnr ssim lpips …] [--max-memory 4G] [--seed N] [--settings FILE]
+        [--plugin my_pkg.my_methods …]
 
 With no arguments: every registered method whose weights are found, on every dataset found under
 the data root (`--data-root`, the settings file, `$TTSR_BENCH_DATA`, `./data`: `foundation.settings`) with the passes of Table 1
@@ -82,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--settings", metavar="FILE", help="settings file (default: "
                         f"${settings_mod.ENV['settings']}, else ./{settings_mod.DEFAULT_FILE} when present; "
                         "foundation.settings)")
+    parser.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE",
+                        help=settings_mod.PLUGIN_HELP)
     parser.add_argument("--device", type=device_arg, default=None,
                         help=f"{DEVICE_HELP}; when not given, the settings file's device")
     parser.add_argument("--seed", type=whole_number(0, SEED_MAX), default=None, metavar="N",

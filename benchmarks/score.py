@@ -194,6 +194,8 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--device", type=device_arg, default=None,
                         help=f"{DEVICE_HELP}; when not given, the settings file's device")
     parser.add_argument("--settings", metavar="FILE", help="settings file (foundation.settings)")
+    parser.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE",
+                        help=settings_mod.PLUGIN_HELP)
     parser.add_argument("--force", action="store_true", help="recompute rows that are already finished")
     return parser
 
@@ -278,6 +280,7 @@ def score(args, out=None) -> int:
     settings = RunSettings(methods=[method_name], datasets=[dataset], ref_modes=[evaluation.ref_mode],
                            protocol=protocol, data_root=args.data_root, metrics=args.metrics,
                            settings=args.settings, force=args.force, device=args.device,
+                           plugins=list(getattr(args, "plugins", None) or []),
                            out=args.out if args.out is not None else Path("runs") / f"sr-{name}")
     with METHODS.temporarily(factory, method_name, "--name"):
         result = run(settings, out)

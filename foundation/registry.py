@@ -14,6 +14,20 @@ package (`discover="baselines"`) so that a new entry is one new file and nothing
     METHODS.names()          # names in registration order (after discovery)
     METHODS.canonical_names(["EDSR"], "--methods")   # ["edsr"] (case folded: case_sensitive=False)
 
+Plug-ins (a user's own method, metric ... in THEIR package, the suite unedited):
+- `load_plugins(["my_pkg.my_module"], source="--plugin")` imports each module once (its `register` calls
+  run); an import failure is ONE `UserError` line naming the module and the error. `--plugin MODULE` on
+  the commands and the settings file's `plugins = [...]` reach it through `foundation.settings.resolve`.
+- `Registry(..., entry_points="ttsr_bench.methods")` (methods; metrics: `ttsr_bench.metrics`): `discover()` also loads every entry point of that
+  group of the installed distributions (`[project.entry-points."ttsr_bench.methods"] mine =
+  "my_pkg.my_module"`, or `"my_pkg.my_module:MyMethod"`: an object the module did not register itself is
+  registered under its `name`, else the entry point's name); a failing one is remembered like a module
+  of the package (a warning, named in `get`'s error).
+- `Registry.origin(name)`: None for an entry of the suite's own packages (`SUITE_PACKAGES`), else where it
+  came from: {"module", "file", "sha256" of that file, and "distribution", "version" when an installed
+  distribution holds it}; the runner puts it in the pass's identity and the manifest
+  (`benchmarks.identity.pass_config`).
+
 Every axis a user names (methods, datasets, metrics, protocols, reference modes, recipes) is a
 `case_sensitive=False` registry: "Bicubic", "CUFED5" and " PSNR " name "bicubic", "cufed5" and "psnr";
 the entry that reads a user's names (an option, a settings or config file) turns them into the
@@ -25,28 +39,131 @@ import during discovery); registering a name twice with another object is a `Val
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
+import importlib.metadata
+import inspect
 import pkgutil
+import re
+import sys
 import warnings
+from functools import lru_cache
 from typing import Any, Callable, Iterable, Iterator
 
 from foundation.errors import UserError
 
 _MISSING = object()
+#: the suite's own top-level packages (the layers of docs/interfaces.md): what they register has no `origin`
+SUITE_PACKAGES = ("foundation", "metrics", "ttsr", "baselines", "training", "benchmarks")
+_MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+#: top-level package -> (distribution, version) of the entry points loaded (their dist is known exactly)
+_ENTRY_POINT_DISTS: dict[str, tuple[str, str]] = {}
+#: module -> its origin, for every module `load_plugins` imported (in order)
+_LOADED: dict[str, dict[str, str]] = {}
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def load_plugins(names: Iterable[str], source: str = "--plugin") -> list[str]:
+    """Import each module of `names` ("my_pkg.my_module"; each once per process), so that its
+    `register` calls add the user's methods, metrics ... to the suite's registries. Returns the module
+    names, in order. A module that cannot be imported (not found, or raising while it is imported, e.g.
+    a name registered twice) is ONE `UserError` line: `source` (the option or file key that named it),
+    the module and the error, and what to do."""
+    loaded = []
+    for name in names:
+        name = str(name).strip()
+        if not _MODULE_NAME.match(name):
+            raise UserError(f"{source} {name!r}: not a module name; give a dotted Python module name, "
+                            "e.g. my_package.my_methods")
+        if name not in _LOADED:
+            try:
+                module = importlib.import_module(name)
+            except ModuleNotFoundError as err:
+                if err.name and (name == err.name or name.startswith(err.name + ".")):
+                    raise UserError(f"{source} {name}: module not found ({_one_line(err)}); put the folder holding "
+                                    "its package on PYTHONPATH, or install the package") from None
+                raise UserError(f"{source} {name}: importing it failed ({type(err).__name__}: {_one_line(err)}); "
+                                "install what it needs, or fix the module") from None
+            except Exception as err:  # noqa: BLE001 - the user's module: any failure is one line
+                raise UserError(f"{source} {name}: importing it failed ({type(err).__name__}: {_one_line(err)}); "
+                                "fix the module") from None
+            _LOADED[name] = module_origin(module.__name__)
+        loaded.append(name)
+    return loaded
+
+
+def loaded_plugins() -> dict[str, dict[str, str]]:
+    """{module: origin} of every module `load_plugins` imported in this process."""
+    return dict(_LOADED)
+
+
+@lru_cache(maxsize=None)
+def _distributions() -> dict[str, list[str]]:
+    return importlib.metadata.packages_distributions()
+
+
+def module_origin(module: str) -> dict[str, str]:
+    """Where module `module` (imported) comes from: {"module", "file", "sha256" (of that file), and
+    "distribution", "version" when an installed distribution holds its top-level package}."""
+    origin = {"module": module}
+    found = sys.modules.get(module)
+    path = getattr(found, "__file__", None)
+    if path:
+        origin["file"] = str(path)
+        try:
+            with open(path, "rb") as handle:
+                origin["sha256"] = hashlib.sha256(handle.read()).hexdigest()
+        except OSError:
+            pass
+    top = module.split(".", 1)[0]
+    if top in _ENTRY_POINT_DISTS:
+        dist, version = _ENTRY_POINT_DISTS[top]
+    else:
+        dists = _distributions().get(top) or []
+        dist = dists[0] if dists else None
+        try:
+            version = importlib.metadata.version(dist) if dist else None
+        except importlib.metadata.PackageNotFoundError:
+            version = None
+    if dist:
+        origin["distribution"] = dist
+    if version:
+        origin["version"] = version
+    return origin
+
+
+def _is_suite(module: str) -> bool:
+    return module.split(".", 1)[0] in SUITE_PACKAGES
+
+
+def _module_of(target: Any) -> str:
+    """The module that defines a registered class or function; for a value (an instance), the module
+    whose code registers it (the first caller outside this module)."""
+    if inspect.isclass(target) or inspect.isroutine(target):
+        return getattr(target, "__module__", "") or ""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return frame.f_globals.get("__name__", "") if frame is not None else ""
 
 
 class Registry:
     """Name → object for one axis (`what` is the singular noun used in messages: "method")."""
 
-    def __init__(self, what: str, *, discover: str | None = None,
+    def __init__(self, what: str, *, discover: str | None = None, entry_points: str | None = None,
                  aliases: dict[str, str] | None = None, case_sensitive: bool = True) -> None:
         self.what = what
         self._fold = (lambda text: text) if case_sensitive else (lambda text: text.strip().lower())
         self._package = discover
-        self._discovered = discover is None
+        self._group = entry_points
+        self._discovered = discover is None and entry_points is None
         self._entries: dict[str, Any] = {}
         self._aliases: dict[str, str] = {self._fold(a): n for a, n in (aliases or {}).items()}
         self._import_failures: dict[str, str] = {}
+        self._modules: dict[str, str] = {}  # name -> the module that defines (or registers) its object
 
     # ------------------------------------------------------------------ filling
     def register(self, obj: Any = None, *, name: str | None = None, aliases: tuple[str, ...] = ()) -> Any:
@@ -54,6 +171,9 @@ class Registry:
         `@reg.register(name="x")` or `reg.register(value, name="x")`; returns `obj`."""
 
         def add(target: Any) -> Any:
+            module = _module_of(target)
+            if not self._discovered and not _is_suite(module):
+                self.discover()  # the shipped entries first: a newcomer clashing with one is the error
             key = name or getattr(target, "name", "")
             if not key:
                 raise ValueError(f"{target!r}: a registered {self.what} needs a name")
@@ -67,6 +187,7 @@ class Registry:
                 raise ValueError(f"{self.what} {key!r}: {', '.join(map(repr, clash))} already name "
                                  f"{self.what} {taken[clash[0]]!r}")
             self._entries[key] = target
+            self._modules[key] = module
             for alias in aliases:
                 if self._fold(alias) != self._fold(key):
                     self._aliases[self._fold(alias)] = key
@@ -75,24 +196,55 @@ class Registry:
         return add(obj) if obj is not None else add
 
     def discover(self) -> None:
-        """Import every module under the discovery package once, so their `register` calls run.
+        """Import every module under the discovery package once, then load the entry points of the
+        `entry_points` group (module docstring), so their `register` calls run.
 
-        A module that fails to import is remembered (a warning, and named in `get`'s error) but does
-        not hide the others.
+        A module or entry point that fails to import is remembered (a warning, and named in `get`'s
+        error) but does not hide the others.
         """
         if self._discovered:
             return
         self._discovered = True
-        package = importlib.import_module(self._package)
-        for info in pkgutil.walk_packages(package.__path__, prefix=f"{self._package}."):
-            if info.name.rsplit(".", 1)[-1].startswith("_"):
-                continue
-            try:
-                importlib.import_module(info.name)
-            except Exception as err:  # noqa: BLE001 - one broken plug-in must not hide the others
-                self._import_failures[info.name] = f"{type(err).__name__}: {err}"
-                warnings.warn(f"{self._package}: could not import {info.name} ({err})", RuntimeWarning,
-                              stacklevel=2)
+        if self._package is not None:
+            package = importlib.import_module(self._package)
+            for info in pkgutil.walk_packages(package.__path__, prefix=f"{self._package}."):
+                if info.name.rsplit(".", 1)[-1].startswith("_"):
+                    continue
+                try:
+                    importlib.import_module(info.name)
+                except Exception as err:  # noqa: BLE001 - one broken plug-in must not hide the others
+                    self._failed(info.name, err, self._package)
+        if self._group is not None:
+            for entry in importlib.metadata.entry_points(group=self._group):
+                self._load_entry_point(entry)
+
+    def _failed(self, what: str, err: Exception, where: str) -> None:
+        self._import_failures[what] = f"{type(err).__name__}: {_one_line(err)}"
+        warnings.warn(f"{where}: could not import {what} ({_one_line(err)})", RuntimeWarning, stacklevel=3)
+
+    def _load_entry_point(self, entry: importlib.metadata.EntryPoint) -> None:
+        """Import one entry point of the group; an object it names that no module registered is
+        registered here (under its `name`, else the entry point's)."""
+        dist = getattr(entry, "dist", None)
+        dist_text = f" of {dist.name} {dist.version}" if dist is not None else ""
+        label = f"entry point {entry.name} = {entry.value}{dist_text}"
+        if dist is not None:
+            _ENTRY_POINT_DISTS.setdefault(entry.value.split(":", 1)[0].split(".", 1)[0], (dist.name, dist.version))
+        try:
+            target = entry.load()
+            if not inspect.ismodule(target) and all(obj is not target for obj in self._entries.values()):
+                self.register(target, name=getattr(target, "name", "") or entry.name)
+        except Exception as err:  # noqa: BLE001 - one broken plug-in must not hide the others
+            self._failed(label, err, self._group)
+
+    def origin(self, name: str) -> dict[str, str] | None:
+        """None for an entry registered by the suite's own packages (`SUITE_PACKAGES`), else where its
+        definition came from (`module_origin`: module, file, sha256, distribution, version)."""
+        self.get(name)  # an unknown name: the UserError listing the valid ones
+        module = self._modules.get(self.canonical(name), "")
+        if not module or _is_suite(module):
+            return None
+        return module_origin(module)
 
     # ------------------------------------------------------------------ lookup
     def canonical(self, name: str) -> str:
@@ -166,6 +318,7 @@ class Registry:
         self.discover()
         twin = Registry(self.what)
         twin._fold, twin._entries, twin._aliases = self._fold, dict(self._entries), dict(self._aliases)
+        twin._modules = dict(self._modules)
         return twin
 
     def __getitem__(self, name: str) -> Any:
@@ -175,6 +328,7 @@ class Registry:
         """Replace (or add) the entry `name` on purpose: a user's own definition over the shipped one."""
         self.discover()
         self._entries[self.canonical(name)] = obj
+        self._modules[self.canonical(name)] = _module_of(obj)
 
     def __delitem__(self, name: str) -> None:
         self.discover()

@@ -14,9 +14,14 @@ One precedence rule for every setting, first found wins:
     device            --device             device                -                         auto
     memory budget     --max-memory SIZE    max_memory            -                         per method
     methods, metrics  --methods, --metrics methods, metrics      -                         per command
+    plug-in modules   --plugin MODULE      plugins               -                         none (3)
 
 (1) one or more folders separated by `os.pathsep` (':' on Linux), searched in order before
 ./weights; a named file (`--weights`, `[weights]`) is used as it is. (2) `foundation.imageio`.
+(3) modules holding your own methods (metrics, ...), imported before any name is looked up
+(`foundation.registry.load_plugins`); imports add, so the file's and the option's modules are all
+loaded. Installed packages can instead declare entry points (groups `ttsr_bench.methods`,
+`ttsr_bench.metrics`).
 
 Every command reads the settings file (`benchmarks.cli`, README "Settings"). The training
 commands' `--config` is the training recipe (configs/*.toml), so the settings file is named with
@@ -28,6 +33,7 @@ Example `ttsr-bench.toml` (paths relative to the file's folder, `~` expanded):
     metrics = ["psnr", "ssim", "lpips"]
     max_memory = "8GiB"                  # or an integer: MiB (foundation.budget)
     published = "my-published.toml"      # or a list of files (benchmarks.published)
+    plugins = ["my_pkg.my_methods"]      # modules registering your own methods
     [weights]
     ttsr-rec = "/ckpt/TTSR-rec.pt"
 
@@ -46,7 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from foundation.budget import CONFIG_SIZE_HELP, ConfigSize
 from foundation.errors import UserError
-from foundation.registry import Registry
+from foundation.registry import Registry, load_plugins
 from foundation.tomlfile import describe_errors, read_toml
 
 #: setting -> its environment variable (the module docstring's table)
@@ -60,6 +66,8 @@ ENV = {
 DEFAULT_FILE = Path("ttsr-bench.toml")
 DEFAULT_DATA_ROOT = Path("data")
 DEFAULT_WEIGHTS_DIR = Path("weights")
+PLUGIN_HELP = ("import your module that registers methods (metrics, ...) before names are looked up; repeat for "
+               "several (also the settings file's plugins; installed packages: entry points ttsr_bench.methods, ttsr_bench.metrics)")
 DEVICE_TEXT = 'one of "auto", "cpu", "cuda", "cuda:N" or "mps" (foundation.devices)'
 
 
@@ -76,6 +84,7 @@ class SettingsFile(BaseModel):
     max_memory: ConfigSize = Field(None, description=CONFIG_SIZE_HELP)
     published: str | list[str] | None = Field(
         None, description="your published-numbers file, or a list of them (benchmarks.published)")
+    plugins: list[str] | None = Field(None, description='a list of module names, e.g. ["my_pkg.my_methods"]')
 
 
 def _from_file(value: str, base: Path) -> Path:
@@ -100,7 +109,7 @@ def find_file(option: str | os.PathLike | None = None) -> Path | None:
 def read_file(path: Path | None, methods: Registry | None = None) -> dict[str, Any]:
     """The keys set in settings file `path` ({} for None), checked: types, values, each `[weights]`
     entry for one of `methods` (when given; keyed by its registered name); paths made relative to
-    the file's folder. Whether a named folder or file exists is checked by `resolve` for the value
+    the file's folder; its `plugins` imported (`load_plugins`). Whether a named folder or file exists is checked by `resolve` for the value
     that wins (an option overrides a stale file value). `UserError` naming the file and the key."""
     if path is None:
         return {}
@@ -111,6 +120,8 @@ def read_file(path: Path | None, methods: Registry | None = None) -> dict[str, A
         raise UserError(f"{path}: {describe_errors(err, SettingsFile)}; see the settings table in "
                         "README.md, Settings") from None
     values = {key: getattr(checked, key) for key in data}
+    if checked.plugins:  # before the names below are checked: they may be the plug-ins' methods
+        values["plugins"] = load_plugins(checked.plugins, f"{path}: plugins")
     base = path.parent
     if checked.data_root is not None:
         values["data_root"] = _from_file(checked.data_root, base)
@@ -162,7 +173,8 @@ def weights_origin(path: Path) -> str:
 class Settings:
     """What a command resolved (module docstring): `file` read (None: none), its checked `values`,
     the data root with `data_from` (where it came from) and `data_named` (False: the default),
-    the weights files named (`--weights` over the file's `[weights]`) with where each came from."""
+    the weights files named (`--weights` over the file's `[weights]`) with where each came from, and
+    the plug-in modules imported (the file's `plugins`, then `--plugin`'s)."""
 
     file: Path | None
     values: Mapping[str, Any]
@@ -171,6 +183,7 @@ class Settings:
     data_named: bool
     weights: dict[str, Path] = field(default_factory=dict)
     weights_from: dict[str, str] = field(default_factory=dict)
+    plugins: list[str] = field(default_factory=list)
 
     def origin(self, key: str, option: Any, flag: str) -> str:
         """Where `get(key, option)` came from, for messages: `flag` when the option was given, else
@@ -216,14 +229,16 @@ def _data_root(option: str | os.PathLike | None, values: Mapping[str, Any], file
 
 
 def resolve(settings_file: str | os.PathLike | None = None, data_root: str | os.PathLike | None = None,
-            weights: Iterable[str] | None = None, data: bool = True, methods: Registry | None = None
-            ) -> Settings:
+            weights: Iterable[str] | None = None, data: bool = True, methods: Registry | None = None,
+            plugins: Iterable[str] | None = None) -> Settings:
     """The settings of one command from its options (`--settings`, `--data-root`, `--weights`), the
     settings file and the environment (module docstring); `data=False` for a command that reads no
     test set (the data root is then not looked at: None); `methods`: the methods' registry, when
-    the weights named must be for one of them (then keyed by the registered name: any case).
-    Raises `UserError` (one line) for a named file or folder that does not exist and for a bad
-    settings-file key."""
+    the weights named must be for one of them (then keyed by the registered name: any case);
+    `plugins`: the `--plugin` modules, imported first (`foundation.registry.load_plugins`), then the
+    file's. Raises `UserError` (one line) for a named file or folder that does not exist, a plug-in
+    that cannot be imported and a bad settings-file key."""
+    option_plugins = load_plugins(plugins or (), "--plugin")
     file = find_file(settings_file)
     values = read_file(file, methods)
     root, data_from, named = _data_root(data_root, values, file) if data else (None, "not needed", False)
@@ -244,4 +259,5 @@ def resolve(settings_file: str | os.PathLike | None = None, data_root: str | os.
             raise UserError(f"{file}: [weights] {name} = {str(shown)!r}: "
                             f"{'is a folder' if path.is_dir() else 'file not found'} ({path}); give the weights "
                             "file (relative paths start at the settings file's folder)")
-    return Settings(file, values, root, data_from, named, named_weights, origins)
+    loaded = list(dict.fromkeys([*values.get("plugins", []), *option_plugins]))
+    return Settings(file, values, root, data_from, named, named_weights, origins, loaded)

@@ -69,4 +69,4 @@ class MetricSpec:
         return None
 
 
-REGISTRY = Registry("metric", case_sensitive=False)   # name → MetricSpec, in registration order (psnr, ssim, lpips, piq's)
+REGISTRY = Registry("metric", entry_points="ttsr_bench.metrics", case_sensitive=False)   # name → MetricSpec, in registration order (psnr, ssim, lpips, piq's)

@@ -32,8 +32,10 @@ def main(argv: list[str] | None = None) -> int:
                              "file's published, $TTSR_BENCH_PUBLISHED)")
     parser.add_argument("--settings", metavar="FILE", help="settings file (default: "
                         f"${settings.ENV['settings']}, else ./{settings.DEFAULT_FILE} when present; foundation.settings)")
+    parser.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE",
+                        help=settings.PLUGIN_HELP + "; needed to read runs holding a plug-in's measure")
     args = parser.parse_args(argv)
-    found = settings.resolve(args.settings, data=False)
+    found = settings.resolve(args.settings, data=False, plugins=args.plugins)
     published.use_files(found.get("published", args.published), found.origin("published", args.published, "--published"))
     check_output_dir(args.out, "--out")
     if args.screenshot:

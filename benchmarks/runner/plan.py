@@ -55,9 +55,12 @@ class RunSettings:
     seed: int | None = None                            # None: the protocol's draw seeds and SEED
     settings: str | None = None                        # the settings file (None: $TTSR_BENCH_CONFIG, …)
     argv: list[str] | None = None                      # the command the manifest records (None: sys.argv)
+    plugins: list[str] = field(default_factory=list)   # --plugin MODULE: your modules registering methods …
 
     def apply_file(self) -> "RunSettings":
-        """Fill device, metrics, methods and max_memory not given from the settings file, then the
+        """Import the plug-in modules (`--plugin`, then the settings file's `plugins`; `plugins` becomes
+        both, in that order), so a user's own methods are registered before any name is looked up.
+        Fill device, metrics, methods and max_memory not given from the settings file, then the
         defaults (`foundation.settings`: option > settings file > default); then every name given
         (methods, datasets, metrics, protocol: any case, or an alias) becomes its registered name,
         here once, so rows, identities and run folders carry one spelling. `UserError` naming the
@@ -66,7 +69,8 @@ class RunSettings:
         from baselines import registry
         from benchmarks import datasets
 
-        found = settings_mod.resolve(self.settings, data=False)
+        found = settings_mod.resolve(self.settings, data=False, plugins=self.plugins)
+        self.plugins = found.plugins
         self.device_from = found.origin("device", self.device, "--device")
         self.published_from = found.origin("published", self.published, "--published")
         self.published = found.get("published", self.published)
@@ -86,7 +90,8 @@ class RunSettings:
         `UserError` for an unknown method."""
         from baselines import registry
 
-        return settings_mod.resolve(self.settings, weights=self.weights, data=False, methods=registry.METHODS)
+        return settings_mod.resolve(self.settings, weights=self.weights, data=False, methods=registry.METHODS,
+                                    plugins=self.plugins)
 
 
 @dataclass
@@ -130,7 +135,7 @@ def make_plan(args: RunSettings) -> Plan:
     from benchmarks import datasets
 
     protocol = protocols.get(args.protocol or "default")
-    resolved = settings_mod.resolve(args.settings, args.data_root)
+    resolved = settings_mod.resolve(args.settings, args.data_root, plugins=args.plugins)
     data_root, named_root = resolved.data_root, resolved.data_named
     evaluations = list(protocol.evaluations)
     if args.seed is not None:  # --seed replaces the protocol's seed of every random draw
@@ -252,7 +257,7 @@ class Passes:
         self.overrides = self.named.weights
         self.items: list[Pass] = []            # in order
         self.weights: dict[str, dict] = {}     # method -> manifest weights record
-        self.configs: dict[str, dict] = {}     # config_id -> {"config": ..., "weights": ...}
+        self.configs: dict[str, dict] = {}     # config_id -> {"config", "weights"[, "origin": a plug-in's]}
         self.data: dict[str, dict[str, str]] = {}  # results.data_key -> {image: data_sha256}
         self._samples: dict[tuple, object] = {}
 
@@ -323,6 +328,7 @@ class Passes:
 
         for name in self.plan.methods:
             method = self.registry.get(name)
+            origin = self.registry.METHODS.origin(name)  # None for the suite's own methods
             path, found_in = self.weights_for(name)
             self.weights[name] = manifest.weights_record(path, found_in,
                                                          method.weights.sha256 if method.weights else None)
@@ -341,9 +347,11 @@ class Passes:
                     continue
                 config = identity.pass_config(method=name, weights_sha256=self.weights[name].get("sha256"),
                                               options=method.options(), evaluation=evaluation,
-                                              device_type=self.device.type)
+                                              device_type=self.device.type, origin=origin)
                 cid = identity.config_id(config)
                 self.configs[cid] = {"config": config, "weights": self.weights[name]}
+                if origin is not None:  # where the plug-in's method came from (module, file, distribution)
+                    self.configs[cid]["origin"] = origin
                 digests = self.digests(evaluation, samples)
                 self.items.append(Pass(name, evaluation, samples, cid, self.weights[name].get("sha256") or
                                        identity.NO_WEIGHTS, digests))
