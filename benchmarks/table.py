@@ -21,11 +21,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from benchmarks import published
 from benchmarks.report.build import build_views
+from benchmarks.report.cli import add_published_options, use_published
 from benchmarks.report.latex import tables_latex
 from benchmarks.report.text import md_escape, table_markdown, tables_csv
-from foundation import settings
 from foundation.cli_types import OneLineParser
 from foundation.errors import UserError, cli_main
 from foundation.fileio import atomic_write_text, check_output_file
@@ -74,14 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=["latex", "csv", "md"],
                         help="output format (default: from the --out suffix .tex/.csv/.md, else latex)")
     parser.add_argument("--out", metavar="FILE", help="write the table to FILE (atomically; default: stdout)")
-    parser.add_argument("--published", nargs="+", metavar="FILE",
-                        help="your published-numbers TOML file(s), applied over benchmarks/published.toml "
-                             "(default: the settings file's published, $TTSR_BENCH_PUBLISHED)")
-    parser.add_argument("--settings", metavar="FILE", help="settings file (default: "
-                        f"${settings.ENV['settings']}, else ./{settings.DEFAULT_FILE} when present; foundation.settings)")
+    add_published_options(parser)
     args = parser.parse_args(argv)
-    found = settings.resolve(args.settings, data=False)
-    published.use_files(found.get("published", args.published), found.origin("published", args.published, "--published"))
+    use_published(args)
     if args.out:
         check_output_file(args.out, "--out")
     fmt = args.format or (FORMATS.get(Path(args.out).suffix.lower(), "latex") if args.out else "latex")

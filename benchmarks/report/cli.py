@@ -11,6 +11,21 @@ from foundation.errors import cli_main
 from foundation.fileio import check_output_dir, check_output_file
 
 
+def add_published_options(parser) -> None:
+    """`--published FILE…` and `--settings FILE`, as every command that reads run folders takes them."""
+    parser.add_argument("--published", nargs="+", metavar="FILE", help="your published-numbers TOML file(s), applied over benchmarks/published.toml (default: the settings "
+                             "file's published, $TTSR_BENCH_PUBLISHED)")
+    parser.add_argument("--settings", metavar="FILE", help="settings file (default: "
+                        f"${settings.ENV['settings']}, else ./{settings.DEFAULT_FILE} when present; foundation.settings)")
+
+
+def use_published(args) -> None:
+    """Apply the published-numbers files that `--published`, the settings file or the environment name
+    (`foundation.settings`); `UserError` for a bad settings or published file."""
+    found = settings.resolve(args.settings, data=False)
+    published.use_files(found.get("published", args.published), found.origin("published", args.published, "--published"))
+
+
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(
@@ -28,13 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--title", default="TTSR reproduction report")
     parser.add_argument("--screenshot", metavar="PNG",
                         help="also save a screenshot of index.html through headless Chromium")
-    parser.add_argument("--published", nargs="+", metavar="FILE", help="your published-numbers TOML file(s), applied over benchmarks/published.toml (default: the settings "
-                             "file's published, $TTSR_BENCH_PUBLISHED)")
-    parser.add_argument("--settings", metavar="FILE", help="settings file (default: "
-                        f"${settings.ENV['settings']}, else ./{settings.DEFAULT_FILE} when present; foundation.settings)")
+    add_published_options(parser)
     args = parser.parse_args(argv)
-    found = settings.resolve(args.settings, data=False)
-    published.use_files(found.get("published", args.published), found.origin("published", args.published, "--published"))
+    use_published(args)
     check_output_dir(args.out, "--out")
     if args.screenshot:
         check_output_file(args.screenshot, "--screenshot")
