@@ -179,6 +179,20 @@ def test_ties_at_the_printed_precision_are_all_bold(table1_run):
     assert sorted(label for label, _ in bold[0, 0]) == ["RCAN", "SRNTT"]
 
 
+def test_captions_flags_and_parameter_counts(table1_run):
+    shown = build.build_views([table1_run])
+    text = latex.table_latex(shown.tables["table1"])
+    assert "\\caption{PSNR/SSIM (x4, Y channel, no border crop) on four test sets (the paper's Table 1). " in text
+    assert "measured in run folder(s) \\texttt{table1}" in text
+    # Table 3 (its CSFI row measured as ttsr-rec): the paper's flag column and parameter counts (M = 2^20)
+    text = latex.table_latex(shown.tables["table3"])
+    assert "Method & CSFI & Params (paper) & Params (suite) & Paper & Measured & $\\Delta$ \\\\" in text
+    rows = {cells[0]: cells for cells in _body(text)}
+    assert rows["Base+TT+CSFI"][1:4] == ["\\checkmark", "6.42M\\textsuperscript{\\ddag}", "6.42M"]
+    assert rows["Base+TT+CSFI"][6] != "--" and rows["Base+TT"][5:] == ["--", "--"]
+    assert text.count("\\begin{tabular}{lcrr rrr}") == 1
+
+
 def test_report_writes_tables_tex_beside_tables_csv(table1_run, tmp_path):
     result = build.render([table1_run], tmp_path / "rep", visual_images=0)
     tex = (tmp_path / "rep" / "assets" / "tables.tex").read_text(encoding="utf-8")

@@ -100,7 +100,8 @@ class Shown:
         evaluations = [e for name in PROTOCOLS for e in PROTOCOLS[name].evaluations]
         view = pass_table(rows, evaluations, self.random, runs=runs)
         names = ", ".join(r.name for r in self.runs)
-        return replace(view, name="runs", title=f"Measured passes of {names}")
+        columns = [replace(c, label=", ".join(c.label.splitlines())) for c in view.columns]  # one line each
+        return replace(view, name="runs", title=f"Measured passes of {names}", columns=columns)
 
 
 def build_views(run_paths: Sequence[str | Path]) -> Shown:

@@ -2,7 +2,8 @@
 prints them, measured beside the paper's numbers.
 
 `table_latex(view)` writes one `table*` float: a row per method (the view's rows, in its order), and
-per view column three columns, **Paper**, **Measured** and **Δ** (measured − paper), each cell
+per view column three columns (after the paper's flag columns and, for Table 3, the parameter counts
+in the paper's unit M = 2^20, `RowView.params_m`), **Paper**, **Measured** and **Δ** (measured − paper), each cell
 "PSNR / SSIM" at the paper's precision (`views.PAPER_DIGITS`: PSNR 2 decimals, in dB; SSIM 3). The best
 measured PSNR and the best measured SSIM of each column are bold (`TableView.best`: direction from
 `metrics.REGISTRY`, compared at the printed precision, ties all bold, random weights never best).
@@ -68,11 +69,12 @@ def table_latex(view: TableView, sources: Mapping[str, published.Source] | None 
     digits_p, digits_s = PAPER_DIGITS["psnr"], PAPER_DIGITS["ssim"]
     best = {metric: view.best(metric, PAPER_DIGITS[metric]) for metric in ("psnr", "ssim")}
     flags = list(view.flag_names)
-    lead = 1 + len(flags)
-    spec = "l" + "c" * len(flags) + "".join(" rrr" for _ in view.columns)
+    params = ["Params (paper)", "Params (suite)"] if view.has_params else []
+    lead = 1 + len(flags) + len(params)
+    spec = "l" + "c" * len(flags) + "r" * len(params) + "".join(" rrr" for _ in view.columns)
     groups = " & ".join(fr"\multicolumn{{3}}{{c}}{{{_column_label(c.label)}}}" for c in view.columns)
     rules = " ".join(fr"\cmidrule(lr){{{lead + 1 + 3 * i}-{lead + 3 + 3 * i}}}" for i in range(len(view.columns)))
-    head2 = " & ".join(["Method"] + [latex_escape(f) for f in flags]
+    head2 = " & ".join(["Method"] + [latex_escape(f) for f in flags + params]
                        + [r"Paper & Measured & $\Delta$"] * len(view.columns))
     body, marks, runs, configs = [], set(), [], []
     for row in view.rows:
@@ -80,6 +82,12 @@ def table_latex(view: TableView, sources: Mapping[str, published.Source] | None 
         label = latex_escape(row.label) + (RANDOM_MARK if row.random and measured_row else "")
         marks |= {"random"} if row.random and measured_row else set()
         line = [label] + [r"\checkmark" if row.flags.get(f) else "" for f in flags]
+        if params:
+            pp = row.params_paper or {}
+            line.append(f"{pp['value'] / 1e6:.2f}M" + ("" if pp.get("confirmed") else UNCONFIRMED_MARK)
+                        if pp.get("value") else "--")
+            line.append(f"{row.params_m:.2f}M" if row.params else "--")
+            marks |= {"unconfirmed"} if pp.get("value") and not pp.get("confirmed") else set()
         ids = []
         for column in view.columns:
             cell = row.cells[column.key]
@@ -110,8 +118,8 @@ def table_latex(view: TableView, sources: Mapping[str, published.Source] | None 
     where = ("measured in run folder(s) " + ", ".join(r"\texttt{" + latex_escape(r) + "}" for r in runs)
              if runs else "nothing measured: paper numbers only")
     # "Table 1: PSNR/SSIM …" → "PSNR/SSIM … (the paper's Table 1)": LaTeX numbers the float itself
-    title = re.sub(r"^(Table\s+\w+):\s*(.+)$", r"\2 (the paper's \1)", view.title.strip().rstrip("."))
-    caption = (f"{latex_escape(title)}. PSNR (dB) / SSIM: paper, {where}, "
+    title = re.sub(r"^((?:Table|Fig\.|Figure)\s*\w+):\s*(.+)$", r"\2 (the paper's \1)", view.title.strip().rstrip("."))
+    caption = (f"{latex_escape(title[:1].upper() + title[1:])}. PSNR (dB) / SSIM: paper, {where}, "
                r"$\Delta$ = measured $-$ paper; best measured value per column in bold.")
     notes = []
     if "random" in marks:
@@ -136,7 +144,7 @@ def table_latex(view: TableView, sources: Mapping[str, published.Source] | None 
         r"\centering",
         r"\caption{" + caption + "}",
         r"\label{tab:ttsr-bench-" + re.sub(r"[^A-Za-z0-9-]", "-", view.name) + "}",
-        r"\resizebox{\linewidth}{!}{%",
+        r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",  # shrink a wide table only
         r"\begin{tabular}{" + spec + "}",
         r"\toprule",
         " & " * lead + groups + r" \\",
