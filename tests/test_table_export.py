@@ -237,3 +237,9 @@ def _compile(text: str, tmp_path: Path) -> None:
 def test_pdflatex_compiles_the_export(demo_run, table1_run, tmp_path):
     text = table.export([demo_run, table1_run], ["runs", "table1", "table4"], "latex")
     _compile(text, tmp_path)
+
+
+def test_latex_escape_every_reserved_character():
+    assert latex.latex_escape("a\\b{c}~d^e $5 & 10% #1 under_score") == (
+        "a\\textbackslash{}b\\{c\\}\\textasciitilde{}d\\textasciicircum{}e \\$5 \\& 10\\% \\#1 under\\_score")
+    assert latex.latex_escape("27.09⚠ / Δ −0.2\nnext  line") == "27.09\\textsuperscript{\\ddag} / $\\Delta$ -0.2 next line"
