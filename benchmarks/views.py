@@ -30,6 +30,9 @@ NON_METRIC = set(KEY) | {"seconds", "peak_mem_mb", "run", "finished", "config_id
 # Protocols whose rows may fill another paper table's cell with the same dataset and reference mode
 # (same degradation and metric settings: the TTSR release convention). The SISR protocol differs.
 REFSR_TABLE_PROTOCOLS = ("table1", "table2", "table3", "table4")
+#: The precision the paper prints its figures at (TTSR's tables: PSNR in dB with 2 decimals, SSIM with 3);
+#: exported tables print measured values so, and judge the best value of a column at it (`TableView.best`).
+PAPER_DIGITS = {"psnr": 2, "ssim": 3, "lpips": 3}
 # Directions of measures, for runs made where metrics cannot be imported.
 _DIRECTIONS = {"psnr": True, "ssim": True, "lpips": False, "ms-ssim": True, "fsim": True, "gmsd": False,
                "vif": True, "haarpsi": True, "dists": False}
@@ -240,6 +243,28 @@ class TableView:
             text += f", and {extra} measured cell(s) the paper has no number for"
         return text
 
+    def best(self, metric: str, digits: int | None = None) -> dict[str, set[str]]:
+        """Column key -> the methods whose measured `metric` ("psnr", "ssim" or "lpips") is the column's best,
+        the direction from `metrics.REGISTRY` (`higher_is_better`); values compared rounded to `digits`
+        decimals when given (the precision a table prints), so printed ties are all best. Cells with random
+        weights are never best; a column with no other measured value, or a measure of unknown direction,
+        is left out."""
+        higher = higher_is_better(metric)
+        out: dict[str, set[str]] = {}
+        if higher is None:
+            return out
+        for column in self.columns:
+            values = {}
+            for row in self.rows:
+                cell = row.cells[column.key]
+                value = as_number(getattr(cell.measured, metric, None)) if cell.measured and not cell.random else None
+                if value is not None:
+                    values[row.method] = round(value, digits) if digits is not None else value
+            if values:
+                top = (max if higher else min)(values.values())
+                out[column.key] = {m for m, v in values.items() if v == top}
+        return out
+
     def gaps(self) -> list[tuple[RowView, CellView]]:
         """Paper cells with no measurement."""
         return [(r, c) for r, c in self.cells() if c.paper is not None and c.measured is None]
@@ -426,10 +451,12 @@ def build_groups(frame: pd.DataFrame, random: set[str]) -> list[GroupView]:
     return groups
 
 
-def pass_table(rows: Sequence[Mapping[str, str]], evaluations: Sequence, random_methods: Iterable[str]) -> TableView:
+def pass_table(rows: Sequence[Mapping[str, str]], evaluations: Sequence, random_methods: Iterable[str],
+               runs: Mapping[tuple[str, str, str, str], str] | None = None) -> TableView:
     """One command's rows as a table: a row per method, a column per pass (dataset, protocol,
     ref_mode: `Column.key` "dataset|protocol|ref_mode", label "dataset/ref_mode\nprotocol"), each cell
-    with the paper's cell of its evaluation's table (`protocols.Evaluation.table`) when it has one."""
+    with the paper's cell of its evaluation's table (`protocols.Evaluation.table`) when it has one.
+    `runs`: (method, dataset, protocol, ref_mode) -> the run folder the pass's rows came from (`Measured.run`)."""
     from benchmarks import results
 
     summary = summarize(results.load_frame("", rows)) if rows else summarize(pd.DataFrame())
@@ -450,7 +477,8 @@ def pass_table(rows: Sequence[Mapping[str, str]], evaluations: Sequence, random_
             paper = published.lookup(table, method, dataset, ref_mode) if table else None
             measured = None if rec is None else Measured(
                 psnr=as_number(rec.get("psnr")), ssim=as_number(rec.get("ssim")), lpips=as_number(rec.get("lpips")),
-                images=int(rec["images"]), expected=expected_count(dataset), protocol=protocol, run="",
+                images=int(rec["images"]), expected=expected_count(dataset), protocol=protocol,
+                run=(runs or {}).get((method, dataset, protocol, ref_mode), ""),
                 config_id=str(rec.get("config_id", "") or ""))
             cell = CellView(column=column.key, paper=paper if measured else None, measured=measured, random=random)
             if measured is not None and paper is not None:

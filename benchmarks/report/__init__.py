@@ -2,7 +2,8 @@
 
 Reads run folders (the layout of docs/interfaces.md, "Runs") and renders a self-contained folder:
 `index.html` (jinja2; inline CSS and JS, relative links, no network), `README.md` and `report.md`
-(the same tables in Markdown), `assets/tables.csv`, and `assets/` (plots and re-encoded thumbnails).
+(the same tables in Markdown), `assets/tables.csv` and `assets/tables.tex` (booktabs LaTeX), and
+`assets/` (plots and re-encoded thumbnails).
 
 Sections: one per published table in the paper's layout (measured / paper / Δ per cell, coloured
 by the table's tolerance, ⚠ on unconfirmed paper values, reasons for what was not measured), other

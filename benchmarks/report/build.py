@@ -3,30 +3,34 @@ rendered into a self-contained folder (`render`).
 
 Outputs: `index.html` (`report.html`), `README.md` and `report.md` (the same tables in Markdown,
 `report.text`), `assets/tables.csv` (every cell of the measured paper tables: measured, paper, Δ,
-status), and `assets/` plots (`report.plots`) and re-encoded thumbnails (`report.visuals`).
+status), `assets/tables.tex` (the same tables as booktabs LaTeX, `report.latex`), and `assets/` plots (`report.plots`) and re-encoded thumbnails (`report.visuals`).
 """
 from __future__ import annotations
 
 import datetime as _dt
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
+
+import pandas as pd
 
 from benchmarks import published
 from benchmarks.report.plots import plots_for_groups, plots_for_tables
 from benchmarks.report.html import render_html
 from benchmarks.report.runs import Run, combined_rows, current_skips, find_run_dirs, load_run, manifest_view
+from benchmarks.report.latex import tables_latex
 from benchmarks.report.text import render_markdown, tables_csv
 from benchmarks.report.visuals import build_comparisons
 from benchmarks.views import (CellView, GroupView, RowView, TableView, build_groups, build_table, higher_is_better,
-                              suite_methods, summarize)
+                              pass_table, suite_methods, summarize)
 from foundation.errors import UserError
 from foundation.fileio import atomic_write_text
 
 MARKER = ".ttsr-bench-report"
 TABLES_CSV = "assets/tables.csv"
+TABLES_TEX = "assets/tables.tex"
 
 
 @dataclass
@@ -70,17 +74,40 @@ def _prepare_out(out: Path) -> None:
     atomic_write_text(out / MARKER, "written by python -m benchmarks.report; safe to delete\n")
 
 
-def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: int = 2,
-           visual_limit: int = 12, title: str = "TTSR reproduction report") -> Report:
-    """Render the report of the runs under `run_paths` into `out`; returns the view model."""
-    started = time.perf_counter()
-    runs = [load_run(p) for p in find_run_dirs(run_paths)]
-    out = Path(out)
-    _prepare_out(out)
-    plot_dir, img_dir = out / "assets" / "plots", out / "assets" / "img"
-    plot_dir.mkdir(parents=True, exist_ok=True)
-    img_dir.mkdir(parents=True, exist_ok=True)
+@dataclass
+class Shown:
+    """What the views of run folders show (`build_views`): the runs, their combined current rows (with a
+    `run` column: `runs.combined_rows`), the methods with random weights among them, the skip records
+    that still hold, and every paper table's `TableView` by name (published.toml's order)."""
 
+    runs: list[Run]
+    frame: pd.DataFrame
+    random: set[str]
+    skipped: list[dict]
+    tables: dict[str, TableView]
+
+    def passes_view(self) -> TableView:
+        """Every pass the runs show as one table (`views.pass_table`, named "runs"): a row per method, a column
+        per (dataset, protocol, ref_mode), each measured cell with its run folder and config_id, and the
+        paper's cell where the pass's protocol compares with a published table. Demo and other passes
+        no paper table holds are shown here too."""
+        from benchmarks.protocols import PROTOCOLS
+
+        rows = self.frame.drop(columns=["run"], errors="ignore").to_dict("records")
+        runs = {key: run for key, run in zip(
+            self.frame[["method", "dataset", "protocol", "ref_mode"]].itertuples(index=False, name=None),
+            self.frame["run"])} if not self.frame.empty else {}
+        evaluations = [e for name in PROTOCOLS for e in PROTOCOLS[name].evaluations]
+        view = pass_table(rows, evaluations, self.random, runs=runs)
+        names = ", ".join(r.name for r in self.runs)
+        columns = [replace(c, label=", ".join(c.label.splitlines())) for c in view.columns]  # one line each
+        return replace(view, name="runs", title=f"Measured passes of {names}", columns=columns)
+
+
+def build_views(run_paths: Sequence[str | Path]) -> Shown:
+    """Read the run folders under `run_paths` (`UserError` for a missing or damaged one) and build the
+    paper tables' views once: what the report and `ttsr-bench table` render."""
+    runs = [load_run(p) for p in find_run_dirs(run_paths)]
     frame = combined_rows(runs)
     random = {m for r in runs for m in r.random_methods
               if not frame.empty and ((frame["run"] == r.name) & (frame["method"] == m)).any()}
@@ -89,6 +116,21 @@ def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: i
     suite = suite_methods()
     tables = {name: build_table(pub, summary, random, skipped, suite)
               for name, pub in published.tables().items()}
+    return Shown(runs=runs, frame=frame, random=random, skipped=skipped, tables=tables)
+
+
+def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: int = 2,
+           visual_limit: int = 12, title: str = "TTSR reproduction report") -> Report:
+    """Render the report of the runs under `run_paths` into `out`; returns the view model."""
+    started = time.perf_counter()
+    shown = build_views(run_paths)
+    runs, frame, random, skipped, tables = shown.runs, shown.frame, shown.random, shown.skipped, shown.tables
+    out = Path(out)
+    _prepare_out(out)
+    plot_dir, img_dir = out / "assets" / "plots", out / "assets" / "img"
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    img_dir.mkdir(parents=True, exist_ok=True)
+
     paper_protocols = set(tables) | {"default"}
     groups = build_groups(frame, random)
     other_groups = [g for g in groups if g.protocol not in paper_protocols
@@ -116,6 +158,7 @@ def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: i
     index = out / "index.html"
     atomic_write_text(index, render_html(context))
     atomic_write_text(out / TABLES_CSV, tables_csv(tables[n] for n in context["table_order"]))
+    atomic_write_text(out / TABLES_TEX, tables_latex((tables[n] for n in context["table_order"]), context["sources"]))
     markdown = render_markdown(context)
     atomic_write_text(out / "report.md", markdown)
     readme = out / "README.md"

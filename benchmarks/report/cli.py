@@ -11,6 +11,25 @@ from foundation.errors import cli_main
 from foundation.fileio import check_output_dir, check_output_file
 
 
+def add_published_options(parser) -> None:
+    """`--published FILE…`, `--settings FILE` and `--plugin MODULE`, as every command that reads run
+    folders takes them."""
+    parser.add_argument("--published", nargs="+", metavar="FILE", help="your published-numbers TOML file(s), applied over benchmarks/published.toml (default: the settings "
+                             "file's published, $TTSR_BENCH_PUBLISHED)")
+    parser.add_argument("--settings", metavar="FILE", help="settings file (default: "
+                        f"${settings.ENV['settings']}, else ./{settings.DEFAULT_FILE} when present; foundation.settings)")
+    parser.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE",
+                        help=settings.PLUGIN_HELP + "; needed to read runs holding a plug-in's measure")
+
+
+def use_published(args) -> None:
+    """Apply the published-numbers files that `--published`, the settings file or the environment name
+    (`foundation.settings`), after importing the plug-ins; `UserError` for a bad settings file,
+    published file or plug-in."""
+    found = settings.resolve(args.settings, data=False, plugins=args.plugins)
+    published.use_files(found.get("published", args.published), found.origin("published", args.published, "--published"))
+
+
 @cli_main
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(
@@ -28,15 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--title", default="TTSR reproduction report")
     parser.add_argument("--screenshot", metavar="PNG",
                         help="also save a screenshot of index.html through headless Chromium")
-    parser.add_argument("--published", nargs="+", metavar="FILE", help="your published-numbers TOML file(s), applied over benchmarks/published.toml (default: the settings "
-                             "file's published, $TTSR_BENCH_PUBLISHED)")
-    parser.add_argument("--settings", metavar="FILE", help="settings file (default: "
-                        f"${settings.ENV['settings']}, else ./{settings.DEFAULT_FILE} when present; foundation.settings)")
-    parser.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE",
-                        help=settings.PLUGIN_HELP + "; needed to read runs holding a plug-in's measure")
+    add_published_options(parser)
     args = parser.parse_args(argv)
-    found = settings.resolve(args.settings, data=False, plugins=args.plugins)
-    published.use_files(found.get("published", args.published), found.origin("published", args.published, "--published"))
+    use_published(args)
     check_output_dir(args.out, "--out")
     if args.screenshot:
         check_output_file(args.screenshot, "--screenshot")

@@ -16,7 +16,7 @@ import urllib.parse
 
 from tabulate import tabulate
 
-from benchmarks.views import TableView, fmt
+from benchmarks.views import PAPER_DIGITS, TableView, fmt
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
@@ -89,7 +89,7 @@ def render_markdown(context: dict) -> str:
     lines = [f"# {md_escape(context['title'])}", "",
              f"Generated {context['generated']} from {len(context['runs'])} run(s): "
              + ", ".join(md_escape(r.name) for r in context["runs"]) + ". Open `index.html` for the full report "
-             "(per-image tables, visual comparisons, manifests); every table cell as CSV: `assets/tables.csv`.", "",
+             "(per-image tables, visual comparisons, manifests); every table cell as CSV: `assets/tables.csv`, as LaTeX: `assets/tables.tex`.", "",
              "Each cell: **measured PSNR / SSIM**, the paper's value, Δ = measured − paper "
              "(✓ within tolerance, ⚑ outside, ‼ far outside). ⚠ = paper value not confirmed from a source "
              "(see \"Sources of the paper's numbers\" at the end); check it against the paper PDF.", ""]
@@ -252,16 +252,19 @@ def run_console_table(view: TableView) -> str:
 
 CSV_COLUMNS = ("table", "method", "column", "dataset", "ref_mode", "psnr", "ssim", "lpips", "images", "expected",
                "paper_psnr", "paper_ssim", "paper_confirmed", "delta_psnr", "delta_ssim", "status", "random",
-               "protocol", "run", "config_id", "reason")
+               "protocol", "run", "config_id", "reason", "best")
 
 
 def tables_csv(views) -> str:
     """Every cell of the given `TableView`s that is measured or has a paper number, one CSV line each
-    (`CSV_COLUMNS`; numbers at full precision, empty when absent; `status` as `CellView.status`)."""
+    (`CSV_COLUMNS`; numbers at full precision, empty when absent; `status` as `CellView.status`; `best`:
+    the measures, space-separated, whose best value of the column the cell holds at the paper's precision,
+    `TableView.best` with `views.PAPER_DIGITS`, as the LaTeX export prints it in bold)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for view in views:
+        best = {metric: view.best(metric, PAPER_DIGITS[metric]) for metric in ("psnr", "ssim", "lpips")}
         for row, column in ((r, c) for r in view.rows for c in view.columns):
             cell = row.cells[column.key]
             if cell.measured is None and cell.paper is None:
@@ -270,6 +273,7 @@ def tables_csv(views) -> str:
             values = (view.name, row.method, column.label, column.dataset, column.ref_mode,
                       m and m.psnr, m and m.ssim, m and m.lpips, m and m.images, m and m.expected,
                       p and p.psnr, p and p.ssim, p and p.confirmed, j and j.delta_psnr, j and j.delta_ssim,
-                      cell.status, cell.random, m and m.protocol, m and m.run, m and m.config_id, cell.reason)
+                      cell.status, cell.random, m and m.protocol, m and m.run, m and m.config_id, cell.reason,
+                      " ".join(k for k, winners in best.items() if row.method in winners.get(column.key, ())))
             writer.writerow(["" if v is None else v for v in values])
     return buffer.getvalue()
