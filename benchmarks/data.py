@@ -102,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                        help="data folder holding CUFED5/, Sun80/, Urban100/, … (default: the settings file's "
                             "data_root, $TTSR_BENCH_DATA, else ./data)")
     check.add_argument("--root", dest="data_root", type=Path, help=argparse.SUPPRESS)  # old name, for one release
-    check.add_argument("--settings", metavar="FILE", help="settings file (default: "
-                       f"${settings.ENV['settings']}, else ./{settings.DEFAULT_FILE} when present)")
+    settings.add_settings_option(check, "data_root")
     commands.add_parser("sources", help="where each test set is published and how to lay it out")
     demo = commands.add_parser("demo", help="write the built-in demo set (HR and reference PNGs)")
     demo.add_argument("--out", type=Path, required=True, help="folder to write into")

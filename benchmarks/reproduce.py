@@ -203,11 +203,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the paper table (protocol) to reproduce, or demo (any case)")
     parser.add_argument("--data-root", metavar="DIR", help="folder holding the test sets")
     parser.add_argument("--weights", nargs="+", metavar="NAME=PATH", help="checkpoint of a method")
-    parser.add_argument("--settings", metavar="FILE", help="settings file: data_root, [weights], … (default "
-                        f"${settings_mod.ENV['settings']} or ./{settings_mod.DEFAULT_FILE})")
+    settings_mod.add_settings_option(parser, "data_root, [weights], device, metrics, methods, max_memory, published, plugins")
     parser.add_argument("--config", dest="settings", help=argparse.SUPPRESS)  # the old name, kept for one release
-    parser.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE",
-                        help=settings_mod.PLUGIN_HELP)
+    settings_mod.add_plugin_option(parser)
     parser.add_argument("--device", type=device_arg, help=DEVICE_HELP)
     parser.add_argument("--seed", type=whole_number(0, SEED_MAX), metavar="N",
                         help="seed of the random draws (Sun80 reference choice; default: the protocol's)")

@@ -80,11 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", nargs="+", action="extend", default=[], metavar="NAME=PATH",
                         help="checkpoint of a method (else the settings file's [weights], "
                              f"${settings_mod.ENV['weights']}, ./weights)")
-    parser.add_argument("--settings", metavar="FILE", help="settings file (default: "
-                        f"${settings_mod.ENV['settings']}, else ./{settings_mod.DEFAULT_FILE} when present; "
-                        "foundation.settings)")
-    parser.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE",
-                        help=settings_mod.PLUGIN_HELP)
+    settings_mod.add_settings_option(parser, "data_root, [weights], device, metrics, methods, max_memory, published, plugins")
+    settings_mod.add_plugin_option(parser)
     parser.add_argument("--device", type=device_arg, default=None,
                         help=f"{DEVICE_HELP}; when not given, the settings file's device")
     parser.add_argument("--seed", type=whole_number(0, SEED_MAX), default=None, metavar="N",

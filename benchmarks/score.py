@@ -193,9 +193,8 @@ def build_parser() -> OneLineParser:
                         help="measures to compute (default: the settings file's metrics, else psnr ssim lpips)")
     parser.add_argument("--device", type=device_arg, default=None,
                         help=f"{DEVICE_HELP}; when not given, the settings file's device")
-    parser.add_argument("--settings", metavar="FILE", help="settings file (foundation.settings)")
-    parser.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE",
-                        help=settings_mod.PLUGIN_HELP)
+    settings_mod.add_settings_option(parser, "data_root, device, metrics, plugins")
+    settings_mod.add_plugin_option(parser)
     parser.add_argument("--force", action="store_true", help="recompute rows that are already finished")
     return parser
 

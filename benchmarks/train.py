@@ -216,8 +216,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", type=device_arg, help=f"{DEVICE_HELP}; when not given, the settings file's device")
     p.add_argument("--seed", type=config_option(DataConfig, "seed"), metavar="N",
                    help="seed of crops, flips, order and initialisation, N ≥ 0 [data] seed (recorded in the run's config)")
-    p.add_argument("--settings", metavar="FILE", help="settings file: data_root, device (default: "
-                   f"${settings.ENV['settings']}, else ./{settings.DEFAULT_FILE} when present; foundation.settings)")
+    settings.add_settings_option(p, "data_root, device")
     p.add_argument("--max-steps", type=config_option(ScheduleConfig, "max_steps"), metavar="N",
                    help="stop after N ≥ 0 steps in total (0: run the config's epochs) [schedule] max_steps")
     p.add_argument("--stop-after", type=whole_number(1), metavar="N",

@@ -184,8 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     p_list = sub.add_parser("list", help="show every method's weights: found/missing, source, sha256")
     p_list.add_argument("--weights", nargs="*", metavar="NAME=PATH", default=[],
                         help="explicit weights files, as for benchmarks.run")
-    p_list.add_argument("--settings", metavar="FILE", help="settings file with [weights] (default: "
-                        f"${settings.ENV['settings']}, else ./{settings.DEFAULT_FILE} when present)")
+    settings.add_settings_option(p_list, "[weights]")
     p_list.set_defaults(func=cmd_list)
     p_fetch = sub.add_parser("fetch", help="download weights: direct or Google Drive links (resumable, sha256-checked)")
     p_fetch.add_argument("names", nargs="*", metavar="NAME", help="method or backbone (vgg19, vgg16, alexnet); "

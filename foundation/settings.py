@@ -71,6 +71,18 @@ PLUGIN_HELP = ("import your module that registers methods (metrics, ...) before 
 DEVICE_TEXT = 'one of "auto", "cpu", "cuda", "cuda:N" or "mps" (foundation.devices)'
 
 
+def add_settings_option(parser, reads: str = "") -> None:
+    """`--settings FILE`, as every command takes it; `reads`: the keys this command reads (for --help)."""
+    parser.add_argument("--settings", metavar="FILE", help="settings file" + (f": {reads}" if reads else "")
+                        + f" (default: ${ENV['settings']}, else ./{DEFAULT_FILE} when present; foundation.settings)")
+
+
+def add_plugin_option(parser, note: str = "") -> None:
+    """`--plugin MODULE` (repeatable, into `plugins`), as every command that names methods or measures takes it."""
+    parser.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE",
+                        help=PLUGIN_HELP + (f"; {note}" if note else ""))
+
+
 class SettingsFile(BaseModel):
     """The keys of a settings file (module docstring), types checked strictly."""
 

@@ -196,8 +196,7 @@ def _parser() -> OneLineParser:
     parser.add_argument("--max-pixels", metavar="N",
                         help="refuse images over N pixels, e.g. 16000000, 16M or 4096x4096 (default: "
                              "$TTSR_BENCH_MAX_PIXELS, else 4096x4096)")
-    parser.add_argument("--settings", metavar="FILE", help="settings file: device, max_memory (default: "
-                        f"${settings.ENV['settings']}, else ./{settings.DEFAULT_FILE} when present; foundation.settings)")
+    settings.add_settings_option(parser, "device, max_memory")
     return parser
 
 

@@ -16,10 +16,8 @@ def add_published_options(parser) -> None:
     folders takes them."""
     parser.add_argument("--published", nargs="+", metavar="FILE", help="your published-numbers TOML file(s), applied over benchmarks/published.toml (default: the settings "
                              "file's published, $TTSR_BENCH_PUBLISHED)")
-    parser.add_argument("--settings", metavar="FILE", help="settings file (default: "
-                        f"${settings.ENV['settings']}, else ./{settings.DEFAULT_FILE} when present; foundation.settings)")
-    parser.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE",
-                        help=settings.PLUGIN_HELP + "; needed to read runs holding a plug-in's measure")
+    settings.add_settings_option(parser, "published, plugins")
+    settings.add_plugin_option(parser, "needed to read runs holding a plug-in's measure")
 
 
 def use_published(args) -> None:
