@@ -168,7 +168,8 @@ class Method:
 # The registry: one `foundation.registry.Registry` of classes (`@register`) and zero-argument
 # factories (`register(lambda: TTSRMethod(...), name="ttsr-ha")` for variants).
 
-METHODS = Registry("method", discover="baselines", entry_points="ttsr_bench.methods", case_sensitive=False)
+METHODS = Registry("method", discover="baselines", entry_points="ttsr_bench.methods", case_sensitive=False,
+                   order=lambda name: (name != "bicubic", name))  # bicubic first, then alphabetical
 register = METHODS.register
 
 
@@ -178,7 +179,7 @@ def _method_class(entry) -> type:
 
 def names(kind: str | None = None) -> list[str]:
     """Registered method names (bicubic first, then alphabetical), optionally of one kind."""
-    result = sorted(METHODS.names(), key=lambda n: (n != "bicubic", n))
+    result = METHODS.names()
     return result if kind is None else [n for n in result if _method_class(METHODS.get(n)).kind == kind]
 
 

@@ -154,8 +154,10 @@ class Registry:
     """Name → object for one axis (`what` is the singular noun used in messages: "method")."""
 
     def __init__(self, what: str, *, discover: str | None = None, entry_points: str | None = None,
-                 aliases: dict[str, str] | None = None, case_sensitive: bool = True) -> None:
+                 aliases: dict[str, str] | None = None, case_sensitive: bool = True,
+                 order: Callable[[str], Any] | None = None) -> None:
         self.what = what
+        self._order = order  # names() sorted by this key; None: registration order (the tables' own order)
         self._fold = (lambda text: text) if case_sensitive else (lambda text: text.strip().lower())
         self._package = discover
         self._group = entry_points
@@ -290,9 +292,12 @@ class Registry:
         return message
 
     def names(self, where: Callable[[Any], bool] | None = None) -> list[str]:
-        """Registered names in registration order, optionally only those whose object passes `where`."""
+        """Registered names (by the registry's `order`, else in registration order: which, for entries
+        found by discovery, depends on what was imported first), optionally only those whose object
+        passes `where`."""
         self.discover()
-        return [n for n, obj in self._entries.items() if where is None or where(obj)]
+        found = [n for n, obj in self._entries.items() if where is None or where(obj)]
+        return found if self._order is None else sorted(found, key=self._order)
 
     def items(self) -> list[tuple[str, Any]]:
         self.discover()
@@ -318,6 +323,7 @@ class Registry:
         self.discover()
         twin = Registry(self.what)
         twin._fold, twin._entries, twin._aliases = self._fold, dict(self._entries), dict(self._aliases)
+        twin._order = self._order
         twin._modules = dict(self._modules)
         return twin
 

@@ -224,3 +224,21 @@ def test_a_folder_given_as_a_toml_file_says_so(tmp_path):
 
     with pytest.raises(UserError, match=r"is a folder, expected a TOML file \(see configs/\*\.toml\)$"):
         read_toml(tmp_path)
+
+
+def test_registry_order_does_not_depend_on_import_order():
+    """Names listed by a registry with an `order` come out the same whatever registered first (a
+    method module imported before discovery registers before its siblings)."""
+    from foundation.errors import UserError
+    from foundation.registry import Registry
+
+    listed = []
+    for first, second in (("zeta", "bicubic"), ("bicubic", "zeta")):
+        reg = Registry("method", order=lambda n: (n != "bicubic", n))
+        for name in (first, "alpha", second):
+            reg.register(name, name=name)
+        listed.append(reg.names())
+        with pytest.raises(UserError, match=r"valid names: bicubic, alpha, zeta$"):
+            reg.get("nope")
+    assert listed == [["bicubic", "alpha", "zeta"]] * 2
+    assert reg.copy().names() == ["bicubic", "alpha", "zeta"]

@@ -35,7 +35,7 @@ from foundation.seeding import seed_everything
 from foundation.registry import Registry
 from training.config import TrainConfig
 
-RECIPES = Registry("training recipe", discover="training", case_sensitive=False)
+RECIPES = Registry("training recipe", discover="training", case_sensitive=False, order=str)  # alphabetical
 
 
 class Recipe:
