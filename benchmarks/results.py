@@ -328,31 +328,59 @@ def load_frame(path: str | os.PathLike, rows: Sequence[Mapping[str, str]] | None
 SUMMARY_GROUP = ["method", "dataset", "protocol", "ref_mode", "config_id"]
 
 
-def summarize(frame):
+def weights_label(record: Mapping[str, object] | None) -> str:
+    """What a configuration's weights are, in one word for tables and CSV files (from the manifest's
+    weights record): RANDOM (random or test-made: its numbers mean nothing), user (a user's callable,
+    plug-in or SR folder), published (the sha256 of the published file), unverified (a file whose
+    sha256 differs from or cannot be checked against a published one), none (no weights needed)."""
+    record = record or {}
+    if record.get("random"):
+        return "RANDOM"
+    if record.get("user_method") or record.get("found_in") == "--sr":
+        return "user"
+    if not record.get("sha256"):
+        return "none"
+    return "published" if record.get("published") else "unverified"
+
+
+def weights_labels(run_dir: str | os.PathLike) -> dict[str, str]:
+    """config_id → `weights_label` of every configuration the run folder's manifest records."""
+    from benchmarks import manifest
+
+    configs = manifest.read(run_dir).get("configs") or {}
+    return {cid: weights_label(entry.get("weights")) for cid, entry in configs.items() if isinstance(entry, dict)}
+
+
+def summarize(frame, labels: Mapping[str, str] | None = None):
     """Means per pass and configuration (method, dataset, protocol, ref_mode, config_id): every
-    metric column, mean seconds, the largest peak memory, and the number of images. Columns that no
+    metric column, mean seconds, the largest peak memory, and the number of images; with `labels`
+    (config_id → `weights_label`), a `weights` column saying what the weights are. Columns that no
     row filled stay empty."""
     import pandas as pd
 
     group = SUMMARY_GROUP
     value_columns = [c for c in frame.columns if c not in _TEXT_COLUMNS]
-    extra = [c for c in ("weights_sha256",) if c in frame.columns]
+    extra = [c for c in ("weights_sha256",) if c in frame.columns] + (["weights"] if labels is not None else [])
     if frame.empty:
         return pd.DataFrame(columns=group + extra + ["images"] + value_columns)
     grouped = frame.groupby(group, sort=False, dropna=False)
     out = grouped[[c for c in value_columns if c != "peak_mem_mb"]].mean()
     out["peak_mem_mb"] = grouped["peak_mem_mb"].max()
     for column in extra:
-        out[column] = grouped[column].first()
+        if column != "weights":
+            out[column] = grouped[column].first()
     out.insert(0, "images", grouped.size())
-    return out.reset_index()[group + extra + ["images"] + value_columns]
+    out = out.reset_index()
+    if labels is not None:
+        out["weights"] = [labels.get(cid, "") for cid in out["config_id"]]
+    return out[group + extra + ["images"] + value_columns]
 
 
 def write_summary(run_dir: str | os.PathLike, rows: Sequence[Mapping[str, str]] | None = None) -> Path:
     """Write `summary.csv` (atomically) from `rows` (the run's current rows: `select_current`), or
     from every row of rows.csv when not given."""
     run_dir = Path(run_dir)
-    summary = summarize(load_frame(run_dir / ROWS_FILE, rows))
+    summary = summarize(load_frame(run_dir / ROWS_FILE, rows), weights_labels(run_dir))
     target = run_dir / SUMMARY_FILE
     atomic_write_text(target, summary.to_csv(index=False, float_format="%.6f"))
     return target

@@ -70,7 +70,7 @@ def test_extra_columns_and_old_runs_without_them(tmp_path):
     assert list(summary["psnr"]) == [30.0, 31.0]
     write_summary(tmp_path)
     assert (tmp_path / "summary.csv").read_text().startswith(
-        "method,dataset,protocol,ref_mode,config_id,weights_sha256,images,psnr")
+        "method,dataset,protocol,ref_mode,config_id,weights_sha256,weights,images,psnr")
 
 
 @pytest.mark.parametrize("content, words", [
@@ -166,3 +166,15 @@ def test_manifest_labels_random_weights(tmp_path):
     saved = json.loads((tmp_path / "manifest.json").read_text())
     assert saved["random_weights"] == ["ttsr"] and len(saved["invocations"]) == 2
     assert saved["versions"]["torch"]
+
+
+def test_weights_label_says_what_the_weights_are():
+    from benchmarks.results import weights_label
+
+    assert weights_label({"random": True, "sha256": "ab", "published": True}) == "RANDOM"
+    assert weights_label({"user_method": True, "sha256": None}) == "user"
+    assert weights_label({"found_in": "--sr", "sha256": "cd"}) == "user"
+    assert weights_label({"sha256": "ab", "published": True}) == "published"
+    assert weights_label({"sha256": "ab", "published": False}) == "unverified"
+    assert weights_label({"sha256": "ab", "published": None}) == "unverified"
+    assert weights_label({"sha256": None}) == weights_label(None) == "none"

@@ -44,7 +44,7 @@ def test_fresh_machine_runs_the_demo_set_and_says_what_is_missing(clean_env, cap
     assert "data/CUFED5" in printed["cufed5"] and "http" in printed["cufed5"]  # printed too
     assert "IMDN_x4.pth" in printed["imdn"] and "fetch imdn" in printed["imdn"]
     summary = (run_dir / "summary.csv").read_text().splitlines()
-    assert summary[0].startswith("method,dataset,protocol,ref_mode,config_id,weights_sha256,images,psnr,ssim") \
+    assert summary[0].startswith("method,dataset,protocol,ref_mode,config_id,weights_sha256,weights,images,psnr,ssim") \
         and len(summary) == 3
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["versions"]["torch"] and manifest["device"]["device"] == "cpu"

@@ -62,6 +62,8 @@ def test_other_weights_give_their_own_numbers_and_going_back_reuses_rows(clean_e
     psnr_b = _summary_psnr(out, "ttsr")
     assert len(computed) == 2  # B's weights: recomputed, not A's row reused
     assert psnr_b != psnr_a and printed_b != printed_a
+    summary = (out / "summary.csv").read_text().splitlines()
+    assert summary[0].split(",")[6] == "weights" and summary[1].split(",")[6] == "RANDOM"  # said in the data file too
     manifest = json.loads((out / "manifest.json").read_text())
     sha_b = manifest["weights"]["ttsr"]["sha256"]
     rows = read_rows(out / "rows.csv")[1]

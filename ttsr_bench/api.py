@@ -227,7 +227,7 @@ def evaluate(method: MethodLike | Sequence[MethodLike], datasets: str | Sequence
     with _registered(objects):
         done = run(run_settings, out=io.StringIO() if quiet else sys.stdout)
     frame = results.load_frame(done.out, rows=done.rows)
-    return Results(rows=frame, summary=results.summarize(frame), run_dir=Path(done.out), status=done.status,
+    return Results(rows=frame, summary=results.summarize(frame, results.weights_labels(done.out)), run_dir=Path(done.out), status=done.status,
                    skipped=list(done.skipped), weights=dict(done.weights))
 
 

@@ -174,15 +174,16 @@ class RunStore:
 
     def finalize(self, order: list[results.Key], plan_record: dict, requested: Sequence[str],
                  skipped: list[dict], write_manifest: Callable[[], None]) -> list[dict] | None:
-        """Rank 0: rows.csv made canonical, then summary.csv, skipped.json and the manifest; returns the
-        rows the views show (None on other ranks, or when the store never opened)."""
+        """Rank 0: rows.csv made canonical, then the manifest, summary.csv (its `weights` labels come
+        from the manifest) and skipped.json; returns the rows the views show (None on other ranks, or
+        when the store never opened)."""
         if not self.dist.is_main or self.rows is None:
             return None
         if self.dist.active:
             distributed.merge_parts(self.out, self.rows)
         self.rows.canonicalize(order)
         shown = self.current_rows(plan_record, requested)
+        write_manifest()
         results.write_summary(self.out, shown)
         atomic_write_text(self.out / "skipped.json", json.dumps(skipped, indent=2) + "\n")
-        write_manifest()
         return shown
