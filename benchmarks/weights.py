@@ -173,8 +173,9 @@ def cmd_fetch(args) -> int:
             continue
         print(f"{name}: ok ({path})")
     if failed:
+        others = "the others are in place; " if len(failed) < len(args.names) else ""
         raise UserError(f"{len(failed)} of {len(args.names)} files not fetched ({', '.join(failed)}; reasons above); "
-                        "the others are in place: run the same command again to retry (interrupted ones resume)")
+                        f"{others}run the same command again to retry (interrupted ones resume)")
     return 0
 
 
