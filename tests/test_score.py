@@ -126,7 +126,8 @@ def test_pairing_rule():
     (["--ref-mode", "L1"], "--ref-mode L1: protocol 'demo' has no demo pass with that reference mode; its demo "
                            "passes: graded, none"),
     (["--protocol", "table1"], "--dataset demo: not part of protocol 'table1'"),
-    (["--name", "a/b"], "--name 'a/b': use letters, digits"),
+    (["--name", "a/b"], "--name 'a/b': use 1-64 letters, digits, '.', '_', '+' or '-', starting with a letter or digit "
+                         "(it names rows and folders)"),
 ])
 def test_bad_input_is_one_line(clean_env, capsys, extra, wanted):
     (clean_env / "sr").mkdir()
