@@ -18,8 +18,10 @@ output is one function of the LR. A `kind="refsr"` callable runs in RefSR passes
 all four (a mode that gives several references per image, e.g. CUFED5 `all`, skips it).
 
 It returns SR: a tensor 1×3×4h×4w (any float dtype, any device), values in [0, 255]; the runner
-clips and rounds to uint8. A wrong return (not a tensor, another shape) or a `RuntimeError` /
-`ValueError` raised inside skips that image with the reason (`skipped.json`); NaN/inf too.
+clips and rounds to uint8. A wrong return (not a tensor, another shape) or any exception raised
+inside (a user's method: `baselines.registry.user_source`) skips that image with the reason: its
+type, message and the batch's keys (`skipped.json`); NaN/inf too. A callable that cannot take 4
+positional arguments is refused when it is wrapped (`UserError`).
 
 Identity (`options()`, part of every row's `config_id`, `benchmarks.identity`): the callable's
 module and qualname, the sha256 of its source (`inspect.getsource`: of the function, or of the
@@ -34,16 +36,14 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import re
 from typing import Callable, Mapping
 
 import torch
 
-from baselines.registry import KINDS, Method
+from baselines.registry import KINDS, Method, check_name, check_sr
 from foundation.errors import UserError
 
-#: a method name that is safe in a file path, a CSV cell and an option: letters, digits, . _ + -
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+SIGNATURE = "fn(lr, lr_up, ref, ref_down_up) -> sr"
 
 
 def _source_of(fn: Callable) -> tuple[object, str | None]:
@@ -75,6 +75,21 @@ def state_sha256(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+def _check_signature(fn: Callable, name: str) -> None:
+    """`UserError` when `fn` cannot be called with 4 positional arguments (`SIGNATURE`); a callable
+    whose signature cannot be read (some builtins) is not checked."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(None, None, None, None)
+    except TypeError as err:
+        raise UserError(f"method {name}: {getattr(fn, '__qualname__', type(fn).__name__)}{signature} cannot be called "
+                        f"with 4 positional arguments ({err}); the runner calls {SIGNATURE} (a kind='sisr' callable "
+                        "gets (lr, None, None, None))") from None
+
+
 class CallableMethod(Method):
     """A callable `(lr, lr_up, ref, ref_down_up) -> sr` as a method (module docstring: shapes,
     ranges, device, identity).
@@ -82,8 +97,9 @@ class CallableMethod(Method):
     `name`: the method's name in rows and views (letters, digits, `. _ + -`; default the function's
     `__name__`, required for a lambda or a callable object without one). `kind`: "refsr" (default)
     or "sisr". `version`: a label that changes when the code changes; required when the source
-    cannot be read. `description`: free text for listings. Raises `UserError` for a bad name, kind
-    or a missing `version`. Needs no weights file (`weights = None`): the manifest labels it as a
+    cannot be read. `description`: free text for listings. Raises `UserError` for a bad name
+    (`baselines.registry.NAME_PATTERN`), kind, a callable that cannot take 4 positional arguments, or
+    a missing `version`. Needs no weights file (`weights = None`): the manifest labels it as a
     user callable, not published weights (`provenance`).
     """
 
@@ -99,9 +115,8 @@ class CallableMethod(Method):
         given = name if name is not None else getattr(fn, "__name__", None)
         if not given or given == "<lambda>":
             raise UserError(f"method {fn!r}: has no usable name; give one, e.g. CallableMethod(fn, name='mine')")
-        if not NAME_PATTERN.fullmatch(str(given)):
-            raise UserError(f"method name {given!r}: use 1-64 letters, digits, '.', '_', '+' or '-', starting with a "
-                            "letter or digit (it names rows and folders)")
+        check_name(str(given), "method")
+        _check_signature(fn, str(given))
         if kind not in KINDS:
             raise UserError(f"method {given}: kind {kind!r} is not one of {', '.join(KINDS)}")
         self.fn = fn
@@ -155,11 +170,4 @@ class CallableMethod(Method):
             sr = self.fn(lr, None, None, None)
         else:
             sr = self.fn(lr, batch["lr_up"], batch["ref"], batch["ref_down_up"])
-        expected = (lr.shape[0], 3, lr.shape[2] * self.scale, lr.shape[3] * self.scale)
-        if not isinstance(sr, torch.Tensor):
-            raise ValueError(f"{self.qualified_name} returned {type(sr).__name__}, expected a torch.Tensor "
-                             f"{'×'.join(map(str, expected))} in [0, 255]")
-        if tuple(sr.shape) != expected:
-            raise ValueError(f"{self.qualified_name} returned a tensor of shape {'×'.join(map(str, sr.shape))}, "
-                             f"expected {'×'.join(map(str, expected))} (N×3×4h×4w, values in [0, 255])")
-        return sr.float()
+        return check_sr(sr, lr, self.scale, self.qualified_name)

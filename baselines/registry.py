@@ -36,11 +36,22 @@ from torch import nn
 
 from foundation.checkpoints import Remap, StateDict, load_checkpoint
 from foundation.errors import UserError
-from foundation.registry import Registry
+from foundation.registry import SUITE_PACKAGES, Registry
 from foundation.settings import ENV, weight_dirs
 
 KINDS = ("sisr", "refsr")
 WEIGHTS_ENV = ENV["weights"]
+#: the one rule for a method name that is not the suite's (a plug-in's, a `ttsr_bench.evaluate` object's,
+#: a callable's, `score --name`): safe in a file path, a CSV cell and an option; letters, digits, . _ + -
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+NAME_RULE = "use 1-64 letters, digits, '.', '_', '+' or '-', starting with a letter or digit (it names rows and folders)"
+
+
+def check_name(name: object, who: str) -> str:
+    """`name` when it fits `NAME_PATTERN`, else `UserError` "`who`: name 'NAME': use 1-64 letters ..."."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise UserError(f"{who}: name {name!r}: {NAME_RULE}")
+    return name
 
 
 @dataclass(frozen=True)
@@ -168,8 +179,24 @@ class Method:
 # The registry: one `foundation.registry.Registry` of classes (`@register`) and zero-argument
 # factories (`register(lambda: TTSRMethod(...), name="ttsr-ha")` for variants).
 
-METHODS = Registry("method", discover="baselines", entry_points="ttsr_bench.methods", case_sensitive=False,
-                   order=lambda name: (name != "bicubic", name))  # bicubic first, then alphabetical
+class MethodRegistry(Registry):
+    """The methods' `Registry`: a method registered by code outside the suite's packages (a plug-in
+    module, an entry point, `ttsr_bench.evaluate`) must have a name that fits `NAME_PATTERN`
+    (`UserError` when it is registered: in a `--plugin` module, one line naming the module)."""
+
+    def register(self, obj: object = None, *, name: str | None = None, aliases: tuple[str, ...] = ()) -> object:
+        def add(target: object) -> object:
+            module = getattr(target, "__module__", "") or ""
+            if module.split(".", 1)[0] not in SUITE_PACKAGES:
+                check_name(name or getattr(target, "name", ""), f"method {getattr(target, '__qualname__', target)} "
+                           f"(module {module})")
+            return Registry.register(self, target, name=name, aliases=aliases)
+
+        return add(obj) if obj is not None else add
+
+
+METHODS = MethodRegistry("method", discover="baselines", entry_points="ttsr_bench.methods", case_sensitive=False,
+                         order=lambda name: (name != "bicubic", name))  # bicubic first, then alphabetical
 register = METHODS.register
 
 
@@ -183,12 +210,59 @@ def names(kind: str | None = None) -> list[str]:
     return result if kind is None else [n for n in result if _method_class(METHODS.get(n)).kind == kind]
 
 
+def user_source(name: str, method: Method | None = None) -> str | None:
+    """The one rule for "a user's method": None for a method the suite ships (`METHODS.origin(name)` is
+    None: registered by the suite's own packages), else what error lines say it is: "plug-in module M"
+    (a `--plugin` module or an entry point), or, for an object given to `ttsr_bench.evaluate` (its
+    `provenance()` says `user_method`), the manifest's label ("user callable mine.fn", "user method
+    mine.Cls"). A user's method that fails is bad input (one line, or a skipped image); a shipped one
+    that fails is a bug (it raises)."""
+    origin = METHODS.origin(name)
+    if origin is None:
+        return None
+    provenance = method.provenance() if method is not None else {}
+    if provenance.get("user_method") and provenance.get("origin"):
+        return str(provenance["origin"]).split(" (source sha256", 1)[0].split(";", 1)[0]
+    return f"plug-in module {origin['module']}"
+
+
 def get(name: str) -> Method:
-    """A fresh, unloaded instance of method `name`; `UserError` listing the valid names otherwise."""
-    method = METHODS.get(name)()
+    """A fresh, unloaded instance of method `name`; `UserError` listing the valid names otherwise.
+    A user's method (`user_source`) whose construction raises, or whose `kind` is not one of `KINDS`,
+    is a `UserError` line naming it and its module; a shipped one raises (a bug)."""
+    entry = METHODS.get(name)
+    user = METHODS.origin(name) is not None
+    try:
+        method = entry()
+    except Exception as err:  # noqa: BLE001 - a user's code: any failure is one line
+        if not user:
+            raise
+        raise UserError(f"method {name} (plug-in module {METHODS.origin(name)['module']}): creating it failed: "
+                        f"{one_line_error(err)}; fix the method") from None
     if method.kind not in KINDS:
-        raise ValueError(f"{name}: kind must be one of {KINDS}, not {method.kind!r}")
+        if not user:
+            raise ValueError(f"{name}: kind must be one of {KINDS}, not {method.kind!r}")
+        raise UserError(f"method {name} ({user_source(name, method)}): kind {method.kind!r} is not one of "
+                        f"{', '.join(KINDS)}; set its `kind` attribute to one of them")
     return method
+
+
+def check_sr(sr: object, lr: torch.Tensor, scale: int, who: str) -> torch.Tensor:
+    """A user's method's output as float: `sr` must be a `torch.Tensor` N×3×(scale·h)×(scale·w) for
+    `lr` N×3×h×w; else `ValueError` "`who` returned ..., expected ..." (the runner skips the image)."""
+    expected = (lr.shape[0], 3, lr.shape[2] * scale, lr.shape[3] * scale)
+    if not isinstance(sr, torch.Tensor):
+        raise ValueError(f"{who} returned {type(sr).__name__}, expected a torch.Tensor "
+                         f"{'×'.join(map(str, expected))} in [0, 255]")
+    if tuple(sr.shape) != expected:
+        raise ValueError(f"{who} returned a tensor of shape {'×'.join(map(str, sr.shape))}, "
+                         f"expected {'×'.join(map(str, expected))} (N×3×{scale}h×{scale}w, values in [0, 255])")
+    return sr.float()
+
+
+def one_line_error(err: BaseException) -> str:
+    """`Type: message` of an exception, on one line (at most 300 characters)."""
+    return f"{type(err).__name__}: {' '.join(str(err).split())}"[:300]
 
 
 def import_failures() -> dict[str, str]:

@@ -20,7 +20,8 @@ file names `--save-images` writes), or `NAMEx4` (`000x4.png`; the pass's scale).
 case-sensitively. A file named exactly `NAME` wins over suffixed ones; a file that could pair with
 two images goes to the longer name. An image with no file, or with several at the same rank
 (`000.png` and `000.jpg`, or `000_a.png` and `000_b.png`), is a skipped image with the reason; files
-pairing with no image are listed and ignored; when no file pairs, nothing runs (one line, exit 2).
+pairing with no image are listed and ignored; when no image has a single file, nothing runs (one line,
+exit 2: the images whose files pair ambiguously and those files, or that no file pairs at all).
 An SR image must be the pass's HR size (the scale × the LR, after the protocol's crop); another size
 is a skipped image with the reason.
 
@@ -32,7 +33,6 @@ from DIR (not a method run)". `seconds` / `peak_mem_mb` are those of reading the
 from __future__ import annotations
 
 import hashlib
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +40,7 @@ from typing import Mapping, Sequence
 
 import torch
 
-from baselines.registry import METHODS, Method
+from baselines.registry import METHODS, NAME_PATTERN, NAME_RULE, Method
 from foundation.cli_types import OneLineParser
 from foundation.devices import DEVICE_HELP, device_arg
 from foundation.errors import UserError, cli_main
@@ -52,8 +52,6 @@ from foundation.tensors import image_to_tensor
 SEPARATORS = ("_", "-", ".", "@")
 PAIRING_RULE = ("an SR file pairs with image NAME when its name without the suffix is NAME, NAME followed by one "
                 "of _ - . @ and anything (NAME_TTSR.png, NAME@stitched.png), or NAMEx4; exact names win")
-#: `--name`: becomes the method name `sr:NAME` (and part of file names in the run folder)
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 PREFIX = "sr:"
 NOT_A_RUN = "SR images from {folder} (not a method run)"
 
@@ -66,6 +64,7 @@ class Pairing:
     files: dict[str, Path] = field(default_factory=dict)      # image -> its SR file
     problems: dict[str, str] = field(default_factory=dict)    # image -> why it has no (single) file
     unpaired: list[Path] = field(default_factory=list)        # files pairing with no image
+    ambiguous: dict[str, list[Path]] = field(default_factory=dict)  # image -> its competing files (in problems)
 
 
 def _rank(stem: str, image: str, scale: int) -> int:
@@ -99,11 +98,19 @@ def pair_files(images: Sequence[str], files: Sequence[Path], scale: int = 4) -> 
         if len(best) == 1:
             pairing.files[name] = best[0]
         elif best:
+            pairing.ambiguous[name] = list(best)
             pairing.problems[name] = (f"several SR files pair with it ({', '.join(p.name for p in best)}); "
                                       "keep one of them in the folder")
         else:
             pairing.problems[name] = f"no SR file for it (e.g. {name}.png; {PAIRING_RULE})"
     return pairing
+
+
+def ambiguity(ambiguous: Mapping[str, Sequence[Path]], shown: int = 3) -> str:
+    """"N image(s) pair with several files: IMAGE (FILE, FILE), …" for `Pairing.ambiguous`."""
+    items = [f"{image} ({', '.join(p.name for p in files)})" for image, files in list(ambiguous.items())[:shown]]
+    more = " …" if len(ambiguous) > shown else ""
+    return f"{len(ambiguous)} image(s) pair with several files: {', '.join(items)}{more}"
 
 
 # ----------------------------------------------------------------------------------- the method
@@ -247,8 +254,8 @@ def score(args, out=None) -> int:
                         "holding the SR images")
     name = args.name if args.name is not None else folder.resolve().name
     if not NAME_PATTERN.fullmatch(name):
-        raise UserError(f"--name {name!r}: use letters, digits and . _ + - (at most 64, starting with a letter or "
-                        "digit)" + ("" if args.name is not None else "; the folder's name does not fit: give --name"))
+        raise UserError(f"--name {name!r}: {NAME_RULE}"
+                        + ("" if args.name is not None else "; the folder's name does not fit: give --name"))
     method_name = PREFIX + name
     protocol = protocols.PROTOCOLS.canonical_names([args.protocol], "--protocol")[0]
     dataset = datasets.DATASETS.canonical_names([args.dataset], "--dataset")[0]
@@ -257,6 +264,9 @@ def score(args, out=None) -> int:
     names = image_names(evaluation, args.settings, args.data_root)
     files = list_images(folder)
     pairing = pair_files(names, files, evaluation.scale)
+    if not pairing.files and pairing.ambiguous:
+        raise UserError(f"--sr {folder}: no {dataset} image has a single SR file; "
+                        f"{ambiguity(pairing.ambiguous)}; keep one file per image in the folder ({PAIRING_RULE})")
     if not pairing.files:
         shown = ", ".join(p.name for p in files[:3]) + (" …" if len(files) > 3 else "") if files else "no image files"
         raise UserError(f"--sr {folder}: no SR file pairs with an image of {dataset} ({len(names)} images, e.g. "

@@ -227,3 +227,71 @@ def test_bad_input_is_one_user_error(clean_env, call, message):
         call()
     assert "bicubic" in ttsr_bench.list_methods()  # nothing left registered, nothing broken
     assert not (clean_env / "runs").exists()  # nothing computed
+
+
+def one_arg(lr):
+    return lr
+
+
+def needs_refs(lr, lr_up, ref, ref_down_up):
+    return {"lr": lr}["refs"]  # a KeyError, as a call reading a batch key the pass does not give
+
+
+class Unloadable(Doubler):
+    name = "unloadable"
+
+    def load(self, weights_path=None, device="cpu"):
+        raise OSError("no such file: mine.pt")
+
+
+class Video(Doubler):
+    name, kind = "video-sr", "video"
+
+
+def test_a_callable_with_the_wrong_arguments_is_one_user_error(clean_env):
+    with pytest.raises(UserError) as caught:
+        ttsr_bench.evaluate(one_arg, **QUICK)
+    assert str(caught.value) == ("method one_arg: one_arg(lr) cannot be called with 4 positional arguments (too many "
+                                 "positional arguments); the runner calls fn(lr, lr_up, ref, ref_down_up) -> sr (a "
+                                 "kind='sisr' callable gets (lr, None, None, None))")
+    assert not (clean_env / "runs").exists()
+    ttsr_bench.CallableMethod(lambda *a: a[0], name="star", version="1")  # *args takes the four
+
+
+def test_a_raising_callable_skips_each_image_and_keeps_the_others_rows(clean_env):
+    res = ttsr_bench.evaluate([needs_refs, "bicubic"], limit=1, datasets="demo", out=clean_env / "r", **QUICK)
+    assert res.status == 0 and set(res.rows.method) == {"bicubic"} and len(res.rows) == 2
+    reasons = [s["reason"] for s in res.skipped if s["what"].endswith("(needs_refs)")]
+    lr = refsr_inputs(*_first_demo()).lr
+    assert reasons == [f"needs_refs (user callable {__name__}.needs_refs) failed on this image (LR {lr.shape[1]}×"
+                       f"{lr.shape[0]}): KeyError: 'refs' (the batch holds lr, lr_up, ref, ref_down_up)"]
+    alone = ttsr_bench.evaluate(needs_refs, limit=1, datasets="demo", out=clean_env / "alone", **QUICK)
+    assert alone.status == 3 and alone.rows.empty
+
+
+def _first_demo():
+    from benchmarks import datasets
+
+    evaluation = next(e for e in protocols.get("demo").evaluations if e.degradation == "refsr")
+    sample = datasets.load("demo", None, **dict(evaluation.load_options, limit=1))[0]
+    return sample.hr, (sample.refs[0] if sample.refs else None), evaluation.scale
+
+
+def test_a_method_object_that_fails_to_load_or_has_a_bad_kind(clean_env):
+    out = clean_env / "obj"
+    with pytest.raises(UserError) as caught:
+        ttsr_bench.evaluate(["bicubic", Unloadable()], limit=1, out=out, **QUICK)
+    assert str(caught.value) == (f"method unloadable (user method {__name__}.Unloadable): load failed: OSError: no "
+                                 "such file: mine.pt; fix its load()")
+    _, kept = read_rows(out / "rows.csv")
+    assert sorted(r["ref_mode"] for r in kept if r["method"] == "bicubic") == ["graded", "none"]  # finished rows kept
+    assert "unloadable" not in ttsr_bench.list_methods()
+    with pytest.raises(UserError) as caught:
+        ttsr_bench.evaluate(Video(), limit=1, out=clean_env / "video", **QUICK)
+    assert str(caught.value) == (f"method video-sr (user method {__name__}.Video): kind 'video' is not one of sisr, "
+                                 "refsr; set its `kind` attribute to one of them")
+    assert not (clean_env / "video").exists()
+    with pytest.raises(UserError) as caught:
+        ttsr_bench.evaluate(type("Odd", (Doubler,), {"name": "My_SR+v2 & 50%"})(), **QUICK)
+    assert str(caught.value) == (f"method {__name__}.Odd: name 'My_SR+v2 & 50%': use 1-64 letters, digits, '.', '_', "
+                                 "'+' or '-', starting with a letter or digit (it names rows and folders)")

@@ -339,3 +339,117 @@ def test_suite_methods_have_no_origin():
     from baselines import registry
 
     assert registry.METHODS.origin("bicubic") is None and registry.METHODS.origin("TTSR") is None
+
+
+# --------------------------------------------------------------------------------------------------
+# A user's method that is wrong: bad input (one line, or a skipped image), not a traceback; the
+# suite's own methods still raise on a bug (`baselines.registry.user_source`, the one rule).
+
+def _demo_lr_size() -> str:
+    """"LR w×h" of the first demo image (both demo passes degrade it to the same LR size)."""
+    from benchmarks import datasets, degrade, protocols
+
+    evaluation = protocols.get("demo").evaluations[0]
+    sample = datasets.load("demo", None, **dict(evaluation.load_options, scale=4, limit=1))[0]
+    lr = degrade.refsr_inputs(sample.hr, None, 4).lr
+    return f"LR {lr.shape[1]}×{lr.shape[0]}"
+
+
+def _error(err: str) -> str:
+    """The one `error:` line of stderr (progress bars may precede it): it must be the last line."""
+    errors = [line for line in err.split("\n") if line.startswith("error:")]
+    assert len(errors) == 1 and err.endswith(errors[0] + "\n"), err
+    return errors[0]
+
+
+def _run_in_process(args: list[str], out: Path) -> int:
+    from benchmarks import run
+
+    return run.main(["--protocol", "demo", "--limit", "1", "--metrics", "psnr", "--out", str(out), *args])
+
+
+def test_a_plugin_with_a_bad_kind_is_one_line_before_any_work(plugin_site, capsys):
+    _package(plugin_site, "video", NEAREST.replace('kind = "sisr"', 'kind = "video"'))
+    out = plugin_site.parent / "run"
+    assert _run_in_process(["--plugin", "mypkg.video", "--methods", "bicubic", "nearest"], out) == 2
+    assert capsys.readouterr().err == ("error: method nearest (plug-in module mypkg.video): kind 'video' is not one "
+                                       "of sisr, refsr; set its `kind` attribute to one of them\n")
+    assert not out.exists()  # nothing started
+
+
+def test_a_plugin_whose_load_fails_is_one_line_and_keeps_finished_rows(plugin_site, capsys):
+    _package(plugin_site, "noload", NEAREST.replace("self.device = torch.device(device)",
+                                                    "raise OSError('weights disk gone')"))
+    out = plugin_site.parent / "run"
+    assert _run_in_process(["--plugin", "mypkg.noload", "--methods", "bicubic", "nearest"], out) == 2
+    assert _error(capsys.readouterr().err) == ("error: method nearest (plug-in module mypkg.noload): load failed: "
+                                               "OSError: weights disk gone; fix its load()")
+    assert sorted(_rows(out)) == [("bicubic", "graded"), ("bicubic", "none")]  # bicubic ran first: kept
+    expected = _expected_psnr()
+    assert float(_rows(out)[("bicubic", "graded")]["psnr"]) == pytest.approx(expected[("bicubic", "graded")], abs=1e-9)
+
+
+def test_a_plugin_whose_call_fails_skips_the_image_with_the_reason(plugin_site, capsys):
+    _package(plugin_site, "keyerr", NEAREST.replace('return batch["lr"]', 'return batch["refs"]'))
+    out = plugin_site.parent / "run"
+    assert _run_in_process(["--plugin", "mypkg.keyerr", "--methods", "nearest", "bicubic"], out) == 0
+    assert sorted(_rows(out)) == [("bicubic", "graded"), ("bicubic", "none")]
+    skipped = {r["what"]: r for r in json.loads((out / "skipped.json").read_text())}
+    image = "demo/motorcycle_stereo (nearest)"
+    assert skipped[image]["reason"] == (f"nearest (plug-in module mypkg.keyerr) failed on this image "
+                                        f"({_demo_lr_size()}): KeyError: 'refs' (the batch holds lr, lr_up, ref, "
+                                        "ref_down_up)")
+    assert skipped[image]["fix"] == "fix the method (baselines.registry: what a method gets and returns)"
+    assert f"skipped {image}: nearest (plug-in module mypkg.keyerr) failed" in capsys.readouterr().out
+    # every image failing: nothing measured, status 3 (as for a callable)
+    assert _run_in_process(["--plugin", "mypkg.keyerr", "--methods", "nearest"], plugin_site.parent / "alone") == 3
+
+
+def test_a_plugin_returning_a_wrong_shape_skips_the_image(plugin_site):
+    _package(plugin_site, "shape", NEAREST.replace('.repeat_interleave(4, dim=3)', '.repeat_interleave(2, dim=3)'))
+    out = plugin_site.parent / "run"
+    assert _run_in_process(["--plugin", "mypkg.shape", "--methods", "nearest"], out) == 3
+    reason = json.loads((out / "skipped.json").read_text())[-1]["reason"]
+    assert reason.startswith("nearest (plug-in module mypkg.shape) failed on this image")
+    assert ": ValueError: nearest returned a tensor of shape 1×3×" in reason
+
+
+def test_a_plugin_name_must_fit_the_name_rule(plugin_site, capsys):
+    _package(plugin_site, "badname", NEAREST.replace('"nearest"', '"My_SR+v2 & 50%"'))
+    assert _run_in_process(["--plugin", "mypkg.badname", "--methods", "bicubic"], plugin_site.parent / "run") == 2
+    assert capsys.readouterr().err == (
+        "error: --plugin mypkg.badname: importing it failed (UserError: method Nearest (module mypkg.badname): name "
+        "'My_SR+v2 & 50%': use 1-64 letters, digits, '.', '_', '+' or '-', starting with a letter or digit (it "
+        "names rows and folders)); fix the module\n")
+
+
+def test_an_unknown_method_without_plugins_hints_at_plugin(plugin_site, capsys):
+    from baselines import registry
+
+    valid = ", ".join(registry.names())
+    assert _run_in_process(["--methods", "mine"], plugin_site.parent / "run") == 2
+    assert capsys.readouterr().err == (f"error: --methods: unknown method 'mine'; valid names: {valid} (your own "
+                                       "method? load its module with --plugin MODULE)\n")
+    _package(plugin_site)  # with a plug-in loaded, the hint is not given
+    assert _run_in_process(["--plugin", "mypkg.nearest", "--methods", "mine"], plugin_site.parent / "run") == 2
+    assert "nearest" in registry.names() and capsys.readouterr().err == (
+        f"error: --methods: unknown method 'mine'; valid names: {', '.join(registry.names())}\n")
+
+
+def test_the_suites_own_methods_still_raise_on_a_bug(clean_env, monkeypatch):
+    from baselines.bicubic import Bicubic
+    from benchmarks import run
+
+    def broken(self, batch):
+        return batch["refs"]
+
+    monkeypatch.setattr(Bicubic, "__call__", broken)
+    with pytest.raises(KeyError, match="refs"):
+        run.main(["--protocol", "demo", "--methods", "bicubic", "--limit", "1", "--metrics", "psnr"])
+
+    def no_load(self, weights_path=None, device="cpu"):
+        raise OSError("bug")
+
+    monkeypatch.setattr(Bicubic, "load", no_load)
+    with pytest.raises(OSError, match="bug"):
+        run.main(["--protocol", "demo", "--methods", "bicubic", "--limit", "1", "--metrics", "psnr"])

@@ -126,7 +126,8 @@ def test_pairing_rule():
     (["--ref-mode", "L1"], "--ref-mode L1: protocol 'demo' has no demo pass with that reference mode; its demo "
                            "passes: graded, none"),
     (["--protocol", "table1"], "--dataset demo: not part of protocol 'table1'"),
-    (["--name", "a/b"], "--name 'a/b': use letters, digits"),
+    (["--name", "a/b"], "--name 'a/b': use 1-64 letters, digits, '.', '_', '+' or '-', starting with a letter or digit "
+                         "(it names rows and folders)"),
 ])
 def test_bad_input_is_one_line(clean_env, capsys, extra, wanted):
     (clean_env / "sr").mkdir()
@@ -150,3 +151,15 @@ def test_ttsr_bench_score_is_listed():
     from benchmarks.cli import COMMANDS
 
     assert COMMANDS["score"][0] == "benchmarks.score"
+
+
+def test_only_ambiguous_pairs_is_one_line_naming_them(clean_env, capsys):
+    folder = clean_env / "sr"
+    for name in ("motorcycle_stereo_a.png", "motorcycle_stereo_b.png", "coffee_zoomed.png", "coffee_zoomed.jpg"):
+        write_image(folder / name, np.zeros((8, 8, 3), np.uint8))
+    assert score.main(["--sr", str(folder), "--dataset", "demo", "--protocol", "demo"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --sr {folder}: no demo image has a single SR file; 2 image(s) pair with several files: "
+        "motorcycle_stereo (motorcycle_stereo_a.png, motorcycle_stereo_b.png), coffee_zoomed (coffee_zoomed.jpg, "
+        f"coffee_zoomed.png); keep one file per image in the folder ({score.PAIRING_RULE})\n")
+    assert not (clean_env / "runs").exists()

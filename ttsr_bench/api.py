@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
 
 from baselines import registry
-from baselines.callable_method import NAME_PATTERN, CallableMethod
+from baselines.callable_method import CallableMethod
 from baselines.registry import Method
 from benchmarks import results
 from benchmarks.run import run
@@ -126,8 +126,7 @@ def _as_method(entry: MethodLike) -> tuple[str, Method | None, Path | None]:
                 return name, None, entry.weights_path  # the shipped method itself: run by name
             raise UserError(f"method {entry.name!r}: is the name of a shipped method ({name}); give your method "
                             "another name (its `name` attribute, or CallableMethod(fn, name=...))")
-        if not NAME_PATTERN.fullmatch(entry.name or ""):
-            raise UserError(f"method {entry!r}: name {entry.name!r}: use 1-64 letters, digits, '.', '_', '+' or '-'")
+        registry.check_name(entry.name, f"method {type(entry).__module__}.{type(entry).__qualname__}")
         if not entry.provenance():  # the manifest's label of a method that is not shipped
             origin = f"user method {type(entry).__module__}.{type(entry).__qualname__}; not a shipped method"
             entry.provenance = lambda: {"origin": origin, "user_method": True}

@@ -7,7 +7,10 @@ during the call (reset before it); on CPU, the process's peak resident set size 
 (Linux VmHWM, reset before the call through /proc/self/clear_refs), i.e. including the Python
 process and loaded weights; where that reset is impossible the lifetime peak (ru_maxrss) is
 recorded and the manifest says so. A method that cannot take an image (too small, ...), or returns
-NaN/inf, skips that image with the reason.
+NaN/inf, skips that image with the reason. A user's method (`baselines.registry.user_source`: a
+plug-in's, or an object or callable given to `ttsr_bench.evaluate`) skips the image on ANY exception
+its call raises, or an output that is not a tensor N×3×(scale·h)×(scale·w), with the exception's type,
+message and the batch's keys; its `load` raising is one `UserError` line (finished rows kept).
 
 The one hook a method may have besides `__call__`: `begin_image(image, evaluation)`, called with the
 image's name (rows.csv `image`) and its `protocols.Evaluation` just before the call, for a method
@@ -156,11 +159,24 @@ class Executor:
         self.probe = MemoryProbe(self.device)
         self.measurer = Measurer(self.metric_plan, self.device)
         self.delay = float(os.environ.get(SLOW_ENV, "0") or 0)
+        self.users: dict[str, str | None] = {}  # method -> user_source (None: shipped), set when it loads
 
     def load_method(self, name: str):
+        """Method `name`, loaded onto the device. A user's method (`baselines.registry.user_source`) whose
+        `load` raises is one `UserError` line "method X (plug-in module M): load failed: Type: message";
+        a shipped one raises (a bug)."""
         method = self.passes.registry.get(name)
         path, _ = self.passes.weights_for(name)
-        method.load(path, self.device)
+        user = self.users[name] = self.passes.registry.user_source(name, method)
+        try:
+            method.load(path, self.device)
+        except UserError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a user's code: any failure is one line
+            if user is None:
+                raise
+            raise UserError(f"method {name} ({user}): load failed: {self.passes.registry.one_line_error(err)}; "
+                            "fix its load()") from None
         if self.max_memory is not None and hasattr(method, "set_max_memory"):
             method.set_max_memory(self.max_memory)
         return method
@@ -205,21 +221,32 @@ class Executor:
             self.skips.image(evaluation, image, str(err), "replace the file, or leave it out")
             return
         method.extras = {}
-        method.begin_image(image, evaluation)  # the hook (module docstring; Method.begin_image)
+        user = self.users.get(item.method)
         cuda = self.device.type == "cuda"
-        if cuda:
-            torch.cuda.synchronize(self.device)
-        self.probe.start()
-        start = time.perf_counter()
+        lr_size = f"LR {batch['lr'].shape[-1]}×{batch['lr'].shape[-2]}"
         try:
+            method.begin_image(image, evaluation)  # the hook (module docstring; Method.begin_image)
+            if cuda:
+                torch.cuda.synchronize(self.device)
+            self.probe.start()
+            start = time.perf_counter()
             with torch.inference_mode():
                 sr = method(batch)
+            if user is not None:  # a user's method: its output checked before it is measured
+                sr = self.passes.registry.check_sr(sr, batch["lr"], method.scale, item.method)
         except torch.OutOfMemoryError:
             raise
-        except (UserError, RuntimeError, ValueError) as err:  # a method that cannot take this image (too small)
-            reason = " ".join(str(err).split())[:300]
-            self.skips.image(evaluation, image, f"{item.method} cannot take this image "
-                             f"(LR {batch['lr'].shape[-1]}×{batch['lr'].shape[-2]}): {reason}",
+        except Exception as err:  # noqa: BLE001 - a user's method: any failure skips the image
+            if user is not None:
+                self.skips.image(evaluation, image, f"{item.method} ({user}) failed on this image ({lr_size}): "
+                                 f"{self.passes.registry.one_line_error(err)} (the batch holds "
+                                 f"{', '.join(batch)})", "fix the method (baselines.registry: what a method gets "
+                                 "and returns)", method=item.method)
+                return
+            if not isinstance(err, (UserError, RuntimeError, ValueError)):
+                raise  # a shipped method's bug
+            reason = " ".join(str(err).split())[:300]  # a method that cannot take this image (too small)
+            self.skips.image(evaluation, image, f"{item.method} cannot take this image ({lr_size}): {reason}",
                              "leave the image out for this method", method=item.method)
             return
         if cuda:

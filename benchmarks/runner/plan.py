@@ -27,6 +27,8 @@ from foundation.errors import UserError
 
 DEFAULT_DATA_ROOT = settings_mod.DEFAULT_DATA_ROOT
 DEFAULT_METRICS = ("psnr", "ssim", "lpips")
+#: added to the unknown-method line when no plug-in module is loaded
+PLUGIN_HINT = "(your own method? load its module with --plugin MODULE)"
 
 
 @dataclass
@@ -76,7 +78,12 @@ class RunSettings:
         self.published = found.get("published", self.published)
         self.device = found.get("device", self.device) or "auto"
         self.metrics = found.names("metrics", self.metrics, metrics.REGISTRY) or list(DEFAULT_METRICS)
-        self.methods = found.names("methods", self.methods, registry.METHODS)
+        try:
+            self.methods = found.names("methods", self.methods, registry.METHODS)
+        except UserError as err:  # an unknown name: with no plug-in loaded, perhaps the user's own method
+            if self.plugins:
+                raise
+            raise UserError(f"{err} {PLUGIN_HINT}") from None
         if self.max_memory is None and found.values.get("max_memory") is not None:
             self.max_memory = parse_memory(found.values["max_memory"], f"{found.file}: max_memory")
         if self.datasets:
