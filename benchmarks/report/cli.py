@@ -50,10 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     use_published(args)
     check_output_dir(args.out, "--out")
-    check_not_an_input(args.out, "--out", [("--runs", p) for p in args.runs]
-                       + [("run", p) for p in find_run_dirs(args.runs)])
     if args.screenshot:
         check_output_file(args.screenshot, "--screenshot")
+    check_not_an_input(args.out, "--out", [("--runs", p) for p in args.runs]
+                       + [("run", p) for p in find_run_dirs(args.runs)])
     report = render(args.runs, args.out, visual_images=args.visual_images, visual_limit=args.visual_limit,
                     title=args.title)
     print(f"report: {report.index} ({len(report.runs)} run(s), {report.seconds:.1f} s)")
