@@ -50,7 +50,7 @@ from foundation.devices import DEVICE_HELP, device_arg
 from foundation.errors import (EXIT_INTERRUPTED, EXIT_NOTHING_MEASURED, EXIT_OK, EXIT_STRICT, EXIT_USER_ERROR, UserError,
                          cli_main)
 from benchmarks.runner.plan import DEFAULT_METRICS, RunSettings
-from foundation.fileio import check_output_dir
+from foundation.fileio import check_not_an_input, check_output_dir
 
 TABLES = tuple(protocols.tables())
 
@@ -225,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     check_output_dir(args.runs_dir, "--runs-dir")
     check_output_dir(args.reports_dir, "--reports-dir")
+    check_not_an_input(args.reports_dir, "--reports-dir", [("--runs", p) for p in args.runs or []]
+                       + [("--runs-dir", args.runs_dir), ("run", Path(args.runs_dir) / args.table)])
 
     settings = resolve(args)
     published.use_files(settings["published"], settings["published_from"])

@@ -52,7 +52,7 @@ from foundation.devices import DEVICE_HELP, device_arg, resolve_device
 from foundation.distributed import init_distributed
 from foundation.cli_types import OneLineParser, whole_number
 from foundation.errors import EXIT_NOTHING_MEASURED, cli_main
-from foundation.fileio import check_output_dir
+from foundation.fileio import check_not_an_input, check_output_dir
 from foundation.imageio import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, parse_pixel_count
 
 EXIT_HELP = ("A row is reused only when its identity (method, weights sha256, options, protocol, data, seed, "
@@ -181,6 +181,7 @@ def run(settings: RunSettings, out=None) -> RunResult:
         settings.out = Path("runs") / plan.protocol.name
     settings.out = Path(settings.out)
     check_output_dir(settings.out, "--out")
+    check_not_an_input(settings.out, "--out", [("data root", plan.data_root)])
     dist = init_distributed(device)
     try:
         if dist.is_main:

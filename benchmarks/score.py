@@ -44,7 +44,7 @@ from baselines.registry import METHODS, NAME_PATTERN, NAME_RULE, Method
 from foundation.cli_types import OneLineParser
 from foundation.devices import DEVICE_HELP, device_arg
 from foundation.errors import UserError, cli_main
-from foundation.fileio import check_output_dir
+from foundation.fileio import check_not_an_input, check_output_dir
 from foundation.imageio import read_image
 from foundation.tensors import image_to_tensor
 
@@ -302,6 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.out is not None:
         check_output_dir(args.out, "--out")
+        check_not_an_input(args.out, "--out", [("--sr", args.sr)])
     return score(args)
 
 

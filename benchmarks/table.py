@@ -23,11 +23,12 @@ from pathlib import Path
 
 from benchmarks.report.build import build_views
 from benchmarks.report.cli import add_published_options, use_published
+from benchmarks.report.runs import find_run_dirs
 from benchmarks.report.latex import tables_latex
 from benchmarks.report.text import md_escape, table_markdown, tables_csv
 from foundation.cli_types import OneLineParser
 from foundation.errors import UserError, cli_main
-from foundation.fileio import atomic_write_text, check_output_file
+from foundation.fileio import atomic_write_text, check_not_an_input, check_output_file
 
 FORMATS = {".tex": "latex", ".csv": "csv", ".md": "md"}
 PASSES = "runs"
@@ -78,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     use_published(args)
     if args.out:
         check_output_file(args.out, "--out")
+        check_not_an_input(args.out, "--out", [("--runs", p) for p in args.runs],
+                           holders=[("the run folder", p) for p in find_run_dirs(args.runs)])
     fmt = args.format or (FORMATS.get(Path(args.out).suffix.lower(), "latex") if args.out else "latex")
     text = export(args.runs, args.table, fmt)
     if args.out:

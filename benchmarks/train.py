@@ -41,7 +41,7 @@ from foundation import settings
 from foundation.cli_types import OneLineParser, whole_number
 from foundation.devices import DEVICE_HELP, device_arg
 from foundation.errors import UserError, cli_main
-from foundation.fileio import check_output_dir
+from foundation.fileio import check_not_an_input, check_output_dir
 from foundation.imageio import is_image_file
 from training.config import CheckpointConfig, DataConfig, DeviceConfig, ScheduleConfig, TrainConfig, ValConfig, \
     load_config
@@ -287,8 +287,10 @@ def main(argv=None) -> int:
         print(recipe_class.parameter_line(cfg))
         return 0
     check_output_dir(out, "--out")
+    root = data_root(cfg, args.data_root, args.settings)
+    check_not_an_input(out, "--out", [("--config", args.config), ("data root", root)])
     check_run_folder(out, args.resume)
-    trainer = build(cfg, allow_random_vgg=args.allow_random_vgg, root=data_root(cfg, args.data_root, args.settings),
+    trainer = build(cfg, allow_random_vgg=args.allow_random_vgg, root=root,
                     out=out, device=device_option(args), progress=not args.no_progress, options=options)
     return fit_and_report(trainer, args, out)
 

@@ -152,13 +152,9 @@ def _unwrap(obj: Any, path: Path, config_key: str | None) -> Checkpoint:
     return Checkpoint(path, strip_prefixes(tensors), config, metadata, entries)
 
 
-def read_checkpoint(path: str | os.PathLike, *, config_key: str | None = None) -> Checkpoint:
-    """Read a checkpoint file (.pt/.pth with weights_only, or safetensors); see the module docstring.
-
-    `config_key`: the entry / header field where the method stores its configuration (a mapping /
-    a JSON object), e.g. TTSR's ``ttsr_config``. Raises `UserError` for a missing, empty, unreadable
-    or refused file (pickled objects), or one without tensors.
-    """
+def check_checkpoint_file(path: str | os.PathLike) -> Path:
+    """`path` as a `Path` when it is a non-empty file; else `UserError` (one line: missing, a folder,
+    empty). The cheap part of `read_checkpoint`, for commands that check inputs before any work."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: checkpoint not found; check the path (--weights); "
@@ -167,6 +163,17 @@ def read_checkpoint(path: str | os.PathLike, *, config_key: str | None = None) -
         raise UserError(f"{path}: is a folder, expected a checkpoint file (.pt, .pth or .safetensors)")
     if path.stat().st_size == 0:
         raise UserError(f"{path}: empty file, not a checkpoint; re-download it")
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike, *, config_key: str | None = None) -> Checkpoint:
+    """Read a checkpoint file (.pt/.pth with weights_only, or safetensors); see the module docstring.
+
+    `config_key`: the entry / header field where the method stores its configuration (a mapping /
+    a JSON object), e.g. TTSR's ``ttsr_config``. Raises `UserError` for a missing, empty, unreadable
+    or refused file (pickled objects), or one without tensors.
+    """
+    path = check_checkpoint_file(path)
     with open(path, "rb") as handle:
         head = handle.read(16)
     if _is_safetensors(path, head):

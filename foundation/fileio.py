@@ -16,7 +16,8 @@ network (`check_output_dir` for a folder option, `check_output_file` for a file 
 file is created and removed in the folder, or, when it does not exist yet, in its nearest existing
 ancestor (where the folder will be created). The check leaves nothing behind, so a command that
 fails later for another reason leaves no empty run folder. Every failure is a one-line
-`OutputPathError` (a `UserError`: exit code 2 in the CLIs).
+`OutputPathError` (a `UserError`: exit code 2 in the CLIs). `check_not_an_input` refuses, in the
+same way, an output that is one of the command's inputs (or lies in a folder that is all input).
 
 `sha256_file`: the one file digest (weights records, downloads, manifests).
 """
@@ -29,7 +30,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator
 
 from foundation.errors import UserError
 
@@ -151,6 +152,44 @@ def check_output_file(path: str | os.PathLike, option: str | None = None) -> Pat
     target = resolve_output_file(path, option)
     _probe(target.parent, label)
     return target
+
+
+def _is_same(path: str | os.PathLike, other: str | os.PathLike) -> bool:
+    """Whether two paths name one file or folder: `os.path.samefile` when both exist (hard links, bind
+    mounts), else their resolved paths (symlinks and ``..`` followed) are equal."""
+    try:
+        return os.path.samefile(path, other)
+    except OSError:
+        return os.path.realpath(path) == os.path.realpath(other)
+
+
+def _lies_in(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+    """Whether `path` (resolved) is `folder` or somewhere below it."""
+    real = Path(os.path.realpath(path))
+    return any(_is_same(candidate, folder) for candidate in (real, *real.parents))
+
+
+def check_not_an_input(out: str | os.PathLike, option: str,
+                       inputs: Iterable[tuple[str, str | os.PathLike | None]] = (),
+                       holders: Iterable[tuple[str, str | os.PathLike | None]] = ()) -> None:
+    """Refuse an output location that is one of the command's inputs, before any work starts.
+
+    `out` (a file or folder the command writes, named by `option`, e.g. ``"--out"``) must not be the
+    same file or folder as any path of `inputs`, nor be or lie inside any folder of `holders` (folders
+    whose every file is an input, e.g. run folders). Each is a ``(label, path)`` pair, the label
+    naming where the path came from (``"--lr"``); a None path is skipped. Symlinks and ``..`` are
+    resolved; where both exist `os.path.samefile` decides. Raises `OutputPathError` (one line).
+    """
+    for label, path in inputs:
+        if path is not None and _is_same(out, path):
+            kind = "folder" if Path(path).is_dir() else "file"
+            shown = "" if os.fspath(out) == os.fspath(path) else f" ({path})"
+            raise OutputPathError(f"{option} {out}: is the {label} {kind}{shown}; the output would replace an "
+                                  f"input, give another {kind}")
+    for label, folder in holders:
+        if folder is not None and _lies_in(out, folder):
+            raise OutputPathError(f"{option} {out}: is in {label} {folder}, an input; the output would change "
+                                  "it, give a path outside it")
 
 
 @contextlib.contextmanager

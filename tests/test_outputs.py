@@ -281,6 +281,83 @@ def test_plot_log_checks_out_first(tmp_path, monkeypatch, capsys, case):
     _expect_exit_2(capsys, plot_log.main, [tmp_path / "log.csv", "--out", out], out)
 
 
+def _snapshot(path: Path) -> dict[str, bytes]:
+    """Every file at or under `path`, by relative name, with its bytes."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    return {str(p.relative_to(path)): p.read_bytes() for p in files}
+
+
+def _out_is_an_input(tmp_path: Path, case: str):
+    """(module, main, argv, the input `out` collides with, the expected tail of the line)."""
+    import fixture_runs
+
+    same = "; the output would replace an input, give another"
+    if case in ("table", "report"):
+        from benchmarks import table
+        from benchmarks.report import cli as report
+
+        run = fixture_runs.make_run(tmp_path / "runs", n_images=1, images=False, attention=False).resolve()
+        if case == "table":
+            out = run / "rows.csv"
+            return (table, "export", table.main, ["--runs", tmp_path / "runs", "--out", out], run,
+                    f"--out {out}: is in the run folder {run}, an input; the output would change it, give a "
+                    "path outside it")
+        return (report, "render", report.main, ["--runs", tmp_path / "runs", "--out", run], run,
+                f"--out {run}: is the run folder{same} folder")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "0.png").write_bytes(b"not touched")
+    if case == "score":
+        from benchmarks import score
+
+        return (score, "score", score.main, ["--sr", folder, "--dataset", "demo", "--out", folder], folder,
+                f"--out {folder}: is the --sr folder{same} folder")
+    if case == "run":
+        from benchmarks import run
+
+        root = fixture_runs.make_data_root(tmp_path / "data", size=(32, 24))
+        alias = tmp_path / "data-link"
+        alias.symlink_to(root)
+        return (run, "init_distributed", run.main, ["--protocol", "demo", "--methods", "bicubic", "--device", "cpu",
+                                                    "--data-root", root, "--out", alias], root,
+                f"--out {alias}: is the data root folder ({root}){same} folder")
+    if case == "train":
+        from benchmarks import train
+
+        return (train, "build", train.main, ["--config", REPO_ROOT / "configs" / "tiny.toml", "--data-root", folder,
+                                             "--out", tmp_path / "x" / ".." / "in"], folder,
+                f"--out {tmp_path / 'x' / '..' / 'in'}: is the data root folder ({folder}){same} folder")
+    if case == "reproduce":
+        from benchmarks import reproduce
+
+        return (reproduce, "resolve", reproduce.main, ["demo", "--runs", folder, "--reports-dir", folder], folder,
+                f"--reports-dir {folder}: is the --runs folder{same} folder")
+    log = tmp_path / "log.csv"
+    log.write_text("step,loss\n1,0.5\n")
+    if case == "plot_log":
+        from training import plot_log
+
+        return plot_log, "plot", plot_log.main, [log, "--out", log], log, f"--out {log}: is the log file{same} file"
+    from baselines.srntt import convert
+
+    return (convert, "convert", convert.main, ["--upscale", tmp_path / "u.npz", "--texture", log, "--vgg",
+                                               tmp_path / "v.mat", "--out", log], log,
+            f"--out {log}: is the --texture file{same} file")
+
+
+@pytest.mark.parametrize("case", ["table", "report", "score", "run", "train", "reproduce", "plot_log", "convert"])
+def test_every_cli_refuses_an_output_that_is_one_of_its_inputs(tmp_path, monkeypatch, capsys, case):
+    """`foundation.fileio.check_not_an_input` in every command with inputs: one line, exit 2, before any work;
+    the input byte-for-byte as it was (``..`` and symlinks resolved)."""
+    module, work, main, argv, the_input, line = _out_is_an_input(tmp_path, case)
+    before = _snapshot(the_input)
+    monkeypatch.setattr(module, work, _never)
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    assert (code, captured.err) == (2, f"error: {line}\n"), captured.out
+    assert _snapshot(the_input) == before
+
+
 @pytest.mark.parametrize("case", ["FIFO", "folder"])
 def test_results_store_appends_only_to_a_regular_file(tmp_path, case):
     from benchmarks.results import RowStore
@@ -323,3 +400,19 @@ def test_a_full_disk_is_one_line_and_keeps_the_old_file(tmp_path, monkeypatch):
         store.append(dict(row, image="b"))
     monkeypatch.undo()
     assert (tmp_path / "rows.csv").read_bytes() == before  # no torn row left behind
+
+
+def test_an_output_beside_the_inputs_is_still_allowed(tmp_path, capsys):
+    """Only the inputs themselves (and, for a table file, the inside of a run folder) are refused: a table in
+    the folder of run folders, and a report folder inside a run folder, are written."""
+    import fixture_runs
+    from benchmarks import table
+    from benchmarks.report import cli as report
+
+    run = fixture_runs.make_run(tmp_path / "runs", n_images=1, images=False, attention=False)
+    rows = (run / "rows.csv").read_bytes()
+    assert table.main(["--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "runs" / "t.md")]) == 0
+    assert (tmp_path / "runs" / "t.md").read_text().startswith("## ")
+    assert report.main(["--runs", str(run), "--out", str(run / "report")]) == 0
+    assert (run / "report" / "index.html").is_file() and (run / "rows.csv").read_bytes() == rows
+    capsys.readouterr()

@@ -138,3 +138,35 @@ def test_cuda_requested_without_cuda(tmp_path, good, weights, capsys):
     rc, _, err = run(capsys, "--lr", good["lr"], "--ref", good["ref"], "--weights", weights,
                      "--out", tmp_path / "sr.png", "--device", "cuda")
     assert rc == 2 and "no CUDA" in err
+
+
+def _alias(path, how, tmp_path):
+    """Another name of `path`: itself, through ``..``, a symlink, or a hard link."""
+    if how == "same":
+        return path
+    if how == "dotdot":
+        (tmp_path / "sub").mkdir(exist_ok=True)
+        return tmp_path / "sub" / ".." / path.name
+    alias = tmp_path / f"alias-{how}{path.suffix}"
+    (alias.symlink_to if how == "symlink" else alias.hardlink_to)(path)
+    return alias
+
+
+@pytest.mark.parametrize("how", ["same", "dotdot", "symlink", "hardlink"])
+@pytest.mark.parametrize("option", ["lr", "ref", "hr", "weights"])
+def test_out_that_is_an_input_is_refused_and_the_input_kept(tmp_path, good, capsys, monkeypatch, option, how):
+    """A user's --out equal to --lr replaced the LR with the SR (exit 0); now one line, exit 2, before any work."""
+    import ttsr.sr
+
+    torch.manual_seed(0)
+    files = {**good, "hr": random_image(tmp_path / "hr.png", 24, 28, 2),
+             "weights": save_ttsr(TTSR(SMALL), tmp_path / "w.pt")}
+    before = {name: path.read_bytes() for name, path in files.items()}
+    monkeypatch.setattr(ttsr.sr, "prepare_inputs", lambda *a, **k: pytest.fail("work started"))
+    out = _alias(files[option], how, tmp_path)
+    rc, stdout, err = run(capsys, *[x for k, v in files.items() for x in (f"--{k}", v)], "--out", out)
+    shown = "" if how == "same" else f" ({files[option]})"
+    assert (rc, stdout) == (2, "")
+    assert err == (f"error: --out {out}: is the --{option} file{shown}; the output would replace an input, "
+                   "give another file\n")
+    assert {name: path.read_bytes() for name, path in files.items()} == before

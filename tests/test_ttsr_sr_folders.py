@@ -178,7 +178,7 @@ def test_pairing_rule(tmp_path, folders):
 
 @pytest.mark.parametrize("case,needle", [
     ("no pair", "no LR image in"), ("empty lr folder", "no image in the folder"),
-    ("out is the lr folder", "is the --lr folder; an SR would replace an input"),
+    ("out is the lr folder", "is the --lr folder; the output would replace an input"),
     ("out is the ref folder", "is the --ref folder"), ("two lr with one stem", "a.jpg and a.png"),
     ("two refs with one stem", "have the same stem, which one is meant is unclear"),
     ("hr with a folder", "--hr: works with one --lr file"), ("missing ref", "not found"),
@@ -221,3 +221,40 @@ def test_bad_folder_input_is_one_line_exit_2(tmp_path, folders, weights, capsys,
     assert rc == 2, (stdout, err)
     assert err.count("\n") == 1 and err.startswith("error: ") and needle in err
     assert stdout == "" and (case == "out is a file" or not out.exists())
+
+
+@pytest.mark.parametrize("how", ["dotdot", "symlink"])
+def test_out_that_is_the_lr_folder_by_another_name_is_refused(tmp_path, folders, weights, capsys, how):
+    lr, ref = folders
+    before = {p.name: p.read_bytes() for p in lr.iterdir()}
+    if how == "dotdot":
+        out = ref / ".." / "lr"
+    else:
+        out = tmp_path / "link"
+        out.symlink_to(lr)
+    rc, stdout, err = run(capsys, "--lr", lr, "--ref", ref, "--weights", weights, "--out", out)
+    assert (rc, stdout) == (2, "")
+    assert err == f"error: --out {out}: is the --lr folder ({lr}); the output would replace an input, give another folder\n"
+    assert {p.name: p.read_bytes() for p in lr.iterdir()} == before
+
+
+def test_out_with_an_image_suffix_for_an_lr_folder_is_refused(tmp_path, folders, weights, capsys):
+    """It used to create a folder named sr.png."""
+    lr, ref = folders
+    out = tmp_path / "sr.PNG"
+    rc, stdout, err = run(capsys, "--lr", lr, "--ref", ref, "--weights", weights, "--out", out)
+    assert (rc, stdout) == (2, "")
+    assert err == (f"error: --out {out}: names an image file, but --lr {lr} is a folder; give a folder for the SR "
+                   "images (or one --lr file)\n")
+    assert not out.exists()
+
+
+def test_missing_weights_come_before_the_skipped_lines(tmp_path, folders, capsys, loads):
+    lr, ref = folders
+    (ref / "c.png").unlink()  # c has no reference: it would be listed as skipped
+    weights = tmp_path / "none.pt"
+    rc, stdout, err = run(capsys, "--lr", lr, "--ref", ref, "--weights", weights, "--out", tmp_path / "sr")
+    assert (rc, stdout, loads) == (2, "", [])
+    assert err == (f"error: {weights}: checkpoint not found; check the path (--weights); `python -m benchmarks.weights "
+                   "list` shows where every method's file comes from\n")
+    assert not (tmp_path / "sr").exists()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from foundation.cli_types import OneLineParser
 from foundation.errors import UserError, cli_main
-from foundation.fileio import atomic_write_bytes, check_output_file
+from foundation.fileio import atomic_write_bytes, check_not_an_input, check_output_file
 
 LOSS_COLUMNS = ("rec", "per", "tpl", "adv")
 
@@ -78,6 +78,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     out = args.out or args.log.with_name("curve.png")
     check_output_file(out, "--out")
+    check_not_an_input(out, "--out", [("log", args.log)])
     passed = plot(args.log, out)
     print(f"{out}" + (f" (validation passes bicubic at step {passed})" if passed else ""))
     return 0

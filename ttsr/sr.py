@@ -37,10 +37,11 @@ import numpy as np
 import torch
 
 from foundation.budget import parse_memory
+from foundation.checkpoints import check_checkpoint_file
 from ttsr.checkpoint import load_ttsr
 from foundation.devices import DEVICE_HELP, device_arg, resolve_device
 from foundation.errors import EXIT_NOTHING_MEASURED, EXIT_OK, UserError, cli_main
-from foundation.fileio import check_output_dir, check_output_file
+from foundation.fileio import check_not_an_input, check_output_dir, check_output_file
 from foundation.imageio import IMAGE_SUFFIXES, image_size, list_images, parse_pixel_count, read_image, write_image
 from foundation.provenance import is_random_label
 from foundation.tensors import image_to_tensor, tensor_to_image
@@ -110,10 +111,7 @@ def pair_folder(lr_dir: str | os.PathLike, ref: str | os.PathLike,
     if not lrs:
         raise UserError(f"--lr {lr_dir}: no image in the folder ({', '.join(sorted(IMAGE_SUFFIXES))}); "
                         "give a folder of LR images or one LR file")
-    for folder, option in ((lr_dir, "--lr"), (ref, "--ref")):
-        if folder.is_dir() and out_dir.resolve() == folder.resolve():
-            raise UserError(f"--out {out_dir}: is the {option} folder; an SR would replace an input, "
-                            "give another folder")
+    check_not_an_input(out_dir, "--out", [("--lr", lr_dir), ("--ref", ref)])
     _one_per_stem(lrs, "--lr", "their SR images would have the same name")
     refs = _one_per_stem(list_images(ref), "--ref", "which one is meant is unclear") if ref.is_dir() else None
     jobs, missing = [], []
@@ -207,8 +205,12 @@ def main(argv: list[str] | None = None) -> int:
     if folders:
         if args.hr:
             raise UserError(f"--hr: works with one --lr file, not the folder {args.lr}; leave --hr out")
+        if Path(args.out).suffix.lower() in IMAGE_SUFFIXES:
+            raise UserError(f"--out {args.out}: names an image file, but --lr {args.lr} is a folder; give a "
+                            "folder for the SR images (or one --lr file)")
         check_output_dir(args.out, "--out")
         jobs, missing = pair_folder(args.lr, args.ref, args.out)  # before loading anything
+        check_checkpoint_file(args.weights)  # before the skipped-LR lines, not after them
     else:
         if Path(args.ref).is_dir():
             raise UserError(f"--ref {args.ref}: is a folder; with one --lr file give one reference file "
@@ -216,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.force:
             raise UserError("--force: only for --lr DIR (one --out file is always written)")
         check_output_file(args.out, "--out")  # before 20 s of compute, not after
+        check_not_an_input(args.out, "--out", [("--lr", args.lr), ("--ref", args.ref), ("--hr", args.hr),
+                                               ("--weights", args.weights)])
     found = settings.resolve(args.settings, data=False)
     device_from = found.origin("device", args.device, "--device")
     args.device = found.get("device", args.device) or "auto"

@@ -29,7 +29,7 @@ from baselines.srntt.network import SRNTT, Upsample2x
 from baselines.srntt.vgg import CONV_NAMES, MatConvNetVGG19
 from foundation.cli_types import OneLineParser
 from foundation.errors import UserError, cli_main
-from foundation.fileio import atomic_write_bytes, check_output_file
+from foundation.fileio import atomic_write_bytes, check_not_an_input, check_output_file
 from foundation.safeload import refused_pickle_message
 
 PIXEL_SHUFFLE_FACTOR = 2
@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="output .safetensors")
     args = parser.parse_args(argv)
     check_output_file(args.out, "--out")
+    check_not_an_input(args.out, "--out", [("--upscale", args.upscale), ("--texture", args.texture), ("--vgg", args.vgg)])
     state = convert(args.upscale, args.texture, args.vgg)
     origins = {npz_origin(args.upscale), npz_origin(args.texture)} - {None}
     origin = "; ".join(sorted(origins)) or (

@@ -5,10 +5,11 @@ import sys
 
 from benchmarks import published
 from benchmarks.report.build import render
+from benchmarks.report.runs import find_run_dirs
 from foundation import settings
 from foundation.cli_types import OneLineParser, whole_number
 from foundation.errors import cli_main
-from foundation.fileio import check_output_dir, check_output_file
+from foundation.fileio import check_not_an_input, check_output_dir, check_output_file
 
 
 def add_published_options(parser) -> None:
@@ -51,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     check_output_dir(args.out, "--out")
     if args.screenshot:
         check_output_file(args.screenshot, "--screenshot")
+    check_not_an_input(args.out, "--out", [("--runs", p) for p in args.runs]
+                       + [("run", p) for p in find_run_dirs(args.runs)])
     report = render(args.runs, args.out, visual_images=args.visual_images, visual_limit=args.visual_limit,
                     title=args.title)
     print(f"report: {report.index} ({len(report.runs)} run(s), {report.seconds:.1f} s)")
