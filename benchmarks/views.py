@@ -110,10 +110,46 @@ class Measured:
     protocol: str
     run: str
     config_id: str = ""
+    image_names: tuple[str, ...] = ()  # the images measured (sorted), when the rows named them
 
     @property
     def partial(self) -> bool:
         return self.expected is not None and self.images < self.expected
+
+
+def best_of(entries: Mapping[str, tuple[float | None, Measured, bool]], metric: str,
+            digits: int | None = None) -> set[str]:
+    """The rule of "best" (bold) every view applies (`TableView.best`, `GroupView.best`): of one column's
+    `entries` (name -> (value of `metric`, its `Measured`, random weights?)), the names holding the best
+    value. Direction from `metrics.REGISTRY` (`higher_is_better`; unknown direction: nobody is best);
+    values compared rounded to `digits` decimals when given, so printed ties are all best.
+
+    A cell competes only when it covers the column's full image set, so every competing cell is a mean
+    over the same images: not `Measured.partial` (fewer images than the test set holds: §), and its
+    images are the union of the images of every measured cell of the column (random weights included),
+    compared by name where the rows named them, else by count (the largest count of the column).
+    Random weights never compete. Returns an empty set when no cell competes."""
+    higher = higher_is_better(metric)
+    if higher is None:
+        return set()
+    measured = [m for _, m, _ in entries.values()]
+    names = set().union(*(m.image_names for m in measured))
+    full = len(names) if names else max((m.images for m in measured), default=0)
+
+    def covers(m: Measured) -> bool:
+        if m.partial:
+            return False
+        return set(m.image_names) == names if m.image_names else m.images == full
+
+    values = {}
+    for name, (value, m, random) in entries.items():
+        value = as_number(value)
+        if value is not None and not random and covers(m):
+            values[name] = round(value, digits) if digits is not None else value
+    if not values:
+        return set()
+    top = (max if higher else min)(values.values())
+    return {name for name, value in values.items() if value == top}
 
 
 @dataclass
@@ -244,25 +280,18 @@ class TableView:
         return text
 
     def best(self, metric: str, digits: int | None = None) -> dict[str, set[str]]:
-        """Column key -> the methods whose measured `metric` ("psnr", "ssim" or "lpips") is the column's best,
-        the direction from `metrics.REGISTRY` (`higher_is_better`); values compared rounded to `digits`
-        decimals when given (the precision a table prints), so printed ties are all best. Cells with random
-        weights are never best; a column with no other measured value, or a measure of unknown direction,
-        is left out."""
-        higher = higher_is_better(metric)
+        """Column key -> the methods whose measured `metric` ("psnr", "ssim" or "lpips") is the column's best
+        (`best_of`: only cells over the column's full image set compete, never random weights; compared
+        rounded to `digits` decimals when given, the precision a table prints, so printed ties are all
+        best). The one rule of bold in every renderer (LaTeX, CSV `best`, Markdown, HTML). A column where
+        no cell competes, or a measure of unknown direction, is left out."""
         out: dict[str, set[str]] = {}
-        if higher is None:
-            return out
         for column in self.columns:
-            values = {}
-            for row in self.rows:
-                cell = row.cells[column.key]
-                value = as_number(getattr(cell.measured, metric, None)) if cell.measured and not cell.random else None
-                if value is not None:
-                    values[row.method] = round(value, digits) if digits is not None else value
-            if values:
-                top = (max if higher else min)(values.values())
-                out[column.key] = {m for m, v in values.items() if v == top}
+            entries = {row.method: (getattr(cell.measured, metric, None), cell.measured, cell.random)
+                       for row in self.rows for cell in (row.cells[column.key],) if cell.measured is not None}
+            winners = best_of(entries, metric, digits)
+            if winners:
+                out[column.key] = winners
         return out
 
     def gaps(self) -> list[tuple[RowView, CellView]]:
@@ -278,17 +307,26 @@ class TableView:
 
 def summarize(frame: pd.DataFrame) -> pd.DataFrame:
     """Means of every measure per pass (method, dataset, protocol, ref_mode), with `images` (count),
-    and the `run` (when the frame has one) and `config_id` of the pass's rows."""
+    `image_names` (the sorted tuple of image names, when the frame has an `image` column), and the `run`
+    (when the frame has one) and `config_id` of the pass's rows."""
     if frame.empty:
         return pd.DataFrame(columns=["method", "dataset", "protocol", "ref_mode", "run", "images"])
     values = [c for c in metric_columns(frame)]
     grouped = frame.groupby(["method", "dataset", "protocol", "ref_mode"], sort=False, dropna=False)
     out = grouped[values].mean() if values else grouped.size().to_frame("images").iloc[:, :0]
     out["images"] = grouped.size()
+    if "image" in frame.columns:
+        out["image_names"] = grouped["image"].agg(lambda s: tuple(sorted(set(map(str, s)))))
     out["run"] = grouped["run"].last() if "run" in frame.columns else ""
     if "config_id" in frame.columns:
         out["config_id"] = grouped["config_id"].last()
     return out.reset_index()
+
+
+def _names(rec: Mapping) -> tuple[str, ...]:
+    """The `image_names` of a `summarize` record (empty when the rows named no image)."""
+    names = rec.get("image_names")
+    return tuple(names) if isinstance(names, (tuple, list)) else ()
 
 
 def _cell_reason(method: str, column: published.Column, table: str, suite: set[str] | None,
@@ -356,7 +394,8 @@ def build_table(pub: published.PublishedTable, summary: pd.DataFrame, random: se
                     measured[key] = Measured(
                         psnr=as_number(rec.get("psnr")), ssim=as_number(rec.get("ssim")), lpips=as_number(rec.get("lpips")),
                         images=int(rec["images"]), expected=expected_count(column.dataset),
-                        protocol=protocol, run=str(rec.get("run", "")), config_id=str(rec.get("config_id", "") or ""))
+                        protocol=protocol, run=str(rec.get("run", "")), config_id=str(rec.get("config_id", "") or ""),
+                        image_names=_names(rec))
                     if protocol not in protocols_used:
                         protocols_used.append(protocol)
     own_methods = list(dict.fromkeys(
@@ -406,7 +445,7 @@ class GroupView:
     methods: list[str]
     metrics: list[str]
     means: dict[str, dict[str, float | None]]  # method -> metric -> mean
-    best: dict[str, str]                         # metric -> best method
+    best: dict[str, set[str]]                    # metric -> best methods (`best_of`, as `TableView.best`)
     images: list[str]
     per_image: dict[str, dict[str, tuple[float | None, float | None]]]  # image -> method -> (psnr, ssim)
     random: set[str]
@@ -434,20 +473,22 @@ def build_groups(frame: pd.DataFrame, random: set[str]) -> list[GroupView]:
             methods.insert(0, "bicubic")
         means_frame = part.groupby("method", sort=False)[metrics].mean()
         means = {m: {k: as_number(means_frame.loc[m, k]) for k in metrics} for m in methods}
+        counts = {m: int(n) for m, n in part.groupby("method", sort=False).size().items()}
+        names = part.groupby("method", sort=False)["image"].agg(lambda s: tuple(sorted(set(map(str, s)))))
+        coverage = {m: Measured(psnr=None, ssim=None, lpips=None, images=counts[m], expected=expected_count(dataset),
+                                protocol=protocol, run="", image_names=tuple(names[m])) for m in methods}
         best = {}
         for metric in metrics:
-            hib = higher_is_better(metric)
-            vals = {m: v[metric] for m, v in means.items() if v[metric] is not None and m not in random}
-            if hib is not None and vals:
-                best[metric] = (max if hib else min)(vals, key=vals.get)
+            winners = best_of({m: (means[m][metric], coverage[m], m in random) for m in methods}, metric)
+            if winners:
+                best[metric] = winners
         per_image: dict[str, dict[str, tuple]] = {}
         for rec in part[["image", "method", "psnr", "ssim"]].itertuples(index=False):
             per_image.setdefault(rec.image, {})[rec.method] = (as_number(rec.psnr), as_number(rec.ssim))
         groups.append(GroupView(protocol=protocol, dataset=dataset, ref_mode=ref_mode,
                                 anchor=anchor("g", protocol, dataset, ref_mode), methods=methods,
                                 metrics=metrics, means=means, best=best, images=list(per_image),
-                                per_image=per_image, random=random,
-                                counts={m: int(n) for m, n in part.groupby("method", sort=False).size().items()}))
+                                per_image=per_image, random=random, counts=counts))
     return groups
 
 
@@ -479,7 +520,7 @@ def pass_table(rows: Sequence[Mapping[str, str]], evaluations: Sequence, random_
                 psnr=as_number(rec.get("psnr")), ssim=as_number(rec.get("ssim")), lpips=as_number(rec.get("lpips")),
                 images=int(rec["images"]), expected=expected_count(dataset), protocol=protocol,
                 run=(runs or {}).get((method, dataset, protocol, ref_mode), ""),
-                config_id=str(rec.get("config_id", "") or ""))
+                config_id=str(rec.get("config_id", "") or ""), image_names=_names(rec))
             cell = CellView(column=column.key, paper=paper if measured else None, measured=measured, random=random)
             if measured is not None and paper is not None:
                 cell.judgement = published.judge(table, paper, measured.psnr, measured.ssim)

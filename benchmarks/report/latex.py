@@ -6,7 +6,8 @@ per view column three columns (after the paper's flag columns and, for Table 3, 
 in the paper's unit M = 2^20, `RowView.params_m`), **Paper**, **Measured** and **Δ** (measured − paper), each cell
 "PSNR / SSIM" at the paper's precision (`views.PAPER_DIGITS`: PSNR 2 decimals, in dB; SSIM 3). The best
 measured PSNR and the best measured SSIM of each column are bold (`TableView.best`: direction from
-`metrics.REGISTRY`, compared at the printed precision, ties all bold, random weights never best).
+`metrics.REGISTRY`, compared at the printed precision, ties all bold; only cells measured on the column's
+whole image set compete, so a § cell or random weights are never bold).
 Footnote marks: † a method with random or test-made weights (not a measurement of the method), ‡ a
 paper figure no source confirmed (every ⚠ of the view), § a cell measured on part of its test set.
 The caption names the run folder(s) and the notes under the table every measured cell's
@@ -120,7 +121,8 @@ def table_latex(view: TableView, sources: Mapping[str, published.Source] | None 
     # "Table 1: PSNR/SSIM …" → "PSNR/SSIM … (the paper's Table 1)": LaTeX numbers the float itself
     title = re.sub(r"^((?:Table|Fig\.|Figure)\s*\w+):\s*(.+)$", r"\2 (the paper's \1)", view.title.strip().rstrip("."))
     caption = (f"{latex_escape(title[:1].upper() + title[1:])}. PSNR (dB) / SSIM: paper, {where}, "
-               r"$\Delta$ = measured $-$ paper; best measured value per column in bold.")
+               r"$\Delta$ = measured $-$ paper; best measured value per column in bold (among cells measured on "
+               "the whole test set with real weights).")
     notes = []
     if "random" in marks:
         notes.append(RANDOM_MARK + " random or test-made weights: not a measurement of the method "
@@ -128,7 +130,7 @@ def table_latex(view: TableView, sources: Mapping[str, published.Source] | None 
     if "unconfirmed" in marks:
         notes.append(UNCONFIRMED_MARK + " paper figure not confirmed by a source; check it against the paper.")
     if "partial" in marks:
-        notes.append(PARTIAL_MARK + " measured on part of the test set.")
+        notes.append(PARTIAL_MARK + " measured on part of the test set (never bold: not compared).")
     if configs:
         notes.append("Configuration ids (\\texttt{config\\_id} in the runs' rows.csv and manifest.json): "
                      + "; ".join(configs) + ".")

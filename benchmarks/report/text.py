@@ -42,13 +42,16 @@ _STATUS_MD = {"ok": "✓", "off": "⚑ off", "far": "‼ far", "random": "(not j
               "paper-only": "", "empty": ""}
 
 
-def _md_cell(cell, paper_only: bool = False) -> str:
+def _md_cell(cell, paper_only: bool = False, best: tuple[bool, bool] = (False, False)) -> str:
+    """One cell of `table_markdown`; `best`: whether its measured PSNR, SSIM is the column's best (bold)."""
     if cell.measured is None and cell.paper is None:
         return ""
     parts = []
     if cell.measured is not None:
-        parts.append(f"**{cell.measured_text()}**" + (f" ({cell.measured.images}/{cell.measured.expected} img)"
-                                                      if cell.measured.partial else ""))
+        figures = [f"**{text}**" if bold else text
+                   for text, bold in zip(cell.measured_text().split(" / "), best)]
+        parts.append(" / ".join(figures) + (f" ({cell.measured.images}/{cell.measured.expected} img)"
+                                            if cell.measured.partial else ""))
         if cell.random:
             parts.append("**RANDOM WEIGHTS**: not a measurement of the method")
         if cell.measured.lpips is not None:
@@ -68,6 +71,10 @@ def _md_cell(cell, paper_only: bool = False) -> str:
 
 
 def table_markdown(view) -> str:
+    """`view` as a GitHub Markdown table: per cell the measured PSNR / SSIM, the paper's cell and Δ. Bold:
+    the column's best measured PSNR and SSIM (`TableView.best` at `views.PAPER_DIGITS`, the cells the
+    LaTeX export prints in bold and the CSV's `best` names), nothing else."""
+    best = {metric: view.best(metric, PAPER_DIGITS[metric]) for metric in ("psnr", "ssim")}
     headers = ["Method"] + [md_escape(f) for f in view.flag_names] + (["Params (suite)", "Params (paper)"] if view.has_params else []) \
         + [md_escape(c.label) for c in view.columns]
     body = []
@@ -79,7 +86,9 @@ def table_markdown(view) -> str:
             pp = row.params_paper or {}
             line += [f"{row.params_m:.2f}M ({row.params:,})" + (" ✓" if row.params_match else "") if row.params else "–",
                      (f"{pp['value'] / 1e6:.2f}M" + ("" if pp.get("confirmed") else "⚠")) if pp.get("value") else "–"]
-        line += [_md_cell(row.cells[c.key], paper_only=not view.measured_count) for c in view.columns]
+        line += [_md_cell(row.cells[c.key], paper_only=not view.measured_count,
+                          best=tuple(row.method in best[metric].get(c.key, ()) for metric in ("psnr", "ssim")))
+                 for c in view.columns]
         body.append(line)
     return tabulate(body, headers=headers, tablefmt="github")
 
@@ -90,8 +99,10 @@ def render_markdown(context: dict) -> str:
              f"Generated {context['generated']} from {len(context['runs'])} run(s): "
              + ", ".join(md_escape(r.name) for r in context["runs"]) + ". Open `index.html` for the full report "
              "(per-image tables, visual comparisons, manifests); every table cell as CSV: `assets/tables.csv`, as LaTeX: `assets/tables.tex`.", "",
-             "Each cell: **measured PSNR / SSIM**, the paper's value, Δ = measured − paper "
-             "(✓ within tolerance, ⚑ outside, ‼ far outside). ⚠ = paper value not confirmed from a source "
+             "Each cell: measured PSNR / SSIM, the paper's value, Δ = measured − paper "
+             "(✓ within tolerance, ⚑ outside, ‼ far outside); **bold**: the column's best measured value at the "
+             "paper's precision, among cells measured on the whole test set with real weights. "
+             "⚠ = paper value not confirmed from a source "
              "(see \"Sources of the paper's numbers\" at the end); check it against the paper PDF.", ""]
     if context["random"]:
         lines += [f"> **Random weights** (not published checkpoints; numbers mean nothing): "
@@ -174,7 +185,7 @@ def _group_markdown(g, context: dict) -> str:
             v = g.means[method][metric]
             digits = 2 if metric == "psnr" else 4
             text = fmt(v, digits)
-            text = f"**{text}**" if g.best.get(metric) == method else text
+            text = f"**{text}**" if method in g.best.get(metric, ()) else text
             cells.append(text + (" (RANDOM WEIGHTS)" if method in g.random else ""))
         body.append([md_escape(method) + (" (RANDOM WEIGHTS)" if method in g.random else ""), n] + cells)
     return tabulate(body, headers=headers, tablefmt="github")
