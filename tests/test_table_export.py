@@ -8,6 +8,7 @@ unconfirmed (⚠) cells, the best value per column (ties included) and the repor
 from __future__ import annotations
 
 import csv
+import json
 import re
 import shutil
 import subprocess
@@ -18,10 +19,11 @@ from statistics import mean
 import pytest
 
 import fixture_runs
-from benchmarks import run, table
+from benchmarks import run, table, views
 from benchmarks.cli import main as cli_main
 from benchmarks.report import build, latex
 from benchmarks.results import read_rows
+from foundation.errors import EXIT_NOTHING_MEASURED
 
 RUN_NAME = "demo_1#&%"  # every character here needs escaping in LaTeX
 
@@ -92,8 +94,8 @@ def test_demo_run_exported_as_csv_holds_the_rows_means(demo_run, tmp_path, capsy
         assert int(line["images"]) == want["images"] == 2 and line["config_id"] == want["config_id"]
         assert line["run"] == RUN_NAME and line["table"] == "runs"
         assert line["random"] == str(line["method"] == "ttsr")
-        # random weights are never best: bicubic holds the best value of both demo columns
-        assert line["best"] == ("" if line["method"] == "ttsr" else "psnr ssim")
+        # --limit 2: every cell holds two of the demo set's four images, so no cell competes for best
+        assert line["best"] == ""
         assert line["paper_psnr"] == line["delta_psnr"] == ""  # no paper table holds the demo set
 
 
@@ -115,14 +117,19 @@ def test_demo_run_exported_as_latex(demo_run, tmp_path):
     assert "\\textsuperscript{\\dag} random or test-made weights" in text
     graded = means["bicubic", "graded"]
     partial = "\\textsuperscript{\\S}"  # --limit 2: two of the demo set's four images
-    assert rows["bicubic"][2] == f"\\textbf{{{graded['psnr']:.2f}}} / \\textbf{{{graded['ssim']:.3f}}}" + partial
+    assert rows["bicubic"][2] == f"{graded['psnr']:.2f} / {graded['ssim']:.3f}" + partial  # § cells are never bold
     ttsr = means["ttsr", "graded"]
     assert rows["ttsr\\textsuperscript{\\dag}"][2] == f"{ttsr['psnr']:.2f} / {ttsr['ssim']:.3f}" + partial
-    assert partial + " measured on part of the test set" in text
+    assert partial + " measured on part of the test set (never bold: not compared)" in text
     assert rows["ttsr\\textsuperscript{\\dag}"][4:] == ["--", "--", "--"]  # no SISR pass for a RefSR method
-    bold = _bold_measured(text, columns=2)
-    assert {key: len(found) for key, found in bold.items()} == {(0, 0): 1, (0, 1): 1, (1, 0): 1, (1, 1): 1}
+    assert _bold_measured(text, columns=2) == {} and "\\textbf" not in text
     _compile(text, tmp_path)
+
+
+@pytest.fixture
+def full_sets(monkeypatch):
+    """The fixture runs' three images per test set count as the whole set (not §), so their cells compete."""
+    monkeypatch.setattr(views, "expected_count", lambda dataset: 3)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +139,7 @@ def table1_run(tmp_path_factory):
                                  methods=("bicubic", "rcan", "srntt", "ttsr", "ttsr-rec", "my_method%&"))
 
 
-def test_paper_table_latex_marks_best_unconfirmed_and_random(table1_run, tmp_path):
+def test_paper_table_latex_marks_best_unconfirmed_and_random(table1_run, tmp_path, full_sets):
     shown = build.build_views([table1_run])
     view = shown.tables["table1"]
     text = latex.table_latex(view)
@@ -167,7 +174,7 @@ def test_paper_table_latex_marks_best_unconfirmed_and_random(table1_run, tmp_pat
     _compile(text, tmp_path)
 
 
-def test_ties_at_the_printed_precision_are_all_bold(table1_run):
+def test_ties_at_the_printed_precision_are_all_bold(table1_run, full_sets):
     view = build.build_views([table1_run]).tables["table1"]
     by_method = {r.method: r for r in view.rows}
     rcan, srntt = (by_method[m].cells["cufed5"].measured for m in ("rcan", "srntt"))
@@ -193,7 +200,7 @@ def test_captions_flags_and_parameter_counts(table1_run):
     assert text.count("\\begin{tabular}{lcrr rrr}") == 1
 
 
-def test_report_writes_tables_tex_beside_tables_csv(table1_run, tmp_path):
+def test_report_writes_tables_tex_beside_tables_csv(table1_run, tmp_path, full_sets):
     result = build.render([table1_run], tmp_path / "rep", visual_images=0)
     tex = (tmp_path / "rep" / "assets" / "tables.tex").read_text(encoding="utf-8")
     measured = [view for view in result.tables.values() if view.measured_count]  # table1, and table3's CSFI row
@@ -218,6 +225,107 @@ def test_unknown_table_is_one_line(table1_run, capsys):
     assert cli_main(["table", "--runs", str(table1_run), "--table", "table9"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "--table table9" in err and "table1" in err and "runs" in err
+
+
+@pytest.fixture(scope="module")
+def mixed_runs(tmp_path_factory):
+    """`table --runs A B`: A measures five methods on all three images of CUFED5 and Sun80; B, newer, measures
+    RCAN again on one CUFED5 image only (its highest PSNR, +1.5 dB over the paper: the pass shown, partial)."""
+    root = tmp_path_factory.mktemp("mixed")
+    fixture_runs.make_run(root, "a_full", methods=("bicubic", "rcan", "srntt", "ttsr", "ttsr-rec"),
+                          passes=[("cufed5", "stitched"), ("sun80", "random")], images=False, attention=False)
+    newer = fixture_runs.make_run(root, "b_newer", methods=("rcan",), passes=[("cufed5", "stitched")], n_images=1,
+                                  seed=5, images=False, attention=False)
+    manifest = json.loads((newer / "manifest.json").read_text(encoding="utf-8"))
+    manifest["created"] = "2026-02-01T00:00:00+00:00"
+    (newer / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return root
+
+
+def test_a_partial_cell_never_beats_full_cells(mixed_runs, tmp_path, full_sets):
+    view = build.build_views([mixed_runs]).tables["table1"]
+    measured = {r.method: r.cells["cufed5"].measured for r in view.rows if r.cells["cufed5"].measured}
+    rcan, ttsr_rec = measured["rcan"], measured["ttsr-rec"]
+    assert (rcan.run, rcan.images, rcan.partial) == ("b_newer", 1, True)
+    assert (ttsr_rec.run, ttsr_rec.images, ttsr_rec.partial) == ("a_full", 3, False)
+    assert rcan.psnr > ttsr_rec.psnr + 0.4  # the highest PSNR of the column, on one image of three
+    assert view.best("psnr", 2) == {"cufed5": {"ttsr-rec"}, "sun80": {"rcan"}}  # RCAN full on Sun80: best there
+    assert view.best("ssim", 3) == {"cufed5": {"ttsr-rec"}, "sun80": {"ttsr-rec"}}
+    text = table.export([mixed_runs], ["table1"], "latex")
+    rows = {cells[0]: cells for cells in _body(text)}
+    assert rows["RCAN"][2] == f"{rcan.psnr:.2f} / {rcan.ssim:.3f}\\textsuperscript{{\\S}}"  # §, not bold
+    assert rows["TTSR-rec"][2] == f"\\textbf{{{ttsr_rec.psnr:.2f}}} / \\textbf{{{ttsr_rec.ssim:.3f}}}"
+    bold = _bold_measured(text, len(view.columns))
+    assert {key: [label for label, _ in found] for key, found in bold.items()} == {
+        (0, 0): ["TTSR-rec"], (0, 1): ["TTSR-rec"], (1, 0): ["RCAN"], (1, 1): ["TTSR-rec"]}
+    # the CSV's best and the Markdown's bold are the same cells
+    with open(tmp_path / "t.csv", "w", encoding="utf-8") as handle:
+        handle.write(table.export([mixed_runs], ["table1"], "csv"))
+    with open(tmp_path / "t.csv", newline="", encoding="utf-8") as handle:
+        best = {(line["method"], line["column"]): line["best"] for line in csv.DictReader(handle) if line["best"]}
+    assert best == {("ttsr-rec", "CUFED5"): "psnr ssim", ("rcan", "Sun80"): "psnr", ("ttsr-rec", "Sun80"): "ssim",
+                    ("bicubic", "CUFED5"): "lpips", ("bicubic", "Sun80"): "lpips"}  # the fixture's LPIPS: random
+
+
+def test_cells_over_other_images_do_not_compete(mixed_runs, monkeypatch):
+    """With no known test-set size the images are compared by name: RCAN's one CUFED5 image is not the
+    column's three, so RCAN does not compete there."""
+    monkeypatch.setattr(views, "expected_count", lambda dataset: None)
+    view = build.build_views([mixed_runs]).tables["table1"]
+    assert not view.rows[[r.method for r in view.rows].index("rcan")].cells["cufed5"].measured.partial
+    assert view.best("psnr", 2)["cufed5"] == {"ttsr-rec"}
+    # same count, other images: neither covers the column's set; random weights never compete
+    cell = dict(psnr=None, ssim=None, lpips=None, expected=None, protocol="p", run="r")
+    ab = views.Measured(images=2, image_names=("a", "b"), **cell)
+    ac = views.Measured(images=2, image_names=("a", "c"), **cell)
+    abc = views.Measured(images=3, image_names=("a", "b", "c"), **cell)
+    assert views.best_of({"x": (30.0, ab, False), "y": (29.0, ac, False)}, "psnr") == set()
+    assert views.best_of({"x": (30.0, ab, False), "y": (29.0, ac, False), "z": (20.0, abc, False)}, "psnr") == {"z"}
+    assert views.best_of({"x": (30.0, abc, True), "z": (20.0, abc, False)}, "psnr") == {"z"}
+    assert views.best_of({"x": (0.1, abc, False), "z": (0.2, abc, False)}, "lpips") == {"x"}  # lower wins
+
+
+def test_markdown_bolds_only_the_best(mixed_runs, tmp_path, capsys, full_sets):
+    out = tmp_path / "t.md"
+    assert table.main(["--runs", str(mixed_runs), "--table", "table1", "--out", str(out)]) == 0  # md from .md
+    assert f"table: {out} (md)" in capsys.readouterr().out
+    text = out.read_text(encoding="utf-8")
+    view = build.build_views([mixed_runs]).tables["table1"]
+    cells = {r.method: r.cells for r in view.rows}
+    figures = re.findall(r"\*\*([0-9.]+)\*\*", text)
+    assert figures == [f"{cells['rcan']['sun80'].measured.psnr:.3f}",           # the RCAN row comes first
+                       f"{cells['ttsr-rec']['cufed5'].measured.psnr:.3f}", f"{cells['ttsr-rec']['cufed5'].measured.ssim:.4f}",
+                       f"{cells['ttsr-rec']['sun80'].measured.ssim:.4f}"]
+    assert len(figures) == sum(len(w) for m in ("psnr", "ssim") for w in view.best(m, views.PAPER_DIGITS[m]).values())
+    assert f"{cells['rcan']['cufed5'].measured.psnr:.3f} / {cells['rcan']['cufed5'].measured.ssim:.4f} (1/3 img)" in text
+
+
+def test_nothing_measured_is_one_line_exit_3_and_no_file(demo_run, tmp_path, capsys):
+    empty = fixture_runs.make_run(tmp_path / "runs", "empty", methods=(), images=False, attention=False)
+    for argv, what in ((["--runs", str(empty)], "any table"), (["--runs", str(empty), "--table", "runs"], "--table runs"),
+                       (["--runs", str(demo_run), "--table", "table1"], "--table table1"),
+                       (["--runs", str(demo_run), "--table", "runs", "table1"], "--table table1")):
+        out = tmp_path / "t.tex"
+        assert cli_main(["table", *argv, "--out", str(out)]) == EXIT_NOTHING_MEASURED == 3
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.count("\n") == 1 and not out.exists()
+        assert captured.err.startswith(f"table: nothing was measured in {argv[1]} for {what}; nothing written")
+    assert cli_main(["table", "--runs", str(empty), "--format", "md"]) == 3 and capsys.readouterr().out == ""
+
+
+def test_out_suffix_decides_the_format(demo_run, tmp_path, capsys):
+    for name, extra, why in (("t.pdf", [], "this writes LaTeX source, not a PDF"), ("t.txt", [], "unknown suffix .txt"),
+                             ("t.pdf", ["--format", "latex"], "not a PDF"), ("t", [], "unknown suffix (none)"),
+                             ("t.csv", ["--format", "latex"], "a .csv file but --format latex")):
+        out = tmp_path / name
+        assert cli_main(["table", "--runs", str(demo_run), "--table", "runs", "--out", str(out), *extra]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"error: --out {out}: ") and why in err and not out.exists()
+    for name, extra, fmt, start in (("t.TEX", [], "latex", "% ttsr-bench table runs"), ("t.csv", [], "csv", "table,method"),
+                                    ("t.md", [], "md", "## Measured passes"), ("t.txt", ["--format", "md"], "md", "## ")):
+        out = tmp_path / name
+        assert cli_main(["table", "--runs", str(demo_run), "--table", "runs", "--out", str(out), *extra]) == 0
+        assert capsys.readouterr().out == f"table: {out} ({fmt})\n" and out.read_text(encoding="utf-8").startswith(start)
 
 
 def _compile(text: str, tmp_path: Path) -> None:
