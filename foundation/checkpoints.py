@@ -104,13 +104,13 @@ def _json_object(path: Path, header: Mapping[str, str], key: str) -> dict[str, A
     return value if isinstance(value, dict) else None
 
 
-def _read_safetensors(path: Path, config_key: str | None) -> Checkpoint:
+def _read_safetensors(path: Path, config_key: str | None, tensors: bool = True) -> Checkpoint:
     from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(path), framework="pt", device="cpu") as handle:
             header = dict(handle.metadata() or {})
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+            state = {key: handle.get_tensor(key) for key in handle.keys()} if tensors else {}
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise UserError(f"{path}: not a readable safetensors file ({err}); re-download or re-save it") from err
     config = _json_object(path, header, config_key) if config_key else None
@@ -122,7 +122,7 @@ def _read_safetensors(path: Path, config_key: str | None) -> Checkpoint:
     for key, value in header.items():
         if key not in used:
             metadata.setdefault(key, value)
-    return Checkpoint(path, strip_prefixes(tensors), config, metadata, header)
+    return Checkpoint(path, strip_prefixes(state), config, metadata, header)
 
 
 def _unwrap(obj: Any, path: Path, config_key: str | None) -> Checkpoint:
@@ -166,18 +166,21 @@ def check_checkpoint_file(path: str | os.PathLike) -> Path:
     return path
 
 
-def read_checkpoint(path: str | os.PathLike, *, config_key: str | None = None) -> Checkpoint:
+def read_checkpoint(path: str | os.PathLike, *, config_key: str | None = None,
+                    tensors: bool = True) -> Checkpoint:
     """Read a checkpoint file (.pt/.pth with weights_only, or safetensors); see the module docstring.
 
     `config_key`: the entry / header field where the method stores its configuration (a mapping /
-    a JSON object), e.g. TTSR's ``ttsr_config``. Raises `UserError` for a missing, empty, unreadable
-    or refused file (pickled objects), or one without tensors.
+    a JSON object), e.g. TTSR's ``ttsr_config``. `tensors=False`: a safetensors file's header only
+    (its config and metadata; `state_dict` stays empty); a torch file is read whole either way.
+    Raises `UserError` for a missing, empty, unreadable or refused file (pickled objects), or one
+    without tensors.
     """
     path = check_checkpoint_file(path)
     with open(path, "rb") as handle:
         head = handle.read(16)
     if _is_safetensors(path, head):
-        return _read_safetensors(path, config_key)
+        return _read_safetensors(path, config_key, tensors)
     return _unwrap(load_torch_file(path), path, config_key)
 
 

@@ -61,7 +61,7 @@ def _checkpoint_metadata(path: Path) -> dict[str, str]:
     from foundation.checkpoints import read_checkpoint
 
     try:
-        checkpoint = read_checkpoint(path)
+        checkpoint = read_checkpoint(path, tensors=False)  # the metadata: a safetensors header is enough
     except UserError:
         return {}
     meta = checkpoint.metadata or next((value for key in ("meta", "__metadata__")
