@@ -58,6 +58,7 @@ class RunSettings:
     settings: str | None = None                        # the settings file (None: $TTSR_BENCH_CONFIG, …)
     argv: list[str] | None = None                      # the command the manifest records (None: sys.argv)
     plugins: list[str] = field(default_factory=list)   # --plugin MODULE: your modules registering methods …
+    _named: settings_mod.Settings | None = field(default=None, init=False, repr=False, compare=False)
 
     def apply_file(self) -> "RunSettings":
         """Import the plug-in modules (`--plugin`, then the settings file's `plugins`; `plugins` becomes
@@ -93,12 +94,14 @@ class RunSettings:
         return self
 
     def named_weights(self) -> settings_mod.Settings:
-        """The weights files named by `--weights` and the settings file (`.weights`, `.weights_from`);
-        `UserError` for an unknown method."""
+        """The weights files named by `--weights` and the settings file (`.weights`, `.weights_from`),
+        resolved once per command (planning and the passes both ask); `UserError` for an unknown method."""
         from baselines import registry
 
-        return settings_mod.resolve(self.settings, weights=self.weights, data=False, methods=registry.METHODS,
-                                    plugins=self.plugins)
+        if self._named is None:
+            self._named = settings_mod.resolve(self.settings, weights=self.weights, data=False,
+                                               methods=registry.METHODS, plugins=self.plugins)
+        return self._named
 
 
 @dataclass
