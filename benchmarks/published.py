@@ -189,10 +189,6 @@ class PublishedTable:
                 return row
         return None
 
-    def column_for(self, dataset: str, ref_mode: str | None) -> Column | None:
-        matching = [c for c in self.columns if c.matches(dataset, ref_mode)]
-        return matching[0] if matching else None
-
     @property
     def methods(self) -> list[str]:
         return [row.method for row in self.rows]

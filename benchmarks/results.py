@@ -70,11 +70,6 @@ def row_key(row: Mapping[str, object]) -> Key:
     return tuple(str(row.get(c, "") or "") for c in ROW_ID_COLUMNS)
 
 
-def pass_key(row: Mapping[str, object]) -> tuple[str, str, str, str]:
-    """(method, dataset, protocol, ref_mode) of a row."""
-    return tuple(str(row[c]) for c in KEY_COLUMNS[:4])  # type: ignore[return-value]
-
-
 def format_value(value: object) -> str:
     """How a cell is written: floats at full precision (repr), NaN as `nan` (computed, undefined:
     e.g. an image too small for a measure), missing (not computed) as an empty cell."""
