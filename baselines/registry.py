@@ -54,6 +54,14 @@ def check_name(name: object, who: str) -> str:
     return name
 
 
+#: Where a method's weights come from, as the manifest's weights record and the report say it:
+#: the authors' own release (possibly converted from their format), someone else's release of the
+#: same network, another network standing in for one that has no public weights, a checkpoint this
+#: suite trained, or a file no record lists.
+OFFICIAL, THIRD_PARTY, SUBSTITUTE, TRAINED_HERE, UNKNOWN = "official", "third-party", "substitute", "trained here", "unknown"
+WEIGHT_ORIGINS = (OFFICIAL, THIRD_PARTY, SUBSTITUTE, TRAINED_HERE, UNKNOWN)
+
+
 @dataclass(frozen=True)
 class WeightsSpec:
     """Where a method's checkpoint comes from and what the adapter accepts.
@@ -64,7 +72,8 @@ class WeightsSpec:
     (fetched with gdown, `foundation.download.download_drive`). `sha256`: the full hash or a known
     prefix (torch.hub / BasicSR put the first 8 hex digits in the file name), None when unknown
     (the first fetch then records it in the folder's SHA256SUMS). `formats`: checkpoint layouts
-    the adapter reads.
+    the adapter reads. `origins`: (file name, one of `WEIGHT_ORIGINS`) for files that are not the
+    authors' own (a third-party port, a substitute network); see `origin_of`.
     """
 
     files: tuple[str, ...]
@@ -74,6 +83,16 @@ class WeightsSpec:
     formats: tuple[str, ...] = ("state_dict (.pth/.pt, torch.load weights_only)",)
     note: str = ""
     drive: str | None = None
+    origins: tuple[tuple[str, str], ...] = ()
+
+    def origin_of(self, filename: str) -> str:
+        """Where a file of this record comes from, one of `WEIGHT_ORIGINS`: its entry in `origins`
+        ((file name, origin) pairs; e.g. a third-party port's file), else "official" for a name in
+        `files`, else "unknown" (a file the record does not list: nobody vouches for it)."""
+        for name, origin in self.origins:
+            if name == filename:
+                return origin
+        return OFFICIAL if filename in self.files else UNKNOWN
 
     @property
     def filename(self) -> str:
