@@ -25,6 +25,13 @@ lr         =       none given: the degradation makes Ref = LR (TTSR's Urban100/M
 none       =       none: SISR
 =========  ======  ======================================================================
 
+A perturbed mode is spelled `<mode>+<perturbation>=<level>` (`L1+blur=2`, `graded+occlude=0.5`,
+`random-hr+rotate=30`): the references of `<mode>`, each perturbed by one entry of
+`benchmarks.datasets.perturb.PERTURBATIONS` at that level, seeded by seed + "<set>/<image>" +
+perturbation (`derived`; made on first use, not listed in `MODES`; offered where `<mode>` is). Its
+row label is `<label>+<perturbation>=<level>`, so the perturbation, the level and (the mode being
+seeded) the seed are in every row's identity.
+
 `name` is the spelling a loaded set reports (`SampleSequence.ref_mode`, `Sample.ref_mode`); `label`
 is the row label in rows.csv and `benchmarks.protocols`; `column` is the published column
 (`benchmarks/published.toml`) a row of the mode is judged against ("*" = the dataset's only column).
@@ -77,12 +84,20 @@ class Context:
     root: Path | None = None
 
 
+def _seed_digest(seed: int, key: str) -> bytes:
+    return hashlib.sha256(f"{int(seed)}\0{key}".encode()).digest()
+
+
 def seeded_index(seed: int, key: str, n: int) -> int:
     """A choice in range(n) that depends only on (seed, key): repeatable whatever the order or subset."""
     if n <= 0:
         raise ValueError("nothing to choose from")
-    digest = hashlib.sha256(f"{int(seed)}\0{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") % n
+    return int.from_bytes(_seed_digest(seed, key)[:8], "little") % n
+
+
+def seeded_generator(seed: int, key: str) -> np.random.Generator:
+    """A NumPy generator that depends only on (seed, key) (the same digest as `seeded_index`)."""
+    return np.random.default_rng(int.from_bytes(_seed_digest(seed, key)[:16], "little"))
 
 
 def stitch(refs: list[np.ndarray], canvas: int = CANVAS) -> tuple[np.ndarray, list[str]]:
@@ -172,6 +187,7 @@ class RefMode:
     seeded: bool = False  # the choice depends on the seed (recorded in the manifest)
     combine: Callable[[list[np.ndarray]], tuple[list[np.ndarray], dict]] | None = None
     note: Callable[[Sequence[tuple]], str | None] | None = None  # a load-time warning about the choice
+    base: str = ""  # a perturbed mode (`derived`): the mode whose references it perturbs
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "label", self.label or self.name.lower())
@@ -215,15 +231,110 @@ register(RefMode("lr", "no reference given: the degradation uses the LR itself a
 register(RefMode("none", "no reference: SISR", _nothing, gives=NONE, aliases=("sisr", ""), column="*"))
 
 
+# --------------------------------------------------------------------------- perturbed references
+
+@dataclass(frozen=True)
+class Perturbed:
+    """A listed reference perturbed (a `Source`: call it for the uint8 H×W×3 image). `files`: the
+    files it is made of (the reference, and another image's for `other`), the row's data identity."""
+
+    source: Source
+    perturbation: str
+    level: float
+    seed: int
+    key: str  # "<set>/<image>" (+ "#k" for the k-th of several references)
+    other: Source | None = None
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return tuple(p for s in (self.source, self.other) for p in source_files(s))
+
+    def __call__(self) -> np.ndarray:
+        from benchmarks.datasets import perturb
+
+        spec = perturb.get(self.perturbation)
+        rng = seeded_generator(self.seed, f"{self.key}\0{spec.name}")
+        other = read_source(self.other) if self.other is not None else None
+        return perturb.apply(read_source(self.source), spec, self.level, rng, other)
+
+
+def source_files(source: Source | None) -> tuple[Path, ...]:
+    """The files a listed image is read from (none for a built-in image)."""
+    if isinstance(source, Path):
+        return (source,)
+    return tuple(getattr(source, "files", ()))
+
+
+_DERIVED: dict[str, RefMode] = {}
+
+
+def derived(base: RefMode, perturbation: str, level: float) -> RefMode:
+    """The mode `<base>+<perturbation>=<level>` (module docstring); `UserError` for a base without
+    references, an unknown perturbation or a level outside its bounds."""
+    from benchmarks.datasets import perturb
+
+    spec = perturb.get(perturbation)
+    low, high = spec.bounds
+    if not low <= float(level) <= high:
+        raise UserError(f"ref_mode {base.name}+{spec.name}={level}: level outside [{low:g}, {high:g}] ({spec.unit})")
+    if base.gives == NONE or base.base:
+        raise UserError(f"ref_mode {base.name}+{spec.name}: {base.name!r} gives no reference image to perturb"
+                        if base.gives == NONE else f"ref_mode {base.name}+{spec.name}: perturb one mode once")
+    text = perturb.level_text(level)
+    name = f"{base.name}+{spec.name}={text}"
+    if name in _DERIVED:
+        return _DERIVED[name]
+
+    def choose(item: Listed, context: Context) -> tuple | None:
+        refs = base.choose(item, context)
+        if refs is None:
+            return None
+        key = f"{context.dataset}/{item.name}"
+        donors: tuple = (None,) * len(refs)
+        if spec.needs_other:
+            others = [o.name for o in context.listed if o.name != item.name]
+            picks = [base.choose(o, context) for o in context.listed if o.name != item.name]
+            usable = [(n, p) for n, p in zip(others, picks) if p and len(p) == len(refs)]
+            if not usable:
+                return None
+            donors = usable[seeded_index(context.seed, f"{key}\0{spec.name}", len(usable))][1]
+        return tuple(Perturbed(ref, spec.name, float(level), context.seed, key + (f"#{i}" if i else ""), donor)
+                     for i, (ref, donor) in enumerate(zip(refs, donors)))
+
+    mode = RefMode(name, f"{base.description}; perturbed: {spec.name} {text} ({spec.unit})", choose,
+                   gives=base.gives, label=f"{base.label}+{spec.name}={text}",
+                   column=f"{base.column}+{spec.name}={text}", seeded=True, combine=base.combine, base=base.name)
+    _DERIVED[name] = mode
+    return mode
+
+
+def _find_derived(text: str) -> RefMode | None:
+    base_text, _, rest = text.partition("+")
+    name, _, level = rest.partition("=")
+    base = MODES.get(base_text.strip(), None)
+    if base is None or not name or not level:
+        return None
+    try:
+        value = float(level)
+    except ValueError:
+        return None
+    return derived(base, name.strip(), value)
+
+
 def find(ref_mode) -> RefMode | None:
-    """The mode spelled `ref_mode` (any case, any alias), or None."""
-    return MODES.get(str(ref_mode), None)
+    """The mode spelled `ref_mode` (any case, any alias; a perturbed mode `<mode>+<name>=<level>`), or None."""
+    text = str(ref_mode)
+    mode = MODES.get(text, None)
+    if mode is None and "+" in text:
+        mode = _find_derived(text)
+    return mode
 
 
 def get(ref_mode, dataset: str | None = None, offered: Sequence[str] | None = None) -> RefMode:
-    """The mode spelled `ref_mode`; `UserError` naming `dataset` when unknown or not in `offered`."""
+    """The mode spelled `ref_mode`; `UserError` naming `dataset` when unknown or not in `offered` (a
+    perturbed mode is offered where its base mode is)."""
     mode = find(ref_mode)
-    if mode is None or (offered is not None and mode.name not in offered):
+    if mode is None or (offered is not None and (mode.base or mode.name) not in offered):
         choices = ", ".join(offered if offered is not None else MODES)
         why = f" ({mode.name!r} is not offered by this set)" if mode is not None else ""
         raise UserError(f"{dataset + ': ' if dataset else ''}unknown ref_mode {ref_mode!r}{why}; choose one of "

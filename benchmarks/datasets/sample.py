@@ -238,10 +238,10 @@ def sequence(dataset: str, mode: RefMode, listed: list[Listed], chosen: dict[str
         refs = chosen[item.name]
         meta = {"dataset": dataset, **({"hr_path": str(item.hr)} if isinstance(item.hr, Path) else {}),
                 **item.meta, "lr_path": str(item.lr) if item.lr else None,
-                "ref_paths": [str(r) for r in refs if isinstance(r, Path)],
+                "ref_paths": [str(p) for r in refs for p in refmodes.source_files(r)],
                 "ref_choice": [item.candidates.index(r) + 1 for r in refs if r in item.candidates],
                 "candidates": len(item.candidates), "seed": seed}
-        files = tuple(p for p in (item.hr, item.lr, *refs) if isinstance(p, Path))
+        files = tuple(p for source in (item.hr, item.lr, *refs) for p in refmodes.source_files(source))
         entries.append(Entry(item.name, functools.partial(_build, item, refs, mode.name, scale, meta), files))
     return SampleSequence(dataset, mode.name, entries, root=root, layout=layout, seed=seed, scale=scale,
                           skip_bad=skip_bad, skipped=skipped, missing=missing, options=options)
