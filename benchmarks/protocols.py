@@ -97,6 +97,34 @@ def _tag(name: str, evaluations: tuple[Evaluation, ...]) -> tuple[Evaluation, ..
     return tuple(replace(e, protocol=name) for e in evaluations)
 
 
+def refgain_evaluations(dataset: str, references: tuple[str, ...], base: str, seed: int | None = None
+                        ) -> tuple[Evaluation, ...]:
+    """The reference-gain passes of one set (`benchmarks.refgain`): each informative reference mode of
+    `references` (mode names, e.g. CUFED5's L1…L5) and "lr" (the uninformative reference) with every
+    method, SISR methods included (the best SISR method is a baseline); then `base` perturbed by every
+    entry of `benchmarks.datasets.perturb.PERTURBATIONS` at every level of its severity axis, RefSR
+    methods only, each seeded (`seed`, default 0: `--seed` replaces it) and labelled
+    `<base label>+<perturbation>=<level>` (`benchmarks.datasets.refmodes.derived`)."""
+    from benchmarks.datasets import perturb, refmodes
+
+    def one(mode: str, kinds: tuple[str, ...], draw: int | None) -> Evaluation:
+        return _refsr(dataset, refmodes.get(mode).label, None, seed=draw, kinds=kinds, ref_mode=mode)
+
+    passes = [one(mode, REFSR_KINDS, seed if refmodes.get(mode).seeded else None) for mode in (*references, "lr")]
+    for spec in perturb.PERTURBATIONS.values():
+        passes += [one(f"{base}+{spec.name}={perturb.level_text(level)}", ("refsr",), 0 if seed is None else seed)
+                   for level in spec.levels]
+    return tuple(passes)
+
+
+_REFGAIN = _tag("refgain", refgain_evaluations("cufed5", tuple(f"L{k}" for k in range(1, 6)), "L1")
+                + refgain_evaluations("sun80", ("random",), "random", seed=0)
+                + refgain_evaluations("demo", ("graded",), "graded"))
+_REFGAIN_RANDOM_HR = _tag("refgain-random-hr", tuple(
+    e for name in ("urban100", "manga109", "set5", "set14", "bsd100")
+    for e in refgain_evaluations(name, ("random-hr",), "random-hr", seed=0)))
+
+
 _TABLE1, _TABLE4, _SISR, _DEMO = _tag("table1", _TABLE1), _tag("table4", _TABLE4), _tag("sisr", _SISR), _tag("demo", _DEMO)
 
 PROTOCOLS = Registry("protocol", case_sensitive=False)
@@ -114,6 +142,11 @@ for _protocol in (
                  "(else MATLAB imresize), Y, border = scale", _SISR),
         Protocol("demo", "built-in demo set (no files needed): RefSR pass with graded references "
                  "(all methods) and SISR pass (SISR methods)", _DEMO),
+        Protocol("refgain", "reference gain and robustness (benchmarks.refgain): CUFED5 levels 1-5, Sun80 "
+                 "(random scene match, seed 0), demo (graded) and LR as reference; the first reference "
+                 "perturbed along every severity axis of benchmarks/datasets/perturb.py", _REFGAIN),
+        Protocol("refgain-random-hr", "reference gain and robustness with another HR image of the set as "
+                 "reference (seed 0): Urban100, Manga109, Set5, Set14, BSD100", _REFGAIN_RANDOM_HR),
         # What `python -m benchmarks.run` runs without --protocol: Table 1's passes and the SISR
         # calibration on whatever is found, the demo set when nothing is. Its passes keep the
         # name of the protocol they come from, so its rows are the same as those of table1/sisr.
@@ -137,8 +170,8 @@ def names() -> list[str]:
 
 def tables() -> list[str]:
     """The protocols `python -m benchmarks.reproduce TABLE` runs, in the paper's order: every one but
-    "default" (which combines table1, sisr and demo)."""
-    return [name for name in PROTOCOLS if name != "default"]
+    "default" (which combines table1, sisr and demo) and the reference-gain protocols (`benchmarks.refgain`)."""
+    return [name for name in PROTOCOLS if name != "default" and not name.startswith("refgain")]
 
 
 def get(name: str) -> Protocol:

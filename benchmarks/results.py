@@ -44,6 +44,11 @@ KEY_COLUMNS = ("method", "dataset", "protocol", "ref_mode", "image")
 IDENTITY_COLUMNS = ("config_id", "weights_sha256", "data_sha256")
 METRIC_COLUMNS = ("psnr", "ssim", "lpips")
 TIMING_COLUMNS = ("seconds", "peak_mem_mb", "finished")
+#: attention statistics of a method that reports its matches (`Method.extras`: TTSR, SRNTT), written
+#: when the command asks (`RunSettings.attention`; `benchmarks.refgain`): the fraction of LR positions
+#: matched to distinct reference patches (unique hard-attention indices / positions) and the mean
+#: soft-attention confidence S (TTSR: the relevance, a cosine in [-1, 1]; SRNTT: the best match score)
+ATTENTION_COLUMNS = ("attn_distinct", "attn_confidence")
 BASE_COLUMNS = KEY_COLUMNS + IDENTITY_COLUMNS + METRIC_COLUMNS + TIMING_COLUMNS
 #: what makes two rows the same result: the pass, the image, the configuration and the data
 ROW_ID_COLUMNS = KEY_COLUMNS + ("config_id", "data_sha256")
@@ -54,7 +59,7 @@ SUMMARY_FILE = "summary.csv"
 PSNR_RANGE = (0.0, 100.0)
 #: value ranges checked when a rows file is read (a value outside is a damaged or foreign file)
 _RANGES = {"psnr": PSNR_RANGE, "ssim": (-1.0, 1.0), "lpips": (0.0, 10.0), "seconds": (0.0, 1e7),
-           "peak_mem_mb": (0.0, 1e9)}
+           "peak_mem_mb": (0.0, 1e9), "attn_distinct": (0.0, 1.0)}
 _TEXT_COLUMNS = set(KEY_COLUMNS) | set(IDENTITY_COLUMNS) | {"finished"}
 
 Key = tuple[str, ...]
@@ -99,7 +104,7 @@ def known_metric_names() -> set[str]:
 
 def _check_header(path: Path, header: list[str]) -> None:
     missing = [c for c in KEY_COLUMNS if c not in header]
-    known = set(BASE_COLUMNS) | known_metric_names()
+    known = set(BASE_COLUMNS) | known_metric_names() | set(ATTENTION_COLUMNS)
     foreign = [c for c in header if c not in known]
     duplicated = sorted({c for c in header if header.count(c) > 1})
     if missing or foreign or duplicated:
@@ -177,7 +182,7 @@ def _read_bytes(path: Path) -> bytes:
 def asked_measures(rows: Sequence[Mapping[str, str]], requested: Sequence[str]) -> list[dict[str, str]]:
     """`rows` with only the measures a command asked for: other metric cells (a reused row may carry
     SSIM or LPIPS from an earlier command) are left empty, so a view shows what was asked."""
-    keep = set(requested) | _TEXT_COLUMNS | set(TIMING_COLUMNS)
+    keep = set(requested) | _TEXT_COLUMNS | set(TIMING_COLUMNS) | set(ATTENTION_COLUMNS)
     return [{k: (v if k in keep else "") for k, v in row.items()} for row in rows]
 
 

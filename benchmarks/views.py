@@ -26,7 +26,8 @@ import pandas as pd
 from benchmarks import published
 
 KEY = ["method", "dataset", "protocol", "ref_mode", "image"]
-NON_METRIC = set(KEY) | {"seconds", "peak_mem_mb", "run", "finished", "config_id", "weights_sha256", "data_sha256"}
+NON_METRIC = set(KEY) | {"seconds", "peak_mem_mb", "run", "finished", "config_id", "weights_sha256", "data_sha256",
+                         "attn_distinct", "attn_confidence"}  # results.ATTENTION_COLUMNS: not measures of the SR
 # Protocols whose rows may fill another paper table's cell with the same dataset and reference mode
 # (same degradation and metric settings: the TTSR release convention). The SISR protocol differs.
 REFSR_TABLE_PROTOCOLS = ("table1", "table2", "table3", "table4")

@@ -134,6 +134,20 @@ def make_inputs(sample, evaluation: Evaluation, device) -> tuple[dict, np.ndarra
              for k, v in batch.items()}, inputs.hr, images)
 
 
+def attention_statistics(extras: dict) -> dict[str, float]:
+    """`results.ATTENTION_COLUMNS` of one image from a method's `extras` (`hard_index`: the matched
+    reference patch of each LR position, any shape, one image; `S`: the soft-attention map): the
+    fraction of positions matched to distinct patches (unique indices / positions, in (0, 1]) and
+    the mean of S. {} for a method that reports neither (SISR methods, bicubic)."""
+    out = {}
+    index, confidence = extras.get("hard_index"), extras.get("S")
+    if index is not None and index.numel():
+        out["attn_distinct"] = float(index.reshape(-1).unique().numel() / index.numel())
+    if confidence is not None and confidence.numel():
+        out["attn_confidence"] = float(confidence.float().mean())
+    return out
+
+
 def _npz_bytes(arrays: dict) -> bytes:
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
@@ -260,6 +274,8 @@ class Executor:
             return
         sr8 = tensor_to_image(sr)
         values = self.measurer(sr8, hr, evaluation)
+        if self.settings.attention:
+            values.update(attention_statistics(getattr(method, "extras", None) or {}))
         if self.settings.save_images:
             self.save_images(method, item, image, sr8, images)
         row = dict(zip(results.ROW_ID_COLUMNS, key), weights_sha256=item.weights_sha256, **values,

@@ -58,6 +58,7 @@ class RunSettings:
     settings: str | None = None                        # the settings file (None: $TTSR_BENCH_CONFIG, …)
     argv: list[str] | None = None                      # the command the manifest records (None: sys.argv)
     plugins: list[str] = field(default_factory=list)   # --plugin MODULE: your modules registering methods …
+    attention: bool = False                            # rows carry results.ATTENTION_COLUMNS (benchmarks.refgain)
     _named: settings_mod.Settings | None = field(default=None, init=False, repr=False, compare=False)
 
     def apply_file(self) -> "RunSettings":
