@@ -17,7 +17,8 @@ from typing import Sequence
 import pandas as pd
 
 from benchmarks import published
-from benchmarks.report.plots import plots_for_groups, plots_for_tables
+from benchmarks import gains
+from benchmarks.report.plots import plots_for_groups, plots_for_refgain, plots_for_tables
 from benchmarks.report.html import render_html
 from benchmarks.report.runs import Run, combined_rows, current_skips, find_run_dirs, load_run, manifest_view
 from benchmarks.report.latex import tables_latex
@@ -31,6 +32,7 @@ from foundation.fileio import atomic_write_text
 MARKER = ".ttsr-bench-report"
 TABLES_CSV = "assets/tables.csv"
 TABLES_TEX = "assets/tables.tex"
+REFGAIN_GAINS, REFGAIN_CURVES = "assets/refgain-gains.csv", "assets/refgain-curves.csv"
 
 
 @dataclass
@@ -132,12 +134,14 @@ def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: i
     img_dir.mkdir(parents=True, exist_ok=True)
 
     paper_protocols = set(tables) | {"default"}
-    groups = build_groups(frame, random)
+    refgain = gains.build(frame, random)  # the refgain protocols' passes: their own section, not groups
+    groups = [g for g in build_groups(frame, random) if not g.protocol.startswith(gains.PROTOCOL_PREFIX)]
     other_groups = [g for g in groups if g.protocol not in paper_protocols
                     or not any(g.dataset == c.dataset for t in tables.values() for c in t.columns)]
     plots_for_tables(tables, plot_dir, "assets/plots")
     plots_for_groups(groups, frame, plot_dir, "assets/plots")
     comparisons = build_comparisons(runs, visual_images, visual_limit, img_dir, "assets/img")
+    refgain_plots = plots_for_refgain(refgain, plot_dir, "assets/plots")
     perceptual_groups = [g for g in groups if any(m not in ("psnr", "ssim") for m in g.metrics)]
     # the paper's order (published.toml's, user tables after); tables nothing was measured for come
     # after the measured results
@@ -154,11 +158,16 @@ def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: i
         "sources": published.sources(), "unconfirmed": published.UNCONFIRMED_MARK,
         "metric_arrow": lambda m: {True: "↑", False: "↓"}.get(higher_is_better(m), ""),
         "total_rows": int(len(frame)),
+        "refgain": refgain, "refgain_plots": refgain_plots, "format_p": gains.format_p,
+        "format_half": gains.format_half,
     }
     index = out / "index.html"
     atomic_write_text(index, render_html(context))
     atomic_write_text(out / TABLES_CSV, tables_csv(tables[n] for n in context["table_order"]))
     atomic_write_text(out / TABLES_TEX, tables_latex((tables[n] for n in context["table_order"]), context["sources"]))
+    if not refgain.empty:
+        atomic_write_text(out / REFGAIN_GAINS, gains.gains_csv(refgain))
+        atomic_write_text(out / REFGAIN_CURVES, gains.curves_csv(refgain))
     markdown = render_markdown(context)
     atomic_write_text(out / "report.md", markdown)
     readme = out / "README.md"

@@ -10,6 +10,8 @@ written as empty axes with a note. No input of that kind raises.
 - `bars_vs_paper`: one dataset, measured PSNR per method as bars with the paper's value marked.
 - `per_image_vs_bicubic`: per-image PSNR of every method against bicubic on the same image.
 - `perception_distortion`: PSNR against LPIPS (or DISTS), one colour per method, means large.
+- `gain_curve`: a reference gain against a perturbation's severity, interval band, attention statistics
+  on a right axis (`plots_for_refgain`: one per curve of `benchmarks.gains.RefGainView`).
 
 `plots_for_tables` / `plots_for_groups` draw these from the report's views (`benchmarks.views`)
 and add each plot to its view's `plots`.
@@ -168,7 +170,64 @@ def perception_distortion(points: Mapping[str, tuple[Sequence[float], Sequence[f
         return _save(fig, path)
 
 
+def gain_curve(levels: Sequence[float], gains: Sequence[float | None], lows: Sequence[float | None],
+               highs: Sequence[float | None], path: Path, *, unit: str, metric: str, title: str = "",
+               distinct: Sequence[float | None] = (), confidence: Sequence[float | None] = (),
+               half: float | None = None) -> Path:
+    """Gain against severity (neutral level first): the mean gain with its interval as a band, the zero
+    line, a dotted vertical at the half-gain severity; on a right axis in [0, 1] the attention
+    statistics when given (distinct-patch fraction, mean S)."""
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(layout="constrained", figsize=(3.4, 2.5))
+        pts = [(x, g, lo, hi) for x, g, lo, hi in zip(levels, gains, lows, highs) if _finite(g)]
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], "-o", color=_colour(0), markersize=3, label="gain")
+            band = [p for p in pts if _finite(p[2]) and _finite(p[3])]
+            if band:
+                ax.fill_between([p[0] for p in band], [p[2] for p in band], [p[3] for p in band],
+                                color=_colour(0), alpha=0.2, linewidth=0)
+        ax.axhline(0.0, color="grey", linewidth=0.8)
+        if _finite(half):
+            ax.axvline(float(half), color="black", linestyle=":", linewidth=1)
+        _note_if_empty(ax, bool(pts))
+        ax.set_xlabel(unit)
+        ax.set_ylabel(f"{metric} gain")
+        ax.set_title(title, fontsize=8)
+        stats = [(values, style, label) for values, style, label in
+                 ((distinct, "--", "distinct patches"), (confidence, ":", "mean S")) if any(_finite(v) for v in values)]
+        if stats:
+            right = ax.twinx()
+            for values, style, label in stats:
+                xy = [(x, v) for x, v in zip(levels, values) if _finite(v)]
+                right.plot([p[0] for p in xy], [p[1] for p in xy], style, color=_colour(1), linewidth=1, label=label)
+            right.set_ylim(-0.05, 1.05)
+            right.set_ylabel("attention", fontsize=7)
+            right.legend(fontsize=6, loc="lower left")
+        return _save(fig, path)
+
+
 # ------------------------------------------------------------------------- the report's views → plots
+def plots_for_refgain(view, plot_dir: Path, rel: str) -> list[dict]:
+    """One small plot per curve of a `benchmarks.gains.RefGainView` (PSNR, else its first measure):
+    {"dataset", "method", "perturbation", "src", "caption"} each, in the view's order."""
+    from benchmarks.views import anchor
+
+    out = []
+    metric = "psnr" if "psnr" in view.metrics else (view.metrics[0] if view.metrics else None)
+    for c in view.curves:
+        if c.metric != metric:
+            continue
+        half = c.half
+        name = anchor("refgain", c.dataset, c.base, c.method, c.perturbation) + ".png"
+        random = " (RANDOM WEIGHTS)" if c.method in view.random else ""
+        gain_curve(c.levels, c.gains, c.lows, c.highs, plot_dir / name, unit=c.unit, metric=metric,
+                   title=f"{c.method}{random} · {c.dataset}/{c.base} · {c.perturbation}", distinct=c.distinct,
+                   confidence=c.confidence, half=None if isinstance(half, str) else half)
+        out.append({"dataset": c.dataset, "method": c.method, "perturbation": c.perturbation, "src": f"{rel}/{name}",
+                    "caption": f"{c.method}{random}, {c.dataset} ({c.base}): {metric} gain vs LR-as-reference "
+                               f"against {c.perturbation} ({c.unit}); band: 95% bootstrap interval; dotted: half "
+                               f"the gain lost ({half if isinstance(half, str) else f'{half:.3g}'})"})
+    return out
 def plots_for_tables(tables: dict[str, TableView], plot_dir: Path, rel: str) -> None:
     """Table 4: PSNR against the reference level; Table 1 and SISR: bars per column against the paper."""
     for view in tables.values():

@@ -123,6 +123,8 @@ def render_markdown(context: dict) -> str:
         lines += ["## Other measured results", ""]
         for g in context["other_groups"]:
             lines += [f"### {md_escape(g.title)}", "", _group_markdown(g, context), ""]
+    if not context["refgain"].empty:
+        lines += refgain_markdown(context["refgain"], context["refgain_plots"])
     if context["perceptual_groups"]:
         lines += ["## Perceptual measures", "", "↑ higher is better, ↓ lower is better.", ""]
         for g in context["perceptual_groups"]:
@@ -147,6 +149,67 @@ def render_markdown(context: dict) -> str:
                        tablefmt="github"), ""]
     lines += _sources_markdown(context)
     return "\n".join(lines).rstrip() + "\n"
+
+
+REFGAIN_INTRO = (
+    "How much each RefSR method gains from its reference (`ttsr-bench refgain`; definitions in `benchmarks/gains.py`). "
+    "Gain = the method with the set's reference minus the same method with the LR as its reference (vs lr), or "
+    "minus the best SISR method present on the same images (vs sisr:NAME); signed so that positive = the reference "
+    "helps (LPIPS: lower is better, so its difference is negated). [low, high]: 95% percentile bootstrap interval of "
+    "the mean over images (2000 resamples, seed 0); p: paired t-test and Wilcoxon signed-rank test over images "
+    "(a small p: the difference is unlikely to be chance; with few images no p can be small). Curves: the gain vs "
+    "LR-as-reference as the reference is perturbed (level 0 = unperturbed), with the attention statistics of "
+    "TTSR/SRNTT on the right axis: the fraction of LR positions matched to distinct reference patches and the "
+    "mean soft-attention confidence S.")
+
+
+def refgain_markdown(view, plots: list[dict]) -> list[str]:
+    """The report's "Reference gain" section (`benchmarks.gains.RefGainView`): gains per set with intervals
+    and p-values per measure, the half-gain severity table, attention statistics, one curve plot each."""
+    from benchmarks.gains import format_half, format_p
+
+    def rnd(method: str) -> str:
+        return md_escape(method) + (" (RANDOM WEIGHTS)" if method in view.random else "")
+
+    lines = ["## Reference gain", "", REFGAIN_INTRO, ""]
+    if view.random:
+        lines += [f"> **Random weights**: {', '.join(md_escape(m) for m in sorted(view.random))}: the gains "
+                  "of these methods say nothing about the method.", ""]
+    for metric in view.metrics:
+        digits = 3 if metric == "psnr" else 4
+        body = [[md_escape(g.dataset), md_escape(g.ref_mode), rnd(g.method), md_escape(g.vs),
+                 f"{fmt(g.mean, digits, signed=True)} [{fmt(g.low, digits, signed=True)}, {fmt(g.high, digits, signed=True)}]",
+                 g.n, format_p(g.t_p), format_p(g.wilcoxon_p)] for g in view.gains if g.metric == metric]
+        if body:
+            lines += [f"### {md_escape(metric)} gain", "",
+                      tabulate(body, headers=["dataset", "reference", "method", "vs", "gain [95% CI]", "images",
+                                              "t-test p", "Wilcoxon p"], tablefmt="github", disable_numparse=True), ""]
+    for metric in view.metrics:
+        curves = [c for c in view.curves if c.metric == metric]
+        if not curves:
+            continue
+        names = list(dict.fromkeys(c.perturbation for c in curves))
+        units = {c.perturbation: c.unit for c in curves}
+        cells: dict[tuple, dict] = {}
+        for c in curves:
+            cells.setdefault((c.dataset, c.base, c.method), {})[c.perturbation] = format_half(c.half)
+        body = [[md_escape(d), md_escape(b), rnd(m)] + [cells[(d, b, m)].get(n, "") for n in names]
+                for (d, b, m) in cells]
+        lines += [f"### Severity at which half the {md_escape(metric)} gain is lost", "",
+                  "Interpolated between the levels around it, in each perturbation's unit (" +
+                  "; ".join(f"{md_escape(n)}: {md_escape(units[n])}" for n in names) + "). \"not lost\": the gain "
+                  "stays above half at every level; \"no gain\": nothing to lose (unperturbed gain ≤ 0).", "",
+                  tabulate(body, headers=["dataset", "reference", "method"] + [md_escape(n) for n in names],
+                           tablefmt="github", disable_numparse=True), ""]
+    if view.attention:
+        body = [[md_escape(d), rnd(m), md_escape(r), fmt(a[0], 3), fmt(a[1], 3)]
+                for (d, m, r), a in view.attention.items()]
+        lines += ["### Attention statistics", "",
+                  tabulate(body, headers=["dataset", "method", "reference", "distinct patches", "mean S"],
+                           tablefmt="github", disable_numparse=True), ""]
+    for plot in plots:
+        lines += [_md_image(plot), ""]
+    return lines
 
 
 def _sources_markdown(context: dict) -> list[str]:
