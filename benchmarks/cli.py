@@ -30,6 +30,7 @@ COMMANDS = {
     "reproduce": ("benchmarks.reproduce", "run a paper table's protocol, render the report, print the gap"),
     "score": ("benchmarks.score", "score a folder of ready-made SR images under a protocol's pass (same rows, views)"),
     "report": ("benchmarks.report", "render the HTML/Markdown report of run folders"),
+    "refgain": ("benchmarks.refgain", "how much RefSR methods gain from their reference, and how robust that gain is to perturbed references"),
     "table": ("benchmarks.table", "export a results table of run folders as LaTeX (booktabs), CSV or Markdown"),
     "data": ("benchmarks.data", "check the test sets under the data root, where to get them, the demo set"),
     "weights": ("benchmarks.weights", "list or fetch the methods' weights files"),

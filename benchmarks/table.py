@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.report.build import build_views
-from benchmarks.report.cli import add_published_options, use_published
+from benchmarks.report.cli import add_ci_option, add_published_options, use_published
 from benchmarks.report.runs import find_run_dirs
 from benchmarks.report.latex import tables_latex
 from benchmarks.report.text import md_escape, table_markdown, tables_csv
@@ -63,12 +63,13 @@ def out_format(out: str | None, fmt: str | None) -> str:
     return fmt or implied
 
 
-def export(run_paths, tables: list[str] | None = None, fmt: str = "latex") -> str:
+def export(run_paths, tables: list[str] | None = None, fmt: str = "latex", ci: bool = False) -> str:
     """The text of the tables `tables` (paper table names or "runs"; None: every paper table with a
-    measured cell, else "runs") of the run folders under `run_paths`, as `fmt` ("latex", "csv" or "md").
+    measured cell, else "runs") of the run folders under `run_paths`, as `fmt` ("latex", "csv" or "md");
+    `ci`: measured values with their bootstrap intervals [low, high] (`build_views`).
     `UserError` for an unknown table name or a missing or damaged run folder; `NothingMeasured` when a
     table asked for (or, without `tables`, the runs view) has no measured cell."""
-    shown = build_views(run_paths)
+    shown = build_views(run_paths, ci=ci)
     asked = bool(tables)
     if not tables:
         tables = [name for name, view in shown.tables.items() if view.measured_count] or [PASSES]
@@ -113,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="output format (default: from the --out suffix .tex/.csv/.md, else latex; "
                              "another --out suffix needs --format; .pdf is refused: this writes LaTeX source)")
     parser.add_argument("--out", metavar="FILE", help="write the table to FILE (atomically; default: stdout)")
+    add_ci_option(parser)
     add_published_options(parser)
     args = parser.parse_args(argv)
     use_published(args)
@@ -122,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         check_not_an_input(args.out, "--out", [("--runs", p) for p in args.runs],
                            holders=[("the run folder", p) for p in find_run_dirs(args.runs)])
     try:
-        text = export(args.runs, args.table, fmt)
+        text = export(args.runs, args.table, fmt, ci=args.ci)
     except NothingMeasured as err:
         print(str(err), file=sys.stderr)
         return EXIT_NOTHING_MEASURED

@@ -112,6 +112,7 @@ class Measured:
     run: str
     config_id: str = ""
     image_names: tuple[str, ...] = ()  # the images measured (sorted), when the rows named them
+    ci: Mapping[str, tuple[float, float]] = field(default_factory=dict)  # measure -> bootstrap interval (--ci)
 
     @property
     def partial(self) -> bool:
@@ -181,11 +182,11 @@ class CellView:
         return self.status == "far"
 
     def measured_text(self) -> str:
+        """"PSNR / SSIM", each followed by its interval "[low, high]" when the view has them (`--ci`)."""
         m = self.measured
         if m is None:
             return "–"
-        text = f"{fmt(m.psnr, 3)} / {fmt(m.ssim, 4)}"
-        return text
+        return " / ".join(fmt(getattr(m, k), d) + ci_text(m, k, d) for k, d in (("psnr", 3), ("ssim", 4)))
 
     def paper_text(self) -> str:
         return self.paper.format() if self.paper else "–"
@@ -306,15 +307,34 @@ class TableView:
         return [(r, c) for r, c in self.cells() if c.status in ("off", "far")]
 
 
-def summarize(frame: pd.DataFrame) -> pd.DataFrame:
+def ci_text(measured: "Measured", metric: str, digits: int) -> str:
+    """" [low, high]" of `measured`'s interval of `metric` at `digits` decimals, "" when it has none."""
+    interval = measured.ci.get(metric) if measured is not None else None
+    if not interval or as_number(interval[0]) is None:
+        return ""
+    return f" [{fmt(interval[0], digits)}, {fmt(interval[1], digits)}]"
+
+
+def _intervals(rec: Mapping) -> dict[str, tuple[float, float]]:
+    """{measure: (low, high)} of a `summarize(..., ci=True)` record (its `<measure>_ci` cells)."""
+    return {k[:-3]: v for k, v in rec.items() if k.endswith("_ci") and isinstance(v, tuple)}
+
+
+def summarize(frame: pd.DataFrame, ci: bool = False) -> pd.DataFrame:
     """Means of every measure per pass (method, dataset, protocol, ref_mode), with `images` (count),
     `image_names` (the sorted tuple of image names, when the frame has an `image` column), and the `run`
-    (when the frame has one) and `config_id` of the pass's rows."""
+    (when the frame has one) and `config_id` of the pass's rows. `ci`: also `<measure>_ci`, the (low, high)
+    bootstrap interval of each mean over the pass's images (`benchmarks.stats.bootstrap_ci`)."""
     if frame.empty:
         return pd.DataFrame(columns=["method", "dataset", "protocol", "ref_mode", "run", "images"])
     values = [c for c in metric_columns(frame)]
     grouped = frame.groupby(["method", "dataset", "protocol", "ref_mode"], sort=False, dropna=False)
     out = grouped[values].mean() if values else grouped.size().to_frame("images").iloc[:, :0]
+    if ci:
+        from benchmarks.stats import bootstrap_ci
+
+        for column in values:
+            out[f"{column}_ci"] = grouped[column].agg(lambda s: bootstrap_ci(s.tolist()))
     out["images"] = grouped.size()
     if "image" in frame.columns:
         out["image_names"] = grouped["image"].agg(lambda s: tuple(sorted(set(map(str, s)))))
@@ -396,7 +416,7 @@ def build_table(pub: published.PublishedTable, summary: pd.DataFrame, random: se
                         psnr=as_number(rec.get("psnr")), ssim=as_number(rec.get("ssim")), lpips=as_number(rec.get("lpips")),
                         images=int(rec["images"]), expected=expected_count(column.dataset),
                         protocol=protocol, run=str(rec.get("run", "")), config_id=str(rec.get("config_id", "") or ""),
-                        image_names=_names(rec))
+                        image_names=_names(rec), ci=_intervals(rec))
                     if protocol not in protocols_used:
                         protocols_used.append(protocol)
     own_methods = list(dict.fromkeys(
@@ -494,14 +514,15 @@ def build_groups(frame: pd.DataFrame, random: set[str]) -> list[GroupView]:
 
 
 def pass_table(rows: Sequence[Mapping[str, str]], evaluations: Sequence, random_methods: Iterable[str],
-               runs: Mapping[tuple[str, str, str, str], str] | None = None) -> TableView:
+               runs: Mapping[tuple[str, str, str, str], str] | None = None, ci: bool = False) -> TableView:
     """One command's rows as a table: a row per method, a column per pass (dataset, protocol,
     ref_mode: `Column.key` "dataset|protocol|ref_mode", label "dataset/ref_mode\nprotocol"), each cell
     with the paper's cell of its evaluation's table (`protocols.Evaluation.table`) when it has one.
-    `runs`: (method, dataset, protocol, ref_mode) -> the run folder the pass's rows came from (`Measured.run`)."""
+    `runs`: (method, dataset, protocol, ref_mode) -> the run folder the pass's rows came from (`Measured.run`);
+    `ci`: each cell with its bootstrap intervals (`summarize`)."""
     from benchmarks import results
 
-    summary = summarize(results.load_frame("", rows)) if rows else summarize(pd.DataFrame())
+    summary = summarize(results.load_frame("", rows), ci=ci) if rows else summarize(pd.DataFrame())
     tables = {(e.dataset, e.protocol, e.ref_mode): e.table for e in evaluations}
     random_methods = set(random_methods)
     passes = list(dict.fromkeys((r["dataset"], r["protocol"], r["ref_mode"]) for r in rows))
@@ -521,7 +542,7 @@ def pass_table(rows: Sequence[Mapping[str, str]], evaluations: Sequence, random_
                 psnr=as_number(rec.get("psnr")), ssim=as_number(rec.get("ssim")), lpips=as_number(rec.get("lpips")),
                 images=int(rec["images"]), expected=expected_count(dataset), protocol=protocol,
                 run=(runs or {}).get((method, dataset, protocol, ref_mode), ""),
-                config_id=str(rec.get("config_id", "") or ""), image_names=_names(rec))
+                config_id=str(rec.get("config_id", "") or ""), image_names=_names(rec), ci=_intervals(rec))
             cell = CellView(column=column.key, paper=paper if measured else None, measured=measured, random=random)
             if measured is not None and paper is not None:
                 cell.judgement = published.judge(table, paper, measured.psnr, measured.ssim)

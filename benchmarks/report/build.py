@@ -88,6 +88,8 @@ class Shown:
     skipped: list[dict]
     tables: dict[str, TableView]
 
+    ci: bool = False  # measured cells carry bootstrap intervals (`--ci`)
+
     def passes_view(self) -> TableView:
         """Every pass the runs show as one table (`views.pass_table`, named "runs"): a row per method, a column
         per (dataset, protocol, ref_mode), each measured cell with its run folder and config_id, and the
@@ -100,32 +102,34 @@ class Shown:
             self.frame[["method", "dataset", "protocol", "ref_mode"]].itertuples(index=False, name=None),
             self.frame["run"])} if not self.frame.empty else {}
         evaluations = [e for name in PROTOCOLS for e in PROTOCOLS[name].evaluations]
-        view = pass_table(rows, evaluations, self.random, runs=runs)
+        view = pass_table(rows, evaluations, self.random, runs=runs, ci=self.ci)
         names = ", ".join(r.name for r in self.runs)
         columns = [replace(c, label=", ".join(c.label.splitlines())) for c in view.columns]  # one line each
         return replace(view, name="runs", title=f"Measured passes of {names}", columns=columns)
 
 
-def build_views(run_paths: Sequence[str | Path]) -> Shown:
+def build_views(run_paths: Sequence[str | Path], ci: bool = False) -> Shown:
     """Read the run folders under `run_paths` (`UserError` for a missing or damaged one) and build the
-    paper tables' views once: what the report and `ttsr-bench table` render."""
+    paper tables' views once: what the report and `ttsr-bench table` render. `ci`: every measured cell
+    with the 95% bootstrap interval of its means over images (`benchmarks.stats`; `--ci`)."""
     runs = [load_run(p) for p in find_run_dirs(run_paths)]
     frame = combined_rows(runs)
     random = {m for r in runs for m in r.random_methods
               if not frame.empty and ((frame["run"] == r.name) & (frame["method"] == m)).any()}
     skipped = current_skips(runs, frame)
-    summary = summarize(frame)
+    summary = summarize(frame, ci=ci)
     suite = suite_methods()
     tables = {name: build_table(pub, summary, random, skipped, suite)
               for name, pub in published.tables().items()}
-    return Shown(runs=runs, frame=frame, random=random, skipped=skipped, tables=tables)
+    return Shown(runs=runs, frame=frame, random=random, skipped=skipped, tables=tables, ci=ci)
 
 
 def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: int = 2,
-           visual_limit: int = 12, title: str = "TTSR reproduction report") -> Report:
-    """Render the report of the runs under `run_paths` into `out`; returns the view model."""
+           visual_limit: int = 12, title: str = "TTSR reproduction report", ci: bool = False) -> Report:
+    """Render the report of the runs under `run_paths` into `out` (`ci`: intervals in the tables' measured
+    cells); returns the view model."""
     started = time.perf_counter()
-    shown = build_views(run_paths)
+    shown = build_views(run_paths, ci=ci)
     runs, frame, random, skipped, tables = shown.runs, shown.frame, shown.random, shown.skipped, shown.tables
     out = Path(out)
     _prepare_out(out)

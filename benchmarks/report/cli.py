@@ -21,6 +21,14 @@ def add_published_options(parser) -> None:
     settings.add_plugin_option(parser, "needed to read runs holding a plug-in's measure")
 
 
+def add_ci_option(parser) -> None:
+    """`--ci`: measured cells with the 95% bootstrap interval of their means over images, [low, high]
+    (`benchmarks.stats.bootstrap_ci`: 2000 resamples, seed 0)."""
+    parser.add_argument("--ci", action="store_true",
+                        help="show every measured cell's 95%% bootstrap interval over images as [low, high] "
+                             "(2000 resamples, seed 0)")
+
+
 def use_published(args) -> None:
     """Apply the published-numbers files that `--published`, the settings file or the environment name
     (`foundation.settings`), after importing the plug-ins; `UserError` for a bad settings file,
@@ -44,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--visual-limit", type=whole_number(0), default=12, metavar="N",
                         help="at most N ≥ 0 comparisons in all (0: none; default 12)")
     parser.add_argument("--title", default="TTSR reproduction report")
+    add_ci_option(parser)
     parser.add_argument("--screenshot", metavar="PNG",
                         help="also save a screenshot of index.html through headless Chromium")
     add_published_options(parser)
@@ -55,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     check_not_an_input(args.out, "--out", [("--runs", p) for p in args.runs]
                        + [("run", p) for p in find_run_dirs(args.runs)])
     report = render(args.runs, args.out, visual_images=args.visual_images, visual_limit=args.visual_limit,
-                    title=args.title)
+                    title=args.title, ci=args.ci)
     print(f"report: {report.index} ({len(report.runs)} run(s), {report.seconds:.1f} s)")
     for name, view in report.tables.items():
         if view.measured_count:

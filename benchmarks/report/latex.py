@@ -22,7 +22,7 @@ import re
 from typing import Iterable, Mapping
 
 from benchmarks import published
-from benchmarks.views import PAPER_DIGITS, TableView, fmt
+from benchmarks.views import PAPER_DIGITS, TableView, ci_text, fmt
 
 PREAMBLE = r"\usepackage{booktabs}\usepackage{graphicx}\usepackage{amssymb}"
 RANDOM_MARK = r"\textsuperscript{\dag}"
@@ -102,7 +102,9 @@ def table_latex(view: TableView, sources: Mapping[str, published.Source] | None 
                 for metric, digits in (("psnr", digits_p), ("ssim", digits_s)):
                     text = _figure(getattr(m, metric), digits)
                     winner = row.method in best[metric].get(column.key, ()) and text != "--"
-                    figures.append(fr"\textbf{{{text}}}" if winner else text)
+                    interval = ci_text(m, metric, digits).replace("−", "-")  # --ci: " [low, high]"
+                    figures.append((fr"\textbf{{{text}}}" if winner else text) + (r"\,{\footnotesize" + interval + "}"
+                                                                                 if interval else ""))
                 measured = _pair(*figures) + (PARTIAL_MARK if m.partial else "")
                 marks |= {"partial"} if m.partial else set()
                 j = cell.judgement

@@ -329,14 +329,20 @@ CSV_COLUMNS = ("table", "method", "column", "dataset", "ref_mode", "psnr", "ssim
                "protocol", "run", "config_id", "reason", "best")
 
 
+CI_COLUMNS = ("psnr_low", "psnr_high", "ssim_low", "ssim_high", "lpips_low", "lpips_high")
+
+
 def tables_csv(views) -> str:
     """Every cell of the given `TableView`s that is measured or has a paper number, one CSV line each
     (`CSV_COLUMNS`; numbers at full precision, empty when absent; `status` as `CellView.status`; `best`:
     the measures, space-separated, whose best value of the column the cell holds at the paper's precision,
-    `TableView.best` with `views.PAPER_DIGITS`, as the LaTeX export prints it in bold)."""
+    `TableView.best` with `views.PAPER_DIGITS`, as the LaTeX export prints it in bold). When the views carry
+    intervals (`--ci`), `CI_COLUMNS` follow: each measure's bootstrap interval."""
+    views = list(views)
+    with_ci = any(c.measured is not None and c.measured.ci for v in views for _, c in v.cells())
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(CSV_COLUMNS + (CI_COLUMNS if with_ci else ()))
     for view in views:
         best = {metric: view.best(metric, PAPER_DIGITS[metric]) for metric in ("psnr", "ssim", "lpips")}
         for row, column in ((r, c) for r in view.rows for c in view.columns):
@@ -349,5 +355,8 @@ def tables_csv(views) -> str:
                       p and p.psnr, p and p.ssim, p and p.confirmed, j and j.delta_psnr, j and j.delta_ssim,
                       cell.status, cell.random, m and m.protocol, m and m.run, m and m.config_id, cell.reason,
                       " ".join(k for k, winners in best.items() if row.method in winners.get(column.key, ())))
+            if with_ci:
+                values += tuple((m.ci.get(k) or (None, None))[i] if m else None
+                                for k in ("psnr", "ssim", "lpips") for i in (0, 1))
             writer.writerow(["" if v is None else v for v in values])
     return buffer.getvalue()
