@@ -45,6 +45,11 @@ def build_parser():
                           "as reference and with perturbed references (benchmarks/datasets/perturb.py), against "
                           "the best SISR method present; bootstrap intervals and paired tests over images.")
     parser.set_defaults(protocol=None)
+    for action in parser._actions:  # the runner's options, said for this command
+        if action.dest == "protocol":
+            action.help = f"{PROTOCOLS[None]} or {PROTOCOLS['random-hr']} (what --ref-mode picks; others are refused)"
+        elif action.dest == "out":
+            action.help = "run folder (default: runs/<protocol>, i.e. runs/refgain or runs/refgain-random-hr)"
     parser.add_argument("--ref-mode", choices=["random-hr"], default=None,
                         help="random-hr: another HR image of the set as the reference (protocol refgain-random-hr: "
                              "Urban100, Manga109, Set5, Set14, BSD100); default: the sets' own references "
