@@ -273,7 +273,10 @@ def derived(base: RefMode, perturbation: str, level: float) -> RefMode:
     references, an unknown perturbation or a level outside its bounds."""
     from benchmarks.datasets import perturb
 
-    spec = perturb.get(perturbation)
+    try:
+        spec = perturb.get(perturbation)
+    except UserError as err:
+        raise UserError(f"ref_mode {base.name}+{perturbation}={level:g}: {err}") from None
     low, high = spec.bounds
     if not low <= float(level) <= high:
         raise UserError(f"ref_mode {base.name}+{spec.name}={level}: level outside [{low:g}, {high:g}] ({spec.unit})")
@@ -326,7 +329,10 @@ def find(ref_mode) -> RefMode | None:
     text = str(ref_mode)
     mode = MODES.get(text, None)
     if mode is None and "+" in text:
-        mode = _find_derived(text)
+        try:
+            mode = _find_derived(text)
+        except UserError:  # a spelling that is no mode (a user file's own column): `get` says why
+            return None
     return mode
 
 
@@ -334,6 +340,8 @@ def get(ref_mode, dataset: str | None = None, offered: Sequence[str] | None = No
     """The mode spelled `ref_mode`; `UserError` naming `dataset` when unknown or not in `offered` (a
     perturbed mode is offered where its base mode is)."""
     mode = find(ref_mode)
+    if mode is None and "+" in str(ref_mode):
+        _find_derived(str(ref_mode))  # a perturbed mode asked wrongly: its own one-line reason
     if mode is None or (offered is not None and (mode.base or mode.name) not in offered):
         choices = ", ".join(offered if offered is not None else MODES)
         why = f" ({mode.name!r} is not offered by this set)" if mode is not None else ""
