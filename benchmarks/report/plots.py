@@ -190,6 +190,8 @@ def gain_curve(levels: Sequence[float], gains: Sequence[float | None], lows: Seq
         if _finite(half):
             ax.axvline(float(half), color="black", linestyle=":", linewidth=1)
         _note_if_empty(ax, bool(pts))
+        if len(levels) > 1 and levels[-1] < levels[0]:
+            ax.invert_xaxis()  # severity grows to the right (JPEG quality, scale-down factor fall)
         ax.set_xlabel(unit)
         ax.set_ylabel(f"{metric} gain")
         ax.set_title(title, fontsize=8)
