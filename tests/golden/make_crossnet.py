@@ -19,7 +19,7 @@ manifest and a seed (uniform values from torch's CPU generator, exact on every m
 golden stays small. The forward runs in float64 (the release follows its inputs' dtype) so the
 comparison does not depend on the CPU's float32 convolution kernels. Stored: the manifest (the
 release's state-dict keys and shapes, in order), per-tensor sums of the weights, the inputs
-(LR↑ and Ref 2×3×64×128 in [0, 1]), the output of `MultiscaleWarpingNet.forward` (mode
+(LR↑ and Ref 1×3×64×128 in [0, 1]), the output of `MultiscaleWarpingNet.forward` (mode
 'input_img2_HR', its default: flow on LR↑ and Ref, encoder on `input_img1_SR` = LR↑ here), the four
 flows of `FlowNet`, and a `Backward_warp` case with large flows (clamping) on a small odd-sized map.
 """
@@ -62,12 +62,13 @@ def release_weights(manifest: list[tuple[str, tuple[int, ...]]], seed: int = SEE
 
 
 def inputs(seed: int = SEED) -> dict[str, torch.Tensor]:
-    """LR↑ and Ref (2×3×64×128, float32 values in [0, 1]; the ref a shifted, noisier LR↑), a warp case."""
+    """LR↑ and Ref (1×3×64×128, float32 values in [0, 1]; the ref a shifted, noisier LR↑), and a warp
+    case (batch 2, odd sizes, flows up to 12 px: the batch offsets and the clamping)."""
     g = torch.Generator().manual_seed(seed + 1)
-    base = torch.nn.functional.interpolate(torch.rand(2, 3, 16, 40, generator=g), size=(64, 160), mode="bilinear",
+    base = torch.nn.functional.interpolate(torch.rand(1, 3, 16, 40, generator=g), size=(64, 160), mode="bilinear",
                                            align_corners=False)
     lr_up = base[..., 8:136].contiguous()
-    ref = (base[..., 19:147] + 0.1 * torch.rand(2, 3, 64, 128, generator=g)).clamp(0, 1)
+    ref = (base[..., 19:147] + 0.1 * torch.rand(1, 3, 64, 128, generator=g)).clamp(0, 1)
     feats = torch.rand(2, 5, 9, 13, generator=g)
     flow = (torch.rand(2, 2, 9, 13, generator=g) * 2 - 1) * 12  # up to 12 px: many samples clamped
     return {"lr_up": lr_up, "ref": ref, "warp_features": feats, "warp_flow": flow}
