@@ -60,8 +60,8 @@ class CrossNetMethod(Method):
         source=("no public weights (the authors' release " + RELEASE + " has code only); train with the suite "
                 "(issue 15's recipe: `python -m benchmarks.train --config configs/crossnet.toml`) and pass its "
                 "model_best file with --weights crossnet=PATH, or save it as weights/crossnet.safetensors"),
-        formats=("state dict with the release's keys (FlowNet.*, Encoder.*, UNet_decoder_2.*): "
-                 "the release's torch.save(net.state_dict()), a suite-trained .pt or .safetensors",),
+        formats=(("state dict with the release's keys (FlowNet.*, Encoder.*, UNet_decoder_2.*): "
+                  "the release's torch.save(net.state_dict()), a suite-trained .pt or .safetensors"),),
         note=("trained here: the paper's CrossNet (TTSR Table 1) was retrained on CUFED; "
               "a suite-trained checkpoint is not the authors' model"),
         origins=tuple((f, TRAINED_HERE) for f in FILES),

@@ -80,8 +80,8 @@ def main(release: Path) -> None:
         raise SystemExit(f"{release}: no Model/MultiscaleWarpingNet.py; give the release's folder ({RELEASE_URL})")
     sys.path.insert(0, str(model_dir))
     torch.Tensor.cuda = lambda self, *args, **kwargs: self  # shim: the release calls .cuda() everywhere
-    from Backward_warp_layer import Backward_warp  # noqa: E402  (the release's modules)
-    from MultiscaleWarpingNet import MultiscaleWarpingNet  # noqa: E402
+    from Backward_warp_layer import Backward_warp  # the release's modules
+    from MultiscaleWarpingNet import MultiscaleWarpingNet
 
     net = MultiscaleWarpingNet().double().eval()
     manifest = [(k, tuple(v.shape)) for k, v in net.state_dict().items()]
