@@ -193,3 +193,41 @@ def test_weights_list_shows_crossnet_missing_then_found(clean_env, monkeypatch, 
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("crossnet "))
     assert " found " in row and f"crossnet: {Path('weights') / 'crossnet.pt'}" in out.replace(str(clean_env) + "/", "")
+
+
+def test_runner_evaluates_crossnet_with_the_reference_rules(clean_env, monkeypatch):
+    """`benchmarks.run` on a tiny data root: Urban100 with the LR as reference and CUFED5 level 1;
+    each saved SR equals the method called by hand on `refsr_inputs` (Ref = LR → LR↑; a CUFED5
+    reference of another size → cropped/padded), and the random weights are labelled so."""
+    import json
+
+    from benchmarks import protocols, run
+    from benchmarks.degrade import refsr_inputs
+    from foundation.imageio import read_image, write_image
+    from foundation.tensors import image_to_tensor, tensor_to_image
+    from tests.fixture_runs import make_data_root
+
+    data = make_data_root(clean_env / "data", size=(64, 48))
+    ref = read_image(data / "CUFED5" / "000_1.png")[:40, :56]  # a reference of another size than the HR
+    write_image(data / "CUFED5" / "000_1.png", ref)
+    torch.manual_seed(0)
+    weights = clean_env / "crossnet-random.pt"
+    torch.save({"state_dict": {k: v.half() for k, v in CrossNet().state_dict().items()},
+                "metadata": {"origin": "random weights (made by the tests, seed 0)"}}, weights)
+    passes = (protocols._refsr("urban100", "lr", None), protocols._refsr("cufed5", "l1", None, ref_mode="L1"))
+    monkeypatch.setitem(protocols.PROTOCOLS, "cn", protocols.Protocol("cn", "CrossNet test passes", passes))
+    out = clean_env / "runs"
+    assert run.main(["--protocol", "cn", "--data-root", str(data), "--methods", "crossnet", "--weights",
+                     f"crossnet={weights}", "--out", str(out), "--metrics", "psnr", "--save-images",
+                     "--device", "cpu"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["weights"]["crossnet"]["random"] is True and "crossnet" in manifest["random_weights"]
+    method = registry.get("crossnet").load(weights)
+    cases = {"urban100": (data / "Urban100" / "image_SRF_4" / "img_001_SRF_4_HR.png", None, "img_001.png"),
+             "cufed5": (data / "CUFED5" / "000_0.png", data / "CUFED5" / "000_1.png", "000@l1.png")}
+    for dataset, (hr_path, ref_path, saved_name) in cases.items():
+        inputs = refsr_inputs(read_image(hr_path), None if ref_path is None else read_image(ref_path))
+        batch = {k: image_to_tensor(getattr(inputs, k)) for k in ("lr", "lr_up", "ref", "ref_down_up")}
+        expected = tensor_to_image(method(batch))
+        (saved,) = (out / "images" / dataset / "crossnet").glob(f"*/{saved_name}")
+        assert expected.shape == (48, 64, 3) and (read_image(saved) == expected).all(), dataset

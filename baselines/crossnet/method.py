@@ -30,7 +30,8 @@ import torch.nn.functional as F
 
 from baselines.crossnet.flownet import MULTIPLE
 from baselines.crossnet.network import RELEASE_REMAP, CrossNet
-from baselines.registry import TRAINED_HERE, Method, WeightsSpec, register
+from baselines.registry import TRAINED_HERE, WeightsSpec, register
+from baselines.sisr.common import SISRMethod
 
 RELEASE = "https://github.com/htzheng/ECCV2018_CrossNet_RefSR"
 FILES = ("crossnet.safetensors", "crossnet.pt")
@@ -48,7 +49,10 @@ def reference_at_lr_up(batch: Mapping[str, torch.Tensor], scale: int) -> torch.T
 
 
 @register
-class CrossNetMethod(Method):
+class CrossNetMethod(SISRMethod):
+    """A RefSR method on `SISRMethod`'s loading (build, explicit remap `table`, strict load, frozen);
+    its own `__call__` reads LR↑ and Ref."""
+
     name = "crossnet"
     kind = "refsr"
     scale = 4
@@ -67,25 +71,16 @@ class CrossNetMethod(Method):
         origins=tuple((f, TRAINED_HERE) for f in FILES),
     )
     key_signature = ((r"^FlowNet\.conv6_1\.0\.weight$", r"^UNet_decoder_2\.final\.0\.weight$"),)
+    table = RELEASE_REMAP  # the release's own key names: identity
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.model: CrossNet | None = None
+    def build(self, state_dict=None) -> CrossNet:
+        return CrossNet()  # one configuration: the release's widths are literals
 
     def options(self) -> dict[str, object]:
         """The input rules above (they change the output for the same weights)."""
         return {**super().options(), "encoder_input": "lr_up", "flow_input": "lr_up",
                 "reference": "LR-sized: upsampled; else top-left crop / replicate pad to LR-up",
                 "pad": f"replicate to a multiple of {MULTIPLE}"}
-
-    def load(self, weights_path, device="cpu") -> "CrossNetMethod":
-        model = self.load_checkpoint(weights_path, lambda _state: CrossNet(), RELEASE_REMAP)
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-        self.weights_path = weights_path
-        return self
 
     @torch.no_grad()
     def __call__(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
