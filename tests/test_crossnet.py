@@ -153,8 +153,10 @@ def test_training_forward_is_differentiable_in_the_suites_range():
     for key in ("FlowNet.conv1.0.weight", "FlowNet.flow6.0.weight", "Encoder.layer_f.0.weight",
                 "UNet_decoder_2.final.0.weight"):
         assert grads[key] is not None and grads[key].abs().sum() > 0, key
-    # as in the release, post_fusion2's output is unused: no gradient reaches it
+    # as in the release, post_fusion2's output is unused: no gradient reaches it (frozen, for DDP)
     assert grads["UNet_decoder_2.post_fusion2.0.weight"] is None
+    assert [k for k, p in model.named_parameters() if not p.requires_grad] == [
+        "UNet_decoder_2.post_fusion2.0.weight", "UNet_decoder_2.post_fusion2.0.bias"]
 
 
 def test_missing_weights_say_there_are_none_and_how_to_train(clean_env):

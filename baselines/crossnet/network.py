@@ -19,7 +19,7 @@ Pipeline (all tensors N×C×H×W float, images RGB in [0, 1] as the release's da
    (192→64); full: cat(up, LR, warped) → `post_fusion1` (5×5, 192→64, SELU) → `final` (5×5, 64→3,
    linear). As in the release, `final` reads `post_fusion1`: `post_fusion2` (5×5, 64→64, SELU)
    is built (its weights are in every checkpoint) but its output is never used, so it is not run
-   here and gets no gradient.
+   here and is frozen (`requires_grad=False`: no gradient reaches it in the release either).
 
 The output is the SR image in the input's range (no clamp, no residual). Keys are the release's
 (`FlowNet.*`, `Encoder.*`, `UNet_decoder_2.*`; `Backward_warp` has none), so a `torch.save(net.
@@ -137,6 +137,8 @@ class CrossNet(nn.Module):
         self.FlowNet = FlowNet()
         self.Encoder = Encoder(3)
         self.UNet_decoder_2 = FusionDecoder()
+        # its output is unused (release): frozen, so DistributedDataParallel does not wait for its gradient
+        self.UNet_decoder_2.post_fusion2.requires_grad_(False)
 
     def forward(self, lr_up: torch.Tensor, ref: torch.Tensor, sisr: torch.Tensor | None = None) -> CrossNetOutput:
         """`lr_up` (LR upsampled to the HR size), `ref` (the reference, same size), `sisr` (the encoder's
