@@ -352,6 +352,8 @@ def missing_weights_message(method: Method) -> str:
              f"(as <dir>/{spec.filename} or <dir>/{method.name}/{spec.filename})")
     if spec.fetchable:
         how = f"run `python -m benchmarks.weights fetch {method.name}`"
+    elif all(spec.origin_of(name) == TRAINED_HERE for name in spec.files):
+        how = spec.source  # says that there are none and how to train them
     else:
         how = f"download it by hand from {spec.source}"
     return f"{method.name}: weights {spec.filename} not found; {how}; {where}"

@@ -62,7 +62,7 @@ class CrossNetMethod(SISRMethod):
     weights = WeightsSpec(
         files=FILES,
         source=("no public weights (the authors' release " + RELEASE + " has code only); train with the suite "
-                "(issue 15's recipe: `python -m benchmarks.train --config configs/crossnet.toml`) and pass its "
+                "(`python -m benchmarks.train --config configs/crossnet.toml`, README 'Training') and pass its "
                 "model_best file with --weights crossnet=PATH, or save it as weights/crossnet.safetensors"),
         formats=(("state dict with the release's keys (FlowNet.*, Encoder.*, UNet_decoder_2.*): "
                   "the release's torch.save(net.state_dict()), a suite-trained .pt or .safetensors"),),
