@@ -187,7 +187,7 @@ def test_weights_list_shows_crossnet_missing_then_found(clean_env, monkeypatch, 
     assert weights_cli.main(["list"]) == 0
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("crossnet "))
-    assert "missing" in row and "crossnet.safetensors" in row and "by hand" in row
+    assert "missing" in row and "crossnet.safetensors" in row and "trained here" in row and row.rstrip().endswith("train")
     assert "crossnet (crossnet.safetensors): no public weights" in out and "python -m benchmarks.train" in out
     (clean_env / "weights").mkdir()
     (clean_env / "weights" / "crossnet.pt").write_bytes(b"x")
