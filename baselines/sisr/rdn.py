@@ -228,15 +228,11 @@ class RDNMethod(SISRMethod):
     def build(self, state_dict=None) -> nn.Module:
         return build_rdn(state_dict)
 
-    def load(self, weights_path, device="cpu") -> "RDNMethod":
-        """A `.t7` (the official release, read by `state_dict_from_t7`) or a PyTorch state dict."""
+    def load_checkpoint(self, weights_path, build, remap_with=None) -> nn.Module:
+        """A `.t7` (the official release, read by `state_dict_from_t7`; [0, 255]) or a PyTorch state dict."""
         if weights_path is None or not is_t7(weights_path):
-            return super().load(weights_path, device)
+            return super().load_checkpoint(weights_path, build, remap_with)
         state, mean = state_dict_from_t7(weights_path)
-        model = build_rdn(state, mean)
-        load_into(model, state, Checkpoint(Path(weights_path), state), what=self.name, hint=self.weights_hint)
         self.input_range = 255.0
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval().requires_grad_(False)
-        self.weights_path = weights_path
-        return self
+        return load_into(build_rdn(state, mean), state, Checkpoint(Path(weights_path), state), what=self.name,
+                         hint=self.weights_hint)

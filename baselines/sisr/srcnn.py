@@ -151,7 +151,7 @@ class SRCNNMethod(SISRMethod):
     description = "SRCNN x4 (Dong et al., 9-5-5 ImageNet model), official MATLAB weights"
     convention = ("Y of BT.601 on the x4 PIL-bicubic LR (Y/255 in [0,1]); Cb, Cr from that bicubic; "
                   "replicate padding")
-    input_range = 1.0
+    input_range = 255.0
     weights = WeightsSpec(
         files=("x4.mat", "srcnn_9-5-5_x4.mat"),
         source=f"{RELEASE_URL} (official, Dong et al.): unzip it and use model/9-5-5(ImageNet)/x4.mat",
@@ -164,26 +164,20 @@ class SRCNNMethod(SISRMethod):
     def build(self, state_dict=None) -> nn.Module:
         return build_srcnn(state_dict)
 
-    def load(self, weights_path, device="cpu") -> "SRCNNMethod":
+    def load_checkpoint(self, weights_path, build, remap_with=None) -> nn.Module:
         """The release's `.mat` (by suffix), else a PyTorch state dict with this module's keys."""
         if weights_path is None or Path(weights_path).suffix.lower() != ".mat":
-            return super().load(weights_path, device)
+            return super().load_checkpoint(weights_path, build, remap_with)
         path = Path(weights_path)
         if not path.is_file():
             raise UserError(f"{path}: file not found; get {self.weights.source}")
         state = state_dict_from_mat(path)
-        model = load_into(build_srcnn(state), state, Checkpoint(path, state), what=self.name, hint=self.weights_hint)
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval().requires_grad_(False)
-        self.weights_path = weights_path
-        return self
+        return load_into(build_srcnn(state), state, Checkpoint(path, state), what=self.name, hint=self.weights_hint)
 
-    @torch.no_grad()
-    def __call__(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """batch["lr"] N×3×h×w float [0, 255] → SR N×3×4h×4w float [0, 255] by the RGB rule above."""
-        if self.model is None:
-            raise RuntimeError(f"{self.name}: call load() first")
-        self.extras = {}
-        ycbcr = rgb_to_ycbcr(bicubic_upscale(batch["lr"], self.scale).to(self.device, torch.float64))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """LR N×3×h×w float [0, 255] → SR N×3×4h×4w float [0, 255] by the RGB rule above
+        (`input_range` 255: `SISRMethod.__call__` passes batch["lr"] as it is and clips the result)."""
+        assert self.model is not None
+        ycbcr = rgb_to_ycbcr(bicubic_upscale(x, self.scale).to(self.device, torch.float64))
         y = self.model(ycbcr[:, :1].float() / 255.0).double() * 255.0
-        return ycbcr_to_rgb(torch.cat((y, ycbcr[:, 1:]), 1)).clamp_(0.0, 255.0).float()
+        return ycbcr_to_rgb(torch.cat((y, ycbcr[:, 1:]), 1)).float()
