@@ -306,3 +306,41 @@ def test_weights_list_names_both_with_source_and_what_to_do(capsys):
     assert "srcnn (x4.mat): http://mmlab.ie.cuhk.edu.hk/projects/SRCNN/SRCNN_v1.zip (official, Dong et al.): " \
            "unzip it and use model/9-5-5(ImageNet)/x4.mat" in out
     assert "rdn (RDN_BIX4.t7): official RDN_BIX4.t7 (Torch7)" in out and "rdn_x4.pt (torchSR" in out
+
+
+# ------------------------------------------------------------------ end to end on the demo set
+
+def test_demo_run_with_srcnn_and_rdn_files_in_their_release_formats(clean_env, capsys):
+    """`python -m benchmarks.run` on the demo set: an SRCNN .mat that passes Y through gives
+    exactly the bicubic rows; an RDN .t7 tree gives the SR the Lua tree computes."""
+    from benchmarks import run
+    from benchmarks.datasets import load
+    from benchmarks.degrade import sisr_inputs
+    from benchmarks.results import read_rows
+    from foundation.imageio import read_image
+
+    mat = identity_mat(clean_env / "x4.mat", 0.0)
+    lua = LuaRDN(lambda shape: (np.random.default_rng(sum(shape)).standard_normal(shape) * 0.12).astype(np.float32),
+                 n_feat=4, blocks=2, convs=2, growth=4, mean=DIV2K_MEAN_255)
+    t7 = write_t7(clean_env / "RDN_BIX4.t7", lua.root)
+    out = clean_env / "runs" / "demo"
+    assert run.main(["--protocol", "demo", "--methods", "bicubic", "srcnn", "rdn", "--weights", f"srcnn={mat}",
+                     f"rdn={t7}", "--out", str(out), "--limit", "1", "--save-images", "--metrics", "psnr", "ssim"]) == 0
+    rows = {(r["method"], r["ref_mode"]): r for r in read_rows(out / "rows.csv")[1]}
+    for mode in ("graded", "none"):
+        assert (rows["srcnn", mode]["psnr"], rows["srcnn", mode]["ssim"]) == \
+            (rows["bicubic", mode]["psnr"], rows["bicubic", mode]["ssim"])
+    import json
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    for name, file in (("rdn", t7), ("srcnn", mat)):  # the files used, and what their names say they are
+        assert manifest["weights"][name]["found_in"] == "--weights" and manifest["weights"][name]["path"] == str(file.resolve())
+        assert registry.get(name).weights.origin_of(Path(manifest["weights"][name]["path"]).name) == "official"
+    sample = load("demo", None)[0]
+    lr = sisr_inputs(sample.hr, sample.lr, 4).lr
+    expected = lua_forward(lua.root, torch.from_numpy(lr).permute(2, 0, 1)[None].double())
+    expected = expected.clamp(0, 255).round()[0].permute(1, 2, 0).numpy()
+    assert 20 < expected.mean() < 235 and expected.std() > 5 and (expected == 255).mean() < 0.2  # not a clipped image
+    config = {(p["method"], p["ref_mode"]): p["config_id"] for p in manifest["plan"]["passes"]}
+    saved = read_image(out / "images" / "demo" / "rdn" / config["rdn", "none"] / f"{sample.name}@none.png")
+    assert np.abs(saved.astype(np.float64) - expected).max() <= 1
