@@ -344,3 +344,17 @@ def test_demo_run_with_srcnn_and_rdn_files_in_their_release_formats(clean_env, c
     config = {(p["method"], p["ref_mode"]): p["config_id"] for p in manifest["plan"]["passes"]}
     saved = read_image(out / "images" / "demo" / "rdn" / config["rdn", "none"] / f"{sample.name}@none.png")
     assert np.abs(saved.astype(np.float64) - expected).max() <= 1
+
+
+def test_default_builds_are_the_published_configurations():
+    with torch.device("meta"):
+        rdn, srcnn = rdn_mod.build_rdn(), srcnn_mod.build_srcnn()
+    shapes = {k: tuple(v.shape) for k, v in rdn.state_dict().items()}
+    assert len([k for k in shapes if k.endswith(".LFF.weight")]) == 16  # D = 16
+    assert shapes["RDBs.15.convs.7.conv.0.weight"] == (64, 64 + 7 * 64, 3, 3)  # C = 8, G = 64
+    assert shapes["RDBs.0.LFF.weight"] == (64, 64 + 8 * 64, 1, 1) and shapes["GFF.0.weight"] == (64, 16 * 64, 1, 1)
+    assert shapes["UPNet.0.weight"] == (256, 64, 3, 3) and shapes["UPNet.4.weight"] == (3, 64, 3, 3)
+    assert sum(v.numel() for v in rdn.parameters()) == 22_271_107  # the paper's "22M"
+    assert {k: tuple(v.shape) for k, v in srcnn.state_dict().items()} == {
+        "conv1.weight": (64, 1, 9, 9), "conv1.bias": (64,), "conv2.weight": (32, 64, 5, 5), "conv2.bias": (32,),
+        "conv3.weight": (1, 32, 5, 5), "conv3.bias": (1,)}
