@@ -335,7 +335,9 @@ def test_demo_run_with_srcnn_and_rdn_files_in_their_release_formats(clean_env, c
     manifest = json.loads((out / "manifest.json").read_text())
     for name, file in (("rdn", t7), ("srcnn", mat)):  # the files used, and what their names say they are
         assert manifest["weights"][name]["found_in"] == "--weights" and manifest["weights"][name]["path"] == str(file.resolve())
-        assert registry.get(name).weights.origin_of(Path(manifest["weights"][name]["path"]).name) == "official"
+    assert (manifest["weights"]["rdn"]["weights_origin"], manifest["weights"]["rdn"]["trained_on"]) == ("official", "DIV2K")
+    assert (manifest["weights"]["srcnn"]["weights_origin"], manifest["weights"]["srcnn"]["trained_on"]) == \
+        ("official", "ImageNet")
     sample = load("demo", None)[0]
     lr = sisr_inputs(sample.hr, sample.lr, 4).lr
     expected = lua_forward(lua.root, torch.from_numpy(lr).permute(2, 0, 1)[None].double())

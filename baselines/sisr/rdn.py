@@ -207,13 +207,13 @@ class RDNMethod(SISRMethod):
                   "[0,1] for yjn870/torchSR files (chosen by the file)")
     input_range = 255.0
     weights = WeightsSpec(
-        files=("RDN_BIX4.t7", "rdn_x4.pth", "rdn_x4.pt"),
+        files=("RDN_BIX4.t7", "rdn_x4.pth", "rdn_x4.pt"), trained_on="DIV2K",
         source=(f"official RDN_BIX4.t7 (Torch7): {RELEASE_LINKS}; third-party PyTorch ports: rdn_x4.pth "
                 f"(yjn870/RDN-pytorch README) {YJN870_URL}, rdn_x4.pt (torchSR, converted from it) {TORCHSR_URL}"),
         formats=("RDN release Torch7 .t7 module tree (read here, convs mapped by order)",
                  "EDSR-PyTorch rdn.py state_dict (SFENet1, RDBs.i.convs.c.conv.0, LFF, GFF, UPNet)",
                  "yjn870/RDN-pytorch and torchSR state_dict (sfe1, rdbs.i.layers.c.conv, lff, gff, upscale, output)"),
-        note="the paper's Table 1 RDN was retrained on CUFED; these are DIV2K (BI ×4) weights",
+        note="all three files are BI ×4 models trained on DIV2K",
         origins=(("rdn_x4.pth", THIRD_PARTY), ("rdn_x4.pt", THIRD_PARTY)),
     )
     table = YJN870_TABLE

@@ -153,12 +153,11 @@ class SRCNNMethod(SISRMethod):
                   "replicate padding")
     input_range = 255.0
     weights = WeightsSpec(
-        files=("x4.mat", "srcnn_9-5-5_x4.mat"),
+        files=("x4.mat", "srcnn_9-5-5_x4.mat"), trained_on="ImageNet",
         source=f"{RELEASE_URL} (official, Dong et al.): unzip it and use model/9-5-5(ImageNet)/x4.mat",
         formats=("SRCNN release MATLAB .mat (weights_conv1..3, biases_conv1..3; read with scipy.io.loadmat)",
                  "state_dict (conv1, conv2, conv3)"),
-        note=("the paper's Table 1 SRCNN was retrained on CUFED; this is the 9-5-5 ImageNet model "
-              "(x4.mat, or renamed srcnn_9-5-5_x4.mat)"),
+        note="the 9-5-5 model trained on ImageNet (x4.mat, or renamed srcnn_9-5-5_x4.mat)",
     )
 
     def build(self, state_dict=None) -> nn.Module:
