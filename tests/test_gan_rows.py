@@ -1,6 +1,7 @@
 """Table 1's RSRGAN, SRGAN and ENet rows: rsrgan against RankSRGAN's own network (golden), srgan as
-the labelled MSRGAN substitute, enet (EnhanceNet-PAT) from a TensorFlow V1 checkpoint built in the
-documented layout from known values, each convention on a hand-computed case. No weights needed."""
+the labelled MSRGAN substitute, enet (EnhanceNet-PAT) against the release's graph run by TensorFlow on
+a V1 checkpoint TensorFlow wrote (golden), and from V1 files built here in the documented layout
+from known values, each convention on a hand-computed case. No weights needed."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,6 +18,7 @@ from foundation.tf_checkpoint import is_tf_v1_checkpoint, read_tf_v1_checkpoint
 from tests.tf_v1_checkpoint_writer import write_checkpoint
 
 GOLDEN = Path(__file__).with_name("golden") / "msrresnet_release_small.pt"
+ENET_GOLDEN = Path(__file__).with_name("golden") / "enhancenet_release_small"
 
 
 # --------------------------------------------------------------------------- rsrgan / srgan
@@ -58,6 +60,25 @@ def test_srgan_is_the_msrgan_file_labelled_substitute(tmp_path, monkeypatch):
     rsrgan = registry.get("rsrgan").weights
     assert rsrgan.filename == "mmsr_RankSRGAN_NIQE.pth" and rsrgan.origin_of(rsrgan.filename) == "official"
     assert "1_KhEc_zBRW7iLeEJITU3i923DC6wv51T" in rsrgan.drive
+
+
+# --------------------------------------------------------------------------- enet: the release's golden
+
+def test_enet_equals_the_enhancenet_release_on_its_golden():
+    """The release's nnlib/enhancenet graph (8 filters, 2 blocks) under TensorFlow, its weights saved
+    by TensorFlow's own V1 saver: read here without TensorFlow, the outputs agree to 1e-5."""
+    golden = np.load(ENET_GOLDEN.with_suffix(".npz"), allow_pickle=False)
+    checkpoint = ENET_GOLDEN.with_suffix(".ckpt")
+    arrays = read_tf_v1_checkpoint(checkpoint)
+    assert len(arrays) == 2 * (2 * 2 + 5) and arrays["generator/Conv_8/weights"].shape == (3, 3, 8, 3)
+    method = registry.get("enet").load(checkpoint)
+    x = torch.from_numpy(golden["input"]).permute(0, 3, 1, 2)  # NHWC → NCHW
+    with torch.no_grad():
+        out = method.model(x).permute(0, 2, 3, 1).numpy()
+    assert out.shape == golden["output"].shape == (1, 20, 24, 3)
+    assert np.abs(out - golden["output"]).max() <= 1e-5
+    base = enhancenet.tf_legacy_bicubic(x.double(), 4).permute(0, 2, 3, 1).numpy()
+    assert np.abs(base - golden["bicubic"]).max() <= 1e-5
 
 
 # --------------------------------------------------------------------------- the TF V1 reader
