@@ -228,3 +228,36 @@ def test_weights_list_shows_the_three_rows(tmp_path, monkeypatch, capsys):
     assert "MSRGANx4.pth" in rows["srgan"] and "enhancenet_pat_weights" in rows["enet"] and "4250b3dc" in rows["enet"]
     assert "enet (enhancenet_pat_weights): https://raw.githubusercontent.com/msmsajjadi/EnhanceNet-Code/" in out
     assert "rsrgan (mmsr_RankSRGAN_NIQE.pth): https://drive.google.com/drive/folders/1_KhEc_zBRW7iLeEJITU3i923DC6wv51T" in out
+
+
+def test_the_three_rows_end_to_end_on_the_demo_set(clean_env):
+    """`benchmarks.run` on the demo set (1 image) with the goldens' weights (test weights, not the
+    published files): enet reads the TensorFlow file given by --weights, srgan the MSRGAN-format file;
+    each saved SR image is the network's output on the protocol's LR (PIL bicubic ↓4), rounded."""
+    from benchmarks import run
+    from benchmarks.degrade import refsr_inputs
+    from benchmarks.results import read_rows
+    from foundation.fileio import sha256_file
+    from foundation.imageio import read_image
+
+    mmsr = clean_env / "mmsr_small.pth"
+    torch.save(torch.load(GOLDEN, weights_only=True)["state_dict"], mmsr)
+    tf_file = ENET_GOLDEN.with_suffix(".ckpt")
+    out = clean_env / "runs"
+    assert run.main(["--protocol", "demo", "--methods", "enet", "srgan", "rsrgan", "--weights", f"enet={tf_file}",
+                     f"srgan={mmsr}", f"rsrgan={mmsr}", "--out", str(out), "--save-images", "--limit", "1",
+                     "--metrics", "psnr"]) == 0
+    _, rows = read_rows(out / "rows.csv")
+    graded = {r["method"]: r for r in rows if r["ref_mode"] == "graded"}
+    assert set(graded) == {"enet", "srgan", "rsrgan"}
+    assert graded["enet"]["weights_sha256"] == sha256_file(tf_file)
+    assert graded["srgan"]["weights_sha256"] == graded["rsrgan"]["weights_sha256"] == sha256_file(mmsr)
+    assert graded["srgan"]["psnr"] == graded["rsrgan"]["psnr"] and float(graded["enet"]["psnr"]) > 10
+    images = out / "images" / "demo"
+    hr = read_image(images / "_hr" / "motorcycle_stereo.png")
+    lr = torch.from_numpy(refsr_inputs(hr, None).lr).permute(2, 0, 1)[None].float()
+    for name, weights_file in (("enet", tf_file), ("srgan", mmsr)):
+        method = registry.get(name).load(weights_file)
+        expected = method({"lr": lr})[0].round().permute(1, 2, 0).numpy().astype(np.uint8)
+        saved = read_image(images / name / graded[name]["config_id"] / "motorcycle_stereo.png")
+        assert saved.shape == (144, 192, 3) and np.array_equal(saved, expected)
