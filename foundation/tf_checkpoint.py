@@ -65,6 +65,8 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
 def _fields(buf: bytes) -> list[tuple[int, int, object]]:
     """A protocol buffer message's (field number, wire type, value) in file order: varints as int,
     fixed64/fixed32 as bytes, length-delimited as bytes."""
+    if not isinstance(buf, bytes):
+        raise _Corrupt("a varint where a message was expected (not a tensor-slice checkpoint)")
     out, pos = [], 0
     while pos < len(buf):
         tag, pos = _varint(buf, pos)
@@ -202,8 +204,8 @@ def read_tf_v1_checkpoint(path: str | os.PathLike) -> dict[str, np.ndarray]:
     try:
         entries = table_entries(data)
         meta = next((value for key, value in entries if key == b""), None)
-        if meta is None:
-            raise _Corrupt("no tensor-slice meta entry (a V2 checkpoint's .index, or another table)")
+        if meta is None or not isinstance(_field(_fields(meta), 1), bytes):
+            raise _Corrupt("no tensor-slice meta entry: a V2 checkpoint's .index, or another table")
         arrays, filled = {}, {}
         for n, _, item in _fields(_field(_fields(meta), 1, b"")):
             if n != 1:

@@ -4,6 +4,7 @@ a V1 checkpoint TensorFlow wrote (golden), and from V1 files built here in the d
 from known values, each convention on a hand-computed case. No weights needed."""
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,8 @@ import torch.nn.functional as F
 from baselines import registry
 from baselines.sisr import enhancenet
 from foundation.errors import UserError
-from foundation.tf_checkpoint import is_tf_v1_checkpoint, read_tf_v1_checkpoint
-from tests.tf_v1_checkpoint_writer import write_checkpoint
+from foundation.tf_checkpoint import TABLE_MAGIC, is_tf_v1_checkpoint, read_tf_v1_checkpoint
+from tests.tf_v1_checkpoint_writer import block, field, varint, write_checkpoint
 
 GOLDEN = Path(__file__).with_name("golden") / "msrresnet_release_small.pt"
 ENET_GOLDEN = Path(__file__).with_name("golden") / "enhancenet_release_small"
@@ -111,6 +112,12 @@ def test_tf_v1_reader_refuses_bad_files_in_one_line(tmp_path):
         "compressed": write_checkpoint(tmp_path / "c", arrays, compression=1).read_bytes(),
         "random": bytes(range(256)) * 2,
     }
+    # a V2 checkpoint's .index: the same table, but its empty key holds a BundleHeaderProto (num_shards = 1)
+    data = block([(b"", field(1, 1) + field(2, 0))], 1)
+    index = block([(b"", varint(0) + varint(len(data)))], 1)
+    handles = varint(0) + varint(0) + varint(len(data) + 5) + varint(len(index))
+    cases["v2_index"] = (data + b"\0" * 5 + index + b"\0" * 5 + handles + b"\0" * (40 - len(handles))
+                         + struct.pack("<Q", TABLE_MAGIC))
     for name, data in cases.items():
         (tmp_path / name).write_bytes(data)
         with pytest.raises(UserError) as err:
