@@ -4,6 +4,7 @@ a V1 checkpoint TensorFlow wrote (golden), and from V1 files built here in the d
 from known values, each convention on a hand-computed case. No weights needed."""
 from __future__ import annotations
 
+import json
 import struct
 from pathlib import Path
 
@@ -61,6 +62,12 @@ def test_srgan_is_the_msrgan_file_labelled_substitute(tmp_path, monkeypatch):
     rsrgan = registry.get("rsrgan").weights
     assert rsrgan.filename == "mmsr_RankSRGAN_NIQE.pth" and rsrgan.origin_of(rsrgan.filename) == "official"
     assert "1_KhEc_zBRW7iLeEJITU3i923DC6wv51T" in rsrgan.drive
+    # the manifest's weights facts (origin, training set) by file name
+    facts = {name: registry.get(name).weights_facts(Path(registry.get(name).weights.filename), {})
+             for name in ("srgan", "rsrgan", "enet")}
+    assert facts == {"srgan": {"weights_origin": "substitute", "trained_on": "DIV2K"},
+                     "rsrgan": {"weights_origin": "official", "trained_on": "DIV2K"},
+                     "enet": {"weights_origin": "official", "trained_on": "MSCOCO"}}
 
 
 # --------------------------------------------------------------------------- enet: the release's golden
@@ -247,9 +254,10 @@ def test_the_three_rows_end_to_end_on_the_demo_set(clean_env):
     from foundation.fileio import sha256_file
     from foundation.imageio import read_image
 
-    mmsr = clean_env / "mmsr_small.pth"
+    mmsr = clean_env / "MSRGANx4.pth"  # the substitute's file name: its origin comes from the name
     torch.save(torch.load(GOLDEN, weights_only=True)["state_dict"], mmsr)
-    tf_file = ENET_GOLDEN.with_suffix(".ckpt")
+    tf_file = clean_env / "enhancenet_pat_weights"
+    tf_file.write_bytes(ENET_GOLDEN.with_suffix(".ckpt").read_bytes())
     out = clean_env / "runs"
     assert run.main(["--protocol", "demo", "--methods", "enet", "srgan", "rsrgan", "--weights", f"enet={tf_file}",
                      f"srgan={mmsr}", f"rsrgan={mmsr}", "--out", str(out), "--save-images", "--limit", "1",
@@ -260,6 +268,9 @@ def test_the_three_rows_end_to_end_on_the_demo_set(clean_env):
     assert graded["enet"]["weights_sha256"] == sha256_file(tf_file)
     assert graded["srgan"]["weights_sha256"] == graded["rsrgan"]["weights_sha256"] == sha256_file(mmsr)
     assert graded["srgan"]["psnr"] == graded["rsrgan"]["psnr"] and float(graded["enet"]["psnr"]) > 10
+    records = json.loads((out / "manifest.json").read_text())["weights"]
+    assert (records["srgan"]["weights_origin"], records["srgan"]["trained_on"]) == ("substitute", "DIV2K")
+    assert records["enet"]["published"] is False  # test weights: not the release's sha256
     images = out / "images" / "demo"
     hr = read_image(images / "_hr" / "motorcycle_stereo.png")
     lr = torch.from_numpy(refsr_inputs(hr, None).lr).permute(2, 0, 1)[None].float()

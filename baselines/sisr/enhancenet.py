@@ -22,7 +22,8 @@ read from that code:
   equals PyTorch's `nearest`.
 - The release makes its own LR with PIL ``resize(ANTIALIAS)`` (``nnlib.loadimg``) and was trained on
   such inputs; under the suite's protocols the LR is the protocol's (PIL bicubic ↓4), as for every
-  method. Its weights were trained on ImageNet (paper), not the CUFED training set of TTSR's table.
+  method. Its weights were trained on MSCOCO images (the paper; the release does not say), not on
+  the CUFED training set of TTSR's table.
 
 The weights: the release's `weights` file is a TensorFlow V1 tensor-slice checkpoint (one file);
 `foundation.tf_checkpoint` reads it without TensorFlow, `from_release` renames the 50 tensors
@@ -166,7 +167,8 @@ class EnhanceNetMethod(SISRMethod):
         sha256="4250b3dc5e69c5bd625e90543fd588ce2fff88510f874f9e9394c48c44b96434",
         formats=("TensorFlow V1 checkpoint (the release's `weights`: generator/Conv[_k]/weights|biases)",
                  "state_dict in this module's naming (.pth / .safetensors)"),
-        note="official EnhanceNet-PAT weights (trained on ImageNet, not the paper's CUFED retraining)")
+        trained_on="MSCOCO",
+        note="official EnhanceNet-PAT weights (trained on MSCOCO per the paper, not the CUFED retraining of TTSR's Table 1)")
 
     def build(self, state_dict=None) -> nn.Module:
         if state_dict is None:

@@ -110,7 +110,8 @@ class RankSRGANMethod(_MSRResNetFamily):
         source=("XPixelGroup/RankSRGAN README: Google Drive folder 1_KhEc_zBRW7iLeEJITU3i923DC6wv51T "
                 "(mmsr_RankSRGAN_NIQE.pth; the _Ma / _PI files are other models)"),
         drive=RANKSRGAN_DRIVE, formats=("MMSR / RankSRGAN state_dict (recon_trunk, HRconv)",),
-        note="official RankSRGAN weights (DIV2K training set, not the paper's CUFED retraining)")
+        trained_on="DIV2K",  # codes/options/train/train_RankSRGAN.yml: DIV2K_train_HR
+        note="official RankSRGAN weights (trained on DIV2K, not the CUFED retraining of TTSR's Table 1)")
 
 
 SRGAN_SUBSTITUTE = "substitute: MSRGAN (MMSR/BasicSR), not Ledig et al.'s SRGAN"
@@ -132,4 +133,5 @@ class SRGANSubstituteMethod(_MSRResNetFamily):
     weights = WeightsSpec(files=MSRGANMethod.weights.files, source=MSRGANMethod.weights.source,
                           drive=MSRGANMethod.weights.drive, formats=_MSRResNetFamily.formats,
                           origins=((MSRGANMethod.weights.filename, "substitute"),),
+                          trained_on="DIV2K",  # BasicSR options/train/SRResNet_SRGAN/train_MSRGAN_x4.yml
                           note=f"{SRGAN_SUBSTITUTE}: Ledig et al. released no weights")
