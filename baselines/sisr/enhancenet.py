@@ -167,8 +167,8 @@ class EnhanceNetMethod(SISRMethod):
         sha256="4250b3dc5e69c5bd625e90543fd588ce2fff88510f874f9e9394c48c44b96434",
         formats=("TensorFlow V1 checkpoint (the release's `weights`: generator/Conv[_k]/weights|biases)",
                  "state_dict in this module's naming (.pth / .safetensors)"),
-        trained_on="MSCOCO",
-        note="official EnhanceNet-PAT weights (trained on MSCOCO per the paper, not the CUFED retraining of TTSR's Table 1)")
+        trained_on="MSCOCO (unconfirmed)",
+        note="official EnhanceNet-PAT weights (training set MSCOCO as recalled from the paper, not confirmed from a source here; not the CUFED retraining of TTSR's Table 1)")
 
     def build(self, state_dict=None) -> nn.Module:
         if state_dict is None:
