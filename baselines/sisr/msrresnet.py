@@ -73,7 +73,7 @@ class _MSRResNetFamily(SISRMethod):
 class MSRResNetMethod(_MSRResNetFamily):
     name = "msrresnet"
     description = "MSRResNet x4 (MMSR/BasicSR modified SRResNet, PSNR-oriented)"
-    weights = WeightsSpec(files=("MSRResNetx4.pth", "mmsr_SRResNet_pretrain.pth"), source=MMSR_DRIVE,
+    weights = WeightsSpec(files=("MSRResNetx4.pth", "mmsr_SRResNet_pretrain.pth"), source=MMSR_DRIVE, trained_on="DIV2K",
                           formats=_MSRResNetFamily.formats,
                           note="stand-in for SRResNet: Ledig et al. released no weights")
 
@@ -82,7 +82,7 @@ class MSRResNetMethod(_MSRResNetFamily):
 class MSRGANMethod(_MSRResNetFamily):
     name = "msrgan"
     description = "MSRGAN x4 (MMSR/BasicSR SRGAN generator), stand-in for SRGAN"
-    weights = WeightsSpec(files=("MSRGANx4.pth",), source=MMSR_DRIVE + " (file id 1c0YNygNMfTLynR-C3y7nsZgaWbczbW5j)",
+    weights = WeightsSpec(files=("MSRGANx4.pth",), trained_on="DIV2K", source=MMSR_DRIVE + " (file id 1c0YNygNMfTLynR-C3y7nsZgaWbczbW5j)",
                           drive="https://drive.google.com/file/d/1c0YNygNMfTLynR-C3y7nsZgaWbczbW5j/view",
                           formats=_MSRResNetFamily.formats,
                           note="stand-in for SRGAN: Ledig et al. released no weights")
