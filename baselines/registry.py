@@ -73,7 +73,9 @@ class WeightsSpec:
     prefix (torch.hub / BasicSR put the first 8 hex digits in the file name), None when unknown
     (the first fetch then records it in the folder's SHA256SUMS). `formats`: checkpoint layouts
     the adapter reads. `origins`: (file name, one of `WEIGHT_ORIGINS`) for files that are not the
-    authors' own (a third-party port, a substitute network); see `origin_of`.
+    authors' own (a third-party port, a substitute network); see `origin_of`. `trained_on`: the
+    training set of the files listed (e.g. "DIV2K", "CUFED"; "" unknown): a paper table whose models
+    were all trained on another set does not judge cells measured with them (`benchmarks.views`).
     """
 
     files: tuple[str, ...]
@@ -84,6 +86,7 @@ class WeightsSpec:
     note: str = ""
     drive: str | None = None
     origins: tuple[tuple[str, str], ...] = ()
+    trained_on: str = ""
 
     def origin_of(self, filename: str) -> str:
         """Where a file of this record comes from, one of `WEIGHT_ORIGINS`: its entry in `origins`
@@ -147,6 +150,20 @@ class Method:
         it is when it is not a published network (a user's callable, a folder of SR images); {} for
         the shipped methods. They enter the row identity with the record."""
         return {}
+
+    def weights_facts(self, weights_path: str | os.PathLike | None, metadata: Mapping[str, object]) -> dict[str, str]:
+        """Where the file at `weights_path` comes from, for the manifest's weights record:
+        {"weights_origin": one of `WEIGHT_ORIGINS`, "trained_on": its training set ("" unknown)}.
+        A checkpoint this suite's trainer exported (its metadata names the `recipe`) is "trained here";
+        else the method's `WeightsSpec` decides by file name (`WeightsSpec.origin_of`). {} without a file."""
+        if weights_path is None:
+            return {}
+        if metadata.get("recipe") or str(metadata.get("origin", "")).startswith("trained by ttsr-bench"):
+            return {"weights_origin": TRAINED_HERE, "trained_on": str(metadata.get("train_data", ""))}
+        if self.weights is None:
+            return {"weights_origin": UNKNOWN, "trained_on": ""}
+        origin = self.weights.origin_of(Path(weights_path).name)
+        return {"weights_origin": origin, "trained_on": self.weights.trained_on if origin != UNKNOWN else ""}
 
     def begin_image(self, image: str, evaluation) -> None:
         """Called by the runner just before `__call__` with the image's name and its
@@ -335,6 +352,8 @@ def missing_weights_message(method: Method) -> str:
              f"(as <dir>/{spec.filename} or <dir>/{method.name}/{spec.filename})")
     if spec.fetchable:
         how = f"run `python -m benchmarks.weights fetch {method.name}`"
+    elif all(spec.origin_of(name) == TRAINED_HERE for name in spec.files):
+        how = spec.source  # says that there are none and how to train them
     else:
         how = f"download it by hand from {spec.source}"
     return f"{method.name}: weights {spec.filename} not found; {how}; {where}"

@@ -16,7 +16,7 @@ from typing import Mapping
 
 import torch
 
-from baselines.registry import Method, WeightsSpec, missing_weights_message, register
+from baselines.registry import TRAINED_HERE, Method, WeightsSpec, missing_weights_message, register
 from foundation.errors import UserError
 from ttsr.checkpoint import identify_family, load_ttsr
 from ttsr.config import VARIANTS, TTSRConfig
@@ -114,7 +114,7 @@ PUBLISHED: dict[str, tuple[str, str]] = {  # method → (file, description)
     "ttsr-rec": ("TTSR-rec.pt", "TTSR-rec, reconstruction loss only, published weights"),
 }
 WEIGHTS: dict[str, WeightsSpec] = {
-    name: WeightsSpec(files=(filename,), source=TTSR_SOURCE, formats=TTSR_FORMATS, drive=TTSR_DRIVE,
+    name: WeightsSpec(files=(filename,), trained_on="CUFED", source=TTSR_SOURCE, formats=TTSR_FORMATS, drive=TTSR_DRIVE,
                       note="from the release's Google Drive folder (`python -m benchmarks.weights fetch`); "
                            "no published sha256: the first fetch records it in the folder's SHA256SUMS")
     for name, (filename, _) in PUBLISHED.items()}
@@ -125,7 +125,8 @@ WEIGHTS.update({
         files=(f"TTSR-{name.removeprefix('ttsr-')}.pt", f"TTSR-{name.removeprefix('ttsr-')}.safetensors"),
         source=f"no published weights: train the '{variant}' ablation with `python -m benchmarks.train` (its "
                f"config under configs/) and pass its model_best.pt with --weights {name}=PATH",
-        formats=TTSR_FORMATS)
+        formats=TTSR_FORMATS, origins=tuple((f"TTSR-{name.removeprefix('ttsr-')}{ext}", TRAINED_HERE)
+                                            for ext in (".pt", ".safetensors")))
     for name, variant in VARIANT_OF.items()})
 
 

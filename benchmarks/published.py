@@ -178,6 +178,7 @@ class PublishedTable:
     columns: tuple[Column, ...]
     rows: tuple[PublishedRow, ...]
     sources: dict[str, Source] = field(default_factory=dict)
+    trained_on: str = ""  # the training set of every model in the paper's table ("" unknown / mixed)
 
     def row(self, method: str) -> PublishedRow | None:
         """The row of `method`, or of the first row that lists it among its aliases."""
@@ -273,6 +274,7 @@ class _TableSpec(_Spec):
     note: str | None = None
     tolerance: _ToleranceSpec | None = None
     far: _ToleranceSpec | None = None
+    trained_on: str | None = None
     flags: dict[str, Literal[tuple(f.name for f in fields(TTSRConfig))]] | None = None
     columns: list[_ColumnSpec] = []
     rows: list[_RowSpec] = []
@@ -333,6 +335,7 @@ class _TableState:
     note: str
     tolerance: Tolerance
     far: Tolerance
+    trained_on: str = ""
     flags: dict[str, str] = field(default_factory=dict)  # label -> field of the rows' variant
     columns: dict[str, Column] = field(default_factory=dict)
     rows: dict[str, PublishedRow] = field(default_factory=dict)  # cells filled in place while merging
@@ -368,6 +371,8 @@ def _apply(spec: _FileSpec, name: str, sources: dict[str, Source], tables: dict[
             state.tolerance = Tolerance(t.tolerance.psnr, t.tolerance.ssim)
         if t.far is not None:
             state.far = Tolerance(t.far.psnr, t.far.ssim)
+        if t.trained_on is not None:
+            state.trained_on = t.trained_on
         if t.flags is not None:
             state.flags = dict(t.flags)
         for i, c in enumerate(t.columns):
@@ -448,7 +453,8 @@ def _freeze(sources: dict[str, Source], states: dict[str, _TableState]) -> dict[
             flags = {label: bool(getattr(VARIANTS[r.variant], key)) for label, key in s.flags.items()} if r.variant else {}
             rows.append(replace(r, flags=flags, cells=cells))
         tables[tname] = PublishedTable(name=tname, title=s.title, note=s.note, tolerance=s.tolerance, far=s.far,
-                                       columns=tuple(s.columns.values()), rows=tuple(rows), sources=dict(sources))
+                                       columns=tuple(s.columns.values()), rows=tuple(rows), sources=dict(sources),
+                                       trained_on=s.trained_on)
     return tables
 
 

@@ -9,6 +9,10 @@ the console table of `python -m benchmarks.run` (`pass_table`: this command's pa
   under the table's tolerance (ok / off / far; "far" is loud: `CellView.loud`);
 - a cell of a method with random or test-made weights is `random`: labelled in every output and
   never judged; a cell measured on part of a test set (`Measured.partial`) shows Δ, not judged;
+- a cell measured with weights trained on another set than the paper's table says its models were
+  (`PublishedTable.trained_on`; e.g. official DIV2K weights in Table 1, whose rows were all retrained
+  on CUFED) is `other-training`: labelled "official weights (not the paper's training set: DIV2K)",
+  Δ shown, never judged;
 - ⚠ marks a paper figure no source confirmed (`published.PublishedCell.format`);
 - coverage (`TableView.coverage_text`) is the one count every output prints.
 
@@ -163,6 +167,7 @@ class CellView:
     random: bool = False
     reason: str = ""  # why there is no measurement
     measured_as: str = ""  # the alias whose rows filled the cell (e.g. ttsr-rec for Table 3's CSFI row)
+    other_training: str = ""  # "official weights (not the paper's training set: DIV2K)": not judged
 
     @property
     def status(self) -> str:
@@ -170,6 +175,8 @@ class CellView:
             return "paper-only" if self.paper else "empty"
         if self.random:
             return "random"
+        if self.other_training:
+            return "other-training"
         if self.judgement is None:
             return "measured"
         if self.measured.partial:
@@ -393,9 +400,24 @@ def _param_count(variant: str | None, part: str | None = None) -> int | None:
         return None
 
 
+def other_training(pub: published.PublishedTable, origin: tuple[str, str] | None) -> str:
+    """The label of a cell whose weights (`origin` = (weights_origin, trained_on) from the manifest's
+    weights record) were not trained on the set the paper's table trained every model on, else ""."""
+    if not pub.trained_on or origin is None:
+        return ""
+    where, trained_on = origin
+    if trained_on.lower() == pub.trained_on.lower():
+        return ""
+    if where == "trained here" and not trained_on:
+        return ""  # the suite's own training (the table's recipe): judged like the paper's retraining
+    return f"{where} weights (not the paper's training set: {trained_on or 'unknown'})"
+
+
 def build_table(pub: published.PublishedTable, summary: pd.DataFrame, random: set[str],
-                skipped: list[dict], suite: set[str] | None) -> TableView:
-    """The paper's rows first (its order), then methods measured under the protocol but not in it."""
+                skipped: list[dict], suite: set[str] | None,
+                origins: Mapping[str, tuple[str, str]] | None = None) -> TableView:
+    """The paper's rows first (its order), then methods measured under the protocol but not in it.
+    `origins`: {method: (weights_origin, trained_on)} from the runs' weights records (`other_training`)."""
     ran = set(summary["protocol"]) if not summary.empty else set()
     feeds = [pub.name] + ([p for p in REFSR_TABLE_PROTOCOLS if p != pub.name] if pub.name != "sisr" else [])
     ran_methods = set(summary.loc[summary["protocol"].isin(feeds), "method"]) if not summary.empty else set()
@@ -434,6 +456,8 @@ def build_table(pub: published.PublishedTable, summary: pd.DataFrame, random: se
             m = measured.get((source_method, column.key))
             cell = CellView(column=column.key, paper=paper, measured=m, random=source_method in random,
                             measured_as=source_method if source_method != method else "")
+            if m is not None:
+                cell.other_training = other_training(pub, (origins or {}).get(source_method))
             if m is not None and paper is not None:
                 cell.judgement = published.judge(pub.name, paper, m.psnr, m.ssim)
             if m is None and paper is not None:

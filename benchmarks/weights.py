@@ -24,6 +24,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from baselines import registry
+from baselines.registry import TRAINED_HERE
 from foundation import pretrained, settings
 from foundation.cli_types import OneLineParser
 from foundation.download import (check_recorded, check_url, download, download_drive, is_drive_link,
@@ -50,7 +51,8 @@ def entries(overrides: dict[str, Path]) -> list[dict[str, str]]:
         method = registry.get(name)
         spec = method.weights
         if spec is None:
-            out.append(dict(name=name, status="not needed", path="", file="-", sha256="-", how="-", source=""))
+            out.append(dict(name=name, status="not needed", path="", file="-", sha256="-", how="-", source="",
+                            origin="-"))
             continue
         try:
             path = registry.find_weights(method, overrides)
@@ -58,23 +60,25 @@ def entries(overrides: dict[str, Path]) -> list[dict[str, str]]:
         except UserError as err:
             path, status = None, f"missing ({err})"
         recorded = recorded_sha256(path) if path and not spec.sha256 else None
+        origin = spec.origin_of(spec.filename)
         out.append(dict(name=name, status=status, path=str(path or ""), file=spec.filename,
                         sha256=f"{_short(recorded)} (recorded)" if recorded else _short(spec.sha256),
-                        how="fetch" if spec.fetchable else "by hand",
+                        how="fetch" if spec.fetchable else "train" if origin == TRAINED_HERE else "by hand",
+                        origin=origin + (f" ({spec.trained_on})" if spec.trained_on else ""),
                         source=spec.link if spec.fetchable else spec.source))
     for name, backbone in pretrained.BACKBONES.items():
         path = pretrained.find_backbone(name)
         out.append(dict(name=name, status="found" if path else "missing", path=str(path or ""),
                         file=backbone.filename, sha256=f"{backbone.sha256_prefix}…", how="fetch (hub cache)",
-                        source=backbone.url))
+                        source=backbone.url, origin="official (ImageNet)"))
     return out
 
 
 def cmd_list(args) -> int:
     named = settings.resolve(args.settings, weights=args.weights, data=False, methods=registry.METHODS)
     records = entries(named.weights)
-    print(tabulate([[r["name"], r["status"], r["file"], r["sha256"], r["how"]] for r in records],
-                   headers=["method", "weights", "file", "sha256", "get it"], tablefmt="simple"))
+    print(tabulate([[r["name"], r["status"], r["file"], r["origin"], r["sha256"], r["how"]] for r in records],
+                   headers=["method", "weights", "file", "origin (trained on)", "sha256", "get it"], tablefmt="simple"))
     found = [r for r in records if r["path"]]
     if found:
         print("\nFound:")
@@ -90,7 +94,8 @@ def cmd_list(args) -> int:
           f"(folders separated by '{os.pathsep}'), then ./weights, as <dir>/<file> or <dir>/<method>/<file>.")
     print(f"Backbones (vgg19, vgg16, alexnet) live in the torch hub cache: {pretrained.hub_checkpoint_dir()}.")
     print("`python -m benchmarks.weights fetch NAME` downloads the ones marked 'fetch' (direct or Google Drive "
-          "links; resumable, sha256-checked); the others must be downloaded by hand from the source shown.")
+          "links; resumable, sha256-checked); 'by hand': download from the source shown; 'train': no public weights, "
+          "train them with the suite (`python -m benchmarks.train`, README 'Training').")
     for module, why in registry.import_failures().items():
         print(f"warning: {module} could not be imported ({why})", file=sys.stderr)
     return 0

@@ -38,8 +38,9 @@ def make_run(root: Path, name: str = "fixture", *, protocol: str = "table1",
              images: bool = True, attention: bool = True, extra_metrics: Iterable[str] = ("dists",),
              drop_columns: Iterable[str] = (), random_methods: Sequence[str] = ("ttsr",),
              skipped: Sequence[dict] | None = None, size: tuple[int, int] = (64, 48), seed: int = 0,
-             image_stem=None) -> Path:
-    """Write a run folder `root/name`; returns its path."""
+             image_stem=None, weight_origins: dict[str, tuple[str, str]] | None = None) -> Path:
+    """Write a run folder `root/name`; returns its path. `weight_origins`: {method: (weights_origin,
+    trained_on)} written into the manifest's weights records (as the runner's `Method.weights_facts`)."""
     from benchmarks import published
 
     rng = np.random.default_rng(seed)
@@ -92,6 +93,8 @@ def make_run(root: Path, name: str = "fixture", *, protocol: str = "table1",
                    "random": m in random_methods,
                    "origin": "RANDOM WEIGHTS (test-made)" if m in random_methods else "as found"}
                for m in methods if m != "bicubic"}
+    for m, (origin, trained_on) in (weight_origins or {}).items():
+        weights[m].update(weights_origin=origin, trained_on=trained_on)
     manifest = {"created": "2026-01-01T00:00:00+00:00", "argv": ["-m", "benchmarks.run", "--protocol", protocol],
                 "protocol": {"name": protocol}, "device": {"device": "cpu", "platform": "fixture"},
                 "seeds": {"sun80": 0}, "weights": weights, "random_weights": sorted(random_methods),

@@ -78,6 +78,19 @@ def test_every_unconfirmed_figure_says_why():
     assert all(not c.confirmed for n in published.tables() for c in published.cells(n) if c.source in paper_only)
 
 
+def test_every_table1_method_is_a_registered_method():
+    """Issue 14: no Table 1 row is "paper number only" for want of a method; each names its weights'
+    training set (or none: trained here), so the report can say whose weights filled a cell."""
+    from baselines.registry import METHODS
+
+    table1 = published.tables()["table1"]
+    assert table1.trained_on == "CUFED"
+    for row in table1.rows:
+        assert row.method in METHODS, row.method
+        spec = METHODS.get(row.method)().weights
+        assert spec is not None and spec.source, row.method
+
+
 def test_table1_lookup_confirmed_cells():
     cell = published.lookup("table1", "ttsr-rec", "cufed5", "stitched")
     assert (cell.psnr, cell.ssim, cell.source, cell.confirmed) == (27.09, 0.804, "AMSA-quan", True)

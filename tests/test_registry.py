@@ -262,3 +262,19 @@ def test_ttsr_ablation_variant_takes_its_own_checkpoint(tmp_path):
     assert method(tiny_batch()).shape == (1, 3, 48, 64) and method.extras == {}
     with pytest.raises(UserError, match="not ttsr;.*ttsr-base"):
         registry.get("ttsr").load(path)
+
+
+def test_weights_facts_say_where_a_file_comes_from(tmp_path):
+    """The manifest's weights record: official (with the training set) by file name, a file no
+    record lists is unknown, a checkpoint of this suite's trainer is trained here whatever its name."""
+    from baselines.registry import METHODS
+
+    rcan, variant = METHODS.get("rcan")(), METHODS.get("ttsr-base")()
+    assert rcan.weights_facts(tmp_path / "RCAN_BIX4.pt", {}) == {"weights_origin": "official", "trained_on": "DIV2K"}
+    assert rcan.weights_facts(tmp_path / "mine.pt", {}) == {"weights_origin": "unknown", "trained_on": ""}
+    trained = {"recipe": "ttsr", "origin": "trained by ttsr-bench (ttsr recipe, config x, step 9)"}
+    assert rcan.weights_facts(tmp_path / "RCAN_BIX4.pt", trained)["weights_origin"] == "trained here"
+    assert variant.weights_facts(tmp_path / "TTSR-base.pt", {})["weights_origin"] == "trained here"
+    assert METHODS.get("ttsr")().weights_facts(tmp_path / "TTSR.pt", {}) == {"weights_origin": "official",
+                                                                             "trained_on": "CUFED"}
+    assert rcan.weights_facts(None, {}) == {}

@@ -101,6 +101,31 @@ def test_random_weights_are_labelled_in_every_cell(tmp_path):
             assert "ttsr" in group.random
 
 
+def test_official_weights_of_another_training_set_are_labelled_not_judged(tmp_path):
+    """Table 1's rows were all retrained on CUFED: RCAN's official DIV2K weights show Δ with the label,
+    never a verdict; SRNTT's official weights (trained on CUFED) and a checkpoint trained here are judged."""
+    folder = make_run(tmp_path / "runs", "table1", random_methods=(),
+                      weight_origins={"rcan": ("official", "DIV2K"), "srntt": ("official", "CUFED"),
+                                      "ttsr-rec": ("trained here", "")})
+    result = report.render([folder], tmp_path / "rep")
+    rows = {r.method: r.cells for r in result.tables["table1"].rows}
+    rcan, srntt, ttsr_rec = rows["rcan"]["cufed5"], rows["srntt"]["cufed5"], rows["ttsr-rec"]["cufed5"]
+    assert rcan.judgement.status == "far"  # 1.5 dB above the paper: would be loud if judged
+    assert rcan.status == "other-training" and not rcan.loud and rcan not in dict(result.tables["table1"].loud_cells()).values()
+    assert rcan.other_training == "official weights (not the paper's training set: DIV2K)"
+    for judged in (srntt, ttsr_rec):  # 3 of 126 images: "partial", but not for their weights
+        assert judged.status == "partial" and not judged.other_training and judged.judgement.status == "ok"
+    md = (tmp_path / "rep" / "report.md").read_text()
+    html = (tmp_path / "rep" / "index.html").read_text()
+    measured = [c for c in rows["rcan"].values() if c.measured is not None]
+    assert md.count("official weights (not the paper's training set: DIV2K)") == len(measured)
+    assert html.count("official weights (not the paper&#39;s training set: DIV2K)") + \
+        html.count("official weights (not the paper's training set: DIV2K)") >= len(measured)
+    assert "(trained on DIV2K)" in html  # the run's weights table says where the file comes from
+    console = reproduce.report_text.console_table(result.tables["table1"])
+    assert "official weights (not the paper's training set: DIV2K)" in console
+
+
 @pytest.mark.parametrize("name, content, words", [
     ("manifest.json", "[1, 2]", "holds a JSON list, expected an object"),
     ("manifest.json", "{not json", "not readable JSON"),

@@ -94,7 +94,7 @@ class CARNMMethod(SISRMethod):
     convention = "RGB [0,1], DIV2K mean shift inside the model"
     input_range = 1.0
     weights = WeightsSpec(
-        files=("carn_m.pth",),
+        files=("carn_m.pth",), trained_on="DIV2K",
         source="https://github.com/nmhkahn/CARN-pytorch (checkpoint/carn_m.pth)",
         url="https://raw.githubusercontent.com/nmhkahn/CARN-pytorch/master/checkpoint/carn_m.pth",
         sha256="d48a759a84509351facb6b7c6d5bd6edec98b98519b8c464ee4ab44d2ba964ff",

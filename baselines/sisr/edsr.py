@@ -59,6 +59,7 @@ class EDSRMethod(_EDSRFamily):
     weights = WeightsSpec(
         files=("edsr_x4-4f62e9ef.pt", "EDSR_Lx4_f256b32_DIV2K_official-76ee1c8f.pth",
                "edsr_baseline_x4-6b446fab.pt", "EDSR_Mx4_f64b16_DIV2K_official-0c287733.pth"),
+        trained_on="DIV2K",
         source=CV_SNU + "edsr_x4-4f62e9ef.pt (EDSR-PyTorch src/model/edsr.py)",
         url=CV_SNU + "edsr_x4-4f62e9ef.pt",
         sha256=None,
@@ -99,7 +100,7 @@ class MDSRMethod(_EDSRFamily):
     name = "mdsr"
     description = "MDSR (Lim et al., CVPRW 2017), official multi-scale weights (R80F64 or baseline R16F64), x4 branch"
     weights = WeightsSpec(
-        files=("mdsr-4a78bedf.pt", "mdsr_baseline-a00cab12.pt"),
+        files=("mdsr-4a78bedf.pt", "mdsr_baseline-a00cab12.pt"), trained_on="DIV2K",
         source=CV_SNU + "mdsr-4a78bedf.pt (EDSR-PyTorch src/model/mdsr.py)",
         url=CV_SNU + "mdsr-4a78bedf.pt",
         sha256=None,

@@ -76,7 +76,7 @@ class IMDNMethod(SISRMethod):
     convention = "RGB [0,1]"
     input_range = 1.0
     weights = WeightsSpec(
-        files=("IMDN_x4.pth",),
+        files=("IMDN_x4.pth",), trained_on="DIV2K",
         source="https://github.com/Zheng222/IMDN (checkpoints/IMDN_x4.pth)",
         url="https://raw.githubusercontent.com/Zheng222/IMDN/master/checkpoints/IMDN_x4.pth",
         sha256="e660c38221147217a136debeb99eb304d62d9c0f73ac421ed66281b619719714",

@@ -63,7 +63,7 @@ class RCANMethod(SISRMethod):
     convention = "RGB [0,255], DIV2K mean shift inside the model"
     input_range = 255.0
     weights = WeightsSpec(
-        files=("RCAN_BIX4.pt", "RCAN_BIX4-official.pth"),
+        files=("RCAN_BIX4.pt", "RCAN_BIX4-official.pth"), trained_on="DIV2K",
         source=("models_ECCV2018RCAN.zip (contains RCAN_BIX4.pt): "
                 "https://www.dropbox.com/s/qm9vc0p0w9i4s0n/models_ECCV2018RCAN.zip?dl=0 or Google Drive id "
                 "1U0RmWkkacyw0HNC7CBts2LcX1ewAulCn (links in the yulunzhang/RCAN README)"),

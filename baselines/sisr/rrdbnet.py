@@ -111,7 +111,7 @@ class ESRGANMethod(_RRDBMethod):
     name = "esrgan"
     description = "ESRGAN x4 (RRDB_ESRGAN_x4, Wang et al., ECCVW 2018), official weights"
     weights = WeightsSpec(
-        files=("RRDB_ESRGAN_x4.pth", "ESRGAN_SRx4_DF2KOST_official-ff704c30.pth"),
+        files=("RRDB_ESRGAN_x4.pth", "ESRGAN_SRx4_DF2KOST_official-ff704c30.pth"), trained_on="DF2K+OST",
         source=ESRGAN_DRIVE + "; BasicSR conversion ESRGAN_SRx4_DF2KOST_official-ff704c30.pth in the BasicSR ModelZoo",
         url=None, drive=ESRGAN_DRIVE_FOLDER, sha256=None, formats=_RRDBMethod.formats)
 
@@ -121,6 +121,6 @@ class RRDBPSNRMethod(_RRDBMethod):
     name = "rrdb-psnr"
     description = "RRDB_PSNR x4 (the PSNR-oriented ESRGAN generator), official weights"
     weights = WeightsSpec(
-        files=("RRDB_PSNR_x4.pth", "ESRGAN_PSNR_SRx4_DF2K_official-150ff491.pth"),
+        files=("RRDB_PSNR_x4.pth", "ESRGAN_PSNR_SRx4_DF2K_official-150ff491.pth"), trained_on="DF2K",
         source=ESRGAN_DRIVE + "; BasicSR conversion ESRGAN_PSNR_SRx4_DF2K_official-150ff491.pth in the BasicSR ModelZoo",
         url=None, drive=ESRGAN_DRIVE_FOLDER, sha256=None, formats=_RRDBMethod.formats)

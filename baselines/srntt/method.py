@@ -21,7 +21,7 @@ VGG_MAT = "http://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat"
 
 def _spec(filename: str, texture_file: str) -> WeightsSpec:
     return WeightsSpec(
-        files=(filename,),
+        files=(filename,), trained_on="CUFED",
         source=(f"the official SRNTT release (upscale.npz and {texture_file} from {RELEASE}; "
                 f"imagenet-vgg-verydeep-19.mat from {VGG_MAT}), converted once with `python -m "
                 f"baselines.srntt.convert --upscale upscale.npz --texture {texture_file} "

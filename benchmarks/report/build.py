@@ -119,7 +119,9 @@ def build_views(run_paths: Sequence[str | Path], ci: bool = False) -> Shown:
     skipped = current_skips(runs, frame)
     summary = summarize(frame, ci=ci)
     suite = suite_methods()
-    tables = {name: build_table(pub, summary, random, skipped, suite)
+    origins = {m: o for r in runs for m, o in r.weight_origins.items()
+               if not frame.empty and ((frame["run"] == r.name) & (frame["method"] == m)).any()}
+    tables = {name: build_table(pub, summary, random, skipped, suite, origins)
               for name, pub in published.tables().items()}
     return Shown(runs=runs, frame=frame, random=random, skipped=skipped, tables=tables, ci=ci)
 

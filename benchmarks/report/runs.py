@@ -34,6 +34,12 @@ class Run:
         return random_weight_methods(self.manifest)
 
     @property
+    def weight_origins(self) -> dict[str, tuple[str, str]]:
+        """{method: (weights_origin, trained_on)} where the manifest's weights record says them."""
+        return {m: (str(r["weights_origin"]), str(r.get("trained_on") or ""))
+                for m, r in weight_records(self.manifest).items() if r.get("weights_origin")}
+
+    @property
     def has_images(self) -> bool:
         return (self.path / "images").is_dir()
 
@@ -46,17 +52,22 @@ class Run:
         return ""
 
 
-def random_weight_methods(manifest: dict) -> set[str]:
-    """Methods whose weights the manifest says are random / test-made (for the latest command's
-    configurations when the manifest records them, else its `weights`)."""
-    found = {str(m) for m in manifest.get("random_weights", []) or []}
-    weights = dict(manifest.get("weights") or {})
+def weight_records(manifest: dict) -> dict[str, dict]:
+    """{method: its weights record} for the latest command's configurations when the manifest
+    records them, else its `weights`."""
+    weights = {str(k): v for k, v in (manifest.get("weights") or {}).items() if isinstance(v, dict)}
     plan, configs = manifest.get("plan") or {}, manifest.get("configs") or {}
     for item in plan.get("passes") or []:
         record = (configs.get(item.get("config_id")) or {}).get("weights")
         if isinstance(record, dict):
             weights[str(item.get("method"))] = record
-    for method, info in weights.items():
+    return weights
+
+
+def random_weight_methods(manifest: dict) -> set[str]:
+    """Methods whose weights the manifest says are random / test-made (`weight_records`)."""
+    found = {str(m) for m in manifest.get("random_weights", []) or []}
+    for method, info in weight_records(manifest).items():
         if isinstance(info, dict) and (info.get("random") is True or "random" in str(info.get("origin", "")).lower()):
             found.add(str(method))
     return found
@@ -217,6 +228,7 @@ def manifest_view(run: Run) -> dict:
         weights.append({"method": method, "path": info.get("path") or "–",
                         "sha256": info.get("sha256") or "–", "found_in": info.get("found_in") or "–",
                         "origin": info.get("origin") or "–",
+                        "weights_origin": info.get("weights_origin") or "", "trained_on": info.get("trained_on") or "",
                         "random": method in run.random_methods})
     versions = m.get("versions") if isinstance(m.get("versions"), dict) else {}
     return {

@@ -39,6 +39,7 @@ def md_escape(value) -> str:
 
 _STATUS_MD = {"ok": "✓", "off": "⚑ off", "far": "‼ far", "random": "(not judged)", "measured": "",
               "partial": "(part of the set: not judged)",
+              "other-training": "(weights not trained on the paper's training set: not judged)",
               "paper-only": "", "empty": ""}
 
 
@@ -54,6 +55,8 @@ def _md_cell(cell, paper_only: bool = False, best: tuple[bool, bool] = (False, F
                                             if cell.measured.partial else ""))
         if cell.random:
             parts.append("**RANDOM WEIGHTS**: not a measurement of the method")
+        if cell.other_training:
+            parts.append(md_escape(cell.other_training))
         if cell.measured.lpips is not None:
             parts.append(f"LPIPS {fmt(cell.measured.lpips, 4)}")
     elif not paper_only:
@@ -268,6 +271,8 @@ def console_table(view) -> str:
             text = cell.measured_text() if cell.measured else "—"
             if cell.random:
                 text += "\nRANDOM WEIGHTS"
+            if cell.other_training:
+                text += "\n" + cell.other_training
             if cell.measured is not None and cell.measured.partial:
                 text += f"\n({cell.measured.images} of {cell.measured.expected} images)"
             if cell.paper:

@@ -343,6 +343,7 @@ class Passes:
             path, found_in = self.weights_for(name)
             self.weights[name] = manifest.weights_record(path, found_in,
                                                          method.weights.sha256 if method.weights else None)
+            self.weights[name].update(method.weights_facts(path, self.weights[name].get("metadata") or {}))
             self.weights[name].update(method.provenance())  # a user callable or SR folder says what it is
             for evaluation in self.plan.evaluations:
                 if method.kind not in evaluation.kinds:
