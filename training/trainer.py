@@ -411,12 +411,34 @@ class Trainer:
         self.best = {"metric": -math.inf, "step": -1}
         self.log_window: tuple[dict[str, float], int] = ({}, 0)  # loss sums and steps since the last log row
         self.validated_step = -1  # global step of the last validation (none: -1)
+        self._loader: DataLoader | None = None  # kept between epochs when it has workers (`epoch_loader`)
         self.log_fields = (["kind", "step", "epoch", "phase", "lr", "loss", "rec", "per", "adv"]
                            + [n for n in recipe.loss_names if n not in ("rec", "per", "adv")]
                            + ["d_loss", "d_wasserstein", "d_gp", "val_psnr", "val_ssim",
                               "val_bicubic_psnr", "val_images", "seconds"])
 
     # -- setup -----------------------------------------------------------------------------
+    def epoch_loader(self) -> DataLoader:
+        """The data loader positioned at (epoch, step in epoch). With workers it is made once and kept
+        (`persistent_workers`, `prefetch_factor` 4, pinned memory on CUDA): the images are decoded and
+        degraded in the workers, and no epoch waits for new worker processes. Only the batch sampler
+        moves (`EpochBatchSampler.at`); the samples do not depend on the workers (`training.data`)."""
+        cfg = self.cfg
+        if self._loader is not None:
+            self._loader.batch_sampler.at(self.epoch, self.step_in_epoch)
+            return self._loader
+        sampler = EpochBatchSampler(len(self.dataset), cfg.data.batch_size, epoch=self.epoch,
+                                    seed=cfg.data.seed, rank=self.dist.rank, world=self.dist.world_size,
+                                    start_step=self.step_in_epoch)
+        workers = cfg.data.num_workers
+        loader = DataLoader(self.dataset, batch_sampler=sampler, num_workers=workers,
+                            pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
+                            prefetch_factor=4 if workers > 0 else None,
+                            generator=loader_generator(cfg.data.seed, self.epoch))
+        if workers > 0:
+            self._loader = loader
+        return loader
+
     def _configure_backends(self) -> None:
         dev = self.cfg.device
         if dev.threads > 0:
@@ -649,13 +671,7 @@ class Trainer:
                     self._end_epoch(log, phase, bar, started)
                     continue
                 self.schedule.set_epoch(self.epoch)
-                sampler = EpochBatchSampler(len(self.dataset), cfg.data.batch_size, epoch=self.epoch,
-                                            seed=cfg.data.seed, rank=self.dist.rank, world=self.dist.world_size,
-                                            start_step=self.step_in_epoch)
-                loader = DataLoader(self.dataset, batch_sampler=sampler, num_workers=cfg.data.num_workers,
-                                    pin_memory=self.device.type == "cuda", persistent_workers=False,
-                                    generator=loader_generator(cfg.data.seed, self.epoch))
-                for batch in loader:
+                for batch in self.epoch_loader():
                     self.schedule.set_position(self.epoch, self.step)
                     numbers = self.train_step(batch, phase)
                     self.step += 1
