@@ -13,7 +13,6 @@ folder, removed at the end.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
