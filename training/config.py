@@ -9,7 +9,8 @@ takes no float); nothing is converted from a string.
                          tables merged (a missing base file or a cycle of bases is an error)  none
     name                 a name of letters, digits, '.', '_', '-' (the default run folder)   "ttsr"
     method               a non-empty string naming a training recipe (training.recipes):
-                         "ttsr", "srntt" or "srntt-rec"                                   "ttsr"
+                         "ttsr", "srntt", "srntt-rec" or a Table 1 method of
+                         training.table1 ("edsr", "esrgan", "crossnet", …)                 "ttsr"
     [model]              a table, checked by the method's recipe before anything is built:
                          TTSR: variant (one of "base", "base+ha", "base+ha+sa", "base+ha+sa+lte",
                          "base+tt", "base+tt+csfi", "base+tt-c80", "base+tt-c96", "ttsr": a network
@@ -17,7 +18,8 @@ takes no float); nothing is converted from a string.
                          published TTSR), n_feats (an integer ≥ 2 and ≤ 1024), num_res_blocks (a list of 4
                          integers, each ≥ 0 and ≤ 256), res_scale (a number > 0), hard_attention, soft_attention,
                          learnable_lte, csfi (true or false; soft_attention needs hard_attention);
-                         SRNTT: see training.srntt_recipe
+                         SRNTT: see training.srntt_recipe; Table 1 methods: network (constructor
+                         keywords of the network class), critic_nf (training.table1_recipe)
     [data]
       kind               one of "cufed", "folder", "demo"                                      "cufed"
       root               a string (data root; "": foundation.settings; --data-root wins)     ""
