@@ -24,6 +24,17 @@ Which runs the report shows: this table's run folder (`runs/<table>`), or the fo
 rows.csv and are reused, not shown), and when two folders hold the same pass the newer one's rows
 are shown (README, "Which results a report shows").
 
+Training the rows first (`--train`, tables 1–3; `benchmarks.sweep`): every training the table needs
+is planned (Tables 2/3: the rows' variants of `ttsr.config.VARIANTS` over configs/ttsr-rec.toml;
+Table 1: each method's recipe, `training.table1`), trainings already finished (same config and
+data → same identity) are skipped, the others run (`--launcher local`: one after another here;
+`torchrun`: over `--gpus` GPUs of this machine; `slurm`: submitit jobs), then each export is
+evaluated with the table's protocol and the table printed, trained-here rows listed under it.
+`--dry-run` prints the plan with the measured step time and the device-hours, and trains nothing.
+`--miniature` is a CPU-sized stand-in of the whole pipeline (reduced networks, `--steps` steps each
+on the demo photos, a stand-in CUFED5 of other bundled photos; everything under runs/miniature/):
+its numbers are NOT comparable with the paper.
+
 Exit status: 0 when the run worked — also when cells are missing (the gap is printed); 1 under
 `--strict` when a requested paper cell (one of a method the suite has, of `--methods` when given)
 is unmeasured or a measured cell on a complete test set with real weights is far outside the
@@ -39,7 +50,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
-from benchmarks import protocols, published, run
+from benchmarks import protocols, published, run, sweep
 from benchmarks import report as report_mod
 from benchmarks.report import text as report_text
 from foundation import settings as settings_mod
@@ -222,7 +233,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="recompute finished rows")
     parser.add_argument("--no-run", action="store_true", help="only render the report from existing runs")
     parser.add_argument("--published", nargs="+", metavar="FILE", help="your published-numbers TOML file(s), applied over benchmarks/published.toml (default: the settings file's published, $TTSR_BENCH_PUBLISHED)")
+    train = parser.add_argument_group("training the table's rows first (tables 1-3; benchmarks.sweep)")
+    train.add_argument("--train", action="store_true", help="plan, train (skipping finished trainings) and "
+                       "evaluate every training the table needs")
+    train.add_argument("--dry-run", action="store_true", help="print the training plan with measured step "
+                       "time and estimated device-hours; train nothing")
+    train.add_argument("--miniature", action="store_true", help="a CPU-sized miniature of --train (reduced "
+                       "networks, demo photos, stand-in CUFED5; under runs/miniature/; not the paper's numbers)")
+    train.add_argument("--steps", type=whole_number(1), default=300, metavar="N",
+                       help="--miniature: steps per training, N ≥ 1 (default 300)")
+    train.add_argument("--train-root", metavar="DIR", help="where the trainings' run folders go "
+                       "(default RUNS_DIR/train-sweep)")
+    train.add_argument("--launcher", choices=sweep.LAUNCHERS, default="local",
+                       help="local: one training after another here; torchrun: each over --gpus GPUs; "
+                            "slurm: submitit jobs (pip install 'ttsr-bench[slurm]')")
+    train.add_argument("--gpus", type=whole_number(1), default=1, metavar="N", help="GPUs per training "
+                       "(torchrun, slurm), N ≥ 1")
+    train.add_argument("--slurm-partition", metavar="NAME", help="SLURM partition")
+    train.add_argument("--slurm-hours", type=whole_number(1), default=72, metavar="H", help="SLURM time limit, hours")
+    train.add_argument("--allow-random-vgg", action="store_true", help="train with a random VGG19 when the "
+                       "ImageNet weights are absent (smoke tests; every number labelled RANDOM)")
+    train.add_argument("--time-steps", type=whole_number(0), default=2, metavar="N",
+                       help="--dry-run: steps timed per training, N ≥ 0 (0: no timing)")
     args = parser.parse_args(argv)
+    if args.miniature:
+        args.train = args.train or not args.dry_run
+        args.runs_dir = "runs/miniature" if args.runs_dir == "runs" else args.runs_dir
+        args.reports_dir = "runs/miniature/reports" if args.reports_dir == "reports" else args.reports_dir
     check_output_dir(args.runs_dir, "--runs-dir")
     check_output_dir(args.reports_dir, "--reports-dir")
     check_not_an_input(args.reports_dir, "--reports-dir", [("--runs", p) for p in args.runs or []]
@@ -236,6 +273,11 @@ def main(argv: list[str] | None = None) -> int:
           + (f"; settings file {settings['config']}" if settings["config"] else "")
           + (f"; weights given for {', '.join(sorted(settings['weights']))}" if settings["weights"] else ""))
     status = EXIT_OK
+    trained: list = []
+    if args.train or args.dry_run:
+        trained = train_rows(args, settings)
+        if trained is None:
+            return EXIT_OK  # --dry-run
     if not args.no_run:
         print(f"running protocol {args.table} into {run_dir} (as `python -m benchmarks.run --protocol {args.table} "
               f"--out {run_dir} --save-images` with the settings above)", flush=True)
@@ -255,7 +297,65 @@ def main(argv: list[str] | None = None) -> int:
     result = report_mod.render(shown, args.reports_dir)
     print(f"report of {', '.join(str(r.path) for r in result.runs)} (each shows its latest command's results)")
     verdict = summarize(args.table, result, args.strict, methods=settings["methods"])
+    if trained:
+        print_trained(trained, args.miniature)
     return status or verdict
+
+
+def train_rows(args: argparse.Namespace, settings: dict) -> list | None:
+    """`--train` / `--dry-run`: plan (and run) the table's trainings; the finished ones, whose exports now
+    stand in `settings` (weights, methods, and for --miniature the stand-in data root); None after a dry run."""
+    from foundation.pretrained import find_backbone
+
+    runs_dir = Path(args.runs_dir)
+    train_root = Path(args.train_root) if args.train_root else runs_dir / "train-sweep"
+    data_root = Path(settings["data_root"]) if settings["data_root"] else None
+    allow_random = args.allow_random_vgg
+    if args.miniature:
+        data_root = sweep.write_standin_cufed5(runs_dir / "data").parent
+        settings.update(data_root=str(data_root), data_from="--miniature stand-in CUFED5 (benchmarks.sweep)")
+        if not allow_random and find_backbone("vgg19") is None:
+            allow_random = True
+            print("miniature: the ImageNet VGG19 is not in the torch hub cache: training with a random VGG19 "
+                  "(its rows are labelled RANDOM)", flush=True)
+    if args.miniature:
+        check_output_dir(train_root, "--train-root")
+    trainings = sweep.plan(args.table, train_root, data_root, allow_random_vgg=allow_random,
+                           miniature_steps=args.steps if args.miniature else None, methods=settings["methods"])
+    print(f"{args.table}: {sum(not t.blocked for t in trainings)} training(s) planned"
+          + (" (MINIATURE: reduced networks, demo photos; not the paper's setting)" if args.miniature else ""))
+    for training in trainings:
+        print(sweep.describe(training, data_root))
+    if args.dry_run:
+        device = settings["device"] if settings["device"] not in (None, "auto") else None
+        for training in trainings:
+            if training.blocked or args.time_steps == 0:
+                continue
+            seconds = sweep.estimate(training, device=device, allow_random_vgg=allow_random, steps=args.time_steps)
+            steps = sweep.total_steps(training.config, sweep.training_pairs(training.config, data_root))
+            print(f"  {training.name}: {seconds:.3f} s/step measured on {device or 'the default device'} × {steps} "
+                  f"steps = {seconds * steps / 3600:.2f} device-hours")
+        return None
+    device = settings["device"] if settings["device"] not in (None, "auto") else None
+    trained = sweep.run_trainings(trainings, data_root=data_root, allow_random_vgg=allow_random, device=device,
+                                  launcher=args.launcher, gpus=args.gpus, slurm_partition=args.slurm_partition,
+                                  slurm_hours=args.slurm_hours)
+    if not trained:
+        raise UserError(f"{args.table}: no training finished (see the plan above); nothing to evaluate")
+    for training in trained:
+        for method in training.methods:
+            settings["weights"][method] = str(training.export())
+    settings["methods"] = [m for t in trained for m in t.methods]
+    return trained
+
+
+def print_trained(trained: list, miniature: bool) -> None:
+    """The trained-here rows under the table: which checkpoint each row's numbers come from."""
+    print("\ntrained here (checkpoint metadata: 'trained by ttsr-bench'):"
+          + (" MINIATURE — reduced networks, demo photos, stand-in CUFED5; not comparable with the paper"
+             if miniature else ""))
+    for training in trained:
+        print(f"  {', '.join(training.labels)}: {training.export()} (identity {training.identity[:12]})")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 The config's `method` chooses the recipe (`training.recipes.RECIPES`): "ttsr" (`training.ttsr_recipe`),
 "srntt" and "srntt-rec" (`training.srntt_recipe`, which also takes `--init-from FILE` and
-`--init-texture`). TTSR's paper recipe (§3.4, §4.1) is in `configs/ttsr.toml` (2 epochs
+`--init-texture`), and every Table 1 method of `training.table1` ("edsr", "esrgan", "crossnet", …;
+`--ranker FILE` for "rsrgan"). TTSR's paper recipe (§3.4, §4.1) is in `configs/ttsr.toml` (2 epochs
 reconstruction only, then 50 with all losses) and `configs/ttsr-rec.toml` (reconstruction only,
 200 epochs); one config per ablation variant of Tables 2 and 3, and `configs/tiny.toml` for tests
 and the demo; SRNTT's in `configs/srntt.toml` and `configs/srntt-rec.toml`. Every run prints its

@@ -9,7 +9,8 @@ takes no float); nothing is converted from a string.
                          tables merged (a missing base file or a cycle of bases is an error)  none
     name                 a name of letters, digits, '.', '_', '-' (the default run folder)   "ttsr"
     method               a non-empty string naming a training recipe (training.recipes):
-                         "ttsr", "srntt" or "srntt-rec"                                   "ttsr"
+                         "ttsr", "srntt", "srntt-rec" or a Table 1 method of
+                         training.table1 ("edsr", "esrgan", "crossnet", …)                 "ttsr"
     [model]              a table, checked by the method's recipe before anything is built:
                          TTSR: variant (one of "base", "base+ha", "base+ha+sa", "base+ha+sa+lte",
                          "base+tt", "base+tt+csfi", "base+tt-c80", "base+tt-c96", "ttsr": a network
@@ -17,7 +18,8 @@ takes no float); nothing is converted from a string.
                          published TTSR), n_feats (an integer ≥ 2 and ≤ 1024), num_res_blocks (a list of 4
                          integers, each ≥ 0 and ≤ 256), res_scale (a number > 0), hard_attention, soft_attention,
                          learnable_lte, csfi (true or false; soft_attention needs hard_attention);
-                         SRNTT: see training.srntt_recipe
+                         SRNTT: see training.srntt_recipe; Table 1 methods: network (constructor
+                         keywords of the network class), critic_nf (training.table1_recipe)
     [data]
       kind               one of "cufed", "folder", "demo"                                      "cufed"
       root               a string (data root; "": foundation.settings; --data-root wins)     ""
@@ -35,13 +37,23 @@ takes no float); nothing is converted from a string.
       max_steps          an integer ≥ 0 (stop after this many steps; 0: run the epochs)       0
       lr_decay_epochs    an integer ≥ 0 (StepLR step in epochs; 0: none, the release's 999999) 0
       lr_gamma           a number > 0 and ≤ 1 (StepLR factor)                                  0.5
+      lr_decay_steps     an integer ≥ 0 (lr × lr_gamma every N global steps; 0: none)          0
+      lr_milestones      a list of integers, each ≥ 1 (increasing; lr × lr_gamma at each)     []
+      cosine_periods     a list of integers, each ≥ 1 (cosine annealing restarted after each
+                         period, in steps, down to eta_min; MMSR's CosineAnnealingLR_Restart)  []
+      eta_min            a number ≥ 0 (the cosine schedule's floor)                            0
+                         (at most one of lr_decay_epochs, lr_decay_steps, lr_milestones,
+                         cosine_periods; the step schedules count every step, init ones too)
     [optim]
-      lr                 a number > 0 (Adam, generator)                                       1e-4
+      kind               one of "adam", "sgd" (generator optimiser)                          "adam"
+      lr                 a number > 0 (generator)                                             1e-4
       lr_lte             a number ≥ 0 (Adam, TTSR's LTE)                                       1e-5
       betas              a list of 2 numbers, each ≥ 0 and < 1                                 [0.9, 0.999]
       eps                a number > 0                                                          1e-8
       lr_d               a number > 0 (Adam, critic)                                           1e-4
       betas_d            a list of 2 numbers, each ≥ 0 and < 1                                 [0.0, 0.9]
+      momentum           a number ≥ 0 and < 1 (SGD)                                            0.9
+      weight_decay       a number ≥ 0 (generator, Adam or SGD)                                 0
     [loss]
       rec                a number > 0 (weights; the reconstruction loss always trains)         1
       per                a number ≥ 0 (0 disables)                                             1e-2
@@ -116,21 +128,33 @@ class ScheduleConfig(_Section):
     max_steps: int = Field(0, ge=0)
     lr_decay_epochs: int = Field(0, ge=0)
     lr_gamma: float = Field(0.5, gt=0, le=1)
+    lr_decay_steps: int = Field(0, ge=0)
+    lr_milestones: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list)
+    cosine_periods: list[Annotated[int, Field(ge=1)]] = Field(default_factory=list)
+    eta_min: float = Field(0.0, ge=0)
 
     @model_validator(mode="after")
     def _some_epochs(self) -> "ScheduleConfig":
         if self.init_epochs + self.epochs < 1:
             raise ValueError("init_epochs + epochs = 0: expected at least one epoch")
+        kinds = [k for k in ("lr_decay_epochs", "lr_decay_steps", "lr_milestones", "cosine_periods") if getattr(self, k)]
+        if len(kinds) > 1:
+            raise ValueError(f"{' and '.join(kinds)} both set: expected one learning-rate schedule")
+        if self.lr_milestones != sorted(set(self.lr_milestones)):
+            raise ValueError(f"lr_milestones = {self.lr_milestones}: expected increasing steps")
         return self
 
 
 class OptimConfig(_Section):
+    kind: Literal["adam", "sgd"] = "adam"
     lr: float = Field(1e-4, gt=0)
     lr_lte: float = Field(1e-5, ge=0)
     betas: list[Beta] = Field(default_factory=lambda: [0.9, 0.999], min_length=2, max_length=2)
     eps: float = Field(1e-8, gt=0)
     lr_d: float = Field(1e-4, gt=0)
     betas_d: list[Beta] = Field(default_factory=lambda: [0.0, 0.9], min_length=2, max_length=2)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
 
 
 class LossConfig(_Section):

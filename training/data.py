@@ -188,10 +188,15 @@ class EpochBatchSampler(Sampler):
         if self.steps == 0:
             raise UserError(f"{dataset_len} training samples are fewer than one batch of {global_batch}")
         self.local = global_batch // world
-        self.epoch, self.start = epoch, start_step
         self.sampler = DistributedSampler(range(dataset_len), num_replicas=world, rank=rank,
                                           shuffle=True, seed=seed, drop_last=True)
+        self.at(epoch, start_step)
+
+    def at(self, epoch: int, start_step: int = 0) -> "EpochBatchSampler":
+        """Move to `epoch`, from its step `start_step` (a kept data loader iterates it again)."""
+        self.epoch, self.start = epoch, start_step
         self.sampler.set_epoch(epoch)
+        return self
 
     def __len__(self) -> int:
         return max(0, self.steps - self.start)

@@ -18,7 +18,9 @@ A recipe class has two sides:
 `make_trainer(cfg, dataset, out, options=…)` builds the `Trainer` of a config with its recipe; the
 caller brings the training data and, if it wants one, the validator (`training.validation`).
 
-Registered: "ttsr" (`training.ttsr_recipe`), "srntt" and "srntt-rec" (`training.srntt_recipe`).
+Registered: "ttsr" (`training.ttsr_recipe`), "srntt" and "srntt-rec" (`training.srntt_recipe`), and
+every Table 1 method of `training.table1.SPECS` ("edsr", "esrgan", "crossnet", …: one generic
+`training.table1_recipe.Table1Recipe` running a recipe that is data).
 """
 from __future__ import annotations
 

@@ -23,8 +23,17 @@ an object with
     loss_names: tuple[str, ...]                 # names method_losses may return (log columns)
     predict(lr, lrsr, ref, refsr) -> sr         # eval-mode inference for validation ([-1, 1])
     export(path, metadata) -> None              # the generator in its release format
-    make_critic(patch) -> nn.Module             # optional: the method's own WGAN-GP critic
+    make_critic(patch) -> nn.Module             # optional: the method's own critic
                                                 # (default: TTSR's `ttsr.discriminator.Discriminator`)
+    critic_loss(critic, real, fake) -> (loss, {name: tensor})   # optional: the method's own critic
+                                                # loss (default: WGAN-GP, `ttsr.losses.critic_loss`)
+    adversarial_loss(critic, sr, hr) -> tensor  # optional: the generator's adversarial term
+                                                # (default: WGAN −D(SR)); e.g. SRGAN's, ESRGAN's RaGAN
+A term that `method_losses` returns under the name "rec" replaces the trainer's L_rec in the full
+phase (a weight 0 drops it, as SRGAN's content loss has no pixel term).
+The optimiser is `[optim] kind` (Adam or SGD with momentum) over the recipe's `param_groups`; the
+learning rate follows `[schedule]` (`EpochStepDecay`: per epoch, per step, milestones or cosine
+restarts), set before every step.
 The trainer owns data order, L_rec, L_per, the WGAN-GP critic, optimisers, schedules, AMP, DDP,
 checkpoints, validation and logs. Recipes are registered by method in `training.recipes`, which
 also describes their setup side (config schema, options, `from_config`). SRNTT, for example, returns its texture (Gram) loss from
@@ -142,15 +151,28 @@ def loader_generator(seed: int, epoch: int) -> torch.Generator:
 # ----------------------------------------------------------------------------- schedule
 
 class EpochStepDecay:
-    """lr = base · γ^⌊m / step⌋ during full-loss epoch m (1-based); init epochs keep the base lr.
+    """The learning rate of every step: base · factor, factor a pure function of (epoch, step).
 
-    The release's StepLR stepped at the start of every full-loss epoch (its default step of
-    999999 epochs means no decay, `step = 0` here)."""
+    `[schedule]` chooses one rule (`training.config`):
+    - `lr_decay_epochs` = E: γ^⌊m / E⌋ during full-loss epoch m (1-based); init epochs keep the
+      base lr. The release's StepLR stepped at the start of every full-loss epoch (its default step
+      of 999999 epochs means no decay, E = 0 here);
+    - `lr_decay_steps` = N: γ^⌊s / N⌋ at global step s (EDSR, RCAN, RRDB-PSNR: halved every 2·10⁵);
+    - `lr_milestones` = [m1, m2, …]: γ^(number of milestones ≤ s) (MultiStepLR: SRGAN, ESRGAN);
+    - `cosine_periods` = [T1, T2, …]: cosine annealing from base to `eta_min` within each period,
+      restarted at base after it (MMSR's CosineAnnealingLR_Restart with restart weights 1); after
+      the last period the lr stays at `eta_min`.
+    Being a function of the position, it resumes exactly with nothing but the position saved."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer, step_epochs: int, gamma: float, init_epochs: int):
+    def __init__(self, optimizer: torch.optim.Optimizer, step_epochs: int, gamma: float, init_epochs: int,
+                 schedule=None):
         self.optimizer, self.step_epochs, self.gamma, self.init_epochs = optimizer, step_epochs, gamma, init_epochs
+        self.decay_steps = getattr(schedule, "lr_decay_steps", 0)
+        self.milestones = list(getattr(schedule, "lr_milestones", []))
+        self.periods = list(getattr(schedule, "cosine_periods", []))
+        self.eta_min = float(getattr(schedule, "eta_min", 0.0))
         self.base = [group["lr"] for group in optimizer.param_groups]
-        self.epoch = 0
+        self.epoch, self.step = 0, 0
 
     def factor(self, epoch: int) -> float:
         main_epoch = epoch - self.init_epochs + 1
@@ -158,17 +180,37 @@ class EpochStepDecay:
             return 1.0
         return self.gamma ** (main_epoch // self.step_epochs)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def lr(self, base: float, epoch: int, step: int) -> float:
+        """The learning rate of a group with base lr `base` at (`epoch`, global `step` done so far)."""
+        if self.decay_steps:
+            return base * self.gamma ** (step // self.decay_steps)
+        if self.milestones:
+            return base * self.gamma ** sum(1 for m in self.milestones if m <= step)
+        if self.periods:
+            start = 0
+            for period in self.periods:
+                if step < start + period:
+                    phase = (step - start) / period
+                    return self.eta_min + (base - self.eta_min) * 0.5 * (1.0 + math.cos(math.pi * phase))
+                start += period
+            return self.eta_min
+        return base * self.factor(epoch)
+
+    def set_position(self, epoch: int, step: int) -> None:
+        self.epoch, self.step = epoch, step
         for group, base in zip(self.optimizer.param_groups, self.base):
-            group["lr"] = base * self.factor(epoch)
+            group["lr"] = self.lr(base, epoch, step)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.set_position(epoch, self.step)
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "base": list(self.base), "step_epochs": self.step_epochs, "gamma": self.gamma}
+        return {"epoch": self.epoch, "base": list(self.base), "step_epochs": self.step_epochs, "gamma": self.gamma,
+                "step": self.step}
 
     def load_state_dict(self, state: dict) -> None:
         self.base = list(state["base"])
-        self.set_epoch(state["epoch"])
+        self.set_position(state["epoch"], state.get("step", 0))
 
 
 # ----------------------------------------------------------------------------- logging
@@ -232,6 +274,7 @@ class _Best(_Part):
 
 class _Schedule(_Part):
     epoch: int = Field(ge=0)
+    step: int = Field(0, ge=0)  # absent in checkpoints of older versions
     base: list[float]
     step_epochs: int
     gamma: float
@@ -331,10 +374,16 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.g_net = nn.parallel.DistributedDataParallel(self.generator, device_ids=ids)
         o = cfg.optim
-        self.opt_g = torch.optim.Adam(recipe.param_groups(o), betas=tuple(o.betas), eps=o.eps)
+        if o.kind == "sgd":
+            self.opt_g = torch.optim.SGD(recipe.param_groups(o), lr=o.lr, momentum=o.momentum,
+                                         weight_decay=o.weight_decay)
+        else:
+            self.opt_g = torch.optim.Adam(recipe.param_groups(o), betas=tuple(o.betas), eps=o.eps,
+                                          weight_decay=o.weight_decay)
         self.schedule = EpochStepDecay(self.opt_g, cfg.schedule.lr_decay_epochs, cfg.schedule.lr_gamma,
-                                       cfg.schedule.init_epochs)
+                                       cfg.schedule.init_epochs, cfg.schedule)
         self.use_adv = loss.adv > 0 and cfg.schedule.epochs > 0
+        self.recipe_critic_loss = getattr(recipe, "critic_loss", None)
         self.critic: nn.Module | None = None
         self.opt_d = None
         if self.use_adv:
@@ -362,12 +411,34 @@ class Trainer:
         self.best = {"metric": -math.inf, "step": -1}
         self.log_window: tuple[dict[str, float], int] = ({}, 0)  # loss sums and steps since the last log row
         self.validated_step = -1  # global step of the last validation (none: -1)
+        self._loader: DataLoader | None = None  # kept between epochs when it has workers (`epoch_loader`)
         self.log_fields = (["kind", "step", "epoch", "phase", "lr", "loss", "rec", "per", "adv"]
                            + [n for n in recipe.loss_names if n not in ("rec", "per", "adv")]
                            + ["d_loss", "d_wasserstein", "d_gp", "val_psnr", "val_ssim",
                               "val_bicubic_psnr", "val_images", "seconds"])
 
     # -- setup -----------------------------------------------------------------------------
+    def epoch_loader(self) -> DataLoader:
+        """The data loader positioned at (epoch, step in epoch). With workers it is made once and kept
+        (`persistent_workers`, `prefetch_factor` 4, pinned memory on CUDA): the images are decoded and
+        degraded in the workers, and no epoch waits for new worker processes. Only the batch sampler
+        moves (`EpochBatchSampler.at`); the samples do not depend on the workers (`training.data`)."""
+        cfg = self.cfg
+        if self._loader is not None:
+            self._loader.batch_sampler.at(self.epoch, self.step_in_epoch)
+            return self._loader
+        sampler = EpochBatchSampler(len(self.dataset), cfg.data.batch_size, epoch=self.epoch,
+                                    seed=cfg.data.seed, rank=self.dist.rank, world=self.dist.world_size,
+                                    start_step=self.step_in_epoch)
+        workers = cfg.data.num_workers
+        loader = DataLoader(self.dataset, batch_sampler=sampler, num_workers=workers,
+                            pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
+                            prefetch_factor=4 if workers > 0 else None,
+                            generator=loader_generator(cfg.data.seed, self.epoch))
+        if workers > 0:
+            self._loader = loader
+        return loader
+
     def _configure_backends(self) -> None:
         dev = self.cfg.device
         if dev.threads > 0:
@@ -403,7 +474,10 @@ class Trainer:
             self.opt_d.zero_grad(set_to_none=True)
             scale = self.scaler_d.get_scale() if self.scaler_d.is_enabled() else None
             with self._autocast():
-                loss_d, parts = critic_loss(critic, real, fake, eps[:, k % eps.shape[1]], loss.gp_weight, scale)
+                if self.recipe_critic_loss is not None:  # the method's own GAN (e.g. SRGAN, ESRGAN)
+                    loss_d, parts = self.recipe_critic_loss(critic, real, fake)
+                else:
+                    loss_d, parts = critic_loss(critic, real, fake, eps[:, k % eps.shape[1]], loss.gp_weight, scale)
             self.scaler_d.scale(loss_d).backward()
             if self.dist.world_size > 1:
                 for p in critic.parameters():
@@ -435,7 +509,9 @@ class Trainer:
         if full and self.use_adv:
             logs.update(self._critic_steps(sr.detach(), b["hr"], b["gp_eps"]))
             with self._autocast():
-                terms["adv"] = (loss.adv, generator_adversarial_loss(self.critic, sr))
+                adversarial = getattr(self.recipe, "adversarial_loss", None)
+                terms["adv"] = (loss.adv, adversarial(self.critic, sr, b["hr"]) if adversarial is not None
+                                else generator_adversarial_loss(self.critic, sr))
         total = sum(weight * value.float() for weight, value in terms.values())
         values = {"loss": total.detach(), **{n: v.detach().float() for n, (_, v) in terms.items()}, **logs}
         names = list(values)
@@ -595,13 +671,8 @@ class Trainer:
                     self._end_epoch(log, phase, bar, started)
                     continue
                 self.schedule.set_epoch(self.epoch)
-                sampler = EpochBatchSampler(len(self.dataset), cfg.data.batch_size, epoch=self.epoch,
-                                            seed=cfg.data.seed, rank=self.dist.rank, world=self.dist.world_size,
-                                            start_step=self.step_in_epoch)
-                loader = DataLoader(self.dataset, batch_sampler=sampler, num_workers=cfg.data.num_workers,
-                                    pin_memory=self.device.type == "cuda", persistent_workers=False,
-                                    generator=loader_generator(cfg.data.seed, self.epoch))
-                for batch in loader:
+                for batch in self.epoch_loader():
+                    self.schedule.set_position(self.epoch, self.step)
                     numbers = self.train_step(batch, phase)
                     self.step += 1
                     self.step_in_epoch += 1
