@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from foundation.pretrained import IMAGENET_MEAN, IMAGENET_STD
+from metrics.release_psnr_ssim import Y_COEFFS, Y_OFFSET
 
 #: torchvision VGG19 `features` index of each named layer.
 VGG_LAYERS = {"relu1_1": 1, "relu2_1": 6, "pool2": 9, "relu3_1": 11, "conv5_4": 34, "relu5_4": 35, "pool5": 36}
@@ -39,6 +40,13 @@ _FULL_PLAN = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512
 def to_unit(x: torch.Tensor) -> torch.Tensor:
     """[-1, 1] → [0, 1]."""
     return (x + 1.0) * 0.5
+
+
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """N×3×H×W RGB in [-1, 1] → N×1×H×W BT.601 Y/255 in [16/255, 235/255] (the Y of the metrics,
+    `metrics.release_psnr_ssim.Y_COEFFS`, not rounded): SRCNN's training target (Dong et al. §4.1)."""
+    coeffs = torch.tensor(Y_COEFFS, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return ((x + 1.0) * 127.5 * coeffs).sum(1, keepdim=True).add(Y_OFFSET).div(255.0)
 
 
 def charbonnier(sr: torch.Tensor, hr: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:

@@ -39,6 +39,7 @@ class Spec:
     inputs: tuple[str, ...] = ("lr",)
     pixel: str = "l1"  # "l1", "mse" or "charbonnier"
     pixel_weight: float = 1.0  # in the full phase (the pretraining phase always uses weight 1)
+    pixel_on: str = "rgb"  # "rgb", or "y": the pixel loss on BT.601 Y/255 (SRCNN trains on Y only)
     features: dict[str, float] = field(default_factory=dict)  # VGG layer → weight (`training.sisr_losses`)
     feature_criterion: str = "l1"
     texture: dict[str, float] = field(default_factory=dict)
@@ -66,8 +67,8 @@ MMSR = "XPixelGroup/RankSRGAN@b313c24 codes/options/train/"  # MMSR-format confi
 MMEDIT = "open-mmlab/mmediting@237e8c9 configs/restorers/srresnet_srgan/"
 
 SPECS: dict[str, Spec] = {s.method: s for s in (
-    Spec("srcnn", pixel="mse", optimizer="sgd", lr=1e-4, momentum=0.9, last_layer_lr=0.1, patch=32, batch=128,
-         iterations=15_000_000, inputs=("lr",),
+    Spec("srcnn", pixel="mse", pixel_on="y", optimizer="sgd", lr=1e-4, momentum=0.9, last_layer_lr=0.1, patch=32,
+         batch=128, iterations=15_000_000, inputs=("lr_up",),
          source="Dong et al., TPAMI 2016 (arXiv 1501.00092) §4.1/§5: MSE, SGD with momentum 0.9, lr 1e-4 for the "
                 "first two layers and 1e-5 for the last, 33×33 sub-images (here HR patch 32), batch 128",
          checked="from the paper as recalled; no source opened here (the release is Caffe/MATLAB)",

@@ -73,10 +73,10 @@ def build_network(method: str, network: dict[str, Any], source: str = "config") 
         raise UserError(f"{source}: method = {method!r}: its network is not in the suite yet (baselines/); "
                         f"its recipe is training.table1.SPECS[{method!r}]")
     adapter = METHODS.get(method)()
-    build = getattr(adapter, "build", None)
+    build = getattr(adapter, "build_for_training", None)
     if build is None:
-        raise UserError(f"{source}: method {method!r} has no build() to make its network for training")
-    default = build(None)
+        raise UserError(f"{source}: method {method!r} has no build_for_training() to make its network for training")
+    default = build()
     if not network:
         return default, float(getattr(adapter, "input_range", 1.0))
     try:
@@ -178,7 +178,8 @@ class Table1Recipe(Recipe):
     def method_losses(self, outputs: dict[str, Any], batch: dict[str, torch.Tensor],
                       loss: LossConfig) -> dict[str, tuple[float, torch.Tensor]]:
         spec, sr, hr = self.spec, outputs["sr"].float(), batch["hr"].float()
-        pixel = {"l1": F.l1_loss, "mse": F.mse_loss, "charbonnier": L.charbonnier}[spec.pixel](sr, hr)
+        on = (lambda x: x) if spec.pixel_on == "rgb" else L.luma
+        pixel = {"l1": F.l1_loss, "mse": F.mse_loss, "charbonnier": L.charbonnier}[spec.pixel](on(sr), on(hr))
         terms: dict[str, tuple[float, torch.Tensor]] = {"rec": (spec.pixel_weight, pixel)}
         if self.vgg is not None:
             self.vgg.to(sr.device)

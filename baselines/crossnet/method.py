@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from baselines.crossnet.flownet import MULTIPLE
-from baselines.crossnet.network import RELEASE_REMAP, CrossNet
+from baselines.crossnet.network import RELEASE_REMAP, CrossNet, CrossNetSR
 from baselines.registry import TRAINED_HERE, WeightsSpec, register
 from baselines.sisr.common import SISRMethod
 
@@ -75,6 +75,10 @@ class CrossNetMethod(SISRMethod):
 
     def build(self, state_dict=None) -> CrossNet:
         return CrossNet()  # one configuration: the release's widths are literals
+
+    def build_for_training(self) -> CrossNetSR:
+        """`CrossNetSR`: (lr_up, ref) of any size in [0, 1] → SR in [0, 1]."""
+        return CrossNetSR()
 
     def options(self) -> dict[str, object]:
         """The input rules above (they change the output for the same weights)."""

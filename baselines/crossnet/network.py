@@ -160,6 +160,18 @@ class CrossNet(nn.Module):
         return sr[..., :h, :w] * value_range
 
 
+class CrossNetSR(CrossNet):
+    """CrossNet as training calls it (`SISRMethod.build_for_training`): `forward(lr_up, ref)` of any
+    size, RGB in [0, 1], → SR N×3×H×W in [0, 1] (`CrossNet.super_resolve`'s rules: the reference
+    fitted to LR↑'s size, both padded to multiples of 64, cropped back), differentiable. Same
+    parameters and keys as `CrossNet`."""
+
+    def forward(self, lr_up: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        h, w = lr_up.shape[-2:]
+        out = CrossNet.forward(self, pad_to_multiple(lr_up), pad_to_multiple(fit_reference(ref, h, w)))
+        return out.sr[..., :h, :w]
+
+
 def pad_to_multiple(x: torch.Tensor, multiple: int = MULTIPLE) -> torch.Tensor:
     """`x` N×C×H×W replicate-padded at the bottom/right to the next multiples of `multiple`."""
     h, w = x.shape[-2:]

@@ -148,6 +148,14 @@ class SISRMethod(Method):
         """The network; with a (filtered) state dict, sized from its shapes where the family varies."""
         raise NotImplementedError
 
+    def build_for_training(self) -> nn.Module:
+        """The network as a training recipe calls it (`training.table1_recipe`): a module whose
+        forward takes the recipe's inputs (e.g. `lr`) in [0, `input_range`] and returns SR in that
+        range, differentiably, with the same state-dict keys as `build()` (the export loads as this
+        method's checkpoint). Default: `build()`; a method whose inference wraps the network in more
+        than a range change (SRCNN's Y channel, CrossNet's padding) returns a subclass that does it."""
+        return self.build(None)
+
     def checkpoint_filter(self, state_dict: StateDict) -> StateDict:
         """Published keys -> this module's keys (explicit table). Override to add checks."""
         return rename(state_dict, self.table)

@@ -72,6 +72,17 @@ class SRCNN(nn.Module):
         return self.conv3(F.relu(self.conv2(F.relu(self.conv1(y)))))
 
 
+class SRCNNOnRGB(SRCNN):
+    """SRCNN as training calls it (`SISRMethod.build_for_training`): the ×4 bicubic LR↑, N×3×H×W RGB
+    float in [0, 255], → SR RGB in [0, 255] by the same rule as `SRCNNMethod.forward` (the network on
+    Y/255, Cb and Cr of the input kept), differentiable. Same parameters and keys as `SRCNN`."""
+
+    def forward(self, lr_up: torch.Tensor) -> torch.Tensor:
+        ycbcr = rgb_to_ycbcr(lr_up)
+        y = super().forward(ycbcr[:, :1] / 255.0) * 255.0
+        return ycbcr_to_rgb(torch.cat((y, ycbcr[:, 1:]), 1))
+
+
 def _square(path: Path, name: str, n: int) -> int:
     k = int(round(n ** 0.5))
     if k * k != n or k % 2 == 0:
@@ -162,6 +173,10 @@ class SRCNNMethod(SISRMethod):
 
     def build(self, state_dict=None) -> nn.Module:
         return build_srcnn(state_dict)
+
+    def build_for_training(self) -> nn.Module:
+        """`SRCNNOnRGB`: trained on the bicubic LR↑ (recipe input `lr_up`), its loss on Y (the paper)."""
+        return SRCNNOnRGB()
 
     def load_checkpoint(self, weights_path, build, remap_with=None) -> nn.Module:
         """The release's `.mat` (by suffix), else a PyTorch state dict with this module's keys."""
