@@ -89,8 +89,8 @@ class TTSR(nn.Module):
         return S, T_lv3, T_lv2, T_lv1, index
 
     def _search(self, lrsr: torch.Tensor, refsr: torch.Tensor):
-        _, _, lrsr_lv3 = self.LTE(_to_unit(lrsr.detach()))
-        _, _, refsr_lv3 = self.LTE(_to_unit(refsr.detach()))
+        _, _, lrsr_lv3 = self.LTE(_to_unit(lrsr.detach()), lv3_only=True)
+        _, _, refsr_lv3 = self.LTE(_to_unit(refsr.detach()), lv3_only=True)
         S, index = self.SearchTransfer.search(lrsr_lv3, refsr_lv3)
         return S, index, tuple(lrsr_lv3.shape[-2:])
 

@@ -179,16 +179,19 @@ def relevance_chunked(
     with torch.no_grad():
         for s0 in range(0, len(ref_starts), slab):
             starts = ref_starts[s0 : s0 + slab]
-            keys = [_tile(ref_f, r0, n_ref, padding, tile) for r0 in starts]  # [N, K, tile] each
+            # [N, tile, K] each: Ref tile rows, so the relevance block is [N, Ref tile, LR tile] and
+            # the max runs over dim 1, across contiguous LR rows (vectorised; ~3x faster on CPU than
+            # the per-row max over dim 2), as the release's max over its [N, Hr*Wr, H*W] matrix.
+            keys = [_tile(ref_f, r0, n_ref, padding, tile).transpose(1, 2) for r0 in starts]
             for q0 in range(0, n_query, tile):
                 q1 = min(q0 + tile, n_query)
-                query = _tile(lr_f, q0, n_query, padding, tile).transpose(1, 2)  # [N, tile, K]
+                query = _tile(lr_f, q0, n_query, padding, tile)  # [N, K, tile]
                 run_v = run_i = None
                 for r0, key in zip(starts, keys):
-                    rel = torch.bmm(query, key)  # [N, LR tile, Ref tile], one shape for every tile
-                    if r0 + tile > n_ref:  # padding columns of the last tile are never a match
-                        rel[:, :, n_ref - r0 :] = float("-inf")
-                    v, i = torch.max(rel, dim=2)  # first maximum within the tile
+                    rel = torch.bmm(key, query)  # [N, Ref tile, LR tile], one shape for every tile
+                    if r0 + tile > n_ref:  # padding rows of the last tile are never a match
+                        rel[:, n_ref - r0 :] = float("-inf")
+                    v, i = torch.max(rel, dim=1)  # first maximum within the tile
                     i += r0
                     if run_v is None:
                         run_v, run_i = v, i
