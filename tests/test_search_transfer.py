@@ -228,6 +228,24 @@ def test_transfer_gather_equals_dense(case, budget):
         assert (a - b).abs().max().item() <= 1e-5
 
 
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("rows", [4, 8, 12])
+def test_transfer_from_bands_equals_dense(case, rows):
+    """The reference's levels handed over in bands of `rows` image rows (as `LTE.bands` does in
+    inference) give the dense transfer."""
+    f = _feats(hash(case) % 991, *case)
+    n, _, h, w, hr, wr = case
+    idx = torch.randint(0, hr * wr, (n, h * w), generator=torch.Generator().manual_seed(5))
+    dense = transfer_dense(idx, f["ref_lv1"], f["ref_lv2"], f["ref_lv3"], (h, w))
+    height = 4 * hr
+    bands = ((y0, min(y0 + rows, height), (f["ref_lv1"][..., y0:y0 + rows, :], f["ref_lv2"][..., y0 // 2:(y0 + rows) // 2, :],
+                                           f["ref_lv3"][..., y0 // 4:(y0 + rows) // 4, :]))
+             for y0 in range(0, height, rows))
+    fast = st.transfer_bands(idx, bands, (h, w), max_memory=50_000)
+    for a, b in zip(dense, fast):
+        assert b.shape == a.shape and (a - b).abs().max().item() <= 1e-5
+
+
 def test_module_has_no_state_and_modes_agree():
     f = _feats(8, 2, 8, 9, 7, 10, 11)
     dense = SearchTransfer(mode="dense")

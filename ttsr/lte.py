@@ -113,13 +113,24 @@ class LTE(nn.Module):
         scales = (1, 2, 4)
         outs = [None if lv3_only and lv != "lv3" else x.new_empty(n, LEVEL_CHANNELS[lv], height // s, width // s)
                 for lv, s in zip(LEVEL_CHANNELS, scales)]
+        for y0, y1, levels in self.bands(x):
+            for out, level, s in zip(outs, levels, scales):
+                if out is not None:
+                    out[..., y0 // s:y1 // s, :] = level
+        return outs[0], outs[1], outs[2]
+
+    def bands(self, x: torch.Tensor):
+        """Yield ``(y0, y1, (lv1, lv2, lv3))``: the levels of image rows [y0, y1) (multiples of 4 but
+        the last), ``band_rows`` at a time, each computed with ``band_halo`` rows of context (inference;
+        the same values as the whole-image pass up to float rounding). For a consumer that needs the
+        levels of a large image one band at a time (`ttsr.search_transfer.transfer_bands`)."""
+        height = x.shape[-2]
         for y0 in range(0, height, self.band_rows):
             y1 = min(y0 + self.band_rows, height)
             top, bottom = max(0, y0 - self.band_halo), min(height, y1 + self.band_halo)
-            for out, level, s in zip(outs, self._levels(x[..., top:bottom, :]), scales):
-                if out is not None:
-                    out[..., y0 // s:y1 // s, :] = level[..., (y0 - top) // s:(y1 - top) // s, :]
-        return outs[0], outs[1], outs[2]
+            levels = self._levels(x[..., top:bottom, :])
+            yield y0, y1, tuple(level[..., (y0 - top) // s:(y1 - top) // s, :]
+                                for level, s in zip(levels, (1, 2, 4)))
 
 
 def imagenet_init_status() -> tuple[bool, str]:

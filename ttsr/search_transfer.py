@@ -50,6 +50,7 @@ __all__ = [
     "relevance_chunked",
     "transfer_dense",
     "transfer_gather",
+    "transfer_bands",
     "gather_patches",
     "default_max_memory",
     "SearchTransfer",
@@ -334,25 +335,68 @@ def _gather_banded(index: torch.Tensor, ref: torch.Tensor, s: int, h: int, w: in
     band and block offset, only the LR positions whose block lies in the band gather it, and
     ``index_add_`` puts it in place (each position once per offset: no collisions)."""
     c, hs, ws = ref.shape
-    hr, wr, d = hs // s, ws // s, c * s * s
-    ry, rx = index // wr, index % wr
+    hr, d = hs // s, c * s * s
     acc = ref.new_zeros((h + 2) * (w + 2), d)
     for y0 in range(0, hr, band):
         y1 = min(y0 + band, hr)
-        table = ref[:, y0 * s : y1 * s].reshape(c, y1 - y0, s, wr, s)
-        table = table.permute(1, 3, 0, 2, 4).reshape(-1, d)  # [(y1 - y0) * wr, d]
-        for ay in range(3):
-            ty = ry + (ay - 1)
-            in_band = (ty >= y0) & (ty < y1)
-            for ax in range(3):
-                tx = rx + (ax - 1)
-                pos = torch.nonzero(in_band & (tx >= 0) & (tx < wr)).squeeze(1)
-                for p0 in range(0, pos.numel(), step):
-                    p = pos[p0 : p0 + step]
-                    g = table.index_select(0, (ty[p] - y0) * wr + tx[p])
-                    acc.index_add_(0, (pos_y[p] + ay) * (w + 2) + pos_x[p] + ax, g)
-        del table
+        _gather_band(acc, index, ref[:, y0 * s : y1 * s], s, y0, w, step, pos_y, pos_x)
     return acc
+
+
+def _gather_band(acc: torch.Tensor, index: torch.Tensor, rows: torch.Tensor, s: int, y0: int, w: int, step: int,
+                 pos_y: torch.Tensor, pos_x: torch.Tensor) -> None:
+    """Add into ``acc`` the blocks that lie in ``rows`` [C, (y1 − y0)·s, Wr·s] (reference block-rows
+    [y0, y1) of one image) for every LR position and block offset that selects them."""
+    c, hs, ws = rows.shape
+    y1, wr, d = y0 + hs // s, ws // s, c * s * s
+    table = rows.reshape(c, y1 - y0, s, wr, s).permute(1, 3, 0, 2, 4).reshape(-1, d)  # [(y1 - y0) * wr, d]
+    ry, rx = index // wr, index % wr
+    for ay in range(3):
+        ty = ry + (ay - 1)
+        in_band = (ty >= y0) & (ty < y1)
+        for ax in range(3):
+            tx = rx + (ax - 1)
+            pos = torch.nonzero(in_band & (tx >= 0) & (tx < wr)).squeeze(1)
+            for p0 in range(0, pos.numel(), step):
+                p = pos[p0 : p0 + step]
+                g = table.index_select(0, (ty[p] - y0) * wr + tx[p])
+                acc.index_add_(0, (pos_y[p] + ay) * (w + 2) + pos_x[p] + ax, g)
+
+
+def transfer_bands(index: torch.Tensor, bands, lv3_hw: tuple[int, int], *,
+                   max_memory: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``transfer_gather`` from reference features that arrive band by band (inference only).
+
+    ``bands`` yields ``(y0, y1, (lv1, lv2, lv3))`` for reference image rows [y0, y1) (multiples of 4;
+    `ttsr.lte.LTE.bands`): the reference's three levels never exist whole (lv1 of a 2500×500
+    reference alone is 320 MB). Each band's blocks are added into per-level accumulators as in
+    ``_gather_banded``; same result as ``transfer_gather`` up to the order of the fold's float sums.
+    """
+    h, w = lv3_hw
+    max_memory = default_max_memory(index.device) if max_memory is None else int(max_memory)
+    pos_y = torch.arange(h * w, device=index.device) // w
+    pos_x = torch.arange(h * w, device=index.device) % w
+    accs = None
+    for y0, _y1, levels in bands:
+        n = levels[0].shape[0]
+        if accs is None:
+            accs = [[lv.new_zeros((h + 2) * (w + 2), lv.shape[1] * s * s) for _ in range(n)]
+                    for lv, s in zip(levels, (4, 2, 1))]
+        for level, s, acc in zip(levels, (4, 2, 1), accs):
+            step = int(max(1, max_memory // 4 // (level.element_size() * level.shape[1] * s * s + 48)))
+            for b in range(n):
+                _gather_band(acc[b], index[b], level[b], s, y0 // 4, w, step, pos_y, pos_x)
+        del levels
+    outs = []
+    for acc, s in zip(accs, (4, 2, 1)):
+        d = acc[0].shape[1]
+        c = d // (s * s)
+        out = acc[0].new_empty(len(acc), c, h * s, w * s)
+        for b, a in enumerate(acc):
+            out[b].view(c, h, s, w, s).copy_(a.view(h + 2, w + 2, c, s, s)[1:-1, 1:-1].permute(2, 0, 3, 1, 4))
+        acc.clear()
+        outs.append(out.div_(9.0))
+    return outs[2], outs[1], outs[0]
 
 
 def default_max_memory(device: torch.device | str | None = None) -> int:

@@ -11,8 +11,9 @@ runs ``git clone https://github.com/researchmm/TTSR DIR && git -C DIR checkout R
 into ``--release`` (else ``$TTSR_BENCH_RELEASE``, else ``~/.cache/ttsr-bench/release/TTSR``). Without
 it every subcommand but ``fetch`` prints one line saying so and exits 0 (nothing measured). Its
 ``model/*``, ``loss/*``, ``trainer.py`` and ``utils.py`` are imported in a child process as they are;
-the only substitution is torchvision's ``vgg19(pretrained=True)`` → random weights (no download; the
-same weights are then copied into both sides). The metrics need OpenCV (the release's
+the only substitutions are torchvision's ``vgg19(pretrained=True)`` → random weights (no download; the
+same weights are then copied into both sides) and ``torch.optim.Adam`` taking the critic's
+``betas=(0, 0.9)`` as floats (today's torch refuses the int 0). The metrics need OpenCV (the release's
 ``calc_ssim`` uses ``cv2.filter2D``): ``pip install opencv-python-headless``.
 
 Every measurement runs in a fresh child process, release and ours alternating (``--pairs`` pairs);
@@ -106,10 +107,17 @@ def fetch(folder: Path) -> int:
 
 def import_release(folder: str):
     """Put the release on sys.path with torchvision's VGG19 made random (no download). Child only."""
+    import torch
     import torchvision.models as tvm
 
     original = tvm.vgg19
     tvm.vgg19 = lambda pretrained=False, **kw: original(weights=None)
+
+    class Adam(torch.optim.Adam):  # the release's critic passes betas=(0, 0.9): torch ≥ 2.6 wants floats
+        def __init__(self, params, *args, betas=(0.9, 0.999), **kwargs):
+            super().__init__(params, *args, betas=tuple(float(b) for b in betas), **kwargs)
+
+    torch.optim.Adam = Adam
     sys.path.insert(0, str(folder))
 
 
@@ -118,7 +126,8 @@ def release_args(**extra) -> types.SimpleNamespace:
     values = dict(num_res_blocks="16+16+8+4", n_feats=64, res_scale=1.0, cpu=True, num_gpu=1,
                   GAN_type="WGAN_GP", GAN_k=2, tpl_use_S=False, tpl_type="l2", rec_w=1.0, per_w=1e-2,
                   tpl_w=1e-2, adv_w=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, lr_rate=1e-4, lr_rate_dis=1e-4,
-                  lr_rate_lte=1e-5, decay=999999, gamma=0.5, train_crop_size=40, print_every=1)
+                  lr_rate_lte=1e-5, decay=999999, gamma=0.5, train_crop_size=40, print_every=1,
+                  save_every=10**9)  # never saves a checkpoint (epoch 1)
     values.update(extra)
     return types.SimpleNamespace(**values)
 
