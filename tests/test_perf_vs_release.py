@@ -65,3 +65,16 @@ def test_image_agreement():
     assert same == pytest.approx(58 / 60) and worst == 255
     with pytest.raises(ValueError, match="shapes differ"):
         vr.image_agreement(a, b[:3])
+
+
+def test_fetch_keeps_a_present_release_and_refuses_a_foreign_folder(tmp_path, capsys):
+    for f in vr.RELEASE_FILES:
+        (tmp_path / "rel" / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "rel" / f).write_text("")
+    assert vr.main(["fetch", "--release", str(tmp_path / "rel")]) == 0  # no git, no network
+    assert "already in" in capsys.readouterr().out
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    assert vr.cli_main(vr.main)(["fetch", "--release", str(tmp_path / "other")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not the TTSR release" in err[0]

@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.perf.child import run_child
 from foundation.errors import UserError, cli_main
 
 RELEASE_URL = "https://github.com/researchmm/TTSR"
@@ -329,20 +330,6 @@ def child(spec: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------------- parent side
-def run_child(spec: dict) -> dict:
-    """One measurement in a fresh process; CPU peak = that child's max RSS (``os.wait4``)."""
-    cmd = [sys.executable, "-m", "benchmarks.perf.vs_release", "--child", json.dumps(spec)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        return {"error": f"child exited with {code}"}
-    result = json.loads(out.strip().splitlines()[-1])
-    result.setdefault("peak", usage.ru_maxrss * 1024)
-    return result
-
-
 def summarise(runs: list[dict]) -> dict:
     """min / median time and max peak over the runs of one side (errors dropped)."""
     ok = [r for r in runs if "error" not in r]
@@ -386,7 +373,7 @@ def _pairs(spec: dict, pairs: int, release: bool = True) -> tuple[list[dict], li
         for side in order:
             if side == "release" and not release:
                 continue
-            res = run_child({**spec, "side": side, "save": f"{spec.get('save', '')}_{side}_{p}.npy"})
+            res = run_child("benchmarks.perf.vs_release", {**spec, "side": side, "save": f"{spec.get('save', '')}_{side}_{p}.npy"})
             runs[side].append(res)
             print(f"  {spec['kind']} {spec.get('case', '')} {side} pair {p + 1}: "
                   + (res["error"] if "error" in res else f"{_fmt_time(res['time'])}, {res['peak'] / MB:,.0f} MB"),
@@ -411,7 +398,7 @@ def losses_agree(a: dict[str, float], b: dict[str, float], rtol: float = LOSS_RT
     return worst <= rtol, worst
 
 
-def _dense_fits(case: str, lr_hw: tuple[int, int] | None) -> bool:
+def _dense_fits(case: str) -> bool:
     """The release's forward holds the relevance matrix and three unfolds; run it only where that fits."""
     from benchmarks.perf.ttsr_memory import CASES as MEM_CASES, dense_estimate, mem_available
 
@@ -435,7 +422,7 @@ def cmd_forward(args, common: dict) -> str:
             save_ttsr(TTSR(TTSRConfig()), weights, metadata={"weights": "random"})
         for case in [c.strip() for c in args.cases.split(",") if c.strip()]:
             spec = {**common, "kind": "forward", "case": case, "weights": weights, "save": os.path.join(tmp, case)}
-            fits = _dense_fits(case, None)
+            fits = _dense_fits(case)
             rel, ours = _pairs(spec, args.pairs, release=fits)
             agree = "–"
             if fits and rel and "error" not in rel[0] and "error" not in ours[0]:
