@@ -102,23 +102,26 @@ def test_small_budgets_give_same_search(budget):
 
 
 def test_relevance_blocks_have_one_fixed_shape(monkeypatch):
-    """Every relevance product is one tile × tile block of the same shape (the budget-independent
-    computation), and its working set is far below the 16 MiB floor of foundation.budget at 256 channels."""
+    """Every relevance product is one Gram block of the same shape — C-channel pixels, not 9·C
+    patches (the budget-independent computation) — and at TTSR's 256 channels on a 2500-pixel-wide
+    reference its working set stays far below the 128 MiB CPU default."""
     f = _feats(4, 2, 8, 16, 24, 20, 30)
-    shapes, real_bmm = set(), torch.bmm
+    shapes, real_mm = set(), torch.mm
 
     def spy(a, b):
         shapes.add((tuple(a.shape), tuple(b.shape)))
-        return real_bmm(a, b)
+        return real_mm(a, b)
 
-    monkeypatch.setattr(torch, "bmm", spy)
+    monkeypatch.setattr(torch, "mm", spy)
     s1, i1 = relevance_chunked(f["lrsr_lv3"], f["refsr_lv3"], max_memory=64_000, tile=64)
     monkeypatch.undo()
-    assert shapes == {((2, 64, 72), (2, 72, 64))}  # K = 8 channels × 9
+    band, cols, wr = 64 // 30, 64, 30  # rows per band from the tile hook, reference grid width
+    assert shapes == {(((band + 2) * (wr + 2), 8), (8, (band + 2) * (cols + 2)))}  # K = 8 channels
     s0, i0 = relevance_dense(f["lrsr_lv3"], f["refsr_lv3"])
     _assert_same_search(f["lrsr_lv3"], f["refsr_lv3"], s0, i0, s1, i1)
-    k, t = 256 * 9, st.TILE  # one TTSR image: query and key tile, one being built, relevance block
-    assert 4 * (3 * k * t + t * t) < 16 << 20
+    b, c, w = st.BAND, st.LR_COLS, 625  # one TTSR image against a 2500×500 reference
+    gram, rel = 4 * (b + 2) ** 2 * (c + 2) * (w + 2), 4 * b * b * c * w
+    assert gram + 2 * rel < 128 << 20
 
 
 BUDGETS = [16 << 20, 64_000, 1_000, 1 << 30]  # keeps or rebuilds the reference tiles
@@ -169,11 +172,6 @@ def test_exact_and_near_tie_across_a_tile_boundary(nudged, want):
             assert i[0, 12].item() == want
             assert torch.equal(i, i0)
             assert (s - s0).abs().max().item() <= 1e-6
-    if nudged is None:  # exact in the tiled computation: both copies have the same relevance
-        q = st._tile(lr, 12, 25, 1, 64)[0, :, :1]
-        k50, k80 = st._tile(ref, 50, 144, 1, 64)[0, :, :1], st._tile(ref, 80, 144, 1, 64)[0, :, :1]
-        assert torch.equal(k50, k80)
-        assert torch.equal(torch.bmm(q.t()[None], k50[None]), torch.bmm(q.t()[None], k80[None]))
 
 
 def _one_hot_sparse(n, c, h, w, seed):
@@ -228,6 +226,24 @@ def test_transfer_gather_equals_dense(case, budget):
     for a, b, s in zip(dense, fast, (1, 2, 4)):
         assert b.shape == a.shape == (n, a.shape[1], h * s, w * s)
         assert (a - b).abs().max().item() <= 1e-5
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("rows", [4, 8, 12])
+def test_transfer_from_bands_equals_dense(case, rows):
+    """The reference's levels handed over in bands of `rows` image rows (as `LTE.bands` does in
+    inference) give the dense transfer."""
+    f = _feats(hash(case) % 991, *case)
+    n, _, h, w, hr, wr = case
+    idx = torch.randint(0, hr * wr, (n, h * w), generator=torch.Generator().manual_seed(5))
+    dense = transfer_dense(idx, f["ref_lv1"], f["ref_lv2"], f["ref_lv3"], (h, w))
+    height = 4 * hr
+    bands = ((y0, min(y0 + rows, height), (f["ref_lv1"][..., y0:y0 + rows, :], f["ref_lv2"][..., y0 // 2:(y0 + rows) // 2, :],
+                                           f["ref_lv3"][..., y0 // 4:(y0 + rows) // 4, :]))
+             for y0 in range(0, height, rows))
+    fast = st.transfer_bands(idx, bands, (h, w), max_memory=50_000)
+    for a, b in zip(dense, fast):
+        assert b.shape == a.shape and (a - b).abs().max().item() <= 1e-5
 
 
 def test_module_has_no_state_and_modes_agree():

@@ -84,12 +84,15 @@ class LTE(nn.Module):
     #: … when the image has at least this many pixels.
     band_min_pixels = 512 * 512
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, lv3_only: bool = False) -> tuple:
+        """(lv1, lv2, lv3); ``lv3_only``: (None, None, lv3) where that saves memory (the banded
+        inference pass then allocates no full-size lv1/lv2: 480 MB on a 2500×500 reference)."""
         height, width = x.shape[-2:]
         if (torch.is_grad_enabled() or height % 4 or height * width < self.band_min_pixels
                 or height <= self.band_rows + 2 * self.band_halo):
-            return self._levels(x)
-        return self._levels_in_bands(x)
+            levels = self._levels(x)
+            return (None, None, levels[2]) if lv3_only else levels
+        return self._levels_in_bands(x, lv3_only)
 
     def _levels(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x = self.sub_mean(x)
@@ -99,7 +102,7 @@ class LTE(nn.Module):
             levels.append(x)
         return levels[0], levels[1], levels[2]
 
-    def _levels_in_bands(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _levels_in_bands(self, x: torch.Tensor, lv3_only: bool = False) -> tuple:
         """The three levels of a large image, computed band by band (inference only).
 
         Only the outputs are full-size; the conv1_x/conv2_x intermediates exist for one band at a
@@ -108,14 +111,26 @@ class LTE(nn.Module):
         """
         n, _, height, width = x.shape
         scales = (1, 2, 4)
-        outs = [x.new_empty(n, LEVEL_CHANNELS[lv], height // s, width // s)
+        outs = [None if lv3_only and lv != "lv3" else x.new_empty(n, LEVEL_CHANNELS[lv], height // s, width // s)
                 for lv, s in zip(LEVEL_CHANNELS, scales)]
+        for y0, y1, levels in self.bands(x):
+            for out, level, s in zip(outs, levels, scales):
+                if out is not None:
+                    out[..., y0 // s:y1 // s, :] = level
+        return outs[0], outs[1], outs[2]
+
+    def bands(self, x: torch.Tensor):
+        """Yield ``(y0, y1, (lv1, lv2, lv3))``: the levels of image rows [y0, y1) (multiples of 4 but
+        the last), ``band_rows`` at a time, each computed with ``band_halo`` rows of context (inference;
+        the same values as the whole-image pass up to float rounding). For a consumer that needs the
+        levels of a large image one band at a time (`ttsr.search_transfer.transfer_bands`)."""
+        height = x.shape[-2]
         for y0 in range(0, height, self.band_rows):
             y1 = min(y0 + self.band_rows, height)
             top, bottom = max(0, y0 - self.band_halo), min(height, y1 + self.band_halo)
-            for out, level, s in zip(outs, self._levels(x[..., top:bottom, :]), scales):
-                out[..., y0 // s:y1 // s, :] = level[..., (y0 - top) // s:(y1 - top) // s, :]
-        return outs[0], outs[1], outs[2]
+            levels = self._levels(x[..., top:bottom, :])
+            yield y0, y1, tuple(level[..., (y0 - top) // s:(y1 - top) // s, :]
+                                for level, s in zip(levels, (1, 2, 4)))
 
 
 def imagenet_init_status() -> tuple[bool, str]:

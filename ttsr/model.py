@@ -20,7 +20,7 @@ from torch.func import functional_call
 from ttsr.config import TTSRConfig
 from ttsr.lte import LTE, load_imagenet_vgg19
 from ttsr.main_net import MainNet
-from ttsr.search_transfer import SearchTransfer
+from ttsr.search_transfer import SearchTransfer, transfer_bands
 
 
 class TTSROutput(NamedTuple):
@@ -81,16 +81,23 @@ class TTSR(nn.Module):
 
         Ordered for memory: the search needs only the lv3 features of LR↑ and Ref↓↑, which are
         dropped before the reference's three levels are extracted for the transfer; and all of them
-        are freed before the main network runs (a function of its own for that reason).
+        are freed before the main network runs (a function of its own for that reason). In
+        inference (chunked mode, no gradient) the reference's levels are made and used one row band
+        at a time (`LTE.bands` → `transfer_bands`) and never exist whole.
         """
         S, index, lv3_hw = self._search(lrsr, refsr)
+        st = self.SearchTransfer
+        if st.mode == "chunked" and not torch.is_grad_enabled():  # the reference's levels band by band
+            T_lv3, T_lv2, T_lv1 = transfer_bands(index, self.LTE.bands(_to_unit(ref.detach())), lv3_hw,
+                                                 max_memory=st._max_memory(index.device))
+            return S, T_lv3, T_lv2, T_lv1, index
         ref_lv1, ref_lv2, ref_lv3 = self.LTE(_to_unit(ref.detach()))
         T_lv3, T_lv2, T_lv1 = self.SearchTransfer.transfer(index, ref_lv1, ref_lv2, ref_lv3, lv3_hw)
         return S, T_lv3, T_lv2, T_lv1, index
 
     def _search(self, lrsr: torch.Tensor, refsr: torch.Tensor):
-        _, _, lrsr_lv3 = self.LTE(_to_unit(lrsr.detach()))
-        _, _, refsr_lv3 = self.LTE(_to_unit(refsr.detach()))
+        _, _, lrsr_lv3 = self.LTE(_to_unit(lrsr.detach()), lv3_only=True)
+        _, _, refsr_lv3 = self.LTE(_to_unit(refsr.detach()), lv3_only=True)
         S, index = self.SearchTransfer.search(lrsr_lv3, refsr_lv3)
         return S, index, tuple(lrsr_lv3.shape[-2:])
 

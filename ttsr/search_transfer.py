@@ -13,26 +13,26 @@ matrix alone of a Manga109 page searched against an HR-size page.
 
 ``relevance_chunked`` / ``transfer_gather`` give the same result in bounded memory:
 
-* the search walks over fixed-size tiles of LR × reference positions (``TILE`` = 512 each, the
-  whole batch at once), building only the normalised patches a tile needs, and keeps a
-  running max/argmax (no relevance matrix);
+* the search multiplies C-channel pixels, not 9·C-channel patches (the dot product of two 3×3
+  patches is the sum of 9 pixel dot products, so the Gram matrix of the pixels, shifted and summed,
+  gives every patch relevance with 9× fewer multiplications), in fixed-size blocks (``BAND`` rows ×
+  ``LR_COLS`` LR positions against ``BAND`` reference rows), keeping a running max/argmax (no
+  relevance matrix);
 * the transfer gathers, for each of the 3×3 block offsets of a patch, the selected blocks from a
   block-major copy of the reference (made in budget-sized bands when the level is large) and adds
   them into the output (no unfold).
 
 Tie rule: ``index`` is the *first* (smallest flat reference position) maximum, as ``torch.max``
-returns on the full matrix: within a tile torch.max takes the first, across tiles a later tile
-replaces the running max only when strictly greater. Every tile has the same shape (the last
-ones zero-padded, their padding rows masked), so each relevance value comes out of the same
-computation whatever the budget and wherever tile boundaries fall: the budget cannot change a
-tie or a near-tie (tested bitwise). Against the dense oracle (one big matrix product, rounded
+returns on the full matrix: within a block the first position equal to the max, across blocks a
+later one replaces the running max only when strictly greater. Every block has the same shape (the
+last ones zero-padded, their padding rows masked), so each relevance value comes out of the same
+computation whatever the budget and wherever block boundaries fall: the budget cannot change a tie
+or a near-tie (tested bitwise). Against the dense oracle (9·C-long dot products, rounded
 differently) two relevances equal to float rounding (~1e-7) can still pick different positions.
 
-Memory budget (``max_memory``): bounds the working memory these functions allocate on top
-of their inputs and outputs (patch tiles, relevance blocks, reference bands, gathered blocks).
-The search needs about N·4·(3·C·9·TILE + TILE²) bytes (≈ 15 MB for one image with TTSR's 256
-channels, under the 16 MiB floor of `foundation.budget`) and keeps as many normalised reference tiles as the rest of
-the budget holds (all of a CUFED5 reference from ≈ 100 MiB); the transfer's chunk sizes are derived from it. Not counted: the transfer's accumulator,
+Memory budget (``max_memory``): bounds the working memory of the transfer (reference bands,
+gathered blocks); the search's working set is fixed by its block shape (≈ 55 MB against a
+2500-pixel-wide reference, see ``relevance_chunked``). Not counted: the transfer's accumulator,
 one output-sized buffer per level. ``SearchTransfer`` halves the budget and retries when an
 allocation fails. The budget never changes an output.
 Training: with gradients enabled the chunked search recomputes ``S`` differentiably from the
@@ -50,6 +50,7 @@ __all__ = [
     "relevance_chunked",
     "transfer_dense",
     "transfer_gather",
+    "transfer_bands",
     "gather_patches",
     "default_max_memory",
     "SearchTransfer",
@@ -57,7 +58,8 @@ __all__ = [
 
 DEFAULT_CPU_MAX_MEMORY = 128 << 20  # bytes; CPU default when no budget is given (measured: no slower than 1 GiB on CUFED5)
 _MIN_MAX_MEMORY = 1 << 20  # below this the OOM retry gives up
-TILE = 512  # LR and reference positions per relevance tile: fixed, so the budget never changes a result
+BAND = 8  # grid rows per search block (LR and reference): fixed, so the budget never changes a result
+LR_COLS = 128  # LR grid columns per search block (the reference side takes whole rows)
 
 # (kernel, padding, stride) of the patch grid at each level; lv3 is the search level.
 _LEVELS = {"lv3": (3, 1, 1), "lv2": (6, 2, 2), "lv1": (12, 4, 4)}
@@ -101,37 +103,24 @@ def transfer_dense(
     return out[0], out[1], out[2]
 
 
-def _patch_tile(rows: torch.Tensor, y0: int, grid_w: int, p0: int, p1: int, tile: int) -> torch.Tensor:
-    """L2-normalised 3×3 patches at flat grid positions [p0, p1) as a fixed-shape [N, C*9, tile] tensor.
-
-    ``rows``: [N, C, R, W'] the zero-padded feature rows from grid row ``y0`` on (patch (gy, gx) has
-    its top-left at rows[..., gy - y0, gx]). Columns past ``p1 - p0`` are zero. Values are copied (no
-    arithmetic) into unfold's (c, ky, kx) order, then each column is divided by its norm
-    (``F.normalize``'s eps) in a tensor of the same shape every time, so a patch's normalised
-    values do not depend on where a tile starts.
-    """
-    n, c, _, row_w = rows.shape
-    m = p1 - p0
-    pos = torch.arange(p0, p1, device=rows.device)
-    top_left = (pos // grid_w - y0) * row_w + pos % grid_w  # [m] flat offsets into rows[n, c]
-    off = torch.arange(3, device=rows.device)
-    taps = (off.view(3, 1) * row_w + off.view(1, 3)).view(9, 1)  # (ky, kx) offsets
-    out = rows.reshape(n, c, -1).index_select(2, (taps + top_left).view(-1)).view(n, c * 9, m)
-    if m < tile:
-        out = F.pad(out, (0, tile - m))
-    return out.div_(out.norm(dim=1, keepdim=True).clamp_min_(1e-12))
+def _window_sums(x: torch.Tensor) -> torch.Tensor:
+    """Sums over every 3×3 window of a [..., H, W] map ('valid'): [..., H − 2, W − 2], fixed order."""
+    h, w = x.shape[-2] - 2, x.shape[-1] - 2
+    out = x[..., 0:h, 0:w].clone()
+    for dy in range(3):
+        for dx in range(3):
+            if dy or dx:
+                out += x[..., dy:dy + h, dx:dx + w]
+    return out
 
 
-def _tile(feat: torch.Tensor, p0: int, n_pos: int, padding: int, tile: int) -> torch.Tensor:
-    """Tile starting at grid position ``p0`` of ``feat`` [N, C, H, W]: [N, C*9, tile] (`_patch_tile`)."""
-    h, w = feat.shape[-2:]
-    p1 = min(p0 + tile, n_pos)
-    grid_w = w + 2 * padding - 2
-    y0, y1 = p0 // grid_w, (p1 - 1) // grid_w + 1
-    top, bottom = y0 - padding, y1 + 2 - padding  # feature rows under grid rows [y0, y1)
-    rows = feat[:, :, max(top, 0) : min(bottom, h)]
-    rows = F.pad(rows, (padding, padding, max(0, -top), max(0, bottom - h)))
-    return _patch_tile(rows, y0, grid_w, p0, p1, tile)
+def _rows(feat: torch.Tensor, y0: int, rows: int, x0: int = 0, cols: int | None = None) -> torch.Tensor:
+    """``feat`` [C, H, W] rows [y0, y0 + rows) and columns [x0, x0 + cols), zero beyond the map:
+    a contiguous [C, rows, cols] block of one fixed shape wherever it starts."""
+    c, h, w = feat.shape
+    cols = w - x0 if cols is None else cols
+    block = feat[:, y0:min(y0 + rows, h), x0:min(x0 + cols, w)]
+    return F.pad(block, (0, cols - block.shape[2], 0, rows - block.shape[1])).contiguous()
 
 
 def relevance_chunked(
@@ -142,69 +131,80 @@ def relevance_chunked(
     padding: int = 1,
     tile: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``relevance_dense`` in bounded memory: running max/argmax over fixed-size tiles (§3.2).
+    """``relevance_dense`` without the relevance matrix and 9× fewer multiplications (§3.2).
 
     ``padding``: 1 for TTSR (a 3×3 patch at every position); 0 gives the 'VALID' patches of
     SRNTT's swap (outputs over the (H−2)×(W−2) grid, index into the (Hr−2)×(Wr−2) grid).
 
-    The relevance is computed in tiles of ``tile`` LR × ``tile`` reference positions (``TILE``
-    = 512; ``tile`` is a test hook) for the whole batch at once, every tile padded to the same
-    shape: each relevance value is made by a matrix product of one fixed shape over the same
-    normalised values, whatever the budget or the tile's place. So ``max_memory`` (None:
-    ``default_max_memory``) changes memory and speed only — never ``S`` or ``index``; it decides
-    how many normalised reference tiles are kept at once (the LR tiles are rebuilt once per such
-    slab of reference tiles).
-    Against the dense oracle: ``index`` identical (first maximum on ties, see the module
-    docstring) except where two relevances are equal to float rounding, ``S`` within rounding.
-    Differentiable: when gradients are needed, ``S`` is recomputed from the selected patches.
+    The dot product of two 3×3×C patches is the sum, over the 9 offsets, of the dot products of
+    their C-vectors (pixels): ``<q_(y,x), k_(u,v)> = Σ_(dy,dx) G[(y+dy, x+dx), (u+dy, v+dx)]`` with
+    ``G`` the pixel Gram matrix of the (zero-padded) maps. So the search multiplies C-channel pixels
+    (one matrix product per block, C·… instead of 9·C·… multiply-adds: the release's product over
+    unfolded 9·C patches does every pixel product nine times) and adds the 9 shifted views of the
+    block. Patch norms are the 3×3 window sums of the squared pixels (``F.normalize``'s eps);
+    ``r = <q, k> / |k|`` is maximised over the reference, ``S = max / |q|``.
+
+    Blocks: ``BAND`` × ``LR_COLS`` LR grid positions against ``BAND`` full rows of the reference
+    grid, each (with its 2-pixel halo) zero-padded to one fixed shape, so every relevance value comes
+    out of the same computation whatever the budget or the block's place (``max_memory`` is accepted
+    for the interface; the working set is fixed: the Gram block
+    4·(BAND+2)²·(LR_COLS+2)·(Wr+2) bytes, ≈ 33 MB for a 2500-pixel-wide reference, plus its shifted
+    sum, ≈ 60% of that). The relevance block is laid out [Ref, LR], so the max runs over dim 0 across
+    contiguous LR columns (vectorised), as the release's max over its [Hr·Wr, H·W] matrix; the index
+    is the first maximum (the position of the first value equal to the max); a later reference band
+    replaces the running max only when strictly greater. ``tile`` (a test hook) sets the rows per
+    band as ``max(1, tile // grid width)`` and the LR columns to ``tile``.
+    Against the dense oracle: ``index`` identical except where two relevances are equal to float
+    rounding (~1e-7), ``S`` within rounding. Differentiable: when gradients are needed, ``S`` is
+    recomputed from the selected patches.
     """
     if padding not in (0, 1):
         raise ValueError(f"padding must be 0 or 1, not {padding}")
-    tile = TILE if tile is None else int(tile)
     n, c, h, w = lrsr_lv3.shape
     hr, wr = refsr_lv3.shape[-2:]
     h, w, hr, wr = (size + 2 * padding - 2 for size in (h, w, hr, wr))  # patch grids
-    n_query, n_ref, k = h * w, hr * wr, c * 9
-    max_memory = default_max_memory(lrsr_lv3.device) if max_memory is None else int(max_memory)
-    es = lrsr_lv3.element_size()
-    ref_starts = list(range(0, n_ref, tile))
-    # Reference tiles built once and kept per pass ("slab"): what the budget leaves after one query
-    # tile, one tile being built and the relevance block. More slabs = the LR tiles rebuilt per slab.
-    work = es * n * (4 * k * tile + 2 * tile * tile)
-    slab = int(max(1, (max_memory - work) // (es * n * k * tile)))
-
-    best = torch.empty(n, n_query, dtype=lrsr_lv3.dtype, device=lrsr_lv3.device)
-    index = torch.empty(n, n_query, dtype=torch.long, device=lrsr_lv3.device)
-    lr_f, ref_f = lrsr_lv3.detach(), refsr_lv3.detach()
+    band, cols = BAND, LR_COLS
+    if tile is not None:
+        band, cols = max(1, int(tile) // max(1, wr)), int(tile)
+    best = torch.empty(n, h, w, dtype=lrsr_lv3.dtype, device=lrsr_lv3.device)
+    index = torch.empty(n, h, w, dtype=torch.long, device=lrsr_lv3.device)
+    pad = (padding,) * 4
     with torch.no_grad():
-        for s0 in range(0, len(ref_starts), slab):
-            starts = ref_starts[s0 : s0 + slab]
-            keys = [_tile(ref_f, r0, n_ref, padding, tile) for r0 in starts]  # [N, K, tile] each
-            for q0 in range(0, n_query, tile):
-                q1 = min(q0 + tile, n_query)
-                query = _tile(lr_f, q0, n_query, padding, tile).transpose(1, 2)  # [N, tile, K]
-                run_v = run_i = None
-                for r0, key in zip(starts, keys):
-                    rel = torch.bmm(query, key)  # [N, LR tile, Ref tile], one shape for every tile
-                    if r0 + tile > n_ref:  # padding columns of the last tile are never a match
-                        rel[:, :, n_ref - r0 :] = float("-inf")
-                    v, i = torch.max(rel, dim=2)  # first maximum within the tile
-                    i += r0
-                    if run_v is None:
-                        run_v, run_i = v, i
-                    else:  # strict: an earlier tile wins ties (first maximum)
-                        better = v > run_v
-                        run_v, run_i = torch.where(better, v, run_v), torch.where(better, i, run_i)
-                    del rel
-                run_v, run_i = run_v[:, : q1 - q0], run_i[:, : q1 - q0]
-                if s0 > 0:  # earlier slabs hold earlier positions: same strict rule
-                    better = run_v > best[:, q0:q1]
-                    run_v = torch.where(better, run_v, best[:, q0:q1])
-                    run_i = torch.where(better, run_i, index[:, q0:q1])
-                best[:, q0:q1] = run_v
-                index[:, q0:q1] = run_i
-            del keys
-
+        for b in range(n):
+            q = F.pad(lrsr_lv3[b].detach(), pad)  # [C, h + 2, w + 2]
+            k = F.pad(refsr_lv3[b].detach(), pad)  # [C, hr + 2, wr + 2]
+            q_norm = _window_sums(q.square().sum(0)).sqrt_().clamp_min_(1e-12)  # [h, w]
+            k_norm = _window_sums(k.square().sum(0)).sqrt_().clamp_min_(1e-12)  # [hr, wr]
+            keys = [_rows(k, u0, band + 2).view(c, -1) for u0 in range(0, hr, band)]
+            for y0 in range(0, h, band):
+                for x0 in range(0, w, cols):
+                    y1, x1 = min(y0 + band, h), min(x0 + cols, w)
+                    query = _rows(q, y0, band + 2, x0, cols + 2).view(c, -1)
+                    run_v = run_i = None
+                    for u0, key in zip(range(0, hr, band), keys):
+                        gram = torch.mm(key.t(), query).view(band + 2, wr + 2, band + 2, cols + 2)
+                        rel = gram[0:band, 0:wr, 0:band, 0:cols].clone()  # Σ of the 9 shifted views
+                        for dy in range(3):
+                            for dx in range(3):
+                                if dy or dx:
+                                    rel += gram[dy:dy + band, dx:dx + wr, dy:dy + band, dx:dx + cols]
+                        del gram
+                        u1 = min(u0 + band, hr)
+                        rel[: u1 - u0].div_(k_norm[u0:u1].view(u1 - u0, wr, 1, 1))
+                        rel[u1 - u0:] = float("-inf")  # rows past the reference: never a match
+                        rel = rel.view(band * wr, band * cols)
+                        v = torch.amax(rel, dim=0)
+                        i = torch.argmax((rel == v).to(torch.uint8), dim=0) + u0 * wr  # first maximum
+                        del rel
+                        if run_v is None:
+                            run_v, run_i = v, i
+                        else:  # strict: an earlier band wins ties (first maximum)
+                            better = v > run_v
+                            run_v, run_i = torch.where(better, v, run_v), torch.where(better, i, run_i)
+                    run_v = run_v.view(band, cols)[: y1 - y0, : x1 - x0]
+                    best[b, y0:y1, x0:x1] = run_v / q_norm[y0:y1, x0:x1]
+                    index[b, y0:y1, x0:x1] = run_i.view(band, cols)[: y1 - y0, : x1 - x0]
+    best, index = best.view(n, h * w), index.view(n, h * w)
     if torch.is_grad_enabled() and (lrsr_lv3.requires_grad or refsr_lv3.requires_grad):
         if padding != 1:
             raise NotImplementedError("differentiable relevance is TTSR's (padding 1) only")
@@ -335,25 +335,68 @@ def _gather_banded(index: torch.Tensor, ref: torch.Tensor, s: int, h: int, w: in
     band and block offset, only the LR positions whose block lies in the band gather it, and
     ``index_add_`` puts it in place (each position once per offset: no collisions)."""
     c, hs, ws = ref.shape
-    hr, wr, d = hs // s, ws // s, c * s * s
-    ry, rx = index // wr, index % wr
+    hr, d = hs // s, c * s * s
     acc = ref.new_zeros((h + 2) * (w + 2), d)
     for y0 in range(0, hr, band):
         y1 = min(y0 + band, hr)
-        table = ref[:, y0 * s : y1 * s].reshape(c, y1 - y0, s, wr, s)
-        table = table.permute(1, 3, 0, 2, 4).reshape(-1, d)  # [(y1 - y0) * wr, d]
-        for ay in range(3):
-            ty = ry + (ay - 1)
-            in_band = (ty >= y0) & (ty < y1)
-            for ax in range(3):
-                tx = rx + (ax - 1)
-                pos = torch.nonzero(in_band & (tx >= 0) & (tx < wr)).squeeze(1)
-                for p0 in range(0, pos.numel(), step):
-                    p = pos[p0 : p0 + step]
-                    g = table.index_select(0, (ty[p] - y0) * wr + tx[p])
-                    acc.index_add_(0, (pos_y[p] + ay) * (w + 2) + pos_x[p] + ax, g)
-        del table
+        _gather_band(acc, index, ref[:, y0 * s : y1 * s], s, y0, w, step, pos_y, pos_x)
     return acc
+
+
+def _gather_band(acc: torch.Tensor, index: torch.Tensor, rows: torch.Tensor, s: int, y0: int, w: int, step: int,
+                 pos_y: torch.Tensor, pos_x: torch.Tensor) -> None:
+    """Add into ``acc`` the blocks that lie in ``rows`` [C, (y1 − y0)·s, Wr·s] (reference block-rows
+    [y0, y1) of one image) for every LR position and block offset that selects them."""
+    c, hs, ws = rows.shape
+    y1, wr, d = y0 + hs // s, ws // s, c * s * s
+    table = rows.reshape(c, y1 - y0, s, wr, s).permute(1, 3, 0, 2, 4).reshape(-1, d)  # [(y1 - y0) * wr, d]
+    ry, rx = index // wr, index % wr
+    for ay in range(3):
+        ty = ry + (ay - 1)
+        in_band = (ty >= y0) & (ty < y1)
+        for ax in range(3):
+            tx = rx + (ax - 1)
+            pos = torch.nonzero(in_band & (tx >= 0) & (tx < wr)).squeeze(1)
+            for p0 in range(0, pos.numel(), step):
+                p = pos[p0 : p0 + step]
+                g = table.index_select(0, (ty[p] - y0) * wr + tx[p])
+                acc.index_add_(0, (pos_y[p] + ay) * (w + 2) + pos_x[p] + ax, g)
+
+
+def transfer_bands(index: torch.Tensor, bands, lv3_hw: tuple[int, int], *,
+                   max_memory: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``transfer_gather`` from reference features that arrive band by band (inference only).
+
+    ``bands`` yields ``(y0, y1, (lv1, lv2, lv3))`` for reference image rows [y0, y1) (multiples of 4;
+    `ttsr.lte.LTE.bands`): the reference's three levels never exist whole (lv1 of a 2500×500
+    reference alone is 320 MB). Each band's blocks are added into per-level accumulators as in
+    ``_gather_banded``; same result as ``transfer_gather`` up to the order of the fold's float sums.
+    """
+    h, w = lv3_hw
+    max_memory = default_max_memory(index.device) if max_memory is None else int(max_memory)
+    pos_y = torch.arange(h * w, device=index.device) // w
+    pos_x = torch.arange(h * w, device=index.device) % w
+    accs = None
+    for y0, _y1, levels in bands:
+        n = levels[0].shape[0]
+        if accs is None:
+            accs = [[lv.new_zeros((h + 2) * (w + 2), lv.shape[1] * s * s) for _ in range(n)]
+                    for lv, s in zip(levels, (4, 2, 1))]
+        for level, s, acc in zip(levels, (4, 2, 1), accs):
+            step = int(max(1, max_memory // 4 // (level.element_size() * level.shape[1] * s * s + 48)))
+            for b in range(n):
+                _gather_band(acc[b], index[b], level[b], s, y0 // 4, w, step, pos_y, pos_x)
+        del levels
+    outs = []
+    for acc, s in zip(accs, (4, 2, 1)):
+        d = acc[0].shape[1]
+        c = d // (s * s)
+        out = acc[0].new_empty(len(acc), c, h * s, w * s)
+        for b, a in enumerate(acc):
+            out[b].view(c, h, s, w, s).copy_(a.view(h + 2, w + 2, c, s, s)[1:-1, 1:-1].permute(2, 0, 3, 1, 4))
+        acc.clear()
+        outs.append(out.div_(9.0))
+    return outs[2], outs[1], outs[0]
 
 
 def default_max_memory(device: torch.device | str | None = None) -> int:

@@ -19,11 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 
+from benchmarks.perf.child import run_child
 from foundation.devices import DEVICE_HELP, device_arg, resolve_device
 
 GiB = 1 << 30
@@ -158,17 +158,7 @@ def child(spec: dict) -> dict:
 # ---------------------------------------------------------------------------------------- parent
 def measure(spec: dict) -> dict:
     """Run one measurement in a fresh process; CPU peak = that child's ru_maxrss (os.wait4)."""
-    cmd = [sys.executable, "-m", "benchmarks.perf.ttsr_memory", "--child", json.dumps(spec)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        return {"error": f"child exited with {proc.returncode}"}
-    result = json.loads(out.strip().splitlines()[-1])
-    if "peak" not in result:
-        result["peak"] = usage.ru_maxrss * 1024  # kB on Linux
-    return result
+    return run_child("benchmarks.perf.ttsr_memory", spec)
 
 
 def fmt_bytes(n: float) -> str:
