@@ -78,3 +78,11 @@ def test_fetch_keeps_a_present_release_and_refuses_a_foreign_folder(tmp_path, ca
     assert vr.cli_main(vr.main)(["fetch", "--release", str(tmp_path / "other")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is not the TTSR release" in err[0]
+
+
+def test_profile_step_needs_no_release_and_names_the_operators(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv(vr.RELEASE_ENV, str(tmp_path / "absent"))
+    assert vr.main(["train-step", "--profile", "--batch", "1", "--patch", "40", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("our training step under torch.profiler: batch 1, HR/Ref 40²")
+    assert "convolution" in out and "Self CPU" in out

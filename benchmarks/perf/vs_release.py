@@ -450,6 +450,27 @@ def cmd_train(args, common: dict) -> str:
                                                           common["peak_name"])
 
 
+def profile_step(args) -> str:
+    """Where our training step's time goes: one warm-up step, then one step under torch.profiler;
+    the top operators by self CPU (or CUDA) time. Needs no release."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    spec = {"patch": args.patch, "batch": args.batch, "side": "ours", "device": str(args.device), "threads": args.threads}
+    trainer, data = _our_trainer(spec)
+    trainer.train_step(data, "main")
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if trainer.device.type == "cuda" else [])
+    start = time.perf_counter()
+    with profile(activities=activities) as prof:
+        trainer.train_step(data, "main")
+    wall = time.perf_counter() - start
+    key = "self_cuda_time_total" if trainer.device.type == "cuda" else "self_cpu_time_total"
+    return (f"our training step under torch.profiler: batch {args.batch}, HR/Ref {args.patch}², "
+            f"{wall:.1f} s wall (profiler on)\n" + prof.key_averages().table(sort_by=key, row_limit=20))
+
+
 def cmd_metrics(args, common: dict) -> str:
     spec = {**common, "kind": "metrics", "repeats": args.repeats}
     rel, ours = _pairs(spec, args.pairs)
@@ -488,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     commands["train-step"].add_argument("--batch", type=int, default=9)
     commands["train-step"].add_argument("--patch", type=int, default=160, help="HR/Ref side (LR = patch / 4)")
     commands["train-step"].add_argument("--steps", type=int, default=1, help="timed steps after the first")
+    commands["train-step"].add_argument("--profile", action="store_true",
+                                        help="instead: where our step's time goes (torch.profiler; no release needed)")
     commands["metrics"].add_argument("--repeats", type=int, default=10, help="timed passes per child")
     args = parser.parse_args(argv)
     if args.child:
@@ -495,6 +518,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.command:
         parser.error("name a subcommand: fetch, forward, train-step or metrics")
+    if args.command == "train-step" and args.profile:
+        args.device = resolve_device(args.device)
+        print(profile_step(args))
+        return 0
     folder = release_dir(args.release)
     if args.command == "fetch":
         return fetch(folder)
