@@ -6,10 +6,10 @@
 forgotten unit cannot ask for a few bytes. Fractions are allowed (``1.5G``).
 
 Floor: ``MIN_MEMORY`` = 16 MiB, the smallest budget the texture search can honour: its fixed
-tiles (`ttsr.search_transfer.TILE`) need ≈ 15 MB for one image with TTSR's 256 channels. At the
-floor a CUFED5-sized search (LR↑ 500×332 against a 500×332 reference: 125×83 positions each at
-¼ scale) took 72 s against 44 s at the 128 MiB CPU default and 50 s at 32 MiB (2 shared CPU cores,
-`torch.randn` features); below it the budget could not be kept, so it is a one-line `UserError`.
+search blocks (`ttsr.search_transfer.BAND` grid rows × `LR_COLS` LR columns against whole reference
+rows) need a few MB for one image with TTSR's 256 channels; below the floor the budget could not be
+kept, so it is a one-line `UserError`. (Measured with the earlier patch-product search: at the floor
+a CUFED5-sized search took 72 s against 44 s at the 128 MiB CPU default, 2 shared CPU cores.)
 The budget never changes a result, only memory and time (`ttsr.search_transfer`).
 
 The one name of a memory bound across the code is ``max_memory``: bytes (int), or None for the
