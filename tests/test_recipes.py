@@ -153,3 +153,19 @@ def test_rsrgan_without_its_ranker_is_refused():
         return
     with pytest.raises(UserError, match=r"needs its ranker .* pass --ranker FILE"):
         Table1Recipe.check(cfg, allow_random_vgg=True)
+
+
+def test_a_table1_config_file_starts_from_its_recipe(tmp_path):
+    """`method = "srcnn"` alone is SRCNN's published recipe (no TTSR perceptual/adversarial defaults);
+    what the file gives wins; the shipped configs/crossnet.toml is the CrossNet recipe."""
+    from pathlib import Path
+
+    from training.config import load_config
+
+    path = tmp_path / "srcnn.toml"
+    path.write_text('name = "mine"\nmethod = "srcnn"\n[data]\nkind = "demo"\nbatch_size = 4\n')
+    cfg = load_config(path)
+    assert (cfg.name, cfg.data.kind, cfg.data.batch_size) == ("mine", "demo", 4)
+    assert (cfg.optim.kind, cfg.loss.per, cfg.loss.adv, cfg.loss.rec_type) == ("sgd", 0.0, 0.0, "l2")
+    crossnet = load_config(Path(__file__).resolve().parents[1] / "configs" / "crossnet.toml")
+    assert crossnet.to_dict() == TrainConfig.from_dict(config_dict("crossnet")).to_dict()

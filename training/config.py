@@ -10,7 +10,9 @@ takes no float); nothing is converted from a string.
     name                 a name of letters, digits, '.', '_', '-' (the default run folder)   "ttsr"
     method               a non-empty string naming a training recipe (training.recipes):
                          "ttsr", "srntt", "srntt-rec" or a Table 1 method of
-                         training.table1 ("edsr", "esrgan", "crossnet", …)                 "ttsr"
+                         training.table1 ("edsr", "esrgan", "crossnet", …): a Table 1
+                         method's file starts from its published recipe
+                         (`training.table1.config_dict`), so it gives only what it changes  "ttsr"
     [model]              a table, checked by the method's recipe before anything is built:
                          TTSR: variant (one of "base", "base+ha", "base+ha+sa", "base+ha+sa+lte",
                          "base+tt", "base+tt+csfi", "base+tt-c80", "base+tt-c96", "ttsr": a network
@@ -267,8 +269,15 @@ class TrainConfig(_Section):
 
 def load_config(path: str | Path) -> TrainConfig:
     """Read and validate a training TOML file and its `base` files; `UserError` naming the file and
-    key on any problem."""
-    return TrainConfig.from_dict(read_with_bases(Path(path)), source=str(path))
+    key on any problem. A Table 1 method's file (``method = "edsr"``, …) is read over its published
+    recipe's config (`training.table1.config_dict`: its losses, optimiser, schedule, patch, batch)."""
+    from training.table1 import SPECS, config_dict
+
+    document = read_with_bases(Path(path))
+    method = document.get("method")
+    if isinstance(method, str) and method in SPECS:
+        document = _merged(config_dict(method), document)
+    return TrainConfig.from_dict(document, source=str(path))
 
 
 def read_with_bases(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
