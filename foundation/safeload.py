@@ -75,3 +75,19 @@ def load_torch_file(path: str | os.PathLike, what: str = "a PyTorch checkpoint",
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, AttributeError,
             IndexError, KeyError, TypeError, ImportError, MemoryError) as err:
         raise UserError(f"{path}: not {what} ({_detail(err)}); {fix}") from err
+
+
+def load_mat_file(path: str | os.PathLike, what: str, fix: str, **options: Any) -> dict[str, Any]:
+    """`scipy.io.loadmat(path, **options)` (MATLAB v4–v7.2 files: arrays only, no code runs), with
+    every failure of the parser on a damaged or foreign file (it raises IndexError, KeyError,
+    struct errors, EOFError, … besides its own `MatReadError`) as one line: "PATH: not a readable
+    `what` (reason); `fix`". Used by the SRCNN release reader and the MatConvNet VGG19 converter."""
+    from scipy.io import loadmat
+
+    try:
+        return loadmat(os.fspath(path), **options)
+    except MemoryError:
+        raise UserError(f"{path}: too large to read as {what}; {fix}") from None
+    except Exception as err:  # noqa: BLE001 - a damaged file: the parser's error is the reason, never a crash
+        reason = f"{type(err).__name__}: {err}".strip().rstrip(":")
+        raise UserError(f"{path}: not a readable {what} ({reason[:160]}); {fix}") from None

@@ -135,6 +135,10 @@ def test_srcnn_bad_mat_is_one_line(tmp_path, variables, message):
     (tmp_path / "junk.mat").write_bytes(b"not a mat file at all" * 10)
     with pytest.raises(UserError, match=r"junk.mat: not a readable MATLAB .mat file"):
         registry.get("srcnn").load(tmp_path / "junk.mat")
+    # a MATLAB header and nothing after it: scipy's parser raises IndexError, still one line
+    (tmp_path / "header.mat").write_bytes(b"MATLAB 5.0 MAT-file garbage")
+    with pytest.raises(UserError, match=r"header.mat: not a readable MATLAB .mat file \(IndexError"):
+        registry.get("srcnn").load(tmp_path / "header.mat")
 
 
 # ------------------------------------------------------------------ Torch7 reader

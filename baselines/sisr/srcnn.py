@@ -44,6 +44,7 @@ from baselines.registry import WeightsSpec, register
 from baselines.sisr.common import SISRMethod
 from foundation.checkpoints import Checkpoint, StateDict, load_into
 from foundation.errors import UserError
+from foundation.safeload import load_mat_file
 from foundation.resize import upscale
 from metrics.release_psnr_ssim import Y_COEFFS, Y_OFFSET
 
@@ -99,15 +100,8 @@ def state_dict_from_mat(path: str | Path) -> StateDict:
     """The SRCNN release's `x4.mat` → this module's state dict (`MAT_TABLE` in the module docstring).
     `UserError` (one line, naming the file) for an unreadable file, a missing variable or a shape
     that is not the release's layout."""
-    from scipy.io import loadmat
-    from scipy.io.matlab import MatReadError
-
     path = Path(path)
-    try:
-        data = loadmat(str(path))
-    except (OSError, ValueError, TypeError, NotImplementedError, MatReadError) as err:
-        raise UserError(f"{path}: not a readable MATLAB .mat file ({err}); re-download SRCNN_v1.zip and use "
-                        "model/9-5-5(ImageNet)/x4.mat") from None
+    data = load_mat_file(path, "MATLAB .mat file", "re-download SRCNN_v1.zip and use model/9-5-5(ImageNet)/x4.mat")
     missing = [v for v in MAT_VARIABLES if v not in data]
     if missing:
         raise UserError(f"{path}: no {', '.join(missing)}; expected an SRCNN release model (x4.mat of "

@@ -30,7 +30,7 @@ from baselines.srntt.vgg import CONV_NAMES, MatConvNetVGG19
 from foundation.cli_types import OneLineParser
 from foundation.errors import UserError, cli_main
 from foundation.fileio import atomic_write_bytes, check_not_an_input, check_output_file
-from foundation.safeload import refused_pickle_message
+from foundation.safeload import load_mat_file, refused_pickle_message
 
 PIXEL_SHUFFLE_FACTOR = 2
 #: How to get a loadable file when a .npz holds pickled objects (the release's hold only arrays).
@@ -159,17 +159,14 @@ def _mat_field(struct, name):
 
 def state_dict_from_matconvnet(path: Path, prefix: str = "vgg.") -> dict[str, torch.Tensor]:
     """VGG19 conv weights from `imagenet-vgg-verydeep-19.mat` (kernels [w, h, in, out], release `SRNTT/vgg19.py`)."""
-    from scipy.io import loadmat  # only needed for this conversion
-    from scipy.io.matlab import MatReadError
-
     if not path.is_file():
         raise UserError(f"{path}: file not found; get imagenet-vgg-verydeep-19.mat from "
                         "http://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat")
-    try:
-        data = loadmat(str(path), squeeze_me=True, struct_as_record=False)
-        layers = np.atleast_1d(data["layers"])
-    except (KeyError, ValueError, OSError, TypeError, NotImplementedError, MatReadError) as err:
-        raise UserError(f"{path}: not a MatConvNet model file with a 'layers' array ({err})") from err
+    fix = "get imagenet-vgg-verydeep-19.mat from http://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat"
+    data = load_mat_file(path, "MatConvNet model file", fix, squeeze_me=True, struct_as_record=False)
+    if "layers" not in data:
+        raise UserError(f"{path}: not a MatConvNet model file with a 'layers' array; {fix}")
+    layers = np.atleast_1d(data["layers"])
     convs = {}
     for layer in layers:
         name, kind = str(_mat_field(layer, "name")), str(_mat_field(layer, "type"))
