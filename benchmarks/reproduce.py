@@ -331,7 +331,11 @@ def train_rows(args: argparse.Namespace, settings: dict) -> list | None:
         for training in trainings:
             if training.blocked or args.time_steps == 0:
                 continue
-            seconds = sweep.estimate(training, device=device, allow_random_vgg=allow_random, steps=args.time_steps)
+            try:  # the step time does not depend on the weights' values: a missing VGG19 is made random here
+                seconds = sweep.estimate(training, device=device, allow_random_vgg=True, steps=args.time_steps)
+            except UserError as err:  # e.g. rsrgan without its ranker: this training is not timed, the rest is
+                print(f"  {training.name}: not timed ({err})")
+                continue
             steps = sweep.total_steps(training.config, sweep.training_pairs(training.config, data_root))
             print(f"  {training.name}: {seconds:.3f} s/step measured on {device or 'the default device'} × {steps} "
                   f"steps = {seconds * steps / 3600:.2f} device-hours")

@@ -123,6 +123,9 @@ def row_config(table: str, row) -> tuple[dict[str, Any] | None, str]:
     if row.method in SPECS:
         if not registered(row.method):
             return None, f"its network is not in the suite yet (recipe training.table1.SPECS[{row.method!r}])"
+        if SPECS[row.method].rank:
+            return None, (f"its rank-content loss needs the ranker network (mmsr_Ranker_NIQE, as TorchScript): "
+                          f"python -m benchmarks.train --config FILE (method = \"{row.method}\") --ranker RANKER.pt")
         from training.table1 import config_dict
 
         return config_dict(row.method), ""
