@@ -86,3 +86,10 @@ def test_profile_step_needs_no_release_and_names_the_operators(tmp_path, capsys,
     out = capsys.readouterr().out
     assert out.startswith("our training step under torch.profiler: batch 1, HR/Ref 40²")
     assert "convolution" in out and "Self CPU" in out
+
+
+def test_a_case_without_its_images_is_one_line(tmp_path):
+    assert vr.case_missing(None, "urban100").startswith("case urban100: not measured: no Urban100/**/*_LR.png")
+    (tmp_path / "ttsr_demo" / "lr").mkdir(parents=True)
+    (tmp_path / "ttsr_demo" / "lr" / "0.png").write_bytes(b"x")
+    assert vr.case_missing(str(tmp_path), "cufed5") is None and vr.case_missing(str(tmp_path), "manga109")

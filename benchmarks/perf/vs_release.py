@@ -405,6 +405,21 @@ def _dense_fits(case: str) -> bool:
     return dense_estimate(MEM_CASES[case]) < 0.6 * mem_available()
 
 
+def case_missing(root: str | None, case: str) -> str | None:
+    """Why `case`'s images are not under `root` (one line, with what to pass), or None."""
+    base = Path(root) if root else None
+    found = base is not None and (
+        (case == "cufed5" and (len(list((base / "CUFED5").glob("000_*.png"))) >= 6
+                               or (base / "ttsr_demo" / "lr" / "0.png").is_file()))
+        or (case == "urban100" and any((base / "Urban100").rglob("*_LR.png")))
+        or (case == "manga109" and any((base / "Manga109").glob("*.png"))))
+    if found:
+        return None
+    need = {"cufed5": "CUFED5/000_0…000_5.png or ttsr_demo/lr/0.png + ttsr_demo/ref/0.png",
+            "urban100": "Urban100/**/*_LR.png", "manga109": "Manga109/*.png"}[case]
+    return f"case {case}: not measured: no {need} under --data-root {root or '(none given, none in the settings)'}"
+
+
 def cmd_forward(args, common: dict) -> str:
     import torch
 
@@ -421,6 +436,12 @@ def cmd_forward(args, common: dict) -> str:
             weights = os.path.join(tmp, "random_ttsr.pt")
             save_ttsr(TTSR(TTSRConfig()), weights, metadata={"weights": "random"})
         for case in [c.strip() for c in args.cases.split(",") if c.strip()]:
+            if case not in CASES:
+                raise UserError(f"--cases {args.cases}: unknown case {case!r}; known: {', '.join(CASES)}")
+            missing = case_missing(common["data_root"], case)
+            if missing:
+                print(missing, flush=True)
+                continue
             spec = {**common, "kind": "forward", "case": case, "weights": weights, "save": os.path.join(tmp, case)}
             fits = _dense_fits(case)
             rel, ours = _pairs(spec, args.pairs, release=fits)
@@ -534,7 +555,8 @@ def main(argv: list[str] | None = None) -> int:
     from foundation import settings
 
     device = resolve_device(args.device)
-    data_root = args.data_root or str(settings.resolve(data_root=None).data_root)
+    configured = settings.resolve(data_root=None).data_root
+    data_root = args.data_root or (str(configured) if configured else None)
     peak_name = "CUDA max allocated" if device.type == "cuda" else "peak RSS"
     threads = args.threads or torch.get_num_threads()
     common = {"release": str(folder), "device": str(device), "threads": args.threads, "data_root": data_root,
