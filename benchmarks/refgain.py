@@ -125,14 +125,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = run_mod.run(settings, out=buffer)
     printed = buffer.getvalue().splitlines()
     for line in printed:
-        if line.startswith(("protocol ", "device ", "method ", "WARNING ", "no test set", "nothing measured")):
+        if line.startswith(("protocol ", "device ", "method ", "WARNING ", "no test set")):
             print(line)
     run_mod.print_skipped(result.skipped, sys.stdout, result.out)
+    for line in printed:  # after the skipped list it refers to
+        if line.startswith("nothing measured"):
+            print(line)
     if result.status == EXIT_NOTHING_MEASURED:
         return result.status
     frame = results.load_frame("", result.rows)
     random = {m for m, w in result.weights.items() if w.get("random")}
     view = gains_mod.build(frame, random)
+    if not view.gains:
+        print("nothing measured: no reference gain — no RefSR method ran with a reference and with the LR as "
+              "reference (a gain needs one: --methods ttsr srntt … with their weights, see `python -m "
+              f"benchmarks.weights list`); exit status {EXIT_NOTHING_MEASURED}")
+        return EXIT_NOTHING_MEASURED
     for metric in view.metrics:
         print(f"\nreference gain, {metric} (positive: the reference helps; 95% bootstrap interval over images):")
         print(gains_table(view, metric))
