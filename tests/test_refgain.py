@@ -178,3 +178,13 @@ def test_refgain_demo_end_to_end(clean_env, capsys):
     assert (float(cell["psnr_low"]), float(cell["psnr_high"])) == pytest.approx(
         stats.bootstrap_ci([psnr["ttsr", "graded", i] for i in images]))
     assert "[" in table.export([out], ["runs"], "md", ci=True) and "psnr_low" not in table.export([out], ["runs"], "csv")
+
+
+def test_refgain_without_a_refsr_method_says_so_and_exits_3(clean_env, capsys):
+    from benchmarks import refgain
+
+    status = refgain.main(["--datasets", "demo", "--limit", "1", "--perturbations", "blur", "--methods", "bicubic",
+                           "--metrics", "psnr", "--out", str(clean_env / "runs" / "nobody")])
+    out = capsys.readouterr().out
+    assert status == 3
+    assert "nothing measured: no reference gain — no RefSR method ran" in out and "gain [95% CI]" not in out
