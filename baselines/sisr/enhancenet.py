@@ -180,7 +180,14 @@ class EnhanceNetMethod(SISRMethod):
         """The release's TF V1 file (recognised by its table magic) through `read_tf_v1_checkpoint`
         and `from_release`; any other file through the suite's one reader (`Method.load_checkpoint`)."""
         if weights_path is None or not is_tf_v1_checkpoint(weights_path):
-            return super().load_checkpoint(weights_path, build, remap_with)
+            try:
+                return super().load_checkpoint(weights_path, build, remap_with)
+            except UserError as err:
+                if "not a PyTorch checkpoint" not in str(err):
+                    raise
+                raise UserError(f"{err}; enet reads the release's TensorFlow V1 checkpoint (`python -m "
+                                f"benchmarks.weights fetch enet` gives {self.weights.filename}) or a state dict "
+                                "in this module's naming") from None
         raw = {name: torch.from_numpy(array) for name, array in read_tf_v1_checkpoint(weights_path).items()}
         try:
             state_dict = from_release(raw)
