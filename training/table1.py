@@ -191,4 +191,8 @@ REDUCED: dict[str, dict[str, Any]] = {
     "msrgan": {"n_feats": 8, "n_blocks": 1},
     "rrdb-psnr": {"n_feats": 8, "n_blocks": 1, "growth": 4},
     "esrgan": {"n_feats": 8, "n_blocks": 1, "growth": 4},
+    "rdn": {"n_feats": 8, "n_blocks": 2, "n_convs": 2, "growth": 8},
+    "srgan": {"n_feats": 8, "n_blocks": 1},
+    "rsrgan": {"n_feats": 8, "n_blocks": 1},
+    "enet": {"n_feats": 8, "n_blocks": 1},
 }
