@@ -121,8 +121,11 @@ def child(spec: dict) -> dict:
                 return module(*args)
     else:
         from ttsr.config import TTSRConfig
+        from ttsr.lte import LTE
         from ttsr.model import TTSR
 
+        if spec.get("band_rows"):  # the LTE's inference bands over a large reference (`LTE.band_rows`)
+            LTE.band_rows = int(spec["band_rows"])
         model = TTSR(TTSRConfig()).to(device).eval()
         model.SearchTransfer.mode = mode
         model.set_max_memory(budget)
@@ -178,6 +181,8 @@ def main(argv=None) -> int:
                     help="also run the search+transfer stage chunked with this budget (0: skip)")
     ap.add_argument("--dense-limit", type=float, default=16 * GiB,
                     help="run dense only when its estimate is below this and 60%% of the available memory")
+    ap.add_argument("--lte-band-rows", type=int, default=None,
+                    help="rows per LTE inference band over a large reference (stage full; default ttsr.lte.LTE.band_rows)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -194,6 +199,7 @@ def main(argv=None) -> int:
     budget = None if args.max_memory is None else int(args.max_memory)
     peak_name = "CUDA max allocated" if device.startswith("cuda") else "peak RSS (child)"
     print(f"# device={device} torch={torch.__version__} threads={torch.get_num_threads()} "
+          f"lte band rows={args.lte_band_rows or 'default'} "
           f"chunked budget={'default' if budget is None else fmt_bytes(budget)} dense limit={fmt_bytes(limit)}")
     header = ("case", "LR↑ / Ref", "stage", "version", "time s", peak_name, "working", "peak vs dense")
     rows = []
@@ -214,7 +220,7 @@ def main(argv=None) -> int:
                     found[version] = {"peak": est, "estimated": True}
                     continue
                 spec = {"case": name, "stage": stage, "version": version, "device": device,
-                        "repeat": args.repeat, "max_memory": vbudget}
+                        "repeat": args.repeat, "max_memory": vbudget, "band_rows": args.lte_band_rows}
                 res = measure(spec)
                 if "error" in res:
                     rows.append((label, size, stage, version, "-", res["error"], "-", "-"))
