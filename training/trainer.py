@@ -66,6 +66,7 @@ import io
 import json
 import math
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Protocol
@@ -397,6 +398,9 @@ class Trainer:
             self.vgg = perceptual_net.to(self.device, memory_format=self.memory_format)
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.device.amp)
         if self.device.type != "cuda":
+            if self.amp_dtype is not None and self.dist.rank == 0:
+                print(f"note: [device] amp = \"{cfg.device.amp}\" applies on CUDA only; this {self.device.type} run "
+                      "trains in float32", file=sys.stderr, flush=True)
             self.amp_dtype = None  # mixed precision is a CUDA feature here; CPU trains in fp32
         fp16 = self.amp_dtype == torch.float16
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=fp16)
