@@ -251,7 +251,8 @@ def format_p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3g}"
 
 
-def format_half(value: float | str, unit: str = "") -> str:
+def format_half(value: float | str) -> str:
+    """A half-gain severity as the tables print it: its word ("not lost", "no gain") or 3 significant digits."""
     return value if isinstance(value, str) else f"{value:.3g}"
 
 

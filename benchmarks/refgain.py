@@ -74,7 +74,7 @@ def settings_from(args) -> RunSettings:
 
         names = perturb.PERTURBATIONS.canonical_names(args.perturbations, "--perturbations")
         keep = [e.ref_mode for e in protocols.get(protocol).evaluations
-                if gains_mod.parse_label(e.ref_mode) is None or gains_mod.parse_label(e.ref_mode)[1] in names]
+                if (parsed := gains_mod.parse_label(e.ref_mode)) is None or parsed[1] in names]
         settings.ref_modes = list(dict.fromkeys(keep))
     if settings.out is None:
         settings.out = Path("runs") / protocol

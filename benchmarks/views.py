@@ -27,11 +27,11 @@ from typing import Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from benchmarks import published
+from benchmarks import published, results
 
 KEY = ["method", "dataset", "protocol", "ref_mode", "image"]
 NON_METRIC = set(KEY) | {"seconds", "peak_mem_mb", "run", "finished", "config_id", "weights_sha256", "data_sha256",
-                         "attn_distinct", "attn_confidence"}  # results.ATTENTION_COLUMNS: not measures of the SR
+                         *results.ATTENTION_COLUMNS}  # attention statistics: not measures of the SR
 # Protocols whose rows may fill another paper table's cell with the same dataset and reference mode
 # (same degradation and metric settings: the TTSR release convention). The SISR protocol differs.
 REFSR_TABLE_PROTOCOLS = ("table1", "table2", "table3", "table4")
@@ -544,7 +544,6 @@ def pass_table(rows: Sequence[Mapping[str, str]], evaluations: Sequence, random_
     with the paper's cell of its evaluation's table (`protocols.Evaluation.table`) when it has one.
     `runs`: (method, dataset, protocol, ref_mode) -> the run folder the pass's rows came from (`Measured.run`);
     `ci`: each cell with its bootstrap intervals (`summarize`)."""
-    from benchmarks import results
 
     summary = summarize(results.load_frame("", rows), ci=ci) if rows else summarize(pd.DataFrame())
     tables = {(e.dataset, e.protocol, e.ref_mode): e.table for e in evaluations}

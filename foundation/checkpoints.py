@@ -264,9 +264,15 @@ def load_checkpoint(path: str | os.PathLike, *, what: str, build: Callable[[Stat
     where a family varies), load strictly. Returns the model (CPU, as built) and the checkpoint.
 
     A remap or build that fails (`UserError`, `KeyError`, `ValueError`, `IndexError`) is reported as
-    the file's identity (`identify`) or ``"{path}: not a {what} checkpoint (why){hint}"``.
+    the file's identity (`identify`) or ``"{path}: not a {what} checkpoint (why){hint}"``; an
+    unreadable file is `read_checkpoint`'s one line with `hint` (which file the method expects) added.
     """
-    ckpt = read_checkpoint(path)
+    try:
+        ckpt = read_checkpoint(path)
+    except UserError as err:
+        if not hint:
+            raise
+        raise UserError(f"{err}{hint}") from None
     try:
         state_dict = remap(ckpt.state_dict, remap_with)
         model = build(state_dict)

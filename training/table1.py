@@ -2,7 +2,7 @@
 
 The TTSR paper retrained every Table 1 method on the CUFED training set; each spec says how its own
 paper or release trained it. `training.table1_recipe.Table1Recipe` runs a spec with the one trainer
-(`training.trainer`); `config_for(name)` turns it into a `training.config.TrainConfig` for CUFED.
+(`training.trainer`); `config_dict(name)` is its training config (TOML document form) for CUFED.
 
 A spec holds: the network by registry name (`baselines.registry.METHODS`; built with its
 `build()`, sizes from `[model] network` when given), its inputs (the batch entries the network
@@ -150,10 +150,6 @@ SPECS: dict[str, Spec] = {s.method: s for s in (
                 "step_size 150000 iterations, batch 2, max_iter 10^6; inputs: bicubic LR↑ and the reference",
          checked="opened here"),
 )}
-
-
-def spec_for(method: str) -> Spec:
-    return SPECS[method]
 
 
 def epochs_for(iterations: int, batch: int, pairs: int = CUFED_PAIRS) -> int:

@@ -385,6 +385,7 @@ class Trainer:
                                        cfg.schedule.init_epochs, cfg.schedule)
         self.use_adv = loss.adv > 0 and cfg.schedule.epochs > 0
         self.recipe_critic_loss = getattr(recipe, "critic_loss", None)
+        self.recipe_adversarial_loss = getattr(recipe, "adversarial_loss", None)
         self.critic: nn.Module | None = None
         self.opt_d = None
         if self.use_adv:
@@ -513,7 +514,7 @@ class Trainer:
         if full and self.use_adv:
             logs.update(self._critic_steps(sr.detach(), b["hr"], b["gp_eps"]))
             with self._autocast():
-                adversarial = getattr(self.recipe, "adversarial_loss", None)
+                adversarial = self.recipe_adversarial_loss
                 terms["adv"] = (loss.adv, adversarial(self.critic, sr, b["hr"]) if adversarial is not None
                                 else generator_adversarial_loss(self.critic, sr))
         total = sum(weight * value.float() for weight, value in terms.values())

@@ -32,6 +32,8 @@ The weights: the release's `weights` file is a TensorFlow V1 tensor-slice checkp
 """
 from __future__ import annotations
 
+import functools
+
 import re
 from pathlib import Path
 
@@ -66,7 +68,12 @@ def tf_legacy_bicubic_matrix(in_size: int, out_size: int) -> torch.Tensor:
     `resize_bicubic(align_corners=False, half_pixel_centers=False)` (TF ≤ 1.13, the release's 0.12).
     Output j reads source s = j·in/out; taps floor(s) − 1 … floor(s) + 2 clamped to [0, in − 1],
     weights Keys(a = −0.75) of the distances. (TF takes the weights from a 1024-entry table: exact
-    for ×4, whose fractions are 0, 1/4, 1/2, 3/4.)"""
+    for ×4, whose fractions are 0, 1/4, 1/2, 3/4.) Built once per size pair (a copy each call)."""
+    return torch.from_numpy(_tf_legacy_bicubic_matrix(in_size, out_size)).clone()
+
+
+@functools.lru_cache(maxsize=64)
+def _tf_legacy_bicubic_matrix(in_size: int, out_size: int) -> np.ndarray:
     scale = in_size / out_size
     matrix = np.zeros((out_size, in_size), dtype=np.float64)
     for j in range(out_size):
@@ -74,7 +81,7 @@ def tf_legacy_bicubic_matrix(in_size: int, out_size: int) -> torch.Tensor:
         base = int(np.floor(source))
         for tap in range(base - 1, base + 3):
             matrix[j, min(max(tap, 0), in_size - 1)] += _keys_cubic(np.array(source - tap))
-    return torch.from_numpy(matrix)
+    return matrix
 
 
 def tf_legacy_bicubic(x: torch.Tensor, scale: int) -> torch.Tensor:
@@ -180,14 +187,7 @@ class EnhanceNetMethod(SISRMethod):
         """The release's TF V1 file (recognised by its table magic) through `read_tf_v1_checkpoint`
         and `from_release`; any other file through the suite's one reader (`Method.load_checkpoint`)."""
         if weights_path is None or not is_tf_v1_checkpoint(weights_path):
-            try:
-                return super().load_checkpoint(weights_path, build, remap_with)
-            except UserError as err:
-                if "not a PyTorch checkpoint" not in str(err):
-                    raise
-                raise UserError(f"{err}; enet reads the release's TensorFlow V1 checkpoint (`python -m "
-                                f"benchmarks.weights fetch enet` gives {self.weights.filename}) or a state dict "
-                                "in this module's naming") from None
+            return super().load_checkpoint(weights_path, build, remap_with)
         raw = {name: torch.from_numpy(array) for name, array in read_tf_v1_checkpoint(weights_path).items()}
         try:
             state_dict = from_release(raw)

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from baselines.registry import WeightsSpec, register
+from baselines.registry import SUBSTITUTE, WeightsSpec, register
 from baselines.sisr.common import ResidualBlock, SISRMethod, conv, count_indexed
 
 MMSR_DRIVE = ("BasicSR/MMSR ModelZoo, Google Drive folder 15DgDtfaLASQ3iAPJEVHQF49g9msexECG; "
@@ -132,6 +132,6 @@ class SRGANSubstituteMethod(_MSRResNetFamily):
     key_signature = ()  # msrgan's files: the same network
     weights = WeightsSpec(files=MSRGANMethod.weights.files, source=MSRGANMethod.weights.source,
                           drive=MSRGANMethod.weights.drive, formats=_MSRResNetFamily.formats,
-                          origins=((MSRGANMethod.weights.filename, "substitute"),),
+                          origins=((MSRGANMethod.weights.filename, SUBSTITUTE),),
                           trained_on="DIV2K",  # BasicSR options/train/SRResNet_SRGAN/train_MSRGAN_x4.yml
                           note=f"{SRGAN_SUBSTITUTE}: Ledig et al. released no weights")

@@ -79,9 +79,15 @@ class SRCNNOnRGB(SRCNN):
     Y/255, Cb and Cr of the input kept), differentiable. Same parameters and keys as `SRCNN`."""
 
     def forward(self, lr_up: torch.Tensor) -> torch.Tensor:
-        ycbcr = rgb_to_ycbcr(lr_up)
-        y = super().forward(ycbcr[:, :1] / 255.0) * 255.0
-        return ycbcr_to_rgb(torch.cat((y, ycbcr[:, 1:]), 1))
+        return through_y(super().forward, lr_up)
+
+
+def through_y(net, rgb_up: torch.Tensor) -> torch.Tensor:
+    """The RGB rule (module docstring): `rgb_up` N×3×H×W RGB in [0, 255] (float32 or float64) → RGB,
+    `net` (1 channel, float32) on Y/255, Cb and Cr of `rgb_up` kept; in `rgb_up`'s dtype, not clipped."""
+    ycbcr = rgb_to_ycbcr(rgb_up)
+    y = net(ycbcr[:, :1].float() / 255.0).to(ycbcr.dtype) * 255.0
+    return ycbcr_to_rgb(torch.cat((y, ycbcr[:, 1:]), 1))
 
 
 def _square(path: Path, name: str, n: int) -> int:
@@ -186,6 +192,4 @@ class SRCNNMethod(SISRMethod):
         """LR N×3×h×w float [0, 255] → SR N×3×4h×4w float [0, 255] by the RGB rule above
         (`input_range` 255: `SISRMethod.__call__` passes batch["lr"] as it is and clips the result)."""
         assert self.model is not None
-        ycbcr = rgb_to_ycbcr(bicubic_upscale(x, self.scale).to(self.device, torch.float64))
-        y = self.model(ycbcr[:, :1].float() / 255.0).double() * 255.0
-        return ycbcr_to_rgb(torch.cat((y, ycbcr[:, 1:]), 1)).float()
+        return through_y(self.model, bicubic_upscale(x, self.scale).to(self.device, torch.float64)).float()

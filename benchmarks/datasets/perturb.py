@@ -59,10 +59,6 @@ class Perturbation:
     bounds: tuple[float, float] = (0.0, 1.0)  # the levels a mode name may ask for (inclusive)
     needs_other: bool = False  # takes another image's reference (`other`)
 
-    def axis(self) -> tuple[float, ...]:
-        """The severity axis with the neutral level first: where the curves of the report start."""
-        return (self.neutral, *self.levels)
-
 
 def _mean_colour(image: np.ndarray) -> np.ndarray:
     return np.round(image.reshape(-1, 3).mean(axis=0)).astype(np.uint8)

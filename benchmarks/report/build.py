@@ -114,13 +114,12 @@ def build_views(run_paths: Sequence[str | Path], ci: bool = False) -> Shown:
     with the 95% bootstrap interval of its means over images (`benchmarks.stats`; `--ci`)."""
     runs = [load_run(p) for p in find_run_dirs(run_paths)]
     frame = combined_rows(runs)
-    random = {m for r in runs for m in r.random_methods
-              if not frame.empty and ((frame["run"] == r.name) & (frame["method"] == m)).any()}
+    shown = set(zip(frame["run"], frame["method"])) if not frame.empty else set()  # (run, method) with rows
+    random = {m for r in runs for m in r.random_methods if (r.name, m) in shown}
     skipped = current_skips(runs, frame)
     summary = summarize(frame, ci=ci)
     suite = suite_methods()
-    origins = {m: o for r in runs for m, o in r.weight_origins.items()
-               if not frame.empty and ((frame["run"] == r.name) & (frame["method"] == m)).any()}
+    origins = {m: o for r in runs for m, o in r.weight_origins.items() if (r.name, m) in shown}
     tables = {name: build_table(pub, summary, random, skipped, suite, origins)
               for name, pub in published.tables().items()}
     return Shown(runs=runs, frame=frame, random=random, skipped=skipped, tables=tables, ci=ci)
@@ -141,7 +140,8 @@ def render(run_paths: Sequence[str | Path], out: str | Path, *, visual_images: i
 
     paper_protocols = set(tables) | {"default"}
     refgain = gains.build(frame, random)  # the refgain protocols' passes: their own section, not groups
-    groups = [g for g in build_groups(frame, random) if not g.protocol.startswith(gains.PROTOCOL_PREFIX)]
+    plain = frame[~frame["protocol"].astype(str).str.startswith(gains.PROTOCOL_PREFIX)] if not frame.empty else frame
+    groups = build_groups(plain, random)
     other_groups = [g for g in groups if g.protocol not in paper_protocols
                     or not any(g.dataset == c.dataset for t in tables.values() for c in t.columns)]
     plots_for_tables(tables, plot_dir, "assets/plots")

@@ -28,6 +28,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from benchmarks import gains  # noqa: E402
 from benchmarks.views import GroupView, TableView, higher_is_better  # noqa: E402
 from foundation.fileio import atomic_write_bytes  # noqa: E402
 
@@ -228,7 +229,7 @@ def plots_for_refgain(view, plot_dir: Path, rel: str) -> list[dict]:
         out.append({"dataset": c.dataset, "method": c.method, "perturbation": c.perturbation, "src": f"{rel}/{name}",
                     "caption": f"{c.method}{random}, {c.dataset} ({c.base}): {metric} gain vs LR-as-reference "
                                f"against {c.perturbation} ({c.unit}); band: 95% bootstrap interval; dotted: half "
-                               f"the gain lost ({half if isinstance(half, str) else f'{half:.3g}'})"})
+                               f"the gain lost ({gains.format_half(half)})"})
     return out
 def plots_for_tables(tables: dict[str, TableView], plot_dir: Path, rel: str) -> None:
     """Table 4: PSNR against the reference level; Table 1 and SISR: bars per column against the paper."""

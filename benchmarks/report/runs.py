@@ -68,7 +68,7 @@ def random_weight_methods(manifest: dict) -> set[str]:
     """Methods whose weights the manifest says are random / test-made (`weight_records`)."""
     found = {str(m) for m in manifest.get("random_weights", []) or []}
     for method, info in weight_records(manifest).items():
-        if isinstance(info, dict) and (info.get("random") is True or "random" in str(info.get("origin", "")).lower()):
+        if info.get("random") is True or "random" in str(info.get("origin", "")).lower():
             found.add(str(method))
     return found
 
