@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.train import cufed_pair_folders, find_cufed_train
 from foundation.errors import UserError
 from foundation.fileio import atomic_write_text
 
@@ -178,11 +179,8 @@ def data_digest(doc: dict[str, Any], root: Path | None) -> str:
             digest.update(sample.hr.tobytes())
         return digest.hexdigest()
     folders = []
-    if kind == "cufed" and root is not None:
-        for base in (root, root / "CUFED", root / "cufed"):
-            if (base / "train" / "input").is_dir():
-                folders = [base / "train" / "input", base / "train" / "ref"]
-                break
+    if kind == "cufed" and root is not None and (found := find_cufed_train(root)) is not None:
+        folders = list(cufed_pair_folders(found))
     elif kind == "folder" and root is not None:
         folders = [root / f for f in doc["data"].get("folders", [])]
     for folder in folders:
@@ -279,10 +277,8 @@ def training_pairs(doc: dict[str, Any], data_root: Path | None) -> int:
     kind = doc.get("data", {}).get("kind", "cufed")
     if kind == "demo":
         return 4 * doc["data"].get("repeats", 1)
-    if kind == "cufed" and data_root is not None:
-        for base in (data_root, data_root / "CUFED", data_root / "cufed"):
-            if (base / "train" / "input").is_dir():
-                return sum(1 for e in os.scandir(base / "train" / "input") if e.is_file())
+    if kind == "cufed" and data_root is not None and (found := find_cufed_train(data_root)) is not None:
+        return sum(1 for e in os.scandir(cufed_pair_folders(found)[0]) if e.is_file())
     return CUFED_PAIRS
 
 

@@ -74,11 +74,23 @@ def _folder_images(folder: Path) -> list[Path]:
     return images
 
 
+def find_cufed_train(root: Path) -> Path | None:
+    """The CUFED training folder under `root` (`root`, `root/CUFED` or `root/cufed`, holding
+    `train/input` + `train/ref` or `input` + `ref`), or None."""
+    return next((c for c in (root, root / "CUFED", root / "cufed")
+                 if (c / "train" / "input").is_dir() or (c / "input").is_dir()), None)
+
+
+def cufed_pair_folders(found: Path) -> tuple[Path, Path]:
+    """(input folder, ref folder) of a folder `find_cufed_train` returned."""
+    base = found / "train" if (found / "train" / "input").is_dir() else found
+    return base / "input", base / "ref"
+
+
 def build_train_set(cfg: TrainConfig, root: Path) -> RefSRTrainSet:
     d = cfg.data
     if d.kind == "cufed":
-        candidates = [root, root / "CUFED", root / "cufed"]
-        found = next((c for c in candidates if (c / "train" / "input").is_dir() or (c / "input").is_dir()), None)
+        found = find_cufed_train(root)
         if found is None:
             raise UserError(f"{root}: no CUFED training set (expected {root}/train/input and {root}/train/ref, "
                             f"11,871 pairs of 160×160); pass --data-root, or train on a folder of HR images "

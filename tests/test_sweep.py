@@ -95,3 +95,16 @@ def test_no_trainable_rows_is_one_line(tmp_path):
 
     with pytest.raises(UserError, match="--train: table4 has no trained rows"):
         sweep.plan("table4", tmp_path, None)
+
+
+def test_sweep_and_train_find_the_cufed_training_set_the_same_way(tmp_path):
+    """One rule (benchmarks.train.find_cufed_train): `train/input` or `input` under root, CUFED or cufed."""
+    from benchmarks.train import cufed_pair_folders, find_cufed_train
+
+    for i in range(3):
+        (tmp_path / "CUFED" / "input").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "CUFED" / "input" / f"{i}.png").write_bytes(b"x")
+    assert find_cufed_train(tmp_path) == tmp_path / "CUFED"
+    assert cufed_pair_folders(tmp_path / "CUFED") == (tmp_path / "CUFED" / "input", tmp_path / "CUFED" / "ref")
+    assert sweep.training_pairs({"data": {"kind": "cufed"}}, tmp_path) == 3
+    assert find_cufed_train(tmp_path / "nowhere") is None
