@@ -326,8 +326,8 @@ def train_rows(args: argparse.Namespace, settings: dict) -> list | None:
           + (" (MINIATURE: reduced networks, demo photos; not the paper's setting)" if args.miniature else ""))
     for training in trainings:
         print(sweep.describe(training, data_root))
+    device = settings["device"] if settings["device"] not in (None, "auto") else None
     if args.dry_run:
-        device = settings["device"] if settings["device"] not in (None, "auto") else None
         for training in trainings:
             if training.blocked or args.time_steps == 0:
                 continue
@@ -340,7 +340,6 @@ def train_rows(args: argparse.Namespace, settings: dict) -> list | None:
             print(f"  {training.name}: {seconds:.3f} s/step measured on {device or 'the default device'} × {steps} "
                   f"steps = {seconds * steps / 3600:.2f} device-hours")
         return None
-    device = settings["device"] if settings["device"] not in (None, "auto") else None
     trained = sweep.run_trainings(trainings, data_root=data_root, allow_random_vgg=allow_random, device=device,
                                   launcher=args.launcher, gpus=args.gpus, slurm_partition=args.slurm_partition,
                                   slurm_hours=args.slurm_hours)

@@ -153,11 +153,14 @@ class CrossNet(nn.Module):
         """SR of any size: `lr_up` N×3×H×W and `ref` N×3×h×w in [0, `value_range`]; returns N×3×H×W in
         the same range, unclamped and differentiable (training). `fit_reference` brings the reference
         to H×W, `pad_to_multiple` both to multiples of 64 (replicate padding, cropped back)."""
-        h, w = lr_up.shape[-2:]
-        ref = fit_reference(ref, h, w)
         scale = 1.0 / value_range
-        sr = self(pad_to_multiple(lr_up * scale), pad_to_multiple(ref * scale)).sr
-        return sr[..., :h, :w] * value_range
+        return self.sr_any_size(lr_up * scale, ref * scale) * value_range
+
+    def sr_any_size(self, lr_up: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+        """`super_resolve` in [0, 1]: the reference fitted to LR↑'s size, both padded, cropped back."""
+        h, w = lr_up.shape[-2:]
+        out = CrossNet.forward(self, pad_to_multiple(lr_up), pad_to_multiple(fit_reference(ref, h, w)))
+        return out.sr[..., :h, :w]
 
 
 class CrossNetSR(CrossNet):
@@ -167,9 +170,7 @@ class CrossNetSR(CrossNet):
     parameters and keys as `CrossNet`."""
 
     def forward(self, lr_up: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        h, w = lr_up.shape[-2:]
-        out = CrossNet.forward(self, pad_to_multiple(lr_up), pad_to_multiple(fit_reference(ref, h, w)))
-        return out.sr[..., :h, :w]
+        return self.sr_any_size(lr_up, ref)
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int = MULTIPLE) -> torch.Tensor:
